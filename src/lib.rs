@@ -1,0 +1,8 @@
+//! rollcall keeps school identities in sync: per-school imports into a
+//! directory, a limbo for leavers, and durable per-authority sync queues.
+//!
+//! Layers point one way: [`model`] ← [`store`] ← [`engine`] ← `cli`, `tui`.
+
+pub mod model;
+pub mod store;
+pub mod engine;

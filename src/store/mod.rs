@@ -1,0 +1,151 @@
+//! The `Directory` trait — what the engine needs from a user directory — and
+//! its backends. A backend persists schools, users and groups, issues
+//! usernames exactly once, and records every change in the journal together
+//! with the change itself.
+
+pub mod sqlite;
+
+use crate::model::{Group, GroupKey, GroupKind, JournalEntry, Role, School, User, UserKey, UserState};
+use chrono::NaiveDate;
+use thiserror::Error;
+
+pub use sqlite::SqliteDirectory;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("directory {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("directory {path}: stored data is damaged: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("directory {server}: {message}")]
+    Backend { server: String, message: String },
+    #[error("user {key} was changed by another process since it was read; run the command again")]
+    Conflict { key: String },
+    #[error("username '{0}' is already in use")]
+    UsernameTaken(String),
+    #[error("user {0} does not exist")]
+    NoSuchUser(String),
+    #[error("directory {path} has schema version {found}, newer than this rollcall understands ({known}); upgrade rollcall")]
+    TooNew { path: String, found: i64, known: i64 },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a list of users is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserSort {
+    #[default]
+    Username,
+    Lastname,
+    PurgeAt,
+    UpdatedAt,
+}
+
+/// A filter over users. Every set field must match.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// Member of this school.
+    pub school: Option<String>,
+    pub state: Option<UserState>,
+    /// Holds this role (in `school` when that is set, else in any school).
+    pub role: Option<Role>,
+    pub source_uid: Option<String>,
+    /// Case-insensitive substring of username, first or last name, record uid.
+    pub text: Option<String>,
+    /// In limbo with a purge date on or before this day.
+    pub purge_due: Option<NaiveDate>,
+    pub sort: UserSort,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+/// One user write. `Update` and `Delete` carry the state the engine read, so
+/// a backend can compute minimal modifications and detect concurrent writers.
+#[derive(Clone, Debug)]
+pub enum UserChange {
+    Create(User),
+    Update { before: User, after: User },
+    Delete(User),
+}
+
+impl UserChange {
+    pub fn key(&self) -> &UserKey {
+        match self {
+            UserChange::Create(u) | UserChange::Delete(u) => &u.key,
+            UserChange::Update { after, .. } => &after.key,
+        }
+    }
+}
+
+/// Everything one import (or limbo action) writes, applied atomically where
+/// the backend allows it, and journalled.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Schools to create (or whose display name to update).
+    pub schools: Vec<School>,
+    pub users: Vec<UserChange>,
+    /// Usernames issued by this batch; never handed out again.
+    pub usernames: Vec<String>,
+    /// Username counters to persist: (base, next counter value).
+    pub counters: Vec<(String, u32)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.schools.is_empty() && self.users.is_empty() && self.usernames.is_empty() && self.counters.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub journal_entries: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub key: GroupKey,
+    pub members: u64,
+}
+
+/// A user directory. Implementations: [`SqliteDirectory`] (embedded) and
+/// `LdapDirectory`.
+pub trait Directory: Send {
+    /// Where the data lives, for messages (`sqlite:/path`, `ldap://host`).
+    fn describe(&self) -> String;
+
+    fn schools(&self) -> StoreResult<Vec<School>>;
+    fn school(&self, name: &str) -> StoreResult<Option<School>>;
+
+    fn user(&self, key: &UserKey) -> StoreResult<Option<User>>;
+    fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The users of one source with any of these record uids (missing ones
+    /// are simply absent from the result).
+    fn users_by_record_uids(&self, source_uid: &str, record_uids: &[String]) -> StoreResult<Vec<User>>;
+    /// The users matching `query`, honouring its order, offset and limit.
+    fn users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    /// Streams every user matching `query` (order and paging honoured) to
+    /// `visit`; stops early when `visit` returns `false`.
+    fn for_each_user(&self, query: &UserQuery, visit: &mut dyn FnMut(User) -> bool) -> StoreResult<()>;
+    fn count_users(&self, query: &UserQuery) -> StoreResult<u64>;
+
+    fn groups(&self, school: Option<&str>, kind: Option<GroupKind>) -> StoreResult<Vec<GroupSummary>>;
+    fn group(&self, key: &GroupKey) -> StoreResult<Option<Group>>;
+
+    /// Whether a username was ever issued (also for users since purged) or is
+    /// in use.
+    fn username_issued(&self, username: &str) -> StoreResult<bool>;
+    fn username_counter(&self, base: &str) -> StoreResult<Option<u32>>;
+
+    /// Writes a batch and journals every changed object.
+    fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport>;
+
+    /// Journal entries with `seq > after`, oldest first, at most `limit`.
+    fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>>;
+    /// The highest journal sequence number (0 when empty).
+    fn journal_head(&self) -> StoreResult<u64>;
+}

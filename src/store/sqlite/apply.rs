@@ -1,0 +1,302 @@
+//! Writing a batch: one transaction that changes users, their school and
+//! group rows, issued usernames and counters, and appends the journal.
+
+use super::SqliteDirectory;
+use super::codec::{date_str, memberships_json, roles_str, time_str};
+use crate::model::{GroupKey, GroupKind, ObjectRef, User};
+use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
+use chrono::Utc;
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The groups a user is a member of.
+fn group_keys(user: &User) -> BTreeSet<GroupKey> {
+    let mut out = BTreeSet::new();
+    for m in &user.memberships {
+        for c in &m.classes {
+            out.insert(GroupKey::new(m.school.clone(), GroupKind::Class, c.clone()));
+        }
+        for w in &m.workgroups {
+            out.insert(GroupKey::new(m.school.clone(), GroupKind::Workgroup, w.clone()));
+        }
+    }
+    out
+}
+
+/// Journal entries of one batch, coalesced per object.
+#[derive(Default)]
+struct Pending(BTreeMap<ObjectRef, BTreeSet<String>>);
+
+impl Pending {
+    fn add<'a>(&mut self, object: ObjectRef, schools: impl IntoIterator<Item = &'a str>) {
+        self.0
+            .entry(object)
+            .or_default()
+            .extend(schools.into_iter().map(str::to_string));
+    }
+}
+
+struct Writer<'t> {
+    tx: &'t Transaction<'t>,
+    groups: HashMap<GroupKey, i64>,
+    journal: Pending,
+}
+
+impl Writer<'_> {
+    fn group_id(&mut self, key: &GroupKey) -> rusqlite::Result<i64> {
+        if let Some(id) = self.groups.get(key) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT id FROM groups WHERE school = ?1 AND kind = ?2 AND name = ?3")?
+            .query_row(params![key.school, key.kind.as_str(), key.name], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                self.tx
+                    .prepare_cached("INSERT INTO groups (school, kind, name) VALUES (?1, ?2, ?3)")?
+                    .execute(params![key.school, key.kind.as_str(), key.name])?;
+                self.tx.last_insert_rowid()
+            }
+        };
+        self.groups.insert(key.clone(), id);
+        Ok(id)
+    }
+
+    fn write_schools(&mut self, user_id: i64, before: Option<&User>, after: Option<&User>) -> rusqlite::Result<()> {
+        if let Some(b) = before {
+            for m in &b.memberships {
+                if after.is_none_or(|a| !a.has_school(&m.school)) {
+                    self.tx
+                        .prepare_cached("DELETE FROM user_schools WHERE school = ?1 AND user_id = ?2")?
+                        .execute(params![m.school, user_id])?;
+                }
+            }
+        }
+        if let Some(a) = after {
+            for m in &a.memberships {
+                if before.and_then(|b| b.membership(&m.school)).is_some_and(|bm| bm.roles == m.roles) {
+                    continue;
+                }
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO user_schools (school, user_id, roles) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (school, user_id) DO UPDATE SET roles = excluded.roles",
+                    )?
+                    .execute(params![m.school, user_id, roles_str(&m.roles)])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_groups(&mut self, user_id: i64, before: Option<&User>, after: Option<&User>) -> rusqlite::Result<()> {
+        let old = before.map(group_keys).unwrap_or_default();
+        let new = after.map(group_keys).unwrap_or_default();
+        for key in old.difference(&new) {
+            let gid = self.group_id(key)?;
+            self.tx
+                .prepare_cached("DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2")?
+                .execute(params![gid, user_id])?;
+            self.journal.add(ObjectRef::group(key), [key.school.as_str()]);
+        }
+        for key in new.difference(&old) {
+            let gid = self.group_id(key)?;
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?1, ?2)")?
+                .execute(params![gid, user_id])?;
+            self.journal.add(ObjectRef::group(key), [key.school.as_str()]);
+        }
+        Ok(())
+    }
+
+    fn insert_user(&mut self, u: &User) -> rusqlite::Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO users (source_uid, record_uid, username, firstname, lastname, email, birthday, \
+                 disabled, state, purge_at, password_hash, memberships, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                u.key.source_uid,
+                u.key.record_uid,
+                u.username,
+                u.firstname,
+                u.lastname,
+                u.email,
+                date_str(u.birthday),
+                u.disabled,
+                u.state.as_str(),
+                date_str(u.purge_at),
+                u.password_hash,
+                memberships_json(u),
+                time_str(u.created_at),
+                time_str(u.updated_at),
+            ])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn update_user(&mut self, id: i64, u: &User) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE users SET username = ?2, firstname = ?3, lastname = ?4, email = ?5, birthday = ?6, \
+                 disabled = ?7, state = ?8, purge_at = ?9, password_hash = ?10, memberships = ?11, \
+                 updated_at = ?12 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                u.username,
+                u.firstname,
+                u.lastname,
+                u.email,
+                date_str(u.birthday),
+                u.disabled,
+                u.state.as_str(),
+                date_str(u.purge_at),
+                u.password_hash,
+                memberships_json(u),
+                time_str(u.updated_at),
+            ])?;
+        Ok(())
+    }
+
+    /// The row id and stored `updated_at` of a user.
+    fn locate(&self, user: &User) -> rusqlite::Result<Option<(i64, String)>> {
+        self.tx
+            .prepare_cached("SELECT id, updated_at FROM users WHERE source_uid = ?1 AND record_uid = ?2")?
+            .query_row(params![user.key.source_uid, user.key.record_uid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
+    fn journal_user(&mut self, before: Option<&User>, after: Option<&User>) {
+        let user = after.or(before).map(|u| ObjectRef::user(&u.key));
+        if let Some(user) = user {
+            let schools = before
+                .into_iter()
+                .chain(after)
+                .flat_map(|u| u.school_names())
+                .collect::<Vec<_>>();
+            self.journal.add(user, schools);
+        }
+    }
+
+    fn flush_journal(&mut self) -> rusqlite::Result<u64> {
+        let at = time_str(Utc::now());
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO journal (object, schools, at) VALUES (?1, ?2, ?3)")?;
+        let entries = std::mem::take(&mut self.journal.0);
+        // Schools first, then users, then groups (ObjectRef orders that way).
+        for (object, schools) in &entries {
+            let schools = serde_json::to_string(schools).unwrap_or_else(|_| "[]".to_string());
+            stmt.execute(params![object.to_string(), schools, at])?;
+        }
+        Ok(entries.len() as u64)
+    }
+}
+
+enum Failure {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+impl SqliteDirectory {
+    pub(super) fn apply_impl(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
+        if batch.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        let tx = self.conn.transaction().map_err(|e| super::sqlite_err(&self.path, e))?;
+        let result = Self::write(&tx, batch);
+        match result {
+            Ok(entries) => {
+                tx.commit().map_err(|e| super::sqlite_err(&self.path, e))?;
+                Ok(ApplyReport { journal_entries: entries })
+            }
+            Err(Failure::Sql(e)) => Err(super::sqlite_err(&self.path, e)),
+            Err(Failure::Store(e)) => Err(e),
+        }
+    }
+
+    fn write(tx: &Transaction<'_>, batch: &Batch) -> Result<u64, Failure> {
+        let mut w = Writer {
+            tx,
+            groups: HashMap::new(),
+            journal: Pending::default(),
+        };
+        let now = time_str(Utc::now());
+        for school in &batch.schools {
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO schools (name, display_name, created_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name \
+                     WHERE display_name <> excluded.display_name",
+                )?
+                .execute(params![school.name, school.display_name, now])?;
+            if changed > 0 {
+                w.journal.add(ObjectRef::school(&school.name), [school.name.as_str()]);
+            }
+        }
+        for change in &batch.users {
+            match change {
+                UserChange::Create(u) => {
+                    let id = w.insert_user(u).map_err(|e| match e {
+                        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                            Failure::Store(StoreError::UsernameTaken(u.username.clone()))
+                        }
+                        e => Failure::Sql(e),
+                    })?;
+                    w.write_schools(id, None, Some(u))?;
+                    w.write_groups(id, None, Some(u))?;
+                    w.journal_user(None, Some(u));
+                }
+                UserChange::Update { before, after } => {
+                    let id = w.locate_checked(before)?;
+                    w.update_user(id, after)?;
+                    w.write_schools(id, Some(before), Some(after))?;
+                    w.write_groups(id, Some(before), Some(after))?;
+                    w.journal_user(Some(before), Some(after));
+                }
+                UserChange::Delete(u) => {
+                    let id = w.locate_checked(u)?;
+                    w.write_groups(id, Some(u), None)?;
+                    w.write_schools(id, Some(u), None)?;
+                    tx.prepare_cached("DELETE FROM users WHERE id = ?1")?.execute([id])?;
+                    w.journal_user(Some(u), None);
+                }
+            }
+        }
+        for name in &batch.usernames {
+            tx.prepare_cached("INSERT OR IGNORE INTO usernames (username) VALUES (?1)")?
+                .execute([name])?;
+        }
+        for (base, next) in &batch.counters {
+            tx.prepare_cached(
+                "INSERT INTO username_counters (base, next) VALUES (?1, ?2) \
+                 ON CONFLICT (base) DO UPDATE SET next = MAX(next, excluded.next)",
+            )?
+            .execute(params![base, next])?;
+        }
+        Ok(w.flush_journal()?)
+    }
+}
+
+impl Writer<'_> {
+    /// Finds the user's row and refuses when another writer changed it since
+    /// the engine read it.
+    fn locate_checked(&self, user: &User) -> Result<i64, Failure> {
+        match self.locate(user)? {
+            None => Err(Failure::Store(StoreError::NoSuchUser(user.key.to_string()))),
+            Some((id, stored)) if stored == time_str(user.updated_at) => Ok(id),
+            Some(_) => Err(Failure::Store(StoreError::Conflict {
+                key: user.key.to_string(),
+            })),
+        }
+    }
+}
