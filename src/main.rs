@@ -1,1 +1,5 @@
-fn main() {}
+//! The `rollcall` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    rollcall::cli::main()
+}

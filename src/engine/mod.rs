@@ -1,5 +1,177 @@
 //! The engine: configuration, imports (plan, then apply), limbo and purge,
-//! runs, and the audit log. It knows nothing of terminals.
+//! runs, and the audit log. It knows nothing of terminals: callers pass a
+//! [`jobs::Progress`] and render what they get back.
 
+pub mod audit;
+pub mod config;
 pub mod demo;
+pub mod feed;
+pub mod import;
+pub mod jobs;
+pub mod limbo;
+pub mod password;
+pub mod paths;
+pub mod received;
+pub mod runs;
 pub mod scheme;
+pub mod schools;
+pub mod state;
+pub mod users;
+
+use crate::store::{Directory, SqliteDirectory, StoreError};
+use audit::{Actor, AuditLog};
+use chrono::NaiveDate;
+use config::{Backend, Config, ConfigError, ConfigSources, LoadOptions};
+use paths::DataPaths;
+use runs::{RunError, Runs};
+use state::{StateDb, StateError};
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Feed(#[from] feed::FeedError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("refused: rollcall is read-only (--read-only or read_only = true) and `{action}` changes data")]
+    ReadOnly { action: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+pub(crate) fn io_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Loaded configuration plus where things live; enough for `info`, before
+/// any store is opened.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub config: Config,
+    pub sources: ConfigSources,
+    pub paths: DataPaths,
+    pub read_only: bool,
+}
+
+impl Settings {
+    /// Loads the config layers; `data_dir` is `--data-dir`, `read_only`
+    /// is `--read-only` (either it or the config switches read-only on).
+    pub fn load(opts: &LoadOptions, data_dir: Option<PathBuf>, read_only: bool) -> EngineResult<Self> {
+        let (config, sources) = config::load(opts)?;
+        let paths = DataPaths::resolve(data_dir, config.data_dir()).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let read_only = read_only || config.read_only;
+        Ok(Settings {
+            config,
+            sources,
+            paths,
+            read_only,
+        })
+    }
+}
+
+/// An open engine: settings, the directory, local state, audit.
+pub struct Engine {
+    settings: Settings,
+    dir: Box<dyn Directory>,
+    state: StateDb,
+    audit: AuditLog,
+    runs: Runs,
+}
+
+impl Engine {
+    /// Opens the data dir (creating it) and the configured directory.
+    pub fn open(settings: Settings) -> EngineResult<Self> {
+        let paths = &settings.paths;
+        paths.ensure().map_err(io_error(paths.root()))?;
+        let dir: Box<dyn Directory> = match settings.config.directory.backend {
+            Backend::Sqlite => Box::new(SqliteDirectory::open(&paths.directory_db())?),
+        };
+        let state = StateDb::open(&paths.state_db())?;
+        let audit = AuditLog::new(paths.audit_log(), Actor::current());
+        let runs = Runs::new(paths.runs());
+        Ok(Engine {
+            settings,
+            dir,
+            state,
+            audit,
+            runs,
+        })
+    }
+
+    /// An engine over given parts, for tests and embedding.
+    pub fn with_parts(settings: Settings, dir: Box<dyn Directory>, state: StateDb) -> EngineResult<Self> {
+        settings.paths.ensure().map_err(io_error(settings.paths.root()))?;
+        let audit = AuditLog::new(settings.paths.audit_log(), Actor::current());
+        let runs = Runs::new(settings.paths.runs());
+        Ok(Engine {
+            settings,
+            dir,
+            state,
+            audit,
+            runs,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.settings.config
+    }
+
+    pub fn directory(&self) -> &dyn Directory {
+        self.dir.as_ref()
+    }
+
+    pub fn runs(&self) -> &Runs {
+        &self.runs
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.settings.read_only
+    }
+
+    /// Refuses a destructive action in read-only mode (and audits the
+    /// refusal).
+    pub(crate) fn check_writable(&self, action: &str) -> EngineResult<()> {
+        if self.settings.read_only {
+            self.audit.record(action, serde_json::Value::Null, "refused: read-only");
+            return Err(EngineError::ReadOnly {
+                action: action.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Today in local time, the day purge dates count in.
+    pub fn today(&self) -> NaiveDate {
+        chrono::Local::now().date_naive()
+    }
+}

@@ -1,0 +1,200 @@
+//! The command line: every subcommand, flag and its help text.
+
+use crate::model::Role;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Keeps school identities in sync: per-school imports, limbo, sync queues.",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 refused (mass-removal guard, \
+                  row-error limit, read-only), 4 incomplete (work left for later)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Config overlay, read after the system and user config (repeatable).
+    #[arg(long = "config", value_name = "FILE", global = true)]
+    pub config: Vec<PathBuf>,
+    /// Data dir (directory.sqlite, queues/, runs/, logs/).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Override one config key, e.g. --set import.max_row_errors=-1 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub set: Vec<String>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Refuse every action that changes data.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the config files and paths in use and the merged config.
+    Info,
+    /// Build a deterministic demo district in the data dir.
+    Demo(DemoArgs),
+    /// List or create schools.
+    #[command(subcommand)]
+    Schools(SchoolsCmd),
+    /// Import one school's feed (plan first, write after).
+    Import(ImportArgs),
+    /// List and show users.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// Users who left their last school: list, restore, extend, purge.
+    #[command(subcommand)]
+    Limbo(LimboCmd),
+    /// Import and purge run records.
+    #[command(subcommand)]
+    Runs(RunsCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value_t = 8)]
+    pub schools: usize,
+    #[arg(long, default_value_t = 250)]
+    pub users_per_school: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print a summary instead of opening the console.
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchoolsCmd {
+    /// All schools with their number of users.
+    List,
+    /// Create a school.
+    Create {
+        name: String,
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The school this feed is for.
+    #[arg(long)]
+    pub school: String,
+    /// Role(s) the feed lists completely; without it, the role column decides.
+    #[arg(long = "role", value_parser = parse_role)]
+    pub roles: Vec<Role>,
+    /// Source database (default: import.source_uid).
+    #[arg(long = "source", value_name = "UID")]
+    pub source: Option<String>,
+    /// Print the plan, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply even when the mass-removal guard objects.
+    #[arg(long)]
+    pub force: bool,
+    /// Write new users' initial passwords to this CSV (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub passwords_csv: Option<PathBuf>,
+    /// The feed file.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StateFilter {
+    Active,
+    Limbo,
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// Users, filtered.
+    List {
+        #[arg(long)]
+        school: Option<String>,
+        #[arg(long, value_enum, default_value_t = StateFilter::All)]
+        state: StateFilter,
+        #[arg(long, value_parser = parse_role)]
+        role: Option<Role>,
+    },
+    /// One user, by username or by record uid.
+    Show {
+        #[arg(required_unless_present = "record_uid", conflicts_with = "record_uid")]
+        username: Option<String>,
+        #[arg(long, value_name = "UID")]
+        record_uid: Option<String>,
+        #[arg(long = "source", value_name = "UID", requires = "record_uid")]
+        source: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimboCmd {
+    /// Users in limbo, soonest purge first.
+    List,
+    /// Move a user from limbo into a school and activate it.
+    Restore {
+        username: String,
+        #[arg(long)]
+        school: String,
+    },
+    /// Move a user's purge date N days later.
+    Extend {
+        username: String,
+        #[arg(long)]
+        days: u32,
+    },
+    /// Delete limbo users whose purge date has come.
+    Purge {
+        /// Purge as if today were this day (YYYY-MM-DD).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        as_of: Option<NaiveDate>,
+        /// Only this user, now, whatever its purge date.
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// Runs, newest first.
+    List {
+        #[arg(long, value_enum)]
+        kind: Option<RunKindArg>,
+        #[arg(long)]
+        school: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One run: who, when, arguments, counts, errors.
+    Show { run_id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RunKindArg {
+    Import,
+    Purge,
+    Sync,
+    Verify,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date; use YYYY-MM-DD"))
+}

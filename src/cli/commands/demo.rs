@@ -1,0 +1,51 @@
+//! `rollcall demo`: build the demo district, then open the console on it
+//! (until the console exists, or with `--no-tui`: print a summary).
+
+use crate::cli::Exit;
+use crate::cli::args::DemoArgs;
+use crate::cli::output::{self, Table};
+use crate::cli::progress::Bar;
+use crate::engine::demo::{DemoSummary, build};
+use crate::engine::{Engine, Settings};
+
+pub fn run(settings: Settings, a: &DemoArgs, json: bool) -> anyhow::Result<Exit> {
+    let spec = crate::engine::demo::district::DistrictSpec {
+        schools: a.schools,
+        users_per_school: a.users_per_school,
+        seed: a.seed,
+    };
+    let mut engine = Engine::open(settings)?;
+    let summary = build(&mut engine, &spec, &mut Bar::new())?;
+    if json {
+        output::json(&summary)?;
+    } else {
+        print_summary(&summary)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn print_summary(s: &DemoSummary) -> std::io::Result<()> {
+    if s.reused {
+        println!("the demo district already exists in {}", s.data_dir);
+    } else {
+        println!(
+            "built the demo district in {} ({} feeds imported in {:.1} s)",
+            s.data_dir, s.imports, s.seconds
+        );
+    }
+    let mut t = Table::new(&["", "COUNT"]);
+    for (k, v) in [
+        ("schools", s.schools),
+        ("users", s.users),
+        ("active", s.active),
+        ("in limbo", s.limbo),
+        ("in two or more schools", s.multi_school),
+    ] {
+        t.row(vec![k.to_string(), v.to_string()]);
+    }
+    t.print()?;
+    println!("\nfeeds: {}", s.feeds_dir);
+    println!("try:   rollcall --data-dir {} users list --school {}", s.data_dir, s.first_school);
+    println!("       rollcall --data-dir {} limbo list", s.data_dir);
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! One function per subcommand; each prints its result and returns the
+//! exit code.
+
+mod demo;
+mod import;
+mod info;
+mod limbo;
+mod runs;
+mod schools;
+mod users;
+
+use super::Exit;
+use super::args::{Command, Global};
+use crate::engine::{Engine, Settings};
+
+pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow::Result<Exit> {
+    let json = global.json;
+    match command {
+        Command::Info => info::run(&settings, json),
+        Command::Demo(a) => demo::run(settings, &a, json),
+        Command::Schools(c) => schools::run(&mut Engine::open(settings)?, c, json),
+        Command::Import(a) => import::run(&mut Engine::open(settings)?, &a, json),
+        Command::Users(c) => users::run(&Engine::open(settings)?, c, json),
+        Command::Limbo(c) => limbo::run(&mut Engine::open(settings)?, c, json),
+        Command::Runs(c) => runs::run(&Engine::open(settings)?, c, json),
+    }
+}

@@ -1,0 +1,58 @@
+//! `rollcall runs list | show`.
+
+use crate::cli::Exit;
+use crate::cli::args::{RunKindArg, RunsCmd};
+use crate::cli::output::{self, Table};
+use crate::engine::Engine;
+use crate::engine::runs::RunKind;
+
+pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
+    match cmd {
+        RunsCmd::List { kind, school, limit } => {
+            let kind = kind.map(|k| match k {
+                RunKindArg::Import => RunKind::Import,
+                RunKindArg::Purge => RunKind::Purge,
+                RunKindArg::Sync => RunKind::Sync,
+                RunKindArg::Verify => RunKind::Verify,
+            });
+            let runs = engine.runs().list(
+                &|r| kind.is_none_or(|k| r.kind == k) && school.as_ref().is_none_or(|s| r.school.as_ref() == Some(s)),
+                limit,
+            )?;
+            if json {
+                output::json(&runs)?;
+            } else if runs.is_empty() {
+                eprintln!("no runs yet");
+            } else {
+                let mut t = Table::new(&["RUN", "KIND", "STATUS", "SCHOOL", "WHO", "COUNTS"]);
+                for r in runs {
+                    let counts = r
+                        .counts
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>();
+                    let status = serde_json::to_value(r.status)?.as_str().unwrap_or("").to_string();
+                    t.row(vec![
+                        r.id,
+                        r.kind.as_str().to_string() + if r.dry_run { " (dry)" } else { "" },
+                        status,
+                        r.school.unwrap_or_else(|| "-".into()),
+                        r.sudo_user.map(|s| format!("{} (sudo {s})", r.user)).unwrap_or(r.user),
+                        output::list(counts),
+                    ]);
+                }
+                t.print()?;
+            }
+        }
+        RunsCmd::Show { run_id } => {
+            let r = engine.runs().show(&run_id)?;
+            if json {
+                output::json(&r)?;
+            } else {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,177 @@
+//! rollcall's configuration: the typed settings and their validation. How
+//! the layers (defaults, files, environment, `--set`) are found and merged
+//! lives in [`layers`].
+
+mod layers;
+
+pub use layers::{ConfigSources, Layer, LoadOptions, Origin, load};
+
+use crate::model::{Role, validate_school_name, validate_source_uid};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// The built-in defaults: the shipped `configs/rollcall.toml` itself.
+pub const DEFAULTS: &str = include_str!("../../../configs/rollcall.toml");
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("config key `{key}` (set in {origin}): {message}")]
+    Key { key: String, origin: String, message: String },
+    #[error("{origin}: {message}")]
+    Override { origin: String, message: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: String,
+    pub read_only: bool,
+    pub log: LogConfig,
+    pub directory: DirectoryConfig,
+    pub import: ImportConfig,
+    pub runs: RunsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    pub backend: Backend,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    pub source_uid: String,
+    pub limbo_school: String,
+    pub deletion_grace_days: u32,
+    pub max_row_errors: i64,
+    pub username_scheme: String,
+    pub username_max_length: usize,
+    pub email_scheme: String,
+    pub passwords_csv: String,
+    pub create_schools: bool,
+    pub guard: GuardConfig,
+    pub csv: CsvConfig,
+    pub roles: BTreeMap<String, Role>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    pub max_removal_percent: f64,
+    pub min_removals: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    pub delimiter: String,
+    pub mapping: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsConfig {
+    pub retention_days: u32,
+}
+
+/// The attributes a feed column can map to.
+pub const FEED_ATTRIBUTES: &[&str] = &[
+    "record_uid",
+    "firstname",
+    "lastname",
+    "email",
+    "birthday",
+    "classes",
+    "workgroups",
+    "role",
+    "schools",
+];
+
+/// The mapping target that drops a column.
+pub const IGNORE: &str = "__ignore";
+
+impl ImportConfig {
+    /// `max_row_errors` as a limit (`None` = unlimited).
+    pub fn row_error_limit(&self) -> Option<u64> {
+        u64::try_from(self.max_row_errors).ok()
+    }
+
+    /// The configured delimiter, if any.
+    pub fn delimiter(&self) -> Option<u8> {
+        match self.csv.delimiter.as_str() {
+            "" => None,
+            "\\t" | "tab" => Some(b'\t'),
+            d => d.bytes().next(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks what types alone cannot: names, ranges, schemes, mappings.
+    /// Each error names the key.
+    pub fn validate(&self, sources: &ConfigSources) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String| ConfigError::Key {
+            key: key.to_string(),
+            origin: sources.origin_of(key),
+            message,
+        };
+        let imp = &self.import;
+        validate_source_uid(&imp.source_uid).map_err(|e| fail("import.source_uid", e.to_string()))?;
+        validate_school_name(&imp.limbo_school).map_err(|e| fail("import.limbo_school", e.to_string()))?;
+        if imp.max_row_errors < -1 {
+            return Err(fail("import.max_row_errors", "must be -1 (unlimited) or a count ≥ 0".into()));
+        }
+        if !(0.0..=100.0).contains(&imp.guard.max_removal_percent) {
+            return Err(fail("import.guard.max_removal_percent", "must be between 0 and 100".into()));
+        }
+        crate::engine::scheme::UsernameScheme::parse(&imp.username_scheme, imp.username_max_length)
+            .map_err(|e| fail("import.username_scheme", e.to_string()))?;
+        if !imp.email_scheme.is_empty() {
+            crate::engine::scheme::EmailScheme::parse(&imp.email_scheme)
+                .map_err(|e| fail("import.email_scheme", e.to_string()))?;
+        }
+        if !matches!(imp.csv.delimiter.as_str(), "" | "," | ";" | "\t" | "\\t" | "tab" | "|") {
+            return Err(fail(
+                "import.csv.delimiter",
+                format!("'{}' is not a delimiter; use \",\", \";\", \"\\t\" or \"\" to sniff", imp.csv.delimiter),
+            ));
+        }
+        for (header, attr) in &imp.csv.mapping {
+            if attr != IGNORE && !FEED_ATTRIBUTES.contains(&attr.as_str()) {
+                return Err(fail(
+                    &format!("import.csv.mapping.{header}"),
+                    format!(
+                        "'{attr}' is not an attribute; use one of {} or \"{IGNORE}\"",
+                        FEED_ATTRIBUTES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+            return Err(fail("log.level", format!("'{}' is not a level; use error, warn, info, debug or trace", self.log.level)));
+        }
+        Ok(())
+    }
+
+    /// The data dir the config names, if any (`data_dir = ""` means none).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        (!self.data_dir.is_empty()).then(|| PathBuf::from(&self.data_dir))
+    }
+}

@@ -1,0 +1,362 @@
+//! The import planner: from validated rows, the users they name and the
+//! run's scope, the complete list of changes (created, modified, unchanged,
+//! added_school, removed_school, to_limbo, restored) before anything is
+//! written. Pure apart from asking the name registry for free usernames.
+
+use super::row::{Row, RowError};
+use super::scope::Scope;
+use crate::engine::password;
+use crate::engine::scheme::{EmailScheme, NameRegistry, SchemeFields, UsernameScheme};
+use crate::model::{Membership, Role, User, UserKey, UserState};
+use crate::model::School;
+use crate::store::{Batch, UserChange};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Modified,
+    Unchanged,
+    AddedSchool,
+    RemovedSchool,
+    ToLimbo,
+    Restored,
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Created,
+        Action::Modified,
+        Action::Unchanged,
+        Action::AddedSchool,
+        Action::RemovedSchool,
+        Action::ToLimbo,
+        Action::Restored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Modified => "modified",
+            Action::Unchanged => "unchanged",
+            Action::AddedSchool => "added_school",
+            Action::RemovedSchool => "removed_school",
+            Action::ToLimbo => "to_limbo",
+            Action::Restored => "restored",
+        }
+    }
+}
+
+/// One planned change.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub action: Action,
+    /// The feed line, for rows (not for removals).
+    pub line: Option<u64>,
+    pub before: Option<User>,
+    pub after: User,
+    /// The initial password of a created user (plaintext, only in memory).
+    pub password: Option<String>,
+}
+
+/// Everything the planner needs besides the rows.
+pub struct PlanSettings<'a> {
+    pub scope: Scope<'a>,
+    pub limbo_school: &'a str,
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub grace_days: u32,
+    pub usernames: &'a UsernameScheme,
+    pub emails: Option<&'a EmailScheme>,
+}
+
+/// The planner's result.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub items: Vec<Planned>,
+    /// Rows that could not be planned (e.g. no free username).
+    pub errors: Vec<RowError>,
+    pub scope_size: usize,
+    /// Whether removals were left out (a row error without a record uid).
+    pub removals_blocked: bool,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> u64 {
+        self.items.iter().filter(|p| p.action == action).count() as u64
+    }
+
+    pub fn counts(&self) -> BTreeMap<Action, u64> {
+        Action::ALL.iter().map(|a| (*a, self.count(*a))).collect()
+    }
+
+    /// removed_school + to_limbo: what the mass-removal guard weighs.
+    pub fn removals(&self) -> u64 {
+        self.count(Action::RemovedSchool) + self.count(Action::ToLimbo)
+    }
+
+    /// The writes of this plan. Unchanged users write nothing.
+    pub fn batch(&self, schools: Vec<School>, registry: &PlanNames<'_>) -> Batch {
+        let users = self
+            .items
+            .iter()
+            .filter(|p| p.action != Action::Unchanged)
+            .map(|p| match &p.before {
+                None => UserChange::Create(p.after.clone()),
+                Some(b) => UserChange::Update {
+                    before: b.clone(),
+                    after: p.after.clone(),
+                },
+            })
+            .collect();
+        Batch {
+            schools,
+            users,
+            usernames: registry.issued.clone(),
+            counters: registry.counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
+/// Names issued while planning, on top of what the directory knows.
+pub struct PlanNames<'a> {
+    pub dir: &'a dyn crate::store::Directory,
+    pub issued: Vec<String>,
+    reserved: HashSet<String>,
+    counters: BTreeMap<String, u32>,
+}
+
+impl<'a> PlanNames<'a> {
+    pub fn new(dir: &'a dyn crate::store::Directory) -> Self {
+        PlanNames {
+            dir,
+            issued: Vec::new(),
+            reserved: HashSet::new(),
+            counters: BTreeMap::new(),
+        }
+    }
+}
+
+impl NameRegistry for PlanNames<'_> {
+    fn is_taken(&mut self, username: &str) -> Result<bool, crate::engine::scheme::SchemeError> {
+        if self.reserved.contains(username) {
+            return Ok(true);
+        }
+        self.dir
+            .username_issued(username)
+            .map_err(|e| crate::engine::scheme::SchemeError::Registry(e.to_string()))
+    }
+
+    fn counter(&mut self, base: &str) -> Result<Option<u32>, crate::engine::scheme::SchemeError> {
+        if let Some(n) = self.counters.get(base) {
+            return Ok(Some(*n));
+        }
+        self.dir
+            .username_counter(base)
+            .map_err(|e| crate::engine::scheme::SchemeError::Registry(e.to_string()))
+    }
+
+    fn issue(&mut self, username: &str, base: &str, next_counter: Option<u32>) {
+        self.reserved.insert(username.to_string());
+        self.issued.push(username.to_string());
+        if let Some(n) = next_counter {
+            self.counters.insert(base.to_string(), n);
+        }
+    }
+}
+
+/// Sets the row's attributes on a user.
+fn apply_attributes(user: &mut User, row: &Row, keep_missing_email: bool) {
+    user.firstname.clone_from(&row.firstname);
+    user.lastname.clone_from(&row.lastname);
+    match &row.email {
+        Some(e) => user.email = Some(e.clone()),
+        None if keep_missing_email => {}
+        None => user.email = None,
+    }
+    user.birthday = row.birthday;
+}
+
+/// Sets the user's membership in the imported school from the row: the
+/// run's roles are replaced by the row's (other roles in the school stay),
+/// the school's classes come from the row, workgroups only when mapped.
+fn apply_membership(m: &mut Membership, row: &Row, run_roles: &BTreeSet<Role>) {
+    m.roles.retain(|r| !run_roles.contains(r));
+    m.roles.extend(row.roles.iter().copied());
+    m.classes.clone_from(&row.classes);
+    if let Some(w) = &row.workgroups {
+        m.workgroups.clone_from(w);
+    }
+}
+
+fn new_membership(school: &str, row: &Row) -> Membership {
+    Membership {
+        school: school.to_string(),
+        roles: row.roles.clone(),
+        classes: row.classes.clone(),
+        workgroups: row.workgroups.clone().unwrap_or_default(),
+    }
+}
+
+/// Computes the plan. `existing` holds the users of this source named by
+/// the rows (by record uid); `scope` the users in scope; `protected` the
+/// record uids of rejected rows, which are never removed.
+pub fn plan(
+    s: &PlanSettings<'_>,
+    rows: &[Row],
+    existing: &HashMap<String, User>,
+    scope: &[User],
+    protected: &HashSet<String>,
+    block_removals: bool,
+    names: &mut dyn NameRegistry,
+) -> Plan {
+    let school = s.scope.school;
+    let mut out = Plan {
+        scope_size: scope.len(),
+        removals_blocked: block_removals,
+        ..Plan::default()
+    };
+    let keep_email = s.emails.is_some();
+    for row in rows {
+        let planned = match existing.get(&row.record_uid) {
+            Some(before) if before.state == UserState::Limbo => {
+                let mut after = before.clone();
+                after.memberships = vec![new_membership(school, row)];
+                after.state = UserState::Active;
+                after.disabled = false;
+                after.purge_at = None;
+                apply_attributes(&mut after, row, keep_email);
+                after.updated_at = s.now;
+                (Action::Restored, Some(before.clone()), after, None)
+            }
+            Some(before) => {
+                let mut after = before.clone();
+                apply_attributes(&mut after, row, keep_email);
+                let action = match after.membership_mut(school) {
+                    Some(m) => {
+                        apply_membership(m, row, s.scope.roles);
+                        if after.same_content(before) { Action::Unchanged } else { Action::Modified }
+                    }
+                    None => {
+                        after.add_membership(new_membership(school, row));
+                        Action::AddedSchool
+                    }
+                };
+                if action != Action::Unchanged {
+                    after.updated_at = s.now;
+                }
+                (action, Some(before.clone()), after, None)
+            }
+            None => match create(s, row, names) {
+                Ok((user, pw)) => (Action::Created, None, user, Some(pw)),
+                Err(message) => {
+                    out.errors.push(RowError {
+                        line: row.line,
+                        record_uid: Some(row.record_uid.clone()),
+                        message,
+                    });
+                    continue;
+                }
+            },
+        };
+        let (action, before, after, password) = planned;
+        out.items.push(Planned {
+            action,
+            line: Some(row.line),
+            before,
+            after,
+            password,
+        });
+    }
+    if block_removals {
+        return out;
+    }
+    let in_feed: HashSet<&str> = rows.iter().map(|r| r.record_uid.as_str()).collect();
+    let mut leaving: Vec<&User> = scope
+        .iter()
+        .filter(|u| !in_feed.contains(u.key.record_uid.as_str()) && !protected.contains(&u.key.record_uid))
+        .collect();
+    leaving.sort_by(|a, b| a.username.cmp(&b.username));
+    for before in leaving {
+        let (action, after) = remove(s, before);
+        out.items.push(Planned {
+            action,
+            line: None,
+            before: Some(before.clone()),
+            after,
+            password: None,
+        });
+    }
+    out
+}
+
+/// A user in scope that the feed no longer lists.
+fn remove(s: &PlanSettings<'_>, before: &User) -> (Action, User) {
+    let school = s.scope.school;
+    let mut after = before.clone();
+    after.updated_at = s.now;
+    if let Some(m) = after.membership_mut(school) {
+        m.roles.retain(|r| !s.scope.roles.contains(r));
+        if !m.roles.is_empty() {
+            // Still in the school through a role this run does not import.
+            return (Action::Modified, after);
+        }
+    }
+    after.remove_membership(school);
+    if !after.memberships.is_empty() {
+        return (Action::RemovedSchool, after);
+    }
+    after.memberships = vec![Membership::new(s.limbo_school, before.roles())];
+    after.state = UserState::Limbo;
+    after.disabled = true;
+    if after.purge_at.is_none() {
+        after.purge_at = s.today.checked_add_days(Days::new(u64::from(s.grace_days)));
+    }
+    (Action::ToLimbo, after)
+}
+
+/// A new user from a row.
+fn create(s: &PlanSettings<'_>, row: &Row, names: &mut dyn NameRegistry) -> Result<(User, String), String> {
+    let fields = SchemeFields {
+        firstname: &row.firstname,
+        lastname: &row.lastname,
+        record_uid: &row.record_uid,
+        username: None,
+    };
+    let username = s
+        .usernames
+        .allocate(&fields, names)
+        .map_err(|e| format!("no username: {e}"))?;
+    let email = match (&row.email, s.emails) {
+        (Some(e), _) => Some(e.clone()),
+        (None, Some(scheme)) => Some(
+            scheme
+                .render(&SchemeFields {
+                    username: Some(&username),
+                    ..fields
+                })
+                .map_err(|e| format!("no e-mail address: {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    let pw = password::generate();
+    let user = User {
+        key: UserKey::new(s.scope.source_uid, row.record_uid.clone()),
+        username,
+        firstname: row.firstname.clone(),
+        lastname: row.lastname.clone(),
+        email,
+        birthday: row.birthday,
+        memberships: vec![new_membership(s.scope.school, row)],
+        disabled: false,
+        state: UserState::Active,
+        purge_at: None,
+        password_hash: Some(password::hash(&pw)),
+        created_at: s.now,
+        updated_at: s.now,
+    };
+    Ok((user, pw))
+}

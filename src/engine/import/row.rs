@@ -1,0 +1,389 @@
+//! From raw feed records to validated rows: which column holds which
+//! attribute, and every per-row check, each error naming the line and saying
+//! what to do.
+
+use crate::engine::config::{FEED_ATTRIBUTES, IGNORE};
+use crate::engine::feed::{FeedError, RawRecord};
+use crate::model::{Role, validate_class_name, validate_record_uid};
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attr {
+    RecordUid,
+    Firstname,
+    Lastname,
+    Email,
+    Birthday,
+    Classes,
+    Workgroups,
+    Role,
+    Schools,
+}
+
+impl Attr {
+    fn parse(name: &str) -> Option<Attr> {
+        Some(match name {
+            "record_uid" => Attr::RecordUid,
+            "firstname" => Attr::Firstname,
+            "lastname" => Attr::Lastname,
+            "email" => Attr::Email,
+            "birthday" => Attr::Birthday,
+            "classes" => Attr::Classes,
+            "workgroups" => Attr::Workgroups,
+            "role" => Attr::Role,
+            "schools" => Attr::Schools,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        FEED_ATTRIBUTES[self as usize]
+    }
+}
+
+/// Which column feeds which attribute.
+#[derive(Clone, Debug)]
+pub struct ColumnMap {
+    columns: Vec<String>,
+    slots: [Option<usize>; 9],
+}
+
+impl ColumnMap {
+    /// Resolves the header. Mapping keys and default names match
+    /// case-insensitively. Unknown columns, duplicates and missing mandatory
+    /// columns are errors naming the file and the column.
+    pub fn build(
+        path: &Path,
+        columns: &[String],
+        mapping: &BTreeMap<String, String>,
+        role_given: bool,
+    ) -> Result<Self, FeedError> {
+        let fail = |message: String| FeedError::File {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut slots: [Option<usize>; 9] = [None; 9];
+        for (idx, col) in columns.iter().enumerate() {
+            let mapped = mapping
+                .iter()
+                .find(|(h, _)| h.trim().eq_ignore_ascii_case(col))
+                .map(|(_, a)| a.as_str());
+            let target = match mapped {
+                Some(IGNORE) => continue,
+                Some(a) => a.to_string(),
+                None => col.to_ascii_lowercase(),
+            };
+            let Some(attr) = Attr::parse(&target) else {
+                return Err(fail(format!(
+                    "line 1: column '{col}' is not an attribute; map it in [import.csv.mapping] \
+                     (\"{col}\" = \"lastname\", say) or ignore it with \"{col}\" = \"{IGNORE}\""
+                )));
+            };
+            if let Some(prev) = slots[attr as usize] {
+                return Err(fail(format!(
+                    "line 1: columns '{}' and '{col}' both map to {}; keep one of them or map one to \"{IGNORE}\"",
+                    columns[prev],
+                    attr.name()
+                )));
+            }
+            slots[attr as usize] = Some(idx);
+        }
+        let mut mandatory = vec![Attr::RecordUid, Attr::Firstname, Attr::Lastname];
+        if !role_given {
+            mandatory.push(Attr::Role);
+        }
+        for attr in mandatory {
+            if slots[attr as usize].is_none() {
+                let hint = if attr == Attr::Role {
+                    "; give the roles with --role or add a role column".to_string()
+                } else {
+                    format!("; add it, or map the column that holds it in [import.csv.mapping] (\"Header\" = \"{}\")", attr.name())
+                };
+                return Err(fail(format!(
+                    "missing mandatory column '{}' (the header has: {}){hint}",
+                    attr.name(),
+                    columns.join(", ")
+                )));
+            }
+        }
+        Ok(ColumnMap {
+            columns: columns.to_vec(),
+            slots,
+        })
+    }
+
+    pub fn has(&self, attr: Attr) -> bool {
+        self.slots[attr as usize].is_some()
+    }
+
+    fn get<'r>(&self, rec: &'r RawRecord, attr: Attr) -> &'r str {
+        self.slots[attr as usize]
+            .and_then(|i| rec.values.get(i))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// A valid feed row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub line: u64,
+    pub record_uid: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub email: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub roles: BTreeSet<Role>,
+    pub classes: BTreeSet<String>,
+    /// `None` when the feed has no workgroups column: keep what the user has.
+    pub workgroups: Option<BTreeSet<String>>,
+    /// The record as received: column → value, JSON.
+    pub raw: String,
+    /// Digest of the mapped record (what the directory would be told).
+    pub digest: String,
+}
+
+/// A rejected row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub record_uid: Option<String>,
+    pub message: String,
+}
+
+/// What every row of one run is checked against.
+pub struct RowContext<'a> {
+    pub school: &'a str,
+    /// The run's roles (`--role`), empty when the feed's role column decides.
+    pub run_roles: &'a BTreeSet<Role>,
+    pub role_aliases: &'a BTreeMap<String, Role>,
+}
+
+fn split_cell(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn check_name(what: &str, value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err(format!("{what} is empty; every row needs one"));
+    }
+    if value.chars().count() > 100 || value.chars().any(char::is_control) {
+        return Err(format!("{what} '{value}' is longer than 100 characters or contains control characters"));
+    }
+    Ok(value.to_string())
+}
+
+fn check_email(value: &str) -> Result<Option<String>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let ok = value.len() <= 254
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
+        && value
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@') && !d.starts_with('.') && !d.ends_with('.'));
+    if ok {
+        Ok(Some(value.to_string()))
+    } else {
+        Err(format!("email '{value}' is not an e-mail address (expected name@domain.example)"))
+    }
+}
+
+/// ISO `YYYY-MM-DD` or German `DD.MM.YYYY`.
+pub fn parse_date(value: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(value, "%d.%m.%Y"))
+        .ok()
+}
+
+fn parse_role(value: &str, aliases: &BTreeMap<String, Role>) -> Result<Role, String> {
+    if let Some((_, r)) = aliases.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(value)) {
+        return Ok(*r);
+    }
+    value.parse::<Role>().map_err(|e| format!("{e}; or map the value in [import.roles]"))
+}
+
+fn groups(cell: &str, what: &str) -> Result<BTreeSet<String>, String> {
+    split_cell(cell)
+        .map(|c| validate_class_name(c).map(|_| c.to_string()).map_err(|e| format!("{what}: {e}")))
+        .collect()
+}
+
+/// Validates and maps one record.
+pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Result<Row, RowError> {
+    let record_uid = map.get(rec, Attr::RecordUid).to_string();
+    let fail = |message: String| RowError {
+        line: rec.line,
+        record_uid: (!record_uid.is_empty()).then(|| record_uid.clone()),
+        message,
+    };
+    if record_uid.is_empty() {
+        return Err(fail("record_uid is empty; every row needs the person's id from the source database".into()));
+    }
+    validate_record_uid(&record_uid).map_err(|e| fail(e.to_string()))?;
+    let firstname = check_name("firstname", map.get(rec, Attr::Firstname)).map_err(&fail)?;
+    let lastname = check_name("lastname", map.get(rec, Attr::Lastname)).map_err(&fail)?;
+    let email = check_email(map.get(rec, Attr::Email)).map_err(&fail)?;
+    let birthday = match map.get(rec, Attr::Birthday) {
+        "" => None,
+        b => Some(parse_date(b).ok_or_else(|| fail(format!("birthday '{b}' is not a date; use YYYY-MM-DD or DD.MM.YYYY")))?),
+    };
+    let cell_roles = split_cell(map.get(rec, Attr::Role))
+        .map(|r| parse_role(r, ctx.role_aliases))
+        .collect::<Result<BTreeSet<Role>, String>>()
+        .map_err(&fail)?;
+    let roles = if ctx.run_roles.is_empty() {
+        if cell_roles.is_empty() {
+            return Err(fail("role is empty; fill the role column or give --role".into()));
+        }
+        cell_roles
+    } else if cell_roles.is_empty() {
+        if ctx.run_roles.len() > 1 {
+            return Err(fail(format!(
+                "role is empty and this run imports several roles ({}); fill the role column",
+                join(ctx.run_roles)
+            )));
+        }
+        ctx.run_roles.clone()
+    } else {
+        if let Some(r) = cell_roles.iter().find(|r| !ctx.run_roles.contains(r)) {
+            return Err(fail(format!(
+                "role '{r}' is not among the roles this run imports ({}); import this row with --role {r}",
+                join(ctx.run_roles)
+            )));
+        }
+        cell_roles
+    };
+    let schools = map.get(rec, Attr::Schools);
+    if !schools.is_empty() && !split_cell(schools).any(|s| s == ctx.school) {
+        return Err(fail(format!(
+            "the row belongs to school(s) '{schools}', not to '{}' being imported; is this the right file?",
+            ctx.school
+        )));
+    }
+    let classes = groups(map.get(rec, Attr::Classes), "classes").map_err(&fail)?;
+    let workgroups = if map.has(Attr::Workgroups) {
+        Some(groups(map.get(rec, Attr::Workgroups), "workgroups").map_err(&fail)?)
+    } else {
+        None
+    };
+    let mut raw = serde_json::Map::new();
+    for (col, val) in map.columns.iter().zip(&rec.values) {
+        raw.insert(col.clone(), serde_json::Value::String(val.clone()));
+    }
+    let mut row = Row {
+        line: rec.line,
+        record_uid,
+        firstname,
+        lastname,
+        email,
+        birthday,
+        roles,
+        classes,
+        workgroups,
+        raw: serde_json::Value::Object(raw).to_string(),
+        digest: String::new(),
+    };
+    row.digest = digest(&row, ctx.school);
+    Ok(row)
+}
+
+fn join(roles: &BTreeSet<Role>) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// A digest of everything the row tells the directory about the user in
+/// this school.
+fn digest(row: &Row, school: &str) -> String {
+    let mut h = Sha256::new();
+    let wg = row.workgroups.as_ref().map(|w| w.iter().cloned().collect::<Vec<_>>().join(","));
+    for part in [
+        school,
+        &join(&row.roles),
+        &row.record_uid,
+        &row.firstname,
+        &row.lastname,
+        row.email.as_deref().unwrap_or(""),
+        &row.birthday.map(|b| b.to_string()).unwrap_or_default(),
+        &row.classes.iter().cloned().collect::<Vec<_>>().join(","),
+        wg.as_deref().unwrap_or("\u{1}"),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn rec(line: u64, v: &[&str]) -> RawRecord {
+        RawRecord {
+            line,
+            values: v.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn mapping_resolves_aliases_and_rejects_unknown_columns() {
+        let p = Path::new("f.csv");
+        let mut m = BTreeMap::new();
+        m.insert("Vorname".to_string(), "firstname".to_string());
+        m.insert("Notiz".to_string(), IGNORE.to_string());
+        let map = ColumnMap::build(p, &cols(&["record_uid", "vorname", "LastName", "Notiz"]), &m, true).unwrap();
+        assert!(map.has(Attr::Firstname) && map.has(Attr::Lastname));
+        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname", "lastname", "Foo"]), &m, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("f.csv") && e.contains("'Foo'"), "{e}");
+        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname"]), &m, true).unwrap_err().to_string();
+        assert!(e.contains("f.csv") && e.contains("'lastname'"), "{e}");
+        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname", "lastname"]), &m, false).unwrap_err().to_string();
+        assert!(e.contains("'role'"), "{e}");
+    }
+
+    #[test]
+    fn rows_validate_with_line_numbers() {
+        let p = Path::new("f.csv");
+        let map = ColumnMap::build(
+            p,
+            &cols(&["record_uid", "firstname", "lastname", "birthday", "classes", "role", "email"]),
+            &BTreeMap::new(),
+            true,
+        )
+        .unwrap();
+        let roles: BTreeSet<Role> = [Role::Student].into();
+        let aliases = BTreeMap::new();
+        let ctx = RowContext {
+            school: "s",
+            run_roles: &roles,
+            role_aliases: &aliases,
+        };
+        let ok = parse_row(&map, &rec(2, &["1", "Jörg", "Müller", "01.02.2010", "5a, 5b", "", ""]), &ctx).unwrap();
+        assert_eq!(ok.classes.len(), 2);
+        assert_eq!(ok.birthday, NaiveDate::from_ymd_opt(2010, 2, 1));
+        assert_eq!(ok.roles, roles);
+        for (vals, needle) in [
+            (["", "a", "b", "", "", "", ""], "record_uid is empty"),
+            (["1", "", "b", "", "", "", ""], "firstname is empty"),
+            (["1", "a", "b", "31.02.2010", "", "", ""], "not a date"),
+            (["1", "a", "b", "", "", "teacher", ""], "not among the roles"),
+            (["1", "a", "b", "", "", "pupil", ""], "unknown role"),
+            (["1", "a", "b", "", "a/b", "", ""], "classes"),
+            (["1", "a", "b", "", "", "", "nope"], "not an e-mail"),
+        ] {
+            let e = parse_row(&map, &rec(9, &vals), &ctx).unwrap_err();
+            assert_eq!(e.line, 9);
+            assert!(e.message.contains(needle), "{} !~ {needle}", e.message);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The scope of an import run: the users of this source that are active in
+//! the imported school with one of the imported roles. Exactly these users
+//! can be removed by the run.
+
+use crate::model::{Role, User, UserState};
+use crate::store::{Directory, StoreResult, UserQuery};
+use std::collections::BTreeSet;
+
+/// The run's scope definition.
+#[derive(Clone, Debug)]
+pub struct Scope<'a> {
+    pub source_uid: &'a str,
+    pub school: &'a str,
+    pub roles: &'a BTreeSet<Role>,
+}
+
+impl Scope<'_> {
+    pub fn contains(&self, user: &User) -> bool {
+        user.key.source_uid == self.source_uid
+            && user.state == UserState::Active
+            && user
+                .membership(self.school)
+                .is_some_and(|m| m.roles.iter().any(|r| self.roles.contains(r)))
+    }
+
+    /// Reads the users in scope from the directory.
+    pub fn load(&self, dir: &dyn Directory) -> StoreResult<Vec<User>> {
+        let query = UserQuery {
+            school: Some(self.school.to_string()),
+            state: Some(UserState::Active),
+            source_uid: Some(self.source_uid.to_string()),
+            ..UserQuery::default()
+        };
+        let mut users = Vec::new();
+        dir.for_each_user(&query, &mut |u| {
+            if self.contains(&u) {
+                users.push(u);
+            }
+            true
+        })?;
+        Ok(users)
+    }
+}

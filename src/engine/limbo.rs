@@ -1,0 +1,209 @@
+//! Limbo: users who left their last school wait here, deactivated, until
+//! another school's import restores them or their purge date passes. Manual
+//! actions: list, restore to a school, extend the purge date, purge.
+
+use super::jobs::{Progress, ProgressEvent};
+use super::runs::{RunKind, RunStatus};
+use super::{Engine, EngineError, EngineResult};
+use crate::model::{Membership, User, UserState};
+use crate::store::{Batch, UserChange, UserQuery, UserSort};
+use chrono::{Days, NaiveDate, Utc};
+use serde::Serialize;
+
+/// The result of a purge (also its `--json` output).
+#[derive(Clone, Debug, Serialize)]
+pub struct PurgeOutcome {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub dry_run: bool,
+    pub purged: Vec<String>,
+}
+
+/// Users are deleted in transactions of this many.
+const PURGE_BATCH: usize = 5000;
+
+impl Engine {
+    /// Users in limbo, soonest purge first.
+    pub fn limbo_list(&self) -> EngineResult<Vec<User>> {
+        Ok(self.dir.users(&UserQuery {
+            state: Some(UserState::Limbo),
+            sort: UserSort::PurgeAt,
+            ..UserQuery::default()
+        })?)
+    }
+
+    fn limbo_user(&self, username: &str) -> EngineResult<User> {
+        let user = self
+            .dir
+            .user_by_username(username)?
+            .ok_or_else(|| EngineError::NotFound(format!("no user '{username}'")))?;
+        if user.state != UserState::Limbo {
+            return Err(EngineError::Invalid(format!(
+                "user '{username}' is not in limbo (it is active in {})",
+                user.school_names().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(user)
+    }
+
+    /// Moves a user from limbo into a school and activates it; keeps the
+    /// roles it had.
+    pub fn limbo_restore(&mut self, username: &str, school: &str) -> EngineResult<User> {
+        self.check_writable("limbo restore")?;
+        let before = self.limbo_user(username)?;
+        if school == self.config().import.limbo_school {
+            return Err(EngineError::Invalid(format!("'{school}' is the limbo school; restore into a real school")));
+        }
+        if self.dir.school(school)?.is_none() {
+            return Err(EngineError::NotFound(format!(
+                "school '{school}' does not exist (see `rollcall schools list`)"
+            )));
+        }
+        let mut after = before.clone();
+        after.memberships = vec![Membership::new(school, before.roles())];
+        after.state = UserState::Active;
+        after.disabled = false;
+        after.purge_at = None;
+        after.updated_at = Utc::now();
+        self.write_one(before, after.clone())?;
+        self.audit.record(
+            "limbo restore",
+            serde_json::json!({"username": username, "school": school}),
+            "ok",
+        );
+        Ok(after)
+    }
+
+    /// Moves a limbo user's purge date `days` later.
+    pub fn limbo_extend(&mut self, username: &str, days: u32) -> EngineResult<User> {
+        self.check_writable("limbo extend")?;
+        if days == 0 {
+            return Err(EngineError::Invalid("--days must be at least 1".into()));
+        }
+        let before = self.limbo_user(username)?;
+        let mut after = before.clone();
+        let from = before.purge_at.unwrap_or_else(|| self.today());
+        after.purge_at = from.checked_add_days(Days::new(u64::from(days)));
+        after.updated_at = Utc::now();
+        self.write_one(before, after.clone())?;
+        self.audit.record(
+            "limbo extend",
+            serde_json::json!({"username": username, "days": days, "purge_at": after.purge_at}),
+            "ok",
+        );
+        Ok(after)
+    }
+
+    fn write_one(&mut self, before: User, after: User) -> EngineResult<()> {
+        self.dir.apply(&Batch {
+            users: vec![UserChange::Update { before, after }],
+            ..Batch::default()
+        })?;
+        Ok(())
+    }
+
+    /// Deletes every limbo user whose purge date is on or before `as_of`
+    /// (default today).
+    pub fn limbo_purge(&mut self, as_of: Option<NaiveDate>, dry_run: bool, progress: &mut dyn Progress) -> EngineResult<PurgeOutcome> {
+        let as_of = as_of.unwrap_or_else(|| self.today());
+        let due = self.dir.users(&UserQuery {
+            purge_due: Some(as_of),
+            sort: UserSort::PurgeAt,
+            ..UserQuery::default()
+        })?;
+        self.purge_users(due, as_of, dry_run, serde_json::json!({"as_of": as_of, "dry_run": dry_run}), progress)
+    }
+
+    /// Purges one limbo user now, whatever its purge date.
+    pub fn limbo_purge_user(&mut self, username: &str, dry_run: bool) -> EngineResult<PurgeOutcome> {
+        let user = self.limbo_user(username)?;
+        let today = self.today();
+        self.purge_users(
+            vec![user],
+            today,
+            dry_run,
+            serde_json::json!({"username": username, "dry_run": dry_run}),
+            &mut super::jobs::Quiet,
+        )
+    }
+
+    fn purge_users(
+        &mut self,
+        users: Vec<User>,
+        as_of: NaiveDate,
+        dry_run: bool,
+        args: serde_json::Value,
+        progress: &mut dyn Progress,
+    ) -> EngineResult<PurgeOutcome> {
+        if !dry_run {
+            self.check_writable("limbo purge")?;
+        }
+        let mut run = self.runs.start(RunKind::Purge, self.audit.actor(), args.clone(), None, dry_run)?;
+        run.log(&format!(
+            "purge of {} limbo user(s) due on or before {as_of}{}",
+            users.len(),
+            if dry_run { " (dry run)" } else { "" }
+        ));
+        let total = users.len() as u64;
+        let mut purged = Vec::with_capacity(users.len());
+        let mut result = Ok(());
+        for chunk in users.chunks(PURGE_BATCH) {
+            if progress.cancelled() {
+                run.log("cancelled");
+                break;
+            }
+            if !dry_run {
+                let batch = Batch {
+                    users: chunk.iter().cloned().map(UserChange::Delete).collect(),
+                    ..Batch::default()
+                };
+                if let Err(e) = self.dir.apply(&batch) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            purged.extend(chunk.iter().map(|u| u.username.clone()));
+            progress.update(ProgressEvent {
+                phase: "purging",
+                done: purged.len() as u64,
+                total: Some(total),
+            });
+        }
+        let (file, path) = run.create_file("summary.csv")?;
+        let mut w = csv::Writer::from_writer(file);
+        let write = (|| -> Result<(), csv::Error> {
+            w.write_record(["line", "action", "username", "record_uid", "schools", "classes", "error"])?;
+            for u in users.iter().take(purged.len()) {
+                let action = if dry_run { "would_purge" } else { "purged" };
+                w.write_record(["", action, &u.username, &u.key.record_uid, "", "", ""])?;
+            }
+            w.flush()?;
+            Ok(())
+        })();
+        if let Err(e) = write {
+            run.log(&format!("cannot write {}: {e}", path.display()));
+        }
+        for name in &purged {
+            run.log(&format!("{} {name}", if dry_run { "would purge" } else { "purged" }));
+        }
+        run.record.counts.insert("purged".into(), purged.len() as u64);
+        let run_id = run.id().to_string();
+        match result {
+            Ok(()) => {
+                run.finish(RunStatus::Ok, None)?;
+                self.audit.record("limbo purge", args, &format!("run {run_id}: {} purged", purged.len()));
+                Ok(PurgeOutcome {
+                    run_id,
+                    as_of,
+                    dry_run,
+                    purged,
+                })
+            }
+            Err(e) => {
+                run.finish(RunStatus::Failed, Some(e.to_string()))?;
+                self.audit.record("limbo purge", args, &format!("run {run_id}: failed: {e}"));
+                Err(e.into())
+            }
+        }
+    }
+}

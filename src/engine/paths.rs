@@ -1,0 +1,66 @@
+//! The data dir layout: `directory.sqlite`, `state.sqlite`, `queues/`,
+//! `runs/`, `logs/`, `feeds/`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct DataPaths {
+    root: PathBuf,
+}
+
+impl DataPaths {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataPaths { root: root.into() }
+    }
+
+    /// `--data-dir` (or `ROLLCALL_DATA_DIR` / `data_dir` via the config),
+    /// else the user data dir.
+    pub fn resolve(explicit: Option<PathBuf>, configured: Option<PathBuf>) -> io::Result<Self> {
+        if let Some(p) = explicit.or(configured) {
+            return Ok(DataPaths::new(p));
+        }
+        directories::ProjectDirs::from("", "", "rollcall")
+            .map(|d| DataPaths::new(d.data_dir()))
+            .ok_or_else(|| io::Error::other("no home directory; pass --data-dir or set ROLLCALL_DATA_DIR"))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn directory_db(&self) -> PathBuf {
+        self.root.join("directory.sqlite")
+    }
+    pub fn state_db(&self) -> PathBuf {
+        self.root.join("state.sqlite")
+    }
+    pub fn queues(&self) -> PathBuf {
+        self.root.join("queues")
+    }
+    pub fn runs(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn feeds(&self) -> PathBuf {
+        self.root.join("feeds")
+    }
+    pub fn audit_log(&self) -> PathBuf {
+        self.logs().join("audit.log")
+    }
+
+    /// Creates the data dir and its folders, private to the owner.
+    pub fn ensure(&self) -> io::Result<()> {
+        for dir in [self.root.clone(), self.runs(), self.logs(), self.queues()] {
+            create_private_dir(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// `mkdir -p` with mode 0700 for what it creates.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}

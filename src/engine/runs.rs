@@ -1,0 +1,306 @@
+//! Run records: every import and purge (and later sync and verify) gets
+//! `runs/<run-id>/` with `run.json` (who, when, arguments, counts, status),
+//! `log.txt`, `summary.csv` and, for imports, the archived input file.
+
+use super::audit::Actor;
+use super::paths::create_private_dir;
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("run {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no run '{0}' (see `rollcall runs list`)")]
+    NotFound(String),
+    #[error("run {path}: run.json is damaged: {message}")]
+    Damaged { path: String, message: String },
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> RunError + '_ {
+    move |source| RunError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Import,
+    Purge,
+    Sync,
+    Verify,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Import => "import",
+            RunKind::Purge => "purge",
+            RunKind::Sync => "sync",
+            RunKind::Verify => "verify",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Ok,
+    Refused,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    pub user: String,
+    pub sudo_user: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub args: serde_json::Value,
+    pub school: Option<String>,
+    pub dry_run: bool,
+    pub counts: BTreeMap<String, u64>,
+    /// Refusal reason or failure.
+    pub message: Option<String>,
+    /// File name of the archived input inside the run dir.
+    pub input: Option<String>,
+    /// Row errors: line and message.
+    #[serde(default)]
+    pub errors: Vec<RunRowError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRowError {
+    pub line: Option<u64>,
+    pub record_uid: Option<String>,
+    pub message: String,
+}
+
+/// The runs folder.
+#[derive(Clone, Debug)]
+pub struct Runs {
+    dir: PathBuf,
+}
+
+/// A run in progress.
+pub struct Run {
+    pub record: RunRecord,
+    dir: PathBuf,
+    log: Option<File>,
+}
+
+/// Run ids sort by start time: `20261121-201530-123-import-a1b2`.
+fn new_id(kind: RunKind, now: DateTime<Utc>) -> String {
+    let tag: u16 = rand::thread_rng().r#gen();
+    format!("{}-{}-{tag:04x}", now.format("%Y%m%d-%H%M%S-%3f"), kind.as_str())
+}
+
+/// Run ids come from the command line: allow nothing that could leave the
+/// runs folder.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 80 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+impl Runs {
+    pub fn new(dir: PathBuf) -> Self {
+        Runs { dir }
+    }
+
+    pub fn start(&self, kind: RunKind, actor: &Actor, args: serde_json::Value, school: Option<&str>, dry_run: bool) -> Result<Run, RunError> {
+        let now = Utc::now();
+        let id = new_id(kind, now);
+        let dir = self.dir.join(&id);
+        create_private_dir(&dir).map_err(io_err(&dir))?;
+        let log_path = dir.join("log.txt");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        let run = Run {
+            record: RunRecord {
+                id,
+                kind,
+                status: RunStatus::Running,
+                user: actor.user.clone(),
+                sudo_user: actor.sudo_user.clone(),
+                started_at: now,
+                finished_at: None,
+                args,
+                school: school.map(str::to_string),
+                dry_run,
+                counts: BTreeMap::new(),
+                message: None,
+                input: None,
+                errors: Vec::new(),
+            },
+            dir,
+            log: Some(log),
+        };
+        run.save()?;
+        Ok(run)
+    }
+
+    pub fn dir_of(&self, id: &str) -> Result<PathBuf, RunError> {
+        if !valid_id(id) {
+            return Err(RunError::NotFound(id.to_string()));
+        }
+        let dir = self.dir.join(id);
+        if dir.join("run.json").is_file() {
+            Ok(dir)
+        } else {
+            Err(RunError::NotFound(id.to_string()))
+        }
+    }
+
+    pub fn show(&self, id: &str) -> Result<RunRecord, RunError> {
+        let path = self.dir_of(id)?.join("run.json");
+        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+        serde_json::from_str(&text).map_err(|e| RunError::Damaged {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Runs newest first, filtered, at most `limit`.
+    pub fn list(&self, filter: &dyn Fn(&RunRecord) -> bool, limit: usize) -> Result<Vec<RunRecord>, RunError> {
+        let mut ids: Vec<String> = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| valid_id(n))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::new();
+        for id in ids {
+            if out.len() >= limit {
+                break;
+            }
+            match self.show(&id) {
+                Ok(rec) if filter(&rec) => out.push(rec),
+                Ok(_) | Err(RunError::NotFound(_)) => {}
+                Err(e) => tracing::warn!(run = %id, error = %e, "skipping unreadable run"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Run {
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes run.json atomically (temp file + rename).
+    pub fn save(&self) -> Result<(), RunError> {
+        let path = self.dir.join("run.json");
+        let tmp = self.dir.join(".run.json.tmp");
+        let text = serde_json::to_vec_pretty(&self.record).map_err(|e| RunError::Damaged {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        fs::write(&tmp, text).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// One line in the run's log (and in the main log).
+    pub fn log(&mut self, line: &str) {
+        tracing::info!(run = %self.record.id, "{line}");
+        if let Some(f) = self.log.as_mut() {
+            let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            if writeln!(f, "{stamp} {line}").is_err() {
+                self.log = None;
+            }
+        }
+    }
+
+    /// Copies the input file into the run dir, exactly as received.
+    pub fn archive_input(&mut self, input: &Path) -> Result<(), RunError> {
+        let ext = input
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or("dat");
+        let name = format!("input.{ext}");
+        let dest = self.dir.join(&name);
+        fs::copy(input, &dest).map_err(io_err(&dest))?;
+        self.record.input = Some(name);
+        Ok(())
+    }
+
+    /// Creates a file in the run dir.
+    pub fn create_file(&self, name: &str) -> Result<(File, PathBuf), RunError> {
+        let path = self.dir.join(name);
+        let f = File::create(&path).map_err(io_err(&path))?;
+        Ok((f, path))
+    }
+
+    pub fn finish(mut self, status: RunStatus, message: Option<String>) -> Result<RunRecord, RunError> {
+        self.record.status = status;
+        self.record.message = message;
+        self.record.finished_at = Some(Utc::now());
+        let line = format!(
+            "finished: {} {}",
+            serde_json::to_string(&status).unwrap_or_default().trim_matches('"'),
+            self.record.message.clone().unwrap_or_default()
+        );
+        self.log(line.trim_end());
+        self.save()?;
+        Ok(self.record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_safe_and_sortable() {
+        let a = new_id(RunKind::Import, Utc::now());
+        assert!(valid_id(&a));
+        assert!(!valid_id("../x"));
+        assert!(!valid_id("a/b"));
+    }
+
+    #[test]
+    fn start_finish_list_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Runs::new(dir.path().to_path_buf());
+        let actor = Actor {
+            user: "admin".into(),
+            sudo_user: Some("alice".into()),
+        };
+        let mut run = runs.start(RunKind::Purge, &actor, serde_json::json!({"as_of": "2026-01-01"}), None, false).unwrap();
+        run.log("hello");
+        let id = run.id().to_string();
+        let rec = run.finish(RunStatus::Ok, None).unwrap();
+        assert_eq!(runs.show(&id).unwrap(), rec);
+        assert_eq!(runs.list(&|_| true, 10).unwrap().len(), 1);
+        assert!(matches!(runs.show("../../etc"), Err(RunError::NotFound(_))));
+        let log = fs::read_to_string(dir.path().join(&id).join("log.txt")).unwrap();
+        assert!(log.contains("hello"));
+    }
+}
