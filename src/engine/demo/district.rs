@@ -89,7 +89,7 @@ pub fn generate(spec: &DistrictSpec) -> District {
         .map(|(name, display_name)| DemoSchool { name, display_name })
         .collect();
     let (students, teachers, staff) = role_counts(spec.users_per_school);
-    let all_classes: Vec<Vec<Class>> = kinds
+    let classes: Vec<Vec<Class>> = kinds
         .iter()
         .map(|&kind| class_list(&names::SCHOOL_KINDS[kind], students))
         .collect();
@@ -106,13 +106,8 @@ pub fn generate(spec: &DistrictSpec) -> District {
         roles.shuffle(&mut rng);
         for &role in &roles {
             let record_uid = format!("p{:0width$}", people.len() + 1);
-            people.push(make_person(
-                &mut rng,
-                record_uid,
-                role,
-                school,
-                &all_classes,
-            ));
+            let person = make_person(&mut rng, record_uid, role, school, &classes);
+            people.push(person);
         }
     }
     District { schools, people }
@@ -223,15 +218,9 @@ pub fn write_feeds(
                     .find(|a| a.school == s && a.role == role);
                 let classes = here.map(|a| a.classes.join(",")).unwrap_or_default();
                 let birthday = person.birthday.to_string(); // YYYY-MM-DD
-                let record = [
-                    person.record_uid.as_str(),
-                    person.firstname,
-                    person.lastname,
-                    "",
-                    &birthday,
-                    &classes,
-                ];
-                writer.write_record(record.into_iter().chain([role.as_str(), &school.name]))?;
+                let who = [&*person.record_uid, person.firstname, person.lastname];
+                let rest = ["", &birthday, &classes, role.as_str(), &school.name];
+                writer.write_record(who.into_iter().chain(rest))?;
             }
             writer.flush()?;
             files.push(FeedFile {
@@ -447,13 +436,10 @@ mod tests {
         let order: Vec<_> = all.iter().map(|f| (&*f.0.school, f.0.role)).collect();
         let (s0, s1) = (&*d.schools[0].name, &*d.schools[1].name);
         let (student, teacher, staff) = (Role::Student, Role::Teacher, Role::Staff);
-        let expected = [
-            (s0, student),
-            (s0, teacher),
-            (s0, staff),
-            (s1, student),
-            (s1, teacher),
-        ];
+        let expected = [student, teacher, staff].map(|r| (s0, r)).into_iter();
+        let expected: Vec<_> = expected
+            .chain([student, teacher, staff].map(|r| (s1, r)))
+            .collect();
         assert_eq!(order, expected);
         assert_eq!(all[1].0.path, dir.path().join(format!("{s0}-teacher.csv")));
         let text = std::fs::read_to_string(&all[1].0.path).unwrap();
@@ -483,7 +469,10 @@ mod tests {
             .people
             .iter()
             .filter(|p| !exclude.contains(&&*p.record_uid));
-        assert_eq!(total_rows(&some), kept.map(|p| p.appearances.len()).sum());
+        assert_eq!(
+            total_rows(&some),
+            kept.map(|p| p.appearances.len()).sum::<usize>()
+        );
     }
 
     #[test]
@@ -495,7 +484,7 @@ mod tests {
         assert_eq!(d.people.len(), 20_000);
         assert_eq!(
             total_rows(&files),
-            d.people.iter().map(|p| p.appearances.len()).sum()
+            d.people.iter().map(|p| p.appearances.len()).sum::<usize>()
         );
     }
 }

@@ -617,4 +617,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn names_have_realistic_shares_and_edge_cases() {
+        let mut rng = rand::SeedableRng::seed_from_u64(1);
+        let names: Vec<_> = (0..20_000)
+            .map(|i| person_name(&mut rng, i % 8 != 0))
+            .collect();
+        let share = |f: &dyn Fn(&str, &str) -> bool| {
+            names.iter().filter(|(first, last)| f(first, last)).count() as f64 / 20_000.0
+        };
+        let has = |s: &str, chars: &str| s.chars().any(|c| chars.contains(c));
+        assert!((0.01..0.05).contains(&share(&|first, _| first.contains('-'))));
+        assert!((0.01..0.05).contains(&share(&|_, last| last.contains('-'))));
+        assert!((0.005..0.04).contains(&share(&|_, last| last.contains(' '))));
+        assert!((0.15..0.5).contains(&share(&|_, last| has(last, "äöüÄÖÜß"))));
+        assert!((0.02..0.15).contains(&share(&|_, last| has(last, "ıİşŞçÇğĞ"))));
+        assert!((0.5..0.85).contains(&share(&|first, last| first.is_ascii() && last.is_ascii())));
+        assert!(share(&|_, last| last.contains('\'')) > 0.0);
+        assert!(share(&|first, _| has(first, "éèêñçã")) > 0.0);
+    }
 }

@@ -1,0 +1,468 @@
+//! Scenario tests for every rule of the per-school import (DESIGN §2).
+
+mod common;
+
+use chrono::{Days, Local};
+use common::{District, student};
+use rollcall::engine::EngineError;
+use rollcall::engine::jobs::Quiet;
+use rollcall::model::{Role, UserState};
+use rollcall::store::UserQuery;
+
+fn today() -> chrono::NaiveDate {
+    Local::now().date_naive()
+}
+
+#[test]
+fn first_import_creates_and_second_changes_nothing() {
+    let mut d = District::new();
+    let lines = [student("1", "Max", "Mustermann", "5a"), student("2", "Erika", "Mustermann", "5b")];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let o = d.import("a", &lines);
+    assert_eq!((o.created, o.refused.clone()), (2, None));
+    assert!(o.school_created);
+    let u = d.must("1");
+    assert_eq!(u.username, "m.mustermann");
+    assert_eq!(d.must("2").username, "e.mustermann");
+    assert_eq!(u.state, UserState::Active);
+    assert!(!u.disabled && u.purge_at.is_none());
+    assert_eq!(u.classes()["a"], ["5a"]);
+    let head = d.journal_head();
+    let again = d.import("a", &lines);
+    assert_eq!((again.created, again.modified, again.unchanged), (0, 0, 2));
+    assert_eq!(d.journal_head(), head, "an unchanged re-import journals nothing");
+}
+
+#[test]
+fn attribute_change_is_modified_and_username_never_changes() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "Mustermann", "5a")]);
+    let o = d.import("a", &[&student("1", "Max", "Schmidt", "6a")]);
+    assert_eq!(o.modified, 1);
+    let u = d.must("1");
+    assert_eq!((u.lastname.as_str(), u.username.as_str()), ("Schmidt", "m.mustermann"));
+    assert_eq!(u.classes()["a"], ["6a"]);
+}
+
+#[test]
+fn move_removed_first_goes_through_limbo_and_is_restored() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")]);
+    d.import("b", &[&student("3", "Bo", "B", "7c")]);
+    let o = d.import("a", &[&student("2", "Eva", "E", "5a")]);
+    assert_eq!(o.to_limbo, 1);
+    let u = d.must("1");
+    assert_eq!(u.state, UserState::Limbo);
+    assert!(u.disabled);
+    assert_eq!(d.schools_of("1"), ["limbo"]);
+    assert_eq!(u.purge_at, today().checked_add_days(Days::new(90)));
+    assert!(u.classes().is_empty());
+    let o = d.import("b", &[&student("3", "Bo", "B", "7c"), &student("1", "Max", "M", "8b")]);
+    assert_eq!(o.restored, 1);
+    let u = d.must("1");
+    assert_eq!((u.state, u.disabled, u.purge_at), (UserState::Active, false, None));
+    assert_eq!(d.schools_of("1"), ["b"]);
+    assert_eq!(u.classes()["b"], ["8b"]);
+    assert_eq!(u.username, "m.m", "the username survives the move");
+}
+
+#[test]
+fn move_added_first_then_removed_keeps_user_active() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")]);
+    let o = d.import("b", &[&student("1", "Max", "M", "8b")]);
+    assert_eq!(o.added_school, 1);
+    assert_eq!(d.schools_of("1"), ["a", "b"], "primary unchanged when a school is added");
+    let u = d.must("1");
+    assert_eq!(u.classes()["a"], ["5a"]);
+    assert_eq!(u.classes()["b"], ["8b"]);
+    let o = d.import("a", &[&student("2", "Eva", "E", "5a")]);
+    assert_eq!(o.removed_school, 1);
+    let u = d.must("1");
+    assert_eq!(d.schools_of("1"), ["b"], "the first remaining school becomes primary");
+    assert_eq!(u.state, UserState::Active);
+    assert!(!u.classes().contains_key("a"), "the school's classes go with it");
+}
+
+#[test]
+fn both_move_orders_converge_except_primary() {
+    let run = |remove_first: bool| {
+        let mut d = District::new();
+        d.import("a", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")]);
+        d.import("b", &[&student("3", "Bo", "B", "7c")]);
+        let a = [student("2", "Eva", "E", "5a")];
+        let b = [student("3", "Bo", "B", "7c"), student("1", "Max", "M", "8b")];
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let b: Vec<&str> = b.iter().map(String::as_str).collect();
+        if remove_first {
+            d.import("a", &a);
+            d.import("b", &b);
+        } else {
+            d.import("b", &b);
+            d.import("a", &a);
+        }
+        let u = d.must("1");
+        (u.state, u.disabled, u.purge_at, u.classes(), d.schools_of("1"))
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn user_in_two_schools_dropped_by_primary() {
+    let mut d = District::new();
+    d.import("m", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")]);
+    d.import("z", &[&student("1", "Max", "M", "1z")]);
+    d.import("c", &[&student("1", "Max", "M", "1c")]);
+    assert_eq!(d.schools_of("1"), ["m", "c", "z"]);
+    let o = d.import("m", &[&student("2", "Eva", "E", "5a")]);
+    assert_eq!(o.removed_school, 1);
+    assert_eq!(d.schools_of("1"), ["c", "z"]);
+}
+
+#[test]
+fn purge_after_grace_period_and_usernames_are_not_reissued() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "Mustermann", ""), &student("2", "Eva", "E", "")]);
+    d.import("a", &[&student("2", "Eva", "E", "")]);
+    let due = d.must("1").purge_at.expect("purge date");
+    assert_eq!(Some(due), today().checked_add_days(Days::new(90)));
+    let before = due.pred_opt().unwrap();
+    let o = d.engine.limbo_purge(Some(before), false, &mut Quiet).unwrap();
+    assert!(o.purged.is_empty());
+    let dry = d.engine.limbo_purge(Some(due), true, &mut Quiet).unwrap();
+    assert_eq!(dry.purged, ["m.mustermann"]);
+    assert!(d.user("1").is_some(), "a dry run deletes nothing");
+    let o = d.engine.limbo_purge(Some(due), false, &mut Quiet).unwrap();
+    assert_eq!(o.purged, ["m.mustermann"]);
+    assert!(d.user("1").is_none());
+    // Someone new with the same name does not inherit the username.
+    d.import("a", &[&student("2", "Eva", "E", ""), &student("9", "Max", "Mustermann", "")]);
+    assert_eq!(d.must("9").username, "m.mustermann2");
+    let run = d.engine.runs().show(&o.run_id).unwrap();
+    assert_eq!(run.counts["purged"], 1);
+}
+
+#[test]
+fn other_sources_users_are_untouched() {
+    let mut d = District::new();
+    let f = d.feed(&[&student("1", "Max", "M", "5a")]);
+    let mut req = District::request("a", Role::Student, f);
+    req.source_uid = Some("other".into());
+    d.import_req(req);
+    d.import("a", &[&student("2", "Eva", "E", "")]);
+    // The district's feed for a does not list other:1, and must not touch it.
+    let o = d.import("a", &[&student("2", "Eva", "E", "")]);
+    assert_eq!(o.to_limbo + o.removed_school, 0);
+    let other = d
+        .engine
+        .directory()
+        .user(&rollcall::model::UserKey::new("other", "1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.state, UserState::Active);
+    // Same record uid in another source is another person.
+    d.import("a", &[&student("2", "Eva", "E", ""), &student("1", "Max", "M", "")]);
+    assert_ne!(d.must("1").username, other.username);
+}
+
+fn many(n: usize) -> Vec<String> {
+    (1..=n).map(|i| student(&format!("{i}"), "Kim", &format!("Nr{i}"), "")).collect()
+}
+
+#[test]
+fn mass_removal_guard_refuses_and_force_applies() {
+    let mut d = District::new();
+    let all = many(20);
+    d.import("a", &all.iter().map(String::as_str).collect::<Vec<_>>());
+    let head = d.journal_head();
+    let kept: Vec<&str> = all[..12].iter().map(String::as_str).collect();
+    let o = d.import("a", &kept);
+    let reason = o.refused.expect("refused");
+    assert!(reason.contains("8 of 20") && reason.contains("--force"), "{reason}");
+    assert_eq!(o.to_limbo, 8, "the plan is still reported");
+    assert_eq!(d.journal_head(), head, "a refused run writes nothing");
+    assert_eq!(d.must("20").state, UserState::Active);
+    let run = d.engine.runs().show(&o.run_id).unwrap();
+    assert_eq!(run.status, rollcall::engine::runs::RunStatus::Refused);
+    let mut req = District::request("a", Role::Student, d.feed(&kept));
+    req.force = true;
+    let o = d.import_req(req);
+    assert_eq!((o.refused, o.to_limbo), (None, 8));
+    // Within the limits (≤ 5 removals) no --force is needed.
+    let fewer: Vec<&str> = all[..7].iter().map(String::as_str).collect();
+    let o = d.import("a", &fewer);
+    assert_eq!((o.refused, o.to_limbo), (None, 5));
+}
+
+#[test]
+fn empty_feed_for_a_non_empty_scope_is_refused() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", "")]);
+    let o = d.import("a", &[]);
+    assert!(o.refused.unwrap().contains("no valid rows"));
+    assert_eq!(d.must("1").state, UserState::Active);
+    // An empty feed for an empty scope is fine.
+    let o = d.import_role("a", Role::Staff, &[]);
+    assert!(o.refused.is_none());
+}
+
+#[test]
+fn a_bad_row_never_sends_its_user_to_limbo() {
+    let mut d = District::with_sets(&["import.max_row_errors=-1"]);
+    d.import("a", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")]);
+    let o = d.import("a", &["1,Max,M,,31.02.2010,5a,,", &student("2", "Eva", "E", "5a")]);
+    assert_eq!(o.errors.len(), 1);
+    assert_eq!(o.errors[0].line, 2);
+    assert_eq!(o.errors[0].record_uid.as_deref(), Some("1"));
+    assert!(o.errors[0].message.contains("not a date"));
+    assert_eq!(o.to_limbo, 0);
+    let u = d.must("1");
+    assert_eq!(u.state, UserState::Active);
+    assert!(u.birthday.is_none(), "the bad row changed nothing");
+}
+
+#[test]
+fn a_bad_row_without_record_uid_blocks_all_removals() {
+    let mut d = District::with_sets(&["import.max_row_errors=-1"]);
+    d.import("a", &[&student("1", "Max", "M", ""), &student("2", "Eva", "E", "")]);
+    let o = d.import("a", &[",Max,M,,,,,", &student("2", "Eva", "E", "")]);
+    assert_eq!(o.to_limbo, 0);
+    assert!(!o.warnings.is_empty());
+    assert_eq!(d.must("1").state, UserState::Active);
+}
+
+#[test]
+fn row_errors_beyond_the_limit_write_nothing() {
+    let mut d = District::new();
+    let o = d.import("a", &[&student("1", "Max", "M", ""), "2,,E,,,,,"]);
+    let reason = o.refused.expect("refused");
+    assert!(reason.contains("max_row_errors"), "{reason}");
+    assert!(d.user("1").is_none());
+    assert_eq!(d.journal_head(), 0);
+    let mut d = District::with_sets(&["import.max_row_errors=1"]);
+    let o = d.import("a", &[&student("1", "Max", "M", ""), "2,,E,,,,,"]);
+    assert!(o.refused.is_none());
+    assert_eq!(o.created, 1);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", "")]);
+    let head = d.journal_head();
+    let mut req = District::request("a", Role::Student, d.feed(&[&student("2", "Eva", "E", "")]));
+    req.dry_run = true;
+    let o = d.import_req(req);
+    assert!(o.dry_run);
+    assert_eq!((o.created, o.to_limbo), (1, 1));
+    assert_eq!(o.changes.len(), 2);
+    assert_eq!(d.journal_head(), head);
+    assert!(d.user("2").is_none());
+    assert_eq!(d.must("1").state, UserState::Active);
+    // The username the dry run showed was not reserved.
+    let o = d.import("a", &[&student("1", "Max", "M", ""), &student("2", "Eva", "E", "")]);
+    assert_eq!(o.created, 1);
+    assert_eq!(d.must("2").username, "e.e");
+}
+
+#[test]
+fn duplicate_record_uid_first_row_wins() {
+    let mut d = District::with_sets(&["import.max_row_errors=5"]);
+    let o = d.import("a", &[&student("1", "Max", "M", "5a"), &student("1", "Moritz", "M", "6a")]);
+    assert_eq!(o.created, 1);
+    assert_eq!(o.errors.len(), 1);
+    assert!(o.errors[0].message.contains("line 2"), "{}", o.errors[0].message);
+    assert_eq!(d.must("1").firstname, "Max");
+}
+
+#[test]
+fn classes_change_only_in_the_imported_school() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", "5a")]);
+    d.import("b", &[&student("1", "Max", "M", "9x,9y")]);
+    d.import("a", &[&student("1", "Max", "M", "6a")]);
+    let u = d.must("1");
+    assert_eq!(u.classes()["a"], ["6a"]);
+    assert_eq!(u.classes()["b"], ["9x", "9y"]);
+    let g = d
+        .engine
+        .directory()
+        .group(&rollcall::model::GroupKey::new("a", rollcall::model::GroupKind::Class, "5a"))
+        .unwrap()
+        .unwrap();
+    assert!(g.members.is_empty(), "left class 5a");
+}
+
+#[test]
+fn roles_of_one_school_are_imported_independently() {
+    let mut d = District::new();
+    d.import_role("a", Role::Student, &[&student("1", "Max", "M", "")]);
+    d.import_role("a", Role::Teacher, &[&student("2", "Tina", "T", "5a")]);
+    // The teachers' feed does not list the student: nothing happens to it.
+    let o = d.import_role("a", Role::Teacher, &[&student("2", "Tina", "T", "5a")]);
+    assert_eq!((o.unchanged, o.to_limbo), (1, 0));
+    // A person who is teacher and staff keeps the school when one role ends.
+    d.import_role("a", Role::Staff, &[&student("2", "Tina", "T", "")]);
+    let o = d.import_role("a", Role::Teacher, &[]);
+    assert!(o.refused.is_some(), "empty feed, non-empty scope");
+    let mut req = District::request("a", Role::Teacher, d.feed(&[]));
+    req.force = true;
+    let o = d.import_req(req);
+    assert_eq!((o.modified, o.to_limbo), (1, 0));
+    let u = d.must("2");
+    assert_eq!(u.roles().into_iter().collect::<Vec<_>>(), [Role::Staff]);
+    assert_eq!(u.state, UserState::Active);
+}
+
+#[test]
+fn role_column_decides_when_no_role_is_given() {
+    let mut d = District::new();
+    let f = d.feed(&["1,Max,M,,,5a,student,a", "2,Tina,T,,,,teacher,a"]);
+    let mut req = District::request("a", Role::Student, f);
+    req.roles.clear();
+    let o = d.import_req(req);
+    assert_eq!(o.created, 2);
+    assert_eq!(d.must("2").roles().into_iter().collect::<Vec<_>>(), [Role::Teacher]);
+}
+
+#[test]
+fn a_row_for_another_school_is_rejected() {
+    let mut d = District::with_sets(&["import.max_row_errors=-1"]);
+    let o = d.import("a", &["1,Max,M,,,,,b", "2,Eva,E,,,,,\"a,b\""]);
+    assert_eq!(o.created, 1);
+    assert!(o.errors[0].message.contains("right file"));
+}
+
+#[test]
+fn workgroups_are_kept_unless_the_feed_maps_them() {
+    let mut d = District::new();
+    let f = d.raw_feed(b"record_uid,firstname,lastname,workgroups\n1,Max,M,Chor\n", "csv");
+    d.import_req(District::request("a", Role::Student, f));
+    assert_eq!(d.must("1").workgroups()["a"], ["Chor"]);
+    d.import("a", &[&student("1", "Max", "M", "5a")]);
+    assert_eq!(d.must("1").workgroups()["a"], ["Chor"]);
+    let f = d.raw_feed(b"record_uid,firstname,lastname,workgroups\n1,Max,M,\n", "csv");
+    d.import_req(District::request("a", Role::Student, f));
+    assert!(d.must("1").workgroups().is_empty());
+}
+
+#[test]
+fn passwords_are_hashed_and_written_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut d = District::new();
+    let csv = d.data_dir().join("pw.csv");
+    let mut req = District::request("a", Role::Student, d.feed(&[&student("1", "Max", "M", "")]));
+    req.passwords_csv = Some(csv.clone());
+    let o = d.import_req(req);
+    assert_eq!(o.passwords_csv.as_deref(), Some(csv.to_str().unwrap()));
+    let mode = std::fs::metadata(&csv).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let line = text.lines().nth(1).unwrap();
+    let pw = line.rsplit(',').next().unwrap();
+    let hash = d.must("1").password_hash.unwrap();
+    assert!(rollcall::engine::password::verify(pw, &hash));
+    assert!(!hash.contains(pw));
+    let run_dir = d.data_dir().join("runs").join(&o.run_id);
+    for f in ["run.json", "summary.csv", "log.txt"] {
+        let text = std::fs::read_to_string(run_dir.join(f)).unwrap();
+        assert!(!text.contains(pw), "{f} leaks the password");
+    }
+}
+
+#[test]
+fn email_scheme_fills_missing_addresses() {
+    let mut d = District::with_sets(&["import.email_scheme=\"<username>@schule.example\""]);
+    d.import("a", &[&student("1", "Jörg", "Müller", ""), "2,Eva,E,eva@home.example,,,,"]);
+    assert_eq!(d.must("1").email.as_deref(), Some("j.mueller@schule.example"));
+    assert_eq!(d.must("2").email.as_deref(), Some("eva@home.example"));
+}
+
+#[test]
+fn runs_keep_record_input_summary_log_and_last_row() {
+    let mut d = District::new();
+    let bytes = "\u{feff}record_uid;firstname;lastname\n1;Jörg;Müller\n".as_bytes();
+    let f = d.raw_feed(bytes, "csv");
+    let o = d.import_req(District::request("a", Role::Student, f));
+    let rec = d.engine.runs().show(&o.run_id).unwrap();
+    assert_eq!(rec.kind, rollcall::engine::runs::RunKind::Import);
+    assert_eq!(rec.school.as_deref(), Some("a"));
+    assert_eq!(rec.counts["created"], 1);
+    assert!(!rec.user.is_empty() && rec.finished_at.is_some());
+    let dir = d.data_dir().join("runs").join(&o.run_id);
+    assert_eq!(std::fs::read(dir.join("input.csv")).unwrap(), bytes);
+    let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert!(summary.starts_with("line,action,username,record_uid,schools,classes,error\n"));
+    assert!(summary.contains("2,created,j.mueller,1,a,,"), "{summary}");
+    assert!(std::fs::read_to_string(dir.join("log.txt")).unwrap().contains("created 1"));
+    let detail = d
+        .engine
+        .user_detail(&rollcall::engine::users::UserSelector::Username("j.mueller".into()))
+        .unwrap();
+    let last = detail.last_received.unwrap();
+    assert_eq!((last.run_id.as_str(), last.line), (o.run_id.as_str(), 2));
+    assert_eq!(last.row["firstname"], "Jörg");
+}
+
+#[test]
+fn journal_records_old_and_new_schools() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "")]);
+    let head = d.journal_head();
+    d.import("a", &[&student("2", "Eva", "E", "")]);
+    let entries = d.engine.directory().journal_after(head, 100).unwrap();
+    let user = entries
+        .iter()
+        .find(|e| e.object.to_string() == "user:district:1")
+        .expect("user journalled");
+    assert!(user.schools.contains(&"a".to_string()) && user.schools.contains(&"limbo".to_string()));
+    assert!(entries.iter().any(|e| e.object.to_string() == "class:a:5a"));
+}
+
+#[test]
+fn limbo_restore_extend_and_read_only() {
+    let mut d = District::new();
+    d.import("a", &[&student("1", "Max", "M", ""), &student("2", "Eva", "E", "")]);
+    d.import("b", &[&student("3", "Bo", "B", "")]);
+    d.import("a", &[&student("2", "Eva", "E", "")]);
+    let due = d.must("1").purge_at.unwrap();
+    let u = d.engine.limbo_extend("m.m", 10).unwrap();
+    assert_eq!(u.purge_at, due.checked_add_days(Days::new(10)));
+    assert!(matches!(d.engine.limbo_restore("m.m", "nope"), Err(EngineError::NotFound(_))));
+    assert!(matches!(d.engine.limbo_restore("e.e", "b"), Err(EngineError::Invalid(_))));
+    d.reopen(&[], true);
+    assert!(matches!(d.engine.limbo_restore("m.m", "b"), Err(EngineError::ReadOnly { .. })));
+    assert!(matches!(d.engine.limbo_extend("m.m", 1), Err(EngineError::ReadOnly { .. })));
+    assert!(matches!(d.engine.limbo_purge(None, false, &mut Quiet), Err(EngineError::ReadOnly { .. })));
+    let f = d.feed(&[]);
+    assert!(matches!(
+        d.engine.import(&District::request("a", Role::Student, f.clone()), &mut Quiet),
+        Err(EngineError::ReadOnly { .. })
+    ));
+    let mut dry = District::request("a", Role::Student, f);
+    dry.dry_run = true;
+    assert!(d.engine.import(&dry, &mut Quiet).is_ok(), "a dry run is allowed read-only");
+    d.reopen(&[], false);
+    let u = d.engine.limbo_restore("m.m", "b").unwrap();
+    assert_eq!((u.state, u.purge_at), (UserState::Active, None));
+    assert_eq!(u.school_names().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(u.roles().into_iter().collect::<Vec<_>>(), [Role::Student]);
+    let audit = std::fs::read_to_string(d.data_dir().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("\"limbo restore\"") && audit.contains("refused: read-only"));
+}
+
+#[test]
+fn missing_column_is_one_clear_error() {
+    let mut d = District::new();
+    let f = d.raw_feed(b"record_uid,firstname\n1,Max\n", "csv");
+    let e = d
+        .engine
+        .import(&District::request("a", Role::Student, f.clone()), &mut Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(f.to_str().unwrap()) && e.contains("'lastname'"), "{e}");
+    assert_eq!(
+        d.engine.directory().count_users(&UserQuery::default()).unwrap(),
+        0
+    );
+}
