@@ -8,22 +8,23 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::Rng;
-use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
 /// No look-alikes (0/O, 1/l/I) so passwords survive being read aloud.
 const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 pub const LENGTH: usize = 16;
 
+/// `thread_rng` is a CSPRNG (ChaCha12) seeded and periodically reseeded from
+/// the OS; drawing every character from the OS directly costs a syscall each.
 pub fn generate() -> String {
-    let mut rng = OsRng;
+    let mut rng = rand::thread_rng();
     (0..LENGTH)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
 }
 
 pub fn hash(password: &str) -> String {
-    let salt: [u8; 16] = OsRng.r#gen();
+    let salt: [u8; 16] = rand::thread_rng().r#gen();
     hash_with_salt(password, &salt)
 }
 

@@ -6,6 +6,8 @@ use crate::model::UserKey;
 use chrono::Utc;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::mpsc::Receiver;
 
 /// One received row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,6 +32,21 @@ pub struct ReceivedRow<'a> {
 impl StateDb {
     /// Remembers the rows one run received for one school.
     pub fn record_received(&mut self, run_id: &str, school: &str, rows: &[ReceivedRow<'_>]) -> Result<(), StateError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = tx.send(true);
+        self.record_received_when(run_id, school, rows, &rx)
+    }
+
+    /// Writes the rows inside a transaction, then commits only when `go`
+    /// says so (the directory's write succeeded) and rolls back otherwise.
+    /// Lets an import prepare this while the directory is being written.
+    pub fn record_received_when(
+        &mut self,
+        run_id: &str,
+        school: &str,
+        rows: &[ReceivedRow<'_>],
+        go: &Receiver<bool>,
+    ) -> Result<(), StateError> {
         let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let path = self.path_string();
         let err = |source| StateError {
@@ -42,7 +59,7 @@ impl StateDb {
                 .prepare_cached(
                     "INSERT INTO received (source_uid, record_uid, school, run_id, line, row, digest, at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                     ON CONFLICT (source_uid, record_uid, school) DO UPDATE SET run_id = excluded.run_id, \
+                     ON CONFLICT (source_uid, school, record_uid) DO UPDATE SET run_id = excluded.run_id, \
                      line = excluded.line, row = excluded.row, digest = excluded.digest, at = excluded.at",
                 )
                 .map_err(err)?;
@@ -60,7 +77,23 @@ impl StateDb {
                 .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        if go.recv().unwrap_or(false) {
+            tx.commit().map_err(err)
+        } else {
+            tx.rollback().map_err(err)
+        }
+    }
+
+    /// The digests of the rows last received for one school, by record uid.
+    pub fn received_digests(&self, source_uid: &str, school: &str) -> Result<HashMap<String, String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record_uid, digest FROM received WHERE source_uid = ?1 AND school = ?2")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![source_uid, school], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// The most recent row received for a user, over all schools.

@@ -27,8 +27,9 @@ CREATE TABLE received (
     row        TEXT NOT NULL,
     digest     TEXT NOT NULL,
     at         TEXT NOT NULL,
-    PRIMARY KEY (source_uid, record_uid, school)
+    PRIMARY KEY (source_uid, school, record_uid)
 ) WITHOUT ROWID;
+CREATE INDEX received_user ON received (source_uid, record_uid);
 "#];
 
 pub struct StateDb {

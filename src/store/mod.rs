@@ -7,9 +7,30 @@ pub mod sqlite;
 
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, Role, School, User, UserKey, UserState};
 use chrono::NaiveDate;
+use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 pub use sqlite::SqliteDirectory;
+
+/// Holds a directory's read view open; ends it when dropped.
+pub struct ReadView<'a> {
+    dir: &'a dyn Directory,
+}
+
+impl<'a> ReadView<'a> {
+    pub fn begin(dir: &'a dyn Directory) -> StoreResult<Self> {
+        dir.begin_read()?;
+        Ok(ReadView { dir })
+    }
+}
+
+impl Drop for ReadView<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.dir.end_read() {
+            tracing::warn!(error = %e, "ending a read view failed");
+        }
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -51,8 +72,9 @@ pub struct UserQuery {
     /// Member of this school.
     pub school: Option<String>,
     pub state: Option<UserState>,
-    /// Holds this role (in `school` when that is set, else in any school).
-    pub role: Option<Role>,
+    /// Holds one of these roles (in `school` when that is set, else in any
+    /// school); empty: any role.
+    pub roles: Vec<Role>,
     pub source_uid: Option<String>,
     /// Case-insensitive substring of username, first or last name, record uid.
     pub text: Option<String>,
@@ -89,15 +111,13 @@ pub struct Batch {
     /// Schools to create (or whose display name to update).
     pub schools: Vec<School>,
     pub users: Vec<UserChange>,
-    /// Usernames issued by this batch; never handed out again.
-    pub usernames: Vec<String>,
     /// Username counters to persist: (base, next counter value).
     pub counters: Vec<(String, u32)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.schools.is_empty() && self.users.is_empty() && self.usernames.is_empty() && self.counters.is_empty()
+        self.schools.is_empty() && self.users.is_empty() && self.counters.is_empty()
     }
 }
 
@@ -140,6 +160,39 @@ pub trait Directory: Send {
     /// in use.
     fn username_issued(&self, username: &str) -> StoreResult<bool>;
     fn username_counter(&self, base: &str) -> StoreResult<Option<u32>>;
+    /// Which of these usernames are issued: one round trip for many.
+    fn usernames_issued(&self, names: &[String]) -> StoreResult<HashSet<String>> {
+        let mut out = HashSet::new();
+        for n in names {
+            if self.username_issued(n)? {
+                out.insert(n.clone());
+            }
+        }
+        Ok(out)
+    }
+    /// The stored counters of these bases (absent: none stored).
+    fn username_counters(&self, bases: &[String]) -> StoreResult<HashMap<String, u32>> {
+        let mut out = HashMap::new();
+        for b in bases {
+            if let Some(n) = self.username_counter(b)? {
+                out.insert(b.clone(), n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts a consistent read view: every read until [`end_read`] sees the
+    /// same state. The import plans inside one. Must not be open while
+    /// [`apply`] runs.
+    ///
+    /// [`end_read`]: Directory::end_read
+    /// [`apply`]: Directory::apply
+    fn begin_read(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    fn end_read(&self) -> StoreResult<()> {
+        Ok(())
+    }
 
     /// Writes a batch and journals every changed object.
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport>;

@@ -19,7 +19,7 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
                     StateFilter::Limbo => Some(UserState::Limbo),
                     StateFilter::All => None,
                 },
-                role,
+                roles: role.into_iter().collect(),
                 ..UserQuery::default()
             };
             if json { list_json(engine, &query) } else { list_table(engine, &query) }

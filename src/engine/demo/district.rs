@@ -476,11 +476,9 @@ mod tests {
     }
 
     #[test]
-    fn twenty_thousand_people_generate_and_write_quickly() {
-        let start = std::time::Instant::now();
+    fn twenty_thousand_people_generate_and_write() {
         let d = generate(&spec(10, 2000));
         let (_dir, files) = feeds(&d, &[]);
-        assert!(start.elapsed() < std::time::Duration::from_secs(30));
         assert_eq!(d.people.len(), 20_000);
         assert_eq!(
             total_rows(&files),

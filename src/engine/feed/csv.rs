@@ -3,16 +3,82 @@
 //! lines ignored. Streams the file record by record.
 
 use super::{FeedError, FeedReader, RawRecord};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub struct CsvFeed {
     path: PathBuf,
     columns: Vec<String>,
     delimiter: u8,
-    records: csv::StringRecordsIntoIter<BufReader<File>>,
+    records: csv::StringRecordsIntoIter<NewlineTracker<BufReader<File>>>,
+    lines: Lines,
     done: bool,
+}
+
+/// Byte offsets of the newlines read so far but not yet passed by a record
+/// (each with whether its line was blank), and how many were passed: turns a
+/// record's byte offset into its physical line. (The csv crate's own line
+/// count skips blank lines, and its record offsets point at the blank lines
+/// before a record.)
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<LineState>>);
+
+#[derive(Default)]
+struct LineState {
+    pending: VecDeque<(u64, bool)>,
+    passed: u64,
+}
+
+impl Lines {
+    /// The 1-based line of the record whose bytes start at `offset`;
+    /// offsets must not decrease.
+    fn line_of(&self, offset: u64) -> u64 {
+        let Ok(mut g) = self.0.lock() else { return 0 };
+        let st = &mut *g;
+        while let Some(&(nl, blank)) = st.pending.front() {
+            // Newlines before the record (with CRLF the record's offset can
+            // be the previous line's `\n`), then blank lines it starts with.
+            if nl <= offset || blank {
+                st.pending.pop_front();
+                st.passed += 1;
+            } else {
+                break;
+            }
+        }
+        st.passed + 1
+    }
+}
+
+/// A reader that notes where the newlines are and which lines are blank.
+struct NewlineTracker<R> {
+    inner: R,
+    offset: u64,
+    /// Whether the current line has had anything but `\r`.
+    content: bool,
+    lines: Lines,
+}
+
+impl<R: Read> Read for NewlineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut g) = self.lines.0.lock() {
+            for (i, b) in buf[..n].iter().enumerate() {
+                match b {
+                    b'\n' => {
+                        g.pending.push_back((self.offset + i as u64, !self.content));
+                        self.content = false;
+                    }
+                    b'\r' => {}
+                    _ => self.content = true,
+                }
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -75,11 +141,18 @@ impl CsvFeed {
                 sniff_delimiter(&header_line[..end])
             }
         };
+        let lines = Lines::default();
+        let tracked = NewlineTracker {
+            inner: reader,
+            offset: 0,
+            content: false,
+            lines: lines.clone(),
+        };
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
             .flexible(true)
-            .from_reader(reader);
+            .from_reader(tracked);
         let header = csv.headers().map_err(|e| match e.kind() {
             csv::ErrorKind::Utf8 { .. } => file_error(
                 path,
@@ -103,6 +176,7 @@ impl CsvFeed {
             columns,
             delimiter,
             records: csv.into_records(),
+            lines,
             done: false,
         })
     }
@@ -142,7 +216,7 @@ impl Iterator for CsvFeed {
             let rec = match self.records.next()? {
                 Ok(rec) => rec,
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let line = e.position().map(|p| self.lines.line_of(p.byte())).unwrap_or(0);
                     return Some(Err(match e.kind() {
                         csv::ErrorKind::Utf8 { .. } => self.record_error(
                             line,
@@ -159,7 +233,7 @@ impl Iterator for CsvFeed {
                     }));
                 }
             };
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let line = rec.position().map(|p| self.lines.line_of(p.byte())).unwrap_or(0);
             // A line of only delimiters and blanks is a blank line.
             if rec.iter().all(|v| v.trim().is_empty()) {
                 continue;
@@ -254,6 +328,14 @@ mod tests {
     fn empty_file_is_an_error() {
         let (_d, p) = feed(b"");
         assert!(CsvFeed::open(&p, None).is_err());
+    }
+
+    #[test]
+    fn line_numbers_survive_blank_lines_crlf_and_quoted_newlines() {
+        let (_d, p) = feed(b"a,b\r\n\r\n\r\n1,\"x\r\n\r\ny\"\r\n\r\n2,z\r\n   ,  \r\n3,w\r\n");
+        let (_, recs) = read_all(&p);
+        let lines: Vec<u64> = recs.iter().map(|r| r.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [4, 8, 10]);
     }
 
     #[test]

@@ -12,9 +12,10 @@ use super::feed::{FeedError, FeedReader};
 use super::jobs::{Progress, ProgressEvent};
 use super::received::ReceivedRow;
 use super::runs::{Run, RunKind, RunRowError, RunStatus};
-use super::scheme::{EmailScheme, UsernameScheme};
+use super::scheme::{EmailScheme, SchemeFields, UsernameScheme};
 use super::{Engine, EngineError, EngineResult};
 use crate::model::{Role, School, User, validate_school_name, validate_source_uid};
+use crate::store::ReadView;
 use chrono::Utc;
 use plan::{Action, Plan, PlanNames, PlanSettings};
 use row::{ColumnMap, Row, RowContext, RowError};
@@ -186,14 +187,26 @@ impl Engine {
             school: &req.school,
             roles: &scope_roles,
         };
-        let uids: Vec<String> = feed.rows.iter().map(|r| r.record_uid.clone()).collect();
-        let existing: HashMap<String, User> = self
-            .dir
-            .users_by_record_uids(&source, &uids)?
-            .into_iter()
-            .map(|u| (u.key.record_uid.clone(), u))
-            .collect();
+        // Plan on one consistent view of the directory.
+        let view = ReadView::begin(self.dir.as_ref())?;
+        // Most rows name users in scope: read the scope first, then only the
+        // users it does not hold.
         let in_scope = scope.load(self.dir.as_ref())?;
+        let mut existing: HashMap<String, User> = HashMap::with_capacity(feed.rows.len());
+        let scoped: HashMap<&str, &User> = in_scope.iter().map(|u| (u.key.record_uid.as_str(), u)).collect();
+        let mut missing = Vec::new();
+        for row in &feed.rows {
+            match scoped.get(row.record_uid.as_str()) {
+                Some(u) => {
+                    existing.insert(row.record_uid.clone(), (*u).clone());
+                }
+                None => missing.push(row.record_uid.clone()),
+            }
+        }
+        drop(scoped);
+        for u in self.dir.users_by_record_uids(&source, &missing)? {
+            existing.insert(u.key.record_uid.clone(), u);
+        }
         let usernames = UsernameScheme::parse(&cfg.username_scheme, cfg.username_max_length)
             .map_err(|e| EngineError::Invalid(format!("import.username_scheme: {e}")))?;
         let emails = match cfg.email_scheme.as_str() {
@@ -211,7 +224,19 @@ impl Engine {
             emails: emails.as_ref(),
         };
         let mut names = PlanNames::new(self.dir.as_ref());
-        let plan = plan::plan(
+        let newcomers: Vec<SchemeFields<'_>> = feed
+            .rows
+            .iter()
+            .filter(|r| !existing.contains_key(&r.record_uid))
+            .map(|r| SchemeFields {
+                firstname: &r.firstname,
+                lastname: &r.lastname,
+                record_uid: &r.record_uid,
+                username: None,
+            })
+            .collect();
+        names.prefetch(&usernames, &newcomers)?;
+        let mut plan = plan::plan(
             &settings,
             &feed.rows,
             &existing,
@@ -220,6 +245,8 @@ impl Engine {
             feed.unknown_rejected,
             &mut names,
         );
+        names.into_plan(&mut plan);
+        drop(view);
         let mut errors = feed.errors;
         errors.extend(plan.errors.iter().cloned());
         errors.sort_by_key(|e| e.line);
@@ -239,23 +266,23 @@ impl Engine {
                     display_name: "Limbo (left their last school)".into(),
                 });
             }
-            let batch = plan.batch(schools, &names);
-            drop(names);
+            let batch = plan.batch(schools);
             progress.update(ProgressEvent {
                 phase: "applying",
                 done: 0,
                 total: Some(batch.users.len() as u64),
             });
-            self.dir.apply(&batch)?;
-            if school_created {
-                run.log(&format!("created school {}", req.school));
-            }
+            // Rows identical to the last ones received need not be stored again.
+            let known = self.state.received_digests(&source, &req.school)?;
             let by_line: HashMap<u64, &Row> = feed.rows.iter().map(|r| (r.line, r)).collect();
             let received: Vec<ReceivedRow<'_>> = plan
                 .items
                 .iter()
                 .filter_map(|p| {
                     let row = by_line.get(&p.line?)?;
+                    if known.get(&row.record_uid) == Some(&row.digest) {
+                        return None;
+                    }
                     Some(ReceivedRow {
                         key: &p.after.key,
                         line: row.line,
@@ -264,12 +291,30 @@ impl Engine {
                     })
                 })
                 .collect();
-            self.state.record_received(run.id(), &req.school, &received)?;
+            // The received rows go to the local state while the directory is
+            // written, and are committed only once the directory committed.
+            let (dir, state) = (&mut self.dir, &mut self.state);
+            let (applied, recorded) = std::thread::scope(|scope| {
+                let (go, wait) = std::sync::mpsc::channel();
+                let run_id = run.id().to_string();
+                let school = req.school.as_str();
+                let received = &received;
+                let writer = scope.spawn(move || state.record_received_when(&run_id, school, received, &wait));
+                let applied = dir.apply(&batch);
+                let _ = go.send(applied.is_ok());
+                (applied, writer.join())
+            });
+            applied?;
+            match recorded {
+                Ok(result) => result?,
+                Err(_) => tracing::error!("the received-rows writer panicked; the last received rows are not updated"),
+            }
+            if school_created {
+                run.log(&format!("created school {}", req.school));
+            }
             passwords_csv = self.write_passwords(run, req, &plan)?;
         } else if progress.cancelled() && refused.is_none() && !req.dry_run {
             return Err(EngineError::Cancelled("the import stopped before it wrote anything".into()));
-        } else {
-            drop(names);
         }
         summary::write(run, &plan, &errors, &req.school)?;
 

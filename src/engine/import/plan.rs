@@ -6,7 +6,8 @@
 use super::row::{Row, RowError};
 use super::scope::Scope;
 use crate::engine::password;
-use crate::engine::scheme::{EmailScheme, NameRegistry, SchemeFields, UsernameScheme};
+use crate::engine::scheme::{EmailScheme, NameRegistry, SchemeError, SchemeFields, UsernameScheme};
+use crate::store::StoreError;
 use crate::model::{Membership, Role, User, UserKey, UserState};
 use crate::model::School;
 use crate::store::{Batch, UserChange};
@@ -82,6 +83,8 @@ pub struct Plan {
     pub scope_size: usize,
     /// Whether removals were left out (a row error without a record uid).
     pub removals_blocked: bool,
+    /// Username counters to persist.
+    pub counters: Vec<(String, u32)>,
 }
 
 impl Plan {
@@ -99,7 +102,7 @@ impl Plan {
     }
 
     /// The writes of this plan. Unchanged users write nothing.
-    pub fn batch(&self, schools: Vec<School>, registry: &PlanNames<'_>) -> Batch {
+    pub fn batch(&self, schools: Vec<School>) -> Batch {
         let users = self
             .items
             .iter()
@@ -115,54 +118,87 @@ impl Plan {
         Batch {
             schools,
             users,
-            usernames: registry.issued.clone(),
-            counters: registry.counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            counters: self.counters.clone(),
         }
     }
 }
 
-/// Names issued while planning, on top of what the directory knows.
+/// Names issued while planning, on top of what the directory knows, with
+/// what was fetched in advance so most names need no query of their own.
 pub struct PlanNames<'a> {
     pub dir: &'a dyn crate::store::Directory,
-    pub issued: Vec<String>,
     reserved: HashSet<String>,
     counters: BTreeMap<String, u32>,
+    /// Names known issued / known free, and bases known to have (or not to
+    /// have) a stored counter.
+    taken: HashSet<String>,
+    free: HashSet<String>,
+    stored_counters: HashMap<String, Option<u32>>,
 }
 
 impl<'a> PlanNames<'a> {
     pub fn new(dir: &'a dyn crate::store::Directory) -> Self {
         PlanNames {
             dir,
-            issued: Vec::new(),
             reserved: HashSet::new(),
             counters: BTreeMap::new(),
+            taken: HashSet::new(),
+            free: HashSet::new(),
+            stored_counters: HashMap::new(),
         }
+    }
+
+    /// Looks up, in a few batched queries, the first candidate names and the
+    /// counters of these people's bases.
+    pub fn prefetch(&mut self, scheme: &UsernameScheme, people: &[SchemeFields<'_>]) -> Result<(), StoreError> {
+        let bases: Vec<String> = people.iter().filter_map(|f| scheme.base(f).ok()).collect();
+        let firsts: Vec<String> = bases.iter().map(|b| scheme.first_candidate(b)).collect();
+        self.taken = self.dir.usernames_issued(&firsts)?;
+        self.free = firsts.into_iter().filter(|n| !self.taken.contains(n)).collect();
+        let stored = self.dir.username_counters(&bases)?;
+        self.stored_counters = bases.into_iter().map(|b| {
+            let n = stored.get(&b).copied();
+            (b, n)
+        }).collect();
+        Ok(())
+    }
+
+    /// Hands the counters to persist to the plan.
+    pub fn into_plan(self, plan: &mut Plan) {
+        plan.counters = self.counters.into_iter().collect();
     }
 }
 
 impl NameRegistry for PlanNames<'_> {
-    fn is_taken(&mut self, username: &str) -> Result<bool, crate::engine::scheme::SchemeError> {
-        if self.reserved.contains(username) {
+    fn is_taken(&mut self, username: &str) -> Result<bool, SchemeError> {
+        if self.reserved.contains(username) || self.taken.contains(username) {
             return Ok(true);
+        }
+        if self.free.contains(username) {
+            return Ok(false);
         }
         self.dir
             .username_issued(username)
-            .map_err(|e| crate::engine::scheme::SchemeError::Registry(e.to_string()))
+            .map_err(|e| SchemeError::Registry(e.to_string()))
     }
 
-    fn counter(&mut self, base: &str) -> Result<Option<u32>, crate::engine::scheme::SchemeError> {
+    fn counter(&mut self, base: &str) -> Result<Option<u32>, SchemeError> {
         if let Some(n) = self.counters.get(base) {
             return Ok(Some(*n));
         }
+        if let Some(n) = self.stored_counters.get(base) {
+            return Ok(*n);
+        }
         self.dir
             .username_counter(base)
-            .map_err(|e| crate::engine::scheme::SchemeError::Registry(e.to_string()))
+            .map_err(|e| SchemeError::Registry(e.to_string()))
     }
 
     fn issue(&mut self, username: &str, base: &str, next_counter: Option<u32>) {
         self.reserved.insert(username.to_string());
-        self.issued.push(username.to_string());
-        if let Some(n) = next_counter {
+        // A counter of 2 or less only says "probe from the start", which is
+        // what an absent counter means too: only larger ones are worth a write.
+        if let Some(n) = next_counter.filter(|n| *n > 2) {
             self.counters.insert(base.to_string(), n);
         }
     }

@@ -271,10 +271,19 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
     } else {
         None
     };
-    let mut raw = serde_json::Map::new();
-    for (col, val) in map.columns.iter().zip(&rec.values) {
-        raw.insert(col.clone(), serde_json::Value::String(val.clone()));
+    // The record as received, as a JSON object in column order.
+    let mut raw = Vec::with_capacity(16 * rec.values.len() + 2);
+    raw.push(b'{');
+    for (i, (col, val)) in map.columns.iter().zip(&rec.values).enumerate() {
+        if i > 0 {
+            raw.push(b',');
+        }
+        // Writing strings into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut raw, col);
+        raw.push(b':');
+        let _ = serde_json::to_writer(&mut raw, val);
     }
+    raw.push(b'}');
     let mut row = Row {
         line: rec.line,
         record_uid,
@@ -285,7 +294,7 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
         roles,
         classes,
         workgroups,
-        raw: serde_json::Value::Object(raw).to_string(),
+        raw: String::from_utf8(raw).unwrap_or_default(),
         digest: String::new(),
     };
     row.digest = digest(&row, ctx.school);

@@ -29,6 +29,7 @@ impl Scope<'_> {
             school: Some(self.school.to_string()),
             state: Some(UserState::Active),
             source_uid: Some(self.source_uid.to_string()),
+            roles: self.roles.iter().copied().collect(),
             ..UserQuery::default()
         };
         let mut users = Vec::new();

@@ -6,6 +6,8 @@ use super::codec::{date_str, memberships_json, roles_str, time_str};
 use crate::model::{GroupKey, GroupKind, ObjectRef, User};
 use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
 use chrono::Utc;
+use super::bulk::{self, opt_text, text};
+use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -111,30 +113,80 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn insert_user(&mut self, u: &User) -> rusqlite::Result<i64> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO users (source_uid, record_uid, username, firstname, lastname, email, birthday, \
-                 disabled, state, purge_at, password_hash, memberships, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?
-            .execute(params![
-                u.key.source_uid,
-                u.key.record_uid,
-                u.username,
-                u.firstname,
-                u.lastname,
-                u.email,
-                date_str(u.birthday),
-                u.disabled,
-                u.state.as_str(),
-                date_str(u.purge_at),
-                u.password_hash,
-                memberships_json(u),
-                time_str(u.created_at),
-                time_str(u.updated_at),
-            ])?;
-        Ok(self.tx.last_insert_rowid())
+    fn user_row(id: i64, u: &User) -> Vec<Value> {
+        vec![
+            Value::Integer(id),
+            text(&u.key.source_uid),
+            text(&u.key.record_uid),
+            text(&u.username),
+            text(&u.firstname),
+            text(&u.lastname),
+            opt_text(u.email.as_deref()),
+            opt_text(date_str(u.birthday).as_deref()),
+            Value::Integer(i64::from(u.disabled)),
+            text(u.state.as_str()),
+            opt_text(date_str(u.purge_at).as_deref()),
+            opt_text(u.password_hash.as_deref()),
+            Value::Text(memberships_json(u)),
+            Value::Text(time_str(u.created_at)),
+            Value::Text(time_str(u.updated_at)),
+        ]
+    }
+
+    /// Inserts new users with multi-row statements; ids are assigned here,
+    /// inside the write transaction, so no query per user is needed.
+    fn create_users(&mut self, users: &[&User]) -> Result<(), Failure> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let max: i64 = self.tx.query_row("SELECT COALESCE(MAX(id), 0) FROM users", [], |r| r.get(0))?;
+        let rows: Vec<Vec<Value>> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Self::user_row(max + 1 + i as i64, u))
+            .collect();
+        const HEAD: &str = "users (id, source_uid, record_uid, username, firstname, lastname, email, birthday, \
+                            disabled, state, purge_at, password_hash, memberships, created_at, updated_at)";
+        if let Err(e) = bulk::insert(self.tx, HEAD, 15, &rows) {
+            return Err(self.explain_insert_failure(e, users));
+        }
+        let mut schools = Vec::new();
+        let mut members = Vec::new();
+        for (i, u) in users.iter().enumerate() {
+            let id = max + 1 + i as i64;
+            for m in &u.memberships {
+                schools.push(vec![text(&m.school), Value::Integer(id), Value::Text(roles_str(&m.roles))]);
+            }
+            for key in group_keys(u) {
+                let gid = self.group_id(&key)?;
+                members.push(vec![Value::Integer(gid), Value::Integer(id)]);
+                self.journal.add(ObjectRef::group(&key), [key.school.as_str()]);
+            }
+            self.journal_user(None, Some(u));
+        }
+        bulk::insert(self.tx, "user_schools (school, user_id, roles)", 3, &schools)?;
+        bulk::insert(self.tx, "group_members (group_id, user_id)", 2, &members)?;
+        Ok(())
+    }
+
+    /// A multi-row insert failed: find the row that breaks a constraint.
+    fn explain_insert_failure(&self, e: rusqlite::Error, users: &[&User]) -> Failure {
+        let is_constraint =
+            matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation);
+        if !is_constraint {
+            return Failure::Sql(e);
+        }
+        for u in users {
+            let taken: rusqlite::Result<bool> = self.tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+                [&u.username],
+                |r| r.get(0),
+            );
+            if taken.unwrap_or(false) {
+                return Failure::Store(StoreError::UsernameTaken(u.username.clone()));
+            }
+        }
+        Failure::Sql(e)
     }
 
     fn update_user(&mut self, id: i64, u: &User) -> rusqlite::Result<()> {
@@ -183,15 +235,16 @@ impl Writer<'_> {
 
     fn flush_journal(&mut self) -> rusqlite::Result<u64> {
         let at = time_str(Utc::now());
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT INTO journal (object, schools, at) VALUES (?1, ?2, ?3)")?;
         let entries = std::mem::take(&mut self.journal.0);
         // Schools first, then users, then groups (ObjectRef orders that way).
-        for (object, schools) in &entries {
-            let schools = serde_json::to_string(schools).unwrap_or_else(|_| "[]".to_string());
-            stmt.execute(params![object.to_string(), schools, at])?;
-        }
+        let rows: Vec<Vec<Value>> = entries
+            .iter()
+            .map(|(object, schools)| {
+                let schools = serde_json::to_string(schools).unwrap_or_else(|_| "[]".to_string());
+                vec![Value::Text(object.to_string()), Value::Text(schools), text(&at)]
+            })
+            .collect();
+        bulk::insert(self.tx, "journal (object, schools, at)", 3, &rows)?;
         Ok(entries.len() as u64)
     }
 }
@@ -243,19 +296,18 @@ impl SqliteDirectory {
                 w.journal.add(ObjectRef::school(&school.name), [school.name.as_str()]);
             }
         }
+        let created: Vec<&User> = batch
+            .users
+            .iter()
+            .filter_map(|c| match c {
+                UserChange::Create(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        w.create_users(&created)?;
         for change in &batch.users {
             match change {
-                UserChange::Create(u) => {
-                    let id = w.insert_user(u).map_err(|e| match e {
-                        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                            Failure::Store(StoreError::UsernameTaken(u.username.clone()))
-                        }
-                        e => Failure::Sql(e),
-                    })?;
-                    w.write_schools(id, None, Some(u))?;
-                    w.write_groups(id, None, Some(u))?;
-                    w.journal_user(None, Some(u));
-                }
+                UserChange::Create(_) => {}
                 UserChange::Update { before, after } => {
                     let id = w.locate_checked(before)?;
                     w.update_user(id, after)?;
@@ -268,13 +320,12 @@ impl SqliteDirectory {
                     w.write_groups(id, Some(u), None)?;
                     w.write_schools(id, Some(u), None)?;
                     tx.prepare_cached("DELETE FROM users WHERE id = ?1")?.execute([id])?;
+                    // The name stays issued after the user is gone.
+                    tx.prepare_cached("INSERT OR IGNORE INTO usernames (username) VALUES (?1)")?
+                        .execute([&u.username])?;
                     w.journal_user(Some(u), None);
                 }
             }
-        }
-        for name in &batch.usernames {
-            tx.prepare_cached("INSERT OR IGNORE INTO usernames (username) VALUES (?1)")?
-                .execute([name])?;
         }
         for (base, next) in &batch.counters {
             tx.prepare_cached(

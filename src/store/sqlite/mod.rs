@@ -2,13 +2,15 @@
 //! transaction, and the journal rows are written in that same transaction.
 
 mod apply;
+mod bulk;
 mod codec;
 mod query;
 mod schema;
 
 use super::{ApplyReport, Batch, Directory, GroupSummary, StoreError, StoreResult, UserQuery};
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, School, User, UserKey};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ impl SqliteDirectory {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(e)?;
         conn.pragma_update(None, "cache_size", -65536).map_err(e)?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(e)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 20000).map_err(e)?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
         if found > schema::VERSION {
             return Err(StoreError::TooNew {
@@ -150,8 +153,9 @@ impl Directory for SqliteDirectory {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM usernames WHERE username = ?1) \
-                 OR EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+                // In use, or held by a purged user (`usernames`).
+                "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1) \
+                 OR EXISTS(SELECT 1 FROM usernames WHERE username = ?1)",
             )
             .map_err(|e| self.err(e))?;
         stmt.query_row([username], |r| r.get(0)).map_err(|e| self.err(e))
@@ -165,7 +169,62 @@ impl Directory for SqliteDirectory {
         stmt.query_row([base], |r| r.get(0)).optional().map_err(|e| self.err(e))
     }
 
+    fn usernames_issued(&self, names: &[String]) -> StoreResult<HashSet<String>> {
+        let mut out = HashSet::new();
+        for chunk in names.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT username FROM users WHERE username IN ({marks}) \
+                 UNION SELECT username FROM usernames WHERE username IN ({marks})"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let params = chunk.iter().chain(chunk.iter()).map(String::as_str);
+            let rows = stmt
+                .query_map(params_from_iter(params), |r| r.get::<_, String>(0))
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                out.insert(row.map_err(|e| self.err(e))?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn username_counters(&self, bases: &[String]) -> StoreResult<HashMap<String, u32>> {
+        let mut out = HashMap::new();
+        for chunk in bases.chunks(800) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT base, next FROM username_counters WHERE base IN ({marks})");
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params_from_iter(chunk.iter().map(String::as_str)), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (b, n) = row.map_err(|e| self.err(e))?;
+                out.insert(b, n);
+            }
+        }
+        Ok(out)
+    }
+
+    fn begin_read(&self) -> StoreResult<()> {
+        // One read transaction: one WAL read lock instead of one per query.
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN DEFERRED").map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn end_read(&self) -> StoreResult<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
+        self.end_read()?;
         self.apply_impl(batch)
     }
 

@@ -30,21 +30,26 @@ fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
     }
     sql.push_str(" WHERE 1 = 1");
     if let Some(state) = q.state {
-        sql.push_str(" AND u.state = ?");
-        params.push(Value::Text(state.as_str().to_string()));
+        // A literal (from the enum), so the partial limbo index applies.
+        sql.push_str(&format!(" AND u.state = '{}'", state.as_str()));
     }
     if let Some(source) = &q.source_uid {
         sql.push_str(" AND u.source_uid = ?");
         params.push(Value::Text(source.clone()));
     }
-    if let Some(role) = q.role {
-        let pat = format!("%,{},%", role.as_str());
+    if !q.roles.is_empty() {
+        let target = if q.school.is_some() { "us.roles" } else { "r.roles" };
+        let any = vec![format!("{target} LIKE ?"); q.roles.len()].join(" OR ");
         if q.school.is_some() {
-            sql.push_str(" AND us.roles LIKE ?");
+            sql.push_str(&format!(" AND ({any})"));
         } else {
-            sql.push_str(" AND EXISTS (SELECT 1 FROM user_schools r WHERE r.user_id = u.id AND r.roles LIKE ?)");
+            // Evaluated once (no index on user_id is kept: it would cost
+            // every insert).
+            sql.push_str(&format!(" AND u.id IN (SELECT r.user_id FROM user_schools r WHERE {any})"));
         }
-        params.push(Value::Text(pat));
+        for role in &q.roles {
+            params.push(Value::Text(format!("%,{},%", role.as_str())));
+        }
     }
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
         let pat = format!("%{}%", like_escape(text));
@@ -72,16 +77,16 @@ impl SqliteDirectory {
     }
 
     pub(super) fn users_by_record_uids_impl(&self, source_uid: &str, record_uids: &[String]) -> StoreResult<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.source_uid = ?1 AND u.record_uid = ?2");
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        const CHUNK: usize = 500;
         let mut out = Vec::new();
-        for uid in record_uids {
-            if let Some(raw) = stmt
-                .query_row([source_uid, uid.as_str()], RawUser::read)
-                .optional()
-                .map_err(|e| self.err(e))?
-            {
-                out.push(self.decode(raw)?);
+        for chunk in record_uids.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.source_uid = ? AND u.record_uid IN ({marks})");
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let params = std::iter::once(source_uid).chain(chunk.iter().map(String::as_str));
+            let mut rows = stmt.query(params_from_iter(params)).map_err(|e| self.err(e))?;
+            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+                out.push(self.decode(RawUser::read(row).map_err(|e| self.err(e))?)?);
             }
         }
         Ok(out)

@@ -27,8 +27,8 @@ CREATE TABLE users (
     updated_at     TEXT NOT NULL,
     UNIQUE (source_uid, record_uid)
 );
-CREATE INDEX users_state_purge ON users (state, purge_at);
-CREATE INDEX users_lastname ON users (lastname);
+-- only limbo users are in it: active ones cost nothing on insert
+CREATE INDEX users_limbo ON users (purge_at) WHERE state = 'limbo';
 -- one row per (school, user); roles as ",student,teacher," for LIKE matching
 CREATE TABLE user_schools (
     school  TEXT NOT NULL,
@@ -36,7 +36,6 @@ CREATE TABLE user_schools (
     roles   TEXT NOT NULL,
     PRIMARY KEY (school, user_id)
 ) WITHOUT ROWID;
-CREATE INDEX user_schools_user ON user_schools (user_id);
 CREATE TABLE groups (
     id     INTEGER PRIMARY KEY,
     school TEXT NOT NULL,
@@ -49,13 +48,13 @@ CREATE TABLE group_members (
     user_id  INTEGER NOT NULL,
     PRIMARY KEY (group_id, user_id)
 ) WITHOUT ROWID;
-CREATE INDEX group_members_user ON group_members (user_id);
 CREATE TABLE journal (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     object  TEXT NOT NULL,
     schools TEXT NOT NULL,
     at      TEXT NOT NULL
 );
+-- usernames of purged users: never handed out again
 CREATE TABLE usernames (username TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE username_counters (base TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
 "#];
