@@ -14,6 +14,10 @@ use rollcall::engine::import::ImportRequest;
 use rollcall::engine::jobs::Quiet;
 use rollcall::engine::{Engine, Settings};
 use std::collections::HashSet;
+
+/// The same allocator as the `rollcall` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 fn arg(name: &str, default: usize) -> usize {
@@ -106,6 +110,10 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
 
+    if std::env::var_os("ROLLCALL_BENCH_KEEP").is_some() {
+        let kept = tmp.keep();
+        eprintln!("kept {}", kept.display());
+    }
     println!("import benchmark: {schools} schools x {per_school} users");
     println!("  users imported        {people}");
     println!("  feed rows             {rows} in {} feeds", feeds.len());

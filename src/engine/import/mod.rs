@@ -192,21 +192,16 @@ impl Engine {
         // Most rows name users in scope: read the scope first, then only the
         // users it does not hold.
         let in_scope = scope.load(self.dir.as_ref())?;
-        let mut existing: HashMap<String, User> = HashMap::with_capacity(feed.rows.len());
         let scoped: HashMap<&str, &User> = in_scope.iter().map(|u| (u.key.record_uid.as_str(), u)).collect();
-        let mut missing = Vec::new();
-        for row in &feed.rows {
-            match scoped.get(row.record_uid.as_str()) {
-                Some(u) => {
-                    existing.insert(row.record_uid.clone(), (*u).clone());
-                }
-                None => missing.push(row.record_uid.clone()),
-            }
-        }
-        drop(scoped);
-        for u in self.dir.users_by_record_uids(&source, &missing)? {
-            existing.insert(u.key.record_uid.clone(), u);
-        }
+        let missing: Vec<String> = feed
+            .rows
+            .iter()
+            .filter(|r| !scoped.contains_key(r.record_uid.as_str()))
+            .map(|r| r.record_uid.clone())
+            .collect();
+        let fetched = self.dir.users_by_record_uids(&source, &missing)?;
+        let mut existing = scoped;
+        existing.extend(fetched.iter().map(|u| (u.key.record_uid.as_str(), u)));
         let usernames = UsernameScheme::parse(&cfg.username_scheme, cfg.username_max_length)
             .map_err(|e| EngineError::Invalid(format!("import.username_scheme: {e}")))?;
         let emails = match cfg.email_scheme.as_str() {
@@ -227,7 +222,7 @@ impl Engine {
         let newcomers: Vec<SchemeFields<'_>> = feed
             .rows
             .iter()
-            .filter(|r| !existing.contains_key(&r.record_uid))
+            .filter(|r| !existing.contains_key(r.record_uid.as_str()))
             .map(|r| SchemeFields {
                 firstname: &r.firstname,
                 lastname: &r.lastname,

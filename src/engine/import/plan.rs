@@ -57,6 +57,8 @@ pub struct Planned {
     pub action: Action,
     /// The feed line, for rows (not for removals).
     pub line: Option<u64>,
+    /// The stored state a change is made from; `None` for created and
+    /// unchanged users.
     pub before: Option<User>,
     pub after: User,
     /// The initial password of a created user (plaintext, only in memory).
@@ -106,13 +108,13 @@ impl Plan {
         let users = self
             .items
             .iter()
-            .filter(|p| p.action != Action::Unchanged)
-            .map(|p| match &p.before {
-                None => UserChange::Create(p.after.clone()),
-                Some(b) => UserChange::Update {
+            .filter_map(|p| match (&p.before, p.action) {
+                (_, Action::Unchanged) => None,
+                (None, _) => Some(UserChange::Create(p.after.clone())),
+                (Some(b), _) => Some(UserChange::Update {
                     before: b.clone(),
                     after: p.after.clone(),
-                },
+                }),
             })
             .collect();
         Batch {
@@ -134,6 +136,8 @@ pub struct PlanNames<'a> {
     taken: HashSet<String>,
     free: HashSet<String>,
     stored_counters: HashMap<String, Option<u32>>,
+    /// Username bases computed while prefetching, by record uid.
+    bases: HashMap<String, String>,
 }
 
 impl<'a> PlanNames<'a> {
@@ -145,22 +149,38 @@ impl<'a> PlanNames<'a> {
             taken: HashSet::new(),
             free: HashSet::new(),
             stored_counters: HashMap::new(),
+            bases: HashMap::new(),
         }
     }
 
     /// Looks up, in a few batched queries, the first candidate names and the
     /// counters of these people's bases.
     pub fn prefetch(&mut self, scheme: &UsernameScheme, people: &[SchemeFields<'_>]) -> Result<(), StoreError> {
-        let bases: Vec<String> = people.iter().filter_map(|f| scheme.base(f).ok()).collect();
+        self.bases = people
+            .iter()
+            .filter_map(|f| Some((f.record_uid.to_string(), scheme.base(f).ok()?)))
+            .collect();
+        let bases: Vec<String> = self.bases.values().cloned().collect();
         let firsts: Vec<String> = bases.iter().map(|b| scheme.first_candidate(b)).collect();
         self.taken = self.dir.usernames_issued(&firsts)?;
         self.free = firsts.into_iter().filter(|n| !self.taken.contains(n)).collect();
         let stored = self.dir.username_counters(&bases)?;
-        self.stored_counters = bases.into_iter().map(|b| {
-            let n = stored.get(&b).copied();
-            (b, n)
-        }).collect();
+        self.stored_counters = bases
+            .into_iter()
+            .map(|b| {
+                let n = stored.get(&b).copied();
+                (b, n)
+            })
+            .collect();
         Ok(())
+    }
+
+    /// Allocates a username, reusing the base computed while prefetching.
+    fn allocate(&mut self, scheme: &UsernameScheme, fields: &SchemeFields<'_>) -> Result<String, SchemeError> {
+        match self.bases.remove(fields.record_uid) {
+            Some(base) => scheme.allocate_base(base, self),
+            None => scheme.allocate(fields, self),
+        }
     }
 
     /// Hands the counters to persist to the plan.
@@ -243,11 +263,11 @@ fn new_membership(school: &str, row: &Row) -> Membership {
 pub fn plan(
     s: &PlanSettings<'_>,
     rows: &[Row],
-    existing: &HashMap<String, User>,
+    existing: &HashMap<&str, &User>,
     scope: &[User],
     protected: &HashSet<String>,
     block_removals: bool,
-    names: &mut dyn NameRegistry,
+    names: &mut PlanNames<'_>,
 ) -> Plan {
     let school = s.scope.school;
     let mut out = Plan {
@@ -257,7 +277,7 @@ pub fn plan(
     };
     let keep_email = s.emails.is_some();
     for row in rows {
-        let planned = match existing.get(&row.record_uid) {
+        let planned = match existing.get(row.record_uid.as_str()).copied() {
             Some(before) if before.state == UserState::Limbo => {
                 let mut after = before.clone();
                 after.memberships = vec![new_membership(school, row)];
@@ -281,10 +301,12 @@ pub fn plan(
                         Action::AddedSchool
                     }
                 };
-                if action != Action::Unchanged {
+                if action == Action::Unchanged {
+                    (action, None, after, None)
+                } else {
                     after.updated_at = s.now;
+                    (action, Some(before.clone()), after, None)
                 }
-                (action, Some(before.clone()), after, None)
             }
             None => match create(s, row, names) {
                 Ok((user, pw)) => (Action::Created, None, user, Some(pw)),
@@ -355,16 +377,15 @@ fn remove(s: &PlanSettings<'_>, before: &User) -> (Action, User) {
 }
 
 /// A new user from a row.
-fn create(s: &PlanSettings<'_>, row: &Row, names: &mut dyn NameRegistry) -> Result<(User, String), String> {
+fn create(s: &PlanSettings<'_>, row: &Row, names: &mut PlanNames<'_>) -> Result<(User, String), String> {
     let fields = SchemeFields {
         firstname: &row.firstname,
         lastname: &row.lastname,
         record_uid: &row.record_uid,
         username: None,
     };
-    let username = s
-        .usernames
-        .allocate(&fields, names)
+    let username = names
+        .allocate(s.usernames, &fields)
         .map_err(|e| format!("no username: {e}"))?;
     let email = match (&row.email, s.emails) {
         (Some(e), _) => Some(e.clone()),

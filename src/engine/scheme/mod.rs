@@ -264,6 +264,11 @@ impl UsernameScheme {
         registry: &mut dyn NameRegistry,
     ) -> Result<String, SchemeError> {
         let base = self.base(fields)?;
+        self.allocate_base(base, registry)
+    }
+
+    /// [`allocate`](Self::allocate) for a base computed already with [`base`](Self::base).
+    pub fn allocate_base(&self, base: String, registry: &mut dyn NameRegistry) -> Result<String, SchemeError> {
         match self.template.counter {
             Counter::None => {
                 if registry.is_taken(&base)? {

@@ -29,6 +29,10 @@ pub(super) fn render_parts(parts: &[Part], fields: &SchemeFields<'_>) -> Option<
 /// German umlauts expanded (when `umlauts`), a few letters NFKD leaves alone mapped,
 /// then every other diacritic stripped.
 pub(super) fn transliterate(text: &str, umlauts: bool) -> String {
+    if text.is_ascii() {
+        // Nothing to compose, map or strip (most names).
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.nfc() {
         match c {

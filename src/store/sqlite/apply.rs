@@ -3,13 +3,16 @@
 
 use super::SqliteDirectory;
 use super::codec::{date_str, memberships_json, roles_str, time_str};
-use crate::model::{GroupKey, GroupKind, ObjectRef, User};
+use crate::model::{GroupKey, GroupKind, ObjectRef, User, UserState};
 use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
 use chrono::Utc;
-use super::bulk::{self, opt_text, text};
+use super::bulk::{self, text};
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// `state` column values, indexed by `state == Limbo`.
+const STATES: [&str; 2] = ["active", "limbo"];
 
 /// The groups a user is a member of.
 fn group_keys(user: &User) -> BTreeSet<GroupKey> {
@@ -113,26 +116,6 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn user_row(id: i64, u: &User) -> Vec<Value> {
-        vec![
-            Value::Integer(id),
-            text(&u.key.source_uid),
-            text(&u.key.record_uid),
-            text(&u.username),
-            text(&u.firstname),
-            text(&u.lastname),
-            opt_text(u.email.as_deref()),
-            opt_text(date_str(u.birthday).as_deref()),
-            Value::Integer(i64::from(u.disabled)),
-            text(u.state.as_str()),
-            opt_text(date_str(u.purge_at).as_deref()),
-            opt_text(u.password_hash.as_deref()),
-            Value::Text(memberships_json(u)),
-            Value::Text(time_str(u.created_at)),
-            Value::Text(time_str(u.updated_at)),
-        ]
-    }
-
     /// Inserts new users with multi-row statements; ids are assigned here,
     /// inside the write transaction, so no query per user is needed.
     fn create_users(&mut self, users: &[&User]) -> Result<(), Failure> {
@@ -140,14 +123,50 @@ impl Writer<'_> {
             return Ok(());
         }
         let max: i64 = self.tx.query_row("SELECT COALESCE(MAX(id), 0) FROM users", [], |r| r.get(0))?;
-        let rows: Vec<Vec<Value>> = users
+        // The values that are not fields of User, computed once.
+        struct Derived {
+            id: i64,
+            birthday: Option<String>,
+            purge_at: Option<String>,
+            memberships: String,
+            created: String,
+            updated: String,
+        }
+        let derived: Vec<Derived> = users
             .iter()
             .enumerate()
-            .map(|(i, u)| Self::user_row(max + 1 + i as i64, u))
+            .map(|(i, u)| Derived {
+                id: max + 1 + i as i64,
+                birthday: date_str(u.birthday),
+                purge_at: date_str(u.purge_at),
+                memberships: memberships_json(u),
+                created: time_str(u.created_at),
+                updated: time_str(u.updated_at),
+            })
             .collect();
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(users.len() * 15);
+        for (u, d) in users.iter().zip(&derived) {
+            values.extend_from_slice(&[
+                &d.id as &dyn ToSql,
+                &u.key.source_uid,
+                &u.key.record_uid,
+                &u.username,
+                &u.firstname,
+                &u.lastname,
+                &u.email,
+                &d.birthday,
+                &u.disabled,
+                &STATES[usize::from(u.state == UserState::Limbo)],
+                &d.purge_at,
+                &u.password_hash,
+                &d.memberships,
+                &d.created,
+                &d.updated,
+            ]);
+        }
         const HEAD: &str = "users (id, source_uid, record_uid, username, firstname, lastname, email, birthday, \
                             disabled, state, purge_at, password_hash, memberships, created_at, updated_at)";
-        if let Err(e) = bulk::insert(self.tx, HEAD, 15, &rows) {
+        if let Err(e) = bulk::insert_refs(self.tx, HEAD, 15, &values) {
             return Err(self.explain_insert_failure(e, users));
         }
         let mut schools = Vec::new();

@@ -3,7 +3,7 @@
 //! of one per row, which is most of the cost of a large import.
 
 use rusqlite::types::Value;
-use rusqlite::{Transaction, params_from_iter};
+use rusqlite::{ToSql, Transaction, params_from_iter};
 
 /// Rows per statement (SQLite allows 32766 parameters per statement).
 const CHUNK: usize = 200;
@@ -24,12 +24,18 @@ pub fn insert(tx: &Transaction<'_>, head: &str, cols: usize, rows: &[Vec<Value>]
     Ok(())
 }
 
-pub fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
+/// [`insert`] for values borrowed in place: `values` holds `cols` values
+/// per row, row after row.
+pub fn insert_refs(tx: &Transaction<'_>, head: &str, cols: usize, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    for chunk in values.chunks(CHUNK * cols) {
+        let mut stmt = tx.prepare_cached(&sql(head, cols, chunk.len() / cols))?;
+        stmt.execute(chunk)?;
+    }
+    Ok(())
 }
 
-pub fn opt_text(s: Option<&str>) -> Value {
-    s.map(text).unwrap_or(Value::Null)
+pub fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
 }
 
 #[cfg(test)]
