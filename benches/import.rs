@@ -83,7 +83,12 @@ fn main() {
         let o = engine.import(&req, &mut Quiet).expect("import");
         assert!(o.refused.is_none(), "{:?}", o.refused);
         if i % 150 == 149 {
-            eprintln!("  {} / {} feeds, {:.1} s", i + 1, feeds.len(), t.elapsed().as_secs_f64());
+            eprintln!(
+                "  {} / {} feeds, {:.1} s",
+                i + 1,
+                feeds.len(),
+                t.elapsed().as_secs_f64()
+            );
         }
     }
     let secs = t.elapsed().as_secs_f64();

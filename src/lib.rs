@@ -3,7 +3,7 @@
 //!
 //! Layers point one way: [`model`] ← [`store`] ← [`engine`] ← `cli`, `tui`.
 
+pub mod cli;
+pub mod engine;
 pub mod model;
 pub mod store;
-pub mod engine;
-pub mod cli;

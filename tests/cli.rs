@@ -68,8 +68,18 @@ fn import_json_contract() {
     let (code, v) = c.json(&["import", "--school", "gsmitte", "--role", "student", s(&f)]);
     assert_eq!(code, 0);
     for key in [
-        "run_id", "school", "dry_run", "created", "modified", "unchanged", "added_school", "removed_school", "to_limbo",
-        "restored", "errors", "refused",
+        "run_id",
+        "school",
+        "dry_run",
+        "created",
+        "modified",
+        "unchanged",
+        "added_school",
+        "removed_school",
+        "to_limbo",
+        "restored",
+        "errors",
+        "refused",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
@@ -82,8 +92,20 @@ fn import_json_contract() {
     let (code, u) = c.json(&["users", "show", "j.mueller"]);
     assert_eq!(code, 0);
     for key in [
-        "username", "record_uid", "source_uid", "firstname", "lastname", "email", "roles", "schools",
-        "primary_school", "classes", "workgroups", "disabled", "state", "purge_at",
+        "username",
+        "record_uid",
+        "source_uid",
+        "firstname",
+        "lastname",
+        "email",
+        "roles",
+        "schools",
+        "primary_school",
+        "classes",
+        "workgroups",
+        "disabled",
+        "state",
+        "purge_at",
     ] {
         assert!(u.get(key).is_some(), "missing {key} in {u}");
     }
@@ -97,7 +119,9 @@ fn import_json_contract() {
     let (_, by_src) = c.json(&["users", "show", "--record-uid", "1", "--source", "district"]);
     assert_eq!(by_src["username"], "j.mueller");
 
-    let (code, list) = c.json(&["users", "list", "--school", "gsmitte", "--state", "active", "--role", "student"]);
+    let (code, list) = c.json(&[
+        "users", "list", "--school", "gsmitte", "--state", "active", "--role", "student",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(list.as_array().unwrap().len(), 2);
     let (_, none) = c.json(&["users", "list", "--state", "limbo"]);
@@ -108,7 +132,12 @@ fn import_json_contract() {
 fn errors_refusals_and_exit_codes() {
     let c = Cli::new();
     let f = c.file("a.csv", FEED);
-    assert_eq!(c.run(&["import", "--school", "gsmitte", "--role", "student", s(&f)]).status.code(), Some(0));
+    assert_eq!(
+        c.run(&["import", "--school", "gsmitte", "--role", "student", s(&f)])
+            .status
+            .code(),
+        Some(0)
+    );
     // Bad row with the default max_row_errors = 0: refused, exit 3, row error with line.
     let bad = c.file("bad.csv", "record_uid,firstname,lastname\n1,Jörg,Müller\n2,,Klein\n");
     let (code, v) = c.json(&["import", "--school", "gsmitte", "--role", "student", s(&bad)]);
@@ -117,7 +146,16 @@ fn errors_refusals_and_exit_codes() {
     assert_eq!(v["errors"][0]["record_uid"], "2");
     assert!(v["refused"].as_str().unwrap().contains("max_row_errors"));
     // Same with the limit lifted: applies, the bad row's user is untouched.
-    let (code, v) = c.json(&["--set", "import.max_row_errors=-1", "import", "--school", "gsmitte", "--role", "student", s(&bad)]);
+    let (code, v) = c.json(&[
+        "--set",
+        "import.max_row_errors=-1",
+        "import",
+        "--school",
+        "gsmitte",
+        "--role",
+        "student",
+        s(&bad),
+    ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["to_limbo"], 0);
     // Missing column: exit 1, names file and column.
@@ -129,11 +167,24 @@ fn errors_refusals_and_exit_codes() {
     // Usage errors: exit 2.
     assert_eq!(c.run(&["import", "--school", "x"]).status.code(), Some(2));
     assert_eq!(c.run(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(c.run(&["import", "--school", "a b", "--role", "student", s(&f)]).status.code(), Some(2));
+    assert_eq!(
+        c.run(&["import", "--school", "a b", "--role", "student", s(&f)])
+            .status
+            .code(),
+        Some(2)
+    );
     // Unknown user: exit 1.
     assert_eq!(c.run(&["users", "show", "nobody"]).status.code(), Some(1));
     // Read-only: refused, exit 3.
-    let out = c.run(&["--read-only", "import", "--school", "gsmitte", "--role", "student", s(&f)]);
+    let out = c.run(&[
+        "--read-only",
+        "import",
+        "--school",
+        "gsmitte",
+        "--role",
+        "student",
+        s(&f),
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
 }
@@ -151,8 +202,20 @@ fn guard_limbo_and_purge_json() {
     let (code, v) = c.json(&["import", "--school", "a", "--role", "student", s(&few)]);
     assert_eq!(code, 3);
     assert!(v["refused"].as_str().unwrap().contains("--force"));
-    let (code, v) = c.json(&["import", "--school", "a", "--role", "student", "--dry-run", "--force", s(&few)]);
-    assert_eq!((code, v["dry_run"].clone(), v["to_limbo"].clone()), (0, Value::Bool(true), 9.into()));
+    let (code, v) = c.json(&[
+        "import",
+        "--school",
+        "a",
+        "--role",
+        "student",
+        "--dry-run",
+        "--force",
+        s(&few),
+    ]);
+    assert_eq!(
+        (code, v["dry_run"].clone(), v["to_limbo"].clone()),
+        (0, Value::Bool(true), 9.into())
+    );
     let (_, list) = c.json(&["users", "list", "--state", "limbo"]);
     assert_eq!(list.as_array().unwrap().len(), 0, "dry run wrote nothing");
     let (code, v) = c.json(&["import", "--school", "a", "--role", "student", "--force", s(&few)]);
@@ -168,7 +231,10 @@ fn guard_limbo_and_purge_json() {
     assert_ne!(v["purge_at"].as_str().unwrap(), purge_at);
     c.run(&["schools", "create", "b", "--display-name", "Schule B"]);
     let (code, v) = c.json(&["limbo", "restore", "k.nr2", "--school", "b"]);
-    assert_eq!((code, v["state"].clone(), v["schools"].clone()), (0, "active".into(), serde_json::json!(["b"])));
+    assert_eq!(
+        (code, v["state"].clone(), v["schools"].clone()),
+        (0, "active".into(), serde_json::json!(["b"]))
+    );
 
     let (code, v) = c.json(&["limbo", "purge", "--as-of", &purge_at, "--dry-run"]);
     assert_eq!(code, 0);
@@ -179,7 +245,10 @@ fn guard_limbo_and_purge_json() {
     assert!(v["purged"].as_array().unwrap().contains(&Value::from("k.nr3")));
     let (_, limbo) = c.json(&["limbo", "list"]);
     assert_eq!(limbo.as_array().unwrap().len(), 1, "the extended one is left");
-    assert_eq!(c.run(&["limbo", "purge", "--as-of", "2026-13-01"]).status.code(), Some(2));
+    assert_eq!(
+        c.run(&["limbo", "purge", "--as-of", "2026-13-01"]).status.code(),
+        Some(2)
+    );
 
     let (code, runs) = c.json(&["runs", "list"]);
     assert_eq!(code, 0);
@@ -208,7 +277,12 @@ fn schools_info_and_config_layers() {
     assert_eq!(code, 0);
     assert_eq!(info["config"]["import"]["limbo_school"], "parked");
     assert_eq!(info["config"]["import"]["deletion_grace_days"], 7);
-    assert!(info["paths"]["directory"].as_str().unwrap().ends_with("directory.sqlite"));
+    assert!(
+        info["paths"]["directory"]
+            .as_str()
+            .unwrap()
+            .ends_with("directory.sqlite")
+    );
     let layers = info["layers"].to_string();
     assert!(layers.contains("o.toml") && layers.contains("--set"));
     // Bad config: error names the file and the line.
@@ -216,7 +290,10 @@ fn schools_info_and_config_layers() {
     let out = c.run(&["--config", s(&bad), "info"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml") && err.contains("import.max_row_errors"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("import.max_row_errors"),
+        "{err}"
+    );
     // Human info works and prints the data dir.
     let out = c.run(&["info"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("data dir:"));

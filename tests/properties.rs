@@ -43,11 +43,11 @@ fn feeds(snap: &[Presence]) -> Vec<(usize, usize, Vec<String>)> {
         for r in 0..ROLES.len() {
             let mut lines = Vec::new();
             for (p, pres) in snap.iter().enumerate() {
-                if let Some((roles, classes)) = pres.at.get(&s) {
-                    if roles.contains(&r) {
-                        let classes: Vec<String> = classes.iter().map(|c| format!("k{c}")).collect();
-                        lines.push(format!("p{p},Kim,Name{},,,\"{}\",,", pres.lastname, classes.join(",")));
-                    }
+                if let Some((roles, classes)) = pres.at.get(&s)
+                    && roles.contains(&r)
+                {
+                    let classes: Vec<String> = classes.iter().map(|c| format!("k{c}")).collect();
+                    lines.push(format!("p{p},Kim,Name{},,,\"{}\",,", pres.lastname, classes.join(",")));
                 }
             }
             out.push((s, r, lines));
@@ -68,7 +68,16 @@ fn import_feed(d: &mut District, s: usize, r: usize, lines: &[String]) -> rollca
     })
 }
 
-type Canon = BTreeMap<String, (UserState, bool, Option<chrono::NaiveDate>, String, BTreeMap<String, (Vec<Role>, Vec<String>)>)>;
+type Canon = BTreeMap<
+    String,
+    (
+        UserState,
+        bool,
+        Option<chrono::NaiveDate>,
+        String,
+        BTreeMap<String, (Vec<Role>, Vec<String>)>,
+    ),
+>;
 
 /// Everything that must not depend on import order.
 fn canonical(d: &District) -> Canon {
@@ -84,11 +93,18 @@ fn canonical(d: &District) -> Canon {
                     // when its last role ended, which depends on which role's
                     // feed came last. They are informational: a restore by
                     // import takes the row's roles.
-                    let roles = if u.state == UserState::Limbo { Vec::new() } else { m.roles.iter().copied().collect() };
+                    let roles = if u.state == UserState::Limbo {
+                        Vec::new()
+                    } else {
+                        m.roles.iter().copied().collect()
+                    };
                     (m.school.clone(), (roles, m.classes.iter().cloned().collect()))
                 })
                 .collect();
-            (u.key.record_uid.clone(), (u.state, u.disabled, u.purge_at, u.lastname.clone(), m))
+            (
+                u.key.record_uid.clone(),
+                (u.state, u.disabled, u.purge_at, u.lastname.clone(), m),
+            )
         })
         .collect()
 }

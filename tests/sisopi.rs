@@ -16,7 +16,10 @@ fn today() -> chrono::NaiveDate {
 #[test]
 fn first_import_creates_and_second_changes_nothing() {
     let mut d = District::new();
-    let lines = [student("1", "Max", "Mustermann", "5a"), student("2", "Erika", "Mustermann", "5b")];
+    let lines = [
+        student("1", "Max", "Mustermann", "5a"),
+        student("2", "Erika", "Mustermann", "5b"),
+    ];
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let o = d.import("a", &lines);
     assert_eq!((o.created, o.refused.clone()), (2, None));
@@ -72,7 +75,11 @@ fn move_added_first_then_removed_keeps_user_active() {
     d.import("a", &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")]);
     let o = d.import("b", &[&student("1", "Max", "M", "8b")]);
     assert_eq!(o.added_school, 1);
-    assert_eq!(d.schools_of("1"), ["a", "b"], "primary unchanged when a school is added");
+    assert_eq!(
+        d.schools_of("1"),
+        ["a", "b"],
+        "primary unchanged when a school is added"
+    );
     let u = d.must("1");
     assert_eq!(u.classes()["a"], ["5a"]);
     assert_eq!(u.classes()["b"], ["8b"]);
@@ -122,7 +129,10 @@ fn user_in_two_schools_dropped_by_primary() {
 #[test]
 fn purge_after_grace_period_and_usernames_are_not_reissued() {
     let mut d = District::new();
-    d.import("a", &[&student("1", "Max", "Mustermann", ""), &student("2", "Eva", "E", "")]);
+    d.import(
+        "a",
+        &[&student("1", "Max", "Mustermann", ""), &student("2", "Eva", "E", "")],
+    );
     d.import("a", &[&student("2", "Eva", "E", "")]);
     let due = d.must("1").purge_at.expect("purge date");
     assert_eq!(Some(due), today().checked_add_days(Days::new(90)));
@@ -136,7 +146,10 @@ fn purge_after_grace_period_and_usernames_are_not_reissued() {
     assert_eq!(o.purged, ["m.mustermann"]);
     assert!(d.user("1").is_none());
     // Someone new with the same name does not inherit the username.
-    d.import("a", &[&student("2", "Eva", "E", ""), &student("9", "Max", "Mustermann", "")]);
+    d.import(
+        "a",
+        &[&student("2", "Eva", "E", ""), &student("9", "Max", "Mustermann", "")],
+    );
     assert_eq!(d.must("9").username, "m.mustermann2");
     let run = d.engine.runs().show(&o.run_id).unwrap();
     assert_eq!(run.counts["purged"], 1);
@@ -166,7 +179,9 @@ fn other_sources_users_are_untouched() {
 }
 
 fn many(n: usize) -> Vec<String> {
-    (1..=n).map(|i| student(&format!("{i}"), "Kim", &format!("Nr{i}"), "")).collect()
+    (1..=n)
+        .map(|i| student(&format!("{i}"), "Kim", &format!("Nr{i}"), ""))
+        .collect()
 }
 
 #[test]
@@ -268,7 +283,10 @@ fn dry_run_writes_nothing() {
 #[test]
 fn duplicate_record_uid_first_row_wins() {
     let mut d = District::with_sets(&["import.max_row_errors=5"]);
-    let o = d.import("a", &[&student("1", "Max", "M", "5a"), &student("1", "Moritz", "M", "6a")]);
+    let o = d.import(
+        "a",
+        &[&student("1", "Max", "M", "5a"), &student("1", "Moritz", "M", "6a")],
+    );
     assert_eq!(o.created, 1);
     assert_eq!(o.errors.len(), 1);
     assert!(o.errors[0].message.contains("line 2"), "{}", o.errors[0].message);
@@ -287,7 +305,11 @@ fn classes_change_only_in_the_imported_school() {
     let g = d
         .engine
         .directory()
-        .group(&rollcall::model::GroupKey::new("a", rollcall::model::GroupKind::Class, "5a"))
+        .group(&rollcall::model::GroupKey::new(
+            "a",
+            rollcall::model::GroupKind::Class,
+            "5a",
+        ))
         .unwrap()
         .unwrap();
     assert!(g.members.is_empty(), "left class 5a");
@@ -373,7 +395,10 @@ fn passwords_are_hashed_and_written_mode_0600() {
 #[test]
 fn email_scheme_fills_missing_addresses() {
     let mut d = District::with_sets(&["import.email_scheme=\"<username>@schule.example\""]);
-    d.import("a", &[&student("1", "Jörg", "Müller", ""), "2,Eva,E,eva@home.example,,,,"]);
+    d.import(
+        "a",
+        &[&student("1", "Jörg", "Müller", ""), "2,Eva,E,eva@home.example,,,,"],
+    );
     assert_eq!(d.must("1").email.as_deref(), Some("j.mueller@schule.example"));
     assert_eq!(d.must("2").email.as_deref(), Some("eva@home.example"));
 }
@@ -394,7 +419,11 @@ fn runs_keep_record_input_summary_log_and_last_row() {
     let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
     assert!(summary.starts_with("line,action,username,record_uid,schools,classes,error\n"));
     assert!(summary.contains("2,created,j.mueller,1,a,,"), "{summary}");
-    assert!(std::fs::read_to_string(dir.join("log.txt")).unwrap().contains("created 1"));
+    assert!(
+        std::fs::read_to_string(dir.join("log.txt"))
+            .unwrap()
+            .contains("created 1")
+    );
     let detail = d
         .engine
         .user_detail(&rollcall::engine::users::UserSelector::Username("j.mueller".into()))
@@ -428,20 +457,39 @@ fn limbo_restore_extend_and_read_only() {
     let due = d.must("1").purge_at.unwrap();
     let u = d.engine.limbo_extend("m.m", 10).unwrap();
     assert_eq!(u.purge_at, due.checked_add_days(Days::new(10)));
-    assert!(matches!(d.engine.limbo_restore("m.m", "nope"), Err(EngineError::NotFound(_))));
-    assert!(matches!(d.engine.limbo_restore("e.e", "b"), Err(EngineError::Invalid(_))));
+    assert!(matches!(
+        d.engine.limbo_restore("m.m", "nope"),
+        Err(EngineError::NotFound(_))
+    ));
+    assert!(matches!(
+        d.engine.limbo_restore("e.e", "b"),
+        Err(EngineError::Invalid(_))
+    ));
     d.reopen(&[], true);
-    assert!(matches!(d.engine.limbo_restore("m.m", "b"), Err(EngineError::ReadOnly { .. })));
-    assert!(matches!(d.engine.limbo_extend("m.m", 1), Err(EngineError::ReadOnly { .. })));
-    assert!(matches!(d.engine.limbo_purge(None, false, &mut Quiet), Err(EngineError::ReadOnly { .. })));
+    assert!(matches!(
+        d.engine.limbo_restore("m.m", "b"),
+        Err(EngineError::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        d.engine.limbo_extend("m.m", 1),
+        Err(EngineError::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        d.engine.limbo_purge(None, false, &mut Quiet),
+        Err(EngineError::ReadOnly { .. })
+    ));
     let f = d.feed(&[]);
     assert!(matches!(
-        d.engine.import(&District::request("a", Role::Student, f.clone()), &mut Quiet),
+        d.engine
+            .import(&District::request("a", Role::Student, f.clone()), &mut Quiet),
         Err(EngineError::ReadOnly { .. })
     ));
     let mut dry = District::request("a", Role::Student, f);
     dry.dry_run = true;
-    assert!(d.engine.import(&dry, &mut Quiet).is_ok(), "a dry run is allowed read-only");
+    assert!(
+        d.engine.import(&dry, &mut Quiet).is_ok(),
+        "a dry run is allowed read-only"
+    );
     d.reopen(&[], false);
     let u = d.engine.limbo_restore("m.m", "b").unwrap();
     assert_eq!((u.state, u.purge_at), (UserState::Active, None));
@@ -461,8 +509,5 @@ fn missing_column_is_one_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains(f.to_str().unwrap()) && e.contains("'lastname'"), "{e}");
-    assert_eq!(
-        d.engine.directory().count_users(&UserQuery::default()).unwrap(),
-        0
-    );
+    assert_eq!(d.engine.directory().count_users(&UserQuery::default()).unwrap(), 0);
 }

@@ -11,10 +11,7 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Self {
-        Bar {
-            bar: None,
-            phase: "",
-        }
+        Bar { bar: None, phase: "" }
     }
 }
 

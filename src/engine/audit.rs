@@ -83,7 +83,9 @@ impl AuditLog {
             details: &details,
             outcome,
         };
-        let Ok(mut line) = serde_json::to_string(&entry) else { return };
+        let Ok(mut line) = serde_json::to_string(&entry) else {
+            return;
+        };
         line.push('\n');
         let written = OpenOptions::new()
             .create(true)

@@ -52,7 +52,9 @@ impl Engine {
         self.check_writable("limbo restore")?;
         let before = self.limbo_user(username)?;
         if school == self.config().import.limbo_school {
-            return Err(EngineError::Invalid(format!("'{school}' is the limbo school; restore into a real school")));
+            return Err(EngineError::Invalid(format!(
+                "'{school}' is the limbo school; restore into a real school"
+            )));
         }
         if self.dir.school(school)?.is_none() {
             return Err(EngineError::NotFound(format!(
@@ -104,14 +106,25 @@ impl Engine {
 
     /// Deletes every limbo user whose purge date is on or before `as_of`
     /// (default today).
-    pub fn limbo_purge(&mut self, as_of: Option<NaiveDate>, dry_run: bool, progress: &mut dyn Progress) -> EngineResult<PurgeOutcome> {
+    pub fn limbo_purge(
+        &mut self,
+        as_of: Option<NaiveDate>,
+        dry_run: bool,
+        progress: &mut dyn Progress,
+    ) -> EngineResult<PurgeOutcome> {
         let as_of = as_of.unwrap_or_else(|| self.today());
         let due = self.dir.users(&UserQuery {
             purge_due: Some(as_of),
             sort: UserSort::PurgeAt,
             ..UserQuery::default()
         })?;
-        self.purge_users(due, as_of, dry_run, serde_json::json!({"as_of": as_of, "dry_run": dry_run}), progress)
+        self.purge_users(
+            due,
+            as_of,
+            dry_run,
+            serde_json::json!({"as_of": as_of, "dry_run": dry_run}),
+            progress,
+        )
     }
 
     /// Purges one limbo user now, whatever its purge date.
@@ -138,7 +151,9 @@ impl Engine {
         if !dry_run {
             self.check_writable("limbo purge")?;
         }
-        let mut run = self.runs.start(RunKind::Purge, self.audit.actor(), args.clone(), None, dry_run)?;
+        let mut run = self
+            .runs
+            .start(RunKind::Purge, self.audit.actor(), args.clone(), None, dry_run)?;
         run.log(&format!(
             "purge of {} limbo user(s) due on or before {as_of}{}",
             users.len(),
@@ -172,7 +187,15 @@ impl Engine {
         let (file, path) = run.create_file("summary.csv")?;
         let mut w = csv::Writer::from_writer(file);
         let write = (|| -> Result<(), csv::Error> {
-            w.write_record(["line", "action", "username", "record_uid", "schools", "classes", "error"])?;
+            w.write_record([
+                "line",
+                "action",
+                "username",
+                "record_uid",
+                "schools",
+                "classes",
+                "error",
+            ])?;
             for u in users.iter().take(purged.len()) {
                 let action = if dry_run { "would_purge" } else { "purged" };
                 w.write_record(["", action, &u.username, &u.key.record_uid, "", "", ""])?;
@@ -191,7 +214,8 @@ impl Engine {
         match result {
             Ok(()) => {
                 run.finish(RunStatus::Ok, None)?;
-                self.audit.record("limbo purge", args, &format!("run {run_id}: {} purged", purged.len()));
+                self.audit
+                    .record("limbo purge", args, &format!("run {run_id}: {} purged", purged.len()));
                 Ok(PurgeOutcome {
                     run_id,
                     as_of,
@@ -201,7 +225,8 @@ impl Engine {
             }
             Err(e) => {
                 run.finish(RunStatus::Failed, Some(e.to_string()))?;
-                self.audit.record("limbo purge", args, &format!("run {run_id}: failed: {e}"));
+                self.audit
+                    .record("limbo purge", args, &format!("run {run_id}: failed: {e}"));
                 Err(e.into())
             }
         }

@@ -39,7 +39,9 @@ fn hash_with_salt(password: &str, salt: &[u8]) -> String {
 
 /// Whether `password` matches a stored `{SSHA256}` hash.
 pub fn verify(password: &str, stored: &str) -> bool {
-    let Some(b64) = stored.strip_prefix("{SSHA256}") else { return false };
+    let Some(b64) = stored.strip_prefix("{SSHA256}") else {
+        return false;
+    };
     let Ok(blob) = STANDARD.decode(b64) else { return false };
     if blob.len() <= 32 {
         return false;

@@ -1,13 +1,31 @@
 //! What the feeds said about each user: the last row received per user and
 //! school, with the run it came in and a digest of the mapped record.
 
-use super::state::{StateDb, StateError};
+use super::state::{Migration, StateDb, StateError};
 use crate::model::UserKey;
 use chrono::Utc;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "received-1",
+    sql: r#"
+CREATE TABLE received (
+    source_uid TEXT NOT NULL,
+    record_uid TEXT NOT NULL,
+    school     TEXT NOT NULL,
+    run_id     TEXT NOT NULL,
+    line       INTEGER NOT NULL,
+    row        TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    PRIMARY KEY (source_uid, school, record_uid)
+) WITHOUT ROWID;
+CREATE INDEX received_user ON received (source_uid, record_uid);
+"#,
+}];
 
 /// One received row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

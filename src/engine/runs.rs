@@ -122,7 +122,14 @@ impl Runs {
         Runs { dir }
     }
 
-    pub fn start(&self, kind: RunKind, actor: &Actor, args: serde_json::Value, school: Option<&str>, dry_run: bool) -> Result<Run, RunError> {
+    pub fn start(
+        &self,
+        kind: RunKind,
+        actor: &Actor,
+        args: serde_json::Value,
+        school: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Run, RunError> {
         let now = Utc::now();
         let id = new_id(kind, now);
         let dir = self.dir.join(&id);
@@ -293,7 +300,15 @@ mod tests {
             user: "admin".into(),
             sudo_user: Some("alice".into()),
         };
-        let mut run = runs.start(RunKind::Purge, &actor, serde_json::json!({"as_of": "2026-01-01"}), None, false).unwrap();
+        let mut run = runs
+            .start(
+                RunKind::Purge,
+                &actor,
+                serde_json::json!({"as_of": "2026-01-01"}),
+                None,
+                false,
+            )
+            .unwrap();
         run.log("hello");
         let id = run.id().to_string();
         let rec = run.finish(RunStatus::Ok, None).unwrap();

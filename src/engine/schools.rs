@@ -49,7 +49,11 @@ impl Engine {
             schools: vec![school.clone()],
             ..Batch::default()
         })?;
-        self.audit.record("schools create", serde_json::json!({"name": name, "display_name": school.display_name}), "ok");
+        self.audit.record(
+            "schools create",
+            serde_json::json!({"name": name, "display_name": school.display_name}),
+            "ok",
+        );
         Ok(school)
     }
 

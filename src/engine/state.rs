@@ -16,21 +16,16 @@ pub struct StateError {
     pub source: rusqlite::Error,
 }
 
-/// Each entry upgrades from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE received (
-    source_uid TEXT NOT NULL,
-    record_uid TEXT NOT NULL,
-    school     TEXT NOT NULL,
-    run_id     TEXT NOT NULL,
-    line       INTEGER NOT NULL,
-    row        TEXT NOT NULL,
-    digest     TEXT NOT NULL,
-    at         TEXT NOT NULL,
-    PRIMARY KEY (source_uid, school, record_uid)
-) WITHOUT ROWID;
-CREATE INDEX received_user ON received (source_uid, record_uid);
-"#];
+/// A named schema change of the local state. Each module that keeps state
+/// here lists its own migrations (names never change once released); they
+/// are applied once each, in the order of [`MIGRATIONS`].
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every module's migrations, in the order they must run.
+const MIGRATIONS: &[&[Migration]] = &[super::received::MIGRATIONS];
 
 pub struct StateDb {
     pub(crate) conn: Connection,
@@ -63,11 +58,26 @@ impl StateDb {
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
-        for (idx, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, at TEXT NOT NULL)")
+            .map_err(err)?;
+        for m in MIGRATIONS.iter().flat_map(|list| list.iter()) {
+            let done: bool = conn
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM migrations WHERE name = ?1)",
+                    [m.name],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if done {
+                continue;
+            }
             let tx = conn.transaction().map_err(err)?;
-            tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "user_version", idx as i64 + 1).map_err(err)?;
+            tx.execute_batch(m.sql).map_err(err)?;
+            tx.execute(
+                "INSERT INTO migrations (name, at) VALUES (?1, datetime('now'))",
+                [m.name],
+            )
+            .map_err(err)?;
             tx.commit().map_err(err)?;
         }
         Ok(StateDb { conn, path })

@@ -74,7 +74,10 @@ pub struct UserDetail {
 #[derive(Clone, Debug)]
 pub enum UserSelector {
     Username(String),
-    RecordUid { record_uid: String, source_uid: Option<String> },
+    RecordUid {
+        record_uid: String,
+        source_uid: Option<String>,
+    },
 }
 
 impl Engine {
@@ -82,7 +85,9 @@ impl Engine {
         let found = match selector {
             UserSelector::Username(name) => self.dir.user_by_username(name)?,
             UserSelector::RecordUid { record_uid, source_uid } => {
-                let source = source_uid.clone().unwrap_or_else(|| self.config().import.source_uid.clone());
+                let source = source_uid
+                    .clone()
+                    .unwrap_or_else(|| self.config().import.source_uid.clone());
                 self.dir.user(&UserKey::new(source, record_uid.clone()))?
             }
         };

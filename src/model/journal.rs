@@ -11,9 +11,18 @@ use std::str::FromStr;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectRef {
-    School { name: String },
-    User { source_uid: String, record_uid: String },
-    Group { school: String, group_kind: GroupKind, name: String },
+    School {
+        name: String,
+    },
+    User {
+        source_uid: String,
+        record_uid: String,
+    },
+    Group {
+        school: String,
+        group_kind: GroupKind,
+        name: String,
+    },
 }
 
 impl ObjectRef {
@@ -61,7 +70,11 @@ impl fmt::Display for ObjectRef {
         match self {
             ObjectRef::School { name } => write!(f, "school:{name}"),
             ObjectRef::User { source_uid, record_uid } => write!(f, "user:{source_uid}:{record_uid}"),
-            ObjectRef::Group { school, group_kind, name } => {
+            ObjectRef::Group {
+                school,
+                group_kind,
+                name,
+            } => {
                 write!(f, "{}:{school}:{name}", group_kind.as_str())
             }
         }
@@ -69,7 +82,9 @@ impl fmt::Display for ObjectRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not an object reference (expected school:NAME, user:SOURCE:RECORD, class:SCHOOL:NAME or workgroup:SCHOOL:NAME)")]
+#[error(
+    "'{0}' is not an object reference (expected school:NAME, user:SOURCE:RECORD, class:SCHOOL:NAME or workgroup:SCHOOL:NAME)"
+)]
 pub struct ObjectRefParseError(pub String);
 
 impl FromStr for ObjectRef {

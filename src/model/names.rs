@@ -26,7 +26,11 @@ pub fn validate_school_name(name: &str) -> Result<(), NameError> {
         && name.len() <= 64
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(err("school name", name, REASON)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(err("school name", name, REASON))
+    }
 }
 
 /// Source uids: 1–64 chars, no ':' (it separates source and record in external ids).
@@ -35,7 +39,11 @@ pub fn validate_source_uid(uid: &str) -> Result<(), NameError> {
         return Err(err("source_uid", uid, "must be 1-64 characters"));
     }
     if uid.chars().any(|c| c == ':' || c.is_control() || c.is_whitespace()) {
-        return Err(err("source_uid", uid, "must not contain ':', spaces or control characters"));
+        return Err(err(
+            "source_uid",
+            uid,
+            "must not contain ':', spaces or control characters",
+        ));
     }
     Ok(())
 }
@@ -49,7 +57,11 @@ pub fn validate_record_uid(uid: &str) -> Result<(), NameError> {
         return Err(err("record_uid", uid, "is longer than 256 characters"));
     }
     if uid.chars().any(char::is_control) || uid.trim() != uid {
-        return Err(err("record_uid", uid, "contains control characters or surrounding spaces"));
+        return Err(err(
+            "record_uid",
+            uid,
+            "contains control characters or surrounding spaces",
+        ));
     }
     Ok(())
 }

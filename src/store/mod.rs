@@ -50,7 +50,9 @@ pub enum StoreError {
     UsernameTaken(String),
     #[error("user {0} does not exist")]
     NoSuchUser(String),
-    #[error("directory {path} has schema version {found}, newer than this rollcall understands ({known}); upgrade rollcall")]
+    #[error(
+        "directory {path} has schema version {found}, newer than this rollcall understands ({known}); upgrade rollcall"
+    )]
     TooNew { path: String, found: i64, known: i64 },
 }
 
@@ -89,6 +91,7 @@ pub struct UserQuery {
 /// One user write. `Update` and `Delete` carry the state the engine read, so
 /// a backend can compute minimal modifications and detect concurrent writers.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // batches are built once and read in place
 pub enum UserChange {
     Create(User),
     Update { before: User, after: User },

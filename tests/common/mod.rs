@@ -88,7 +88,8 @@ impl District {
     }
 
     pub fn must(&self, record_uid: &str) -> User {
-        self.user(record_uid).unwrap_or_else(|| panic!("user {record_uid} missing"))
+        self.user(record_uid)
+            .unwrap_or_else(|| panic!("user {record_uid} missing"))
     }
 
     pub fn schools_of(&self, record_uid: &str) -> Vec<String> {

@@ -45,7 +45,10 @@ fn print_summary(s: &DemoSummary) -> std::io::Result<()> {
     }
     t.print()?;
     println!("\nfeeds: {}", s.feeds_dir);
-    println!("try:   rollcall --data-dir {} users list --school {}", s.data_dir, s.first_school);
+    println!(
+        "try:   rollcall --data-dir {} users list --school {}",
+        s.data_dir, s.first_school
+    );
     println!("       rollcall --data-dir {} limbo list", s.data_dir);
     Ok(())
 }

@@ -23,7 +23,11 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
     } else {
         print_human(&outcome, &a.file.display().to_string())?;
     }
-    Ok(if outcome.refused.is_some() { Exit::Refused } else { Exit::Ok })
+    Ok(if outcome.refused.is_some() {
+        Exit::Refused
+    } else {
+        Exit::Ok
+    })
 }
 
 fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {

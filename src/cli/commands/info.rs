@@ -27,7 +27,10 @@ struct Info {
 /// Whether a key holds a secret rather than a path to one.
 fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    !k.ends_with("_file") && ["password", "token", "secret", "credential"].iter().any(|s| k.contains(s))
+    !k.ends_with("_file")
+        && ["password", "token", "secret", "credential"]
+            .iter()
+            .any(|s| k.contains(s))
 }
 
 pub fn mask(table: &mut toml::Table) {
@@ -58,7 +61,11 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
             Origin::Env(v) => (format!("environment {v}"), None),
             Origin::Set(s) => (format!("--set {s}"), None),
         };
-        layers.push(Layer { origin, path, used: true });
+        layers.push(Layer {
+            origin,
+            path,
+            used: true,
+        });
     }
     let p = &settings.paths;
     let paths = serde_json::json!({
@@ -110,7 +117,9 @@ mod tests {
 
     #[test]
     fn masks_secrets_but_not_secret_files() {
-        let mut t: toml::Table = "[a]\ntoken = \"abc\"\ntoken_file = \"/x\"\nbind_password = \"p\"\n".parse().unwrap();
+        let mut t: toml::Table = "[a]\ntoken = \"abc\"\ntoken_file = \"/x\"\nbind_password = \"p\"\n"
+            .parse()
+            .unwrap();
         mask(&mut t);
         let s = toml::to_string(&t).unwrap();
         assert!(!s.contains("abc") && !s.contains("\"p\"") && s.contains("/x"), "{s}");

@@ -22,7 +22,11 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
                 roles: role.into_iter().collect(),
                 ..UserQuery::default()
             };
-            if json { list_json(engine, &query) } else { list_table(engine, &query) }
+            if json {
+                list_json(engine, &query)
+            } else {
+                list_table(engine, &query)
+            }
         }
         UsersCmd::Show {
             username,
@@ -70,7 +74,13 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
                 if let Some(r) = &detail.last_received {
                     t.row(vec![
                         "last_received".into(),
-                        format!("run {} (school {}, line {}): {}", r.run_id, r.school, r.line, serde_json::Value::Object(r.row.clone())),
+                        format!(
+                            "run {} (school {}, line {}): {}",
+                            r.run_id,
+                            r.school,
+                            r.line,
+                            serde_json::Value::Object(r.row.clone())
+                        ),
                     ]);
                 }
                 t.print()?;

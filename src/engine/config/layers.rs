@@ -107,7 +107,9 @@ fn merge(into: &mut toml::Table, from: &toml::Table) {
 fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!("'{key}' is not a config key (expected e.g. import.max_row_errors)"));
+        return Err(format!(
+            "'{key}' is not a config key (expected e.g. import.max_row_errors)"
+        ));
     }
     let (last, path) = parts.split_last().ok_or_else(|| "empty key".to_string())?;
     let mut cur = table;
@@ -174,7 +176,9 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSources), ConfigError> 
     let mut env: Vec<_> = opts.env.clone();
     env.sort();
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("ROLLCALL_") else { continue };
+        let Some(rest) = name.strip_prefix("ROLLCALL_") else {
+            continue;
+        };
         let key = rest.to_ascii_lowercase().replace("__", ".");
         let mut table = toml::Table::new();
         set_path(&mut table, &key, parse_value(&value)).map_err(|message| ConfigError::Override {

@@ -20,7 +20,11 @@ pub enum ConfigError {
     #[error("config file {path}: {message}")]
     File { path: String, message: String },
     #[error("config key `{key}` (set in {origin}): {message}")]
-    Key { key: String, origin: String, message: String },
+    Key {
+        key: String,
+        origin: String,
+        message: String,
+    },
     #[error("{origin}: {message}")]
     Override { origin: String, message: String },
 }
@@ -136,10 +140,16 @@ impl Config {
         validate_source_uid(&imp.source_uid).map_err(|e| fail("import.source_uid", e.to_string()))?;
         validate_school_name(&imp.limbo_school).map_err(|e| fail("import.limbo_school", e.to_string()))?;
         if imp.max_row_errors < -1 {
-            return Err(fail("import.max_row_errors", "must be -1 (unlimited) or a count ≥ 0".into()));
+            return Err(fail(
+                "import.max_row_errors",
+                "must be -1 (unlimited) or a count ≥ 0".into(),
+            ));
         }
         if !(0.0..=100.0).contains(&imp.guard.max_removal_percent) {
-            return Err(fail("import.guard.max_removal_percent", "must be between 0 and 100".into()));
+            return Err(fail(
+                "import.guard.max_removal_percent",
+                "must be between 0 and 100".into(),
+            ));
         }
         crate::engine::scheme::UsernameScheme::parse(&imp.username_scheme, imp.username_max_length)
             .map_err(|e| fail("import.username_scheme", e.to_string()))?;
@@ -150,7 +160,10 @@ impl Config {
         if !matches!(imp.csv.delimiter.as_str(), "" | "," | ";" | "\t" | "\\t" | "tab" | "|") {
             return Err(fail(
                 "import.csv.delimiter",
-                format!("'{}' is not a delimiter; use \",\", \";\", \"\\t\" or \"\" to sniff", imp.csv.delimiter),
+                format!(
+                    "'{}' is not a delimiter; use \",\", \";\", \"\\t\" or \"\" to sniff",
+                    imp.csv.delimiter
+                ),
             ));
         }
         for (header, attr) in &imp.csv.mapping {
@@ -165,7 +178,13 @@ impl Config {
             }
         }
         if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
-            return Err(fail("log.level", format!("'{}' is not a level; use error, warn, info, debug or trace", self.log.level)));
+            return Err(fail(
+                "log.level",
+                format!(
+                    "'{}' is not a level; use error, warn, info, debug or trace",
+                    self.log.level
+                ),
+            ));
         }
         Ok(())
     }

@@ -115,13 +115,7 @@ pub fn generate(spec: &DistrictSpec) -> District {
 
 /// One person with home `school`: classes, a second school for a few
 /// teachers, an age that fits the role (and grade), and a name.
-fn make_person(
-    rng: &mut ChaCha8Rng,
-    record_uid: String,
-    role: Role,
-    school: usize,
-    all: &[Vec<Class>],
-) -> Person {
+fn make_person(rng: &mut ChaCha8Rng, record_uid: String, role: Role, school: usize, all: &[Vec<Class>]) -> Person {
     let own = classes_of(all, school);
     let (age, classes) = match role {
         Role::Student => match own.choose(rng) {
@@ -131,21 +125,14 @@ fn make_person(
                     80..97 => 1,
                     _ => 2,
                 };
-                (
-                    (i32::from(class.grade) + 5 + delay).min(19),
-                    vec![class.name.clone()],
-                )
+                ((i32::from(class.grade) + 5 + delay).min(19), vec![class.name.clone()])
             }
             None => (rng.gen_range(6..=19), Vec::new()),
         },
         Role::Teacher => (rng.gen_range(26..=65), pick_classes(rng, own, 3)),
         _ => (rng.gen_range(23..=65), Vec::new()),
     };
-    let mut appearances = vec![Appearance {
-        school,
-        role,
-        classes,
-    }];
+    let mut appearances = vec![Appearance { school, role, classes }];
     if role == Role::Teacher && all.len() > 1 && rng.gen_bool(SECOND_SCHOOL_SHARE) {
         let mut other = rng.gen_range(0..all.len() - 1);
         if other >= school {
@@ -179,11 +166,7 @@ fn classes_of(all: &[Vec<Class>], index: usize) -> &[Class] {
 /// excluded gets no file (an empty feed would be refused by the import's
 /// guard). Rows are sorted by record_uid; files come in school order, then
 /// student, teacher, staff.
-pub fn write_feeds(
-    district: &District,
-    dir: &Path,
-    exclude: &HashSet<String>,
-) -> std::io::Result<Vec<FeedFile>> {
+pub fn write_feeds(district: &District, dir: &Path, exclude: &HashSet<String>) -> std::io::Result<Vec<FeedFile>> {
     std::fs::create_dir_all(dir)?;
     // Per school and feed role: indices into `district.people`.
     let mut buckets = vec![<[Vec<u32>; 3]>::default(); district.schools.len()];
@@ -212,10 +195,7 @@ pub fn write_feeds(
                 .from_writer(File::create(&path)?);
             writer.write_record(FEED_HEADER.split(','))?;
             for person in rows.iter().map(|&i| &people[i as usize]) {
-                let here = person
-                    .appearances
-                    .iter()
-                    .find(|a| a.school == s && a.role == role);
+                let here = person.appearances.iter().find(|a| a.school == s && a.role == role);
                 let classes = here.map(|a| a.classes.join(",")).unwrap_or_default();
                 let birthday = person.birthday.to_string(); // YYYY-MM-DD
                 let who = [&*person.record_uid, person.firstname, person.lastname];
@@ -270,10 +250,7 @@ fn pick_classes(rng: &mut ChaCha8Rng, classes: &[Class], max: usize) -> Vec<Stri
     let count = rng.gen_range(1..=max.min(classes.len()));
     let mut picked = rand::seq::index::sample(rng, classes.len(), count).into_vec();
     picked.sort_unstable();
-    picked
-        .into_iter()
-        .map(|i| classes[i].name.clone())
-        .collect()
+    picked.into_iter().map(|i| classes[i].name.clone()).collect()
 }
 
 /// A birthday that makes someone exactly `age` years old on the reference date.
@@ -377,11 +354,7 @@ mod tests {
     #[test]
     fn some_teachers_teach_in_two_schools_and_appear_in_both_feeds() {
         let d = generate(&spec(10, 500));
-        let multi: Vec<&Person> = d
-            .people
-            .iter()
-            .filter(|p| p.appearances.len() > 1)
-            .collect();
+        let multi: Vec<&Person> = d.people.iter().filter(|p| p.appearances.len() > 1).collect();
         assert!((5..=40).contains(&multi.len()), "{} of 600", multi.len());
         let (_dir, files) = feeds(&d, &[]);
         assert_eq!(total_rows(&files), d.people.len() + multi.len());
@@ -393,9 +366,7 @@ mod tests {
             for a in [home, other] {
                 assert!(a.role == Role::Teacher && !a.classes.is_empty());
                 let school = d.schools[a.school].name.as_str();
-                let feed = files
-                    .iter()
-                    .find(|f| f.0.school == school && f.0.role == a.role);
+                let feed = files.iter().find(|f| f.0.school == school && f.0.role == a.role);
                 let row = feed.unwrap().1.iter().find(|r| r[0] == p.record_uid);
                 let classes = a.classes.join(",");
                 let row: Vec<&str> = row.unwrap().iter().skip(5).collect();
@@ -414,19 +385,11 @@ mod tests {
         assert_eq!(names.len(), 3000);
         let ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-';
         for s in &d.schools {
-            assert!(
-                s.name.bytes().all(ok) && !s.name.starts_with('-'),
-                "{}",
-                s.name
-            );
+            assert!(s.name.bytes().all(ok) && !s.name.starts_with('-'), "{}", s.name);
             assert!(validate_school_name(&s.name).is_ok() && !s.display_name.is_empty());
         }
         assert!(names.contains("gs-mitte") && names.contains("gs-mitte-2"));
-        assert!(
-            d.schools
-                .iter()
-                .any(|s| s.display_name == "Grundschule Süd")
-        );
+        assert!(d.schools.iter().any(|s| s.display_name == "Grundschule Süd"));
     }
 
     #[test]
@@ -437,9 +400,7 @@ mod tests {
         let (s0, s1) = (&*d.schools[0].name, &*d.schools[1].name);
         let (student, teacher, staff) = (Role::Student, Role::Teacher, Role::Staff);
         let expected = [student, teacher, staff].map(|r| (s0, r)).into_iter();
-        let expected: Vec<_> = expected
-            .chain([student, teacher, staff].map(|r| (s1, r)))
-            .collect();
+        let expected: Vec<_> = expected.chain([student, teacher, staff].map(|r| (s1, r))).collect();
         assert_eq!(order, expected);
         assert_eq!(all[1].0.path, dir.path().join(format!("{s0}-teacher.csv")));
         let text = std::fs::read_to_string(&all[1].0.path).unwrap();
@@ -456,23 +417,10 @@ mod tests {
         exclude.extend(staff0);
         let (_dir, some) = feeds(&d, &exclude);
         assert_eq!(some.len(), all.len() - 1);
-        assert!(
-            some.iter()
-                .all(|f| !(f.0.school == s0 && f.0.role == staff))
-        );
-        assert!(
-            some.iter()
-                .flat_map(|f| &f.1)
-                .all(|r| !exclude.contains(&&r[0]))
-        );
-        let kept = d
-            .people
-            .iter()
-            .filter(|p| !exclude.contains(&&*p.record_uid));
-        assert_eq!(
-            total_rows(&some),
-            kept.map(|p| p.appearances.len()).sum::<usize>()
-        );
+        assert!(some.iter().all(|f| !(f.0.school == s0 && f.0.role == staff)));
+        assert!(some.iter().flat_map(|f| &f.1).all(|r| !exclude.contains(&&r[0])));
+        let kept = d.people.iter().filter(|p| !exclude.contains(&&*p.record_uid));
+        assert_eq!(total_rows(&some), kept.map(|p| p.appearances.len()).sum::<usize>());
     }
 
     #[test]

@@ -45,7 +45,13 @@ struct Marker {
 const LEAVER_EVERY: usize = 40;
 const LEAVER_SCHOOLS: usize = 3;
 
-fn import_all(engine: &mut Engine, feeds: &[FeedFile], progress: &mut dyn Progress, done: &mut u64, total: u64) -> EngineResult<()> {
+fn import_all(
+    engine: &mut Engine,
+    feeds: &[FeedFile],
+    progress: &mut dyn Progress,
+    done: &mut u64,
+    total: u64,
+) -> EngineResult<()> {
     for f in feeds {
         let req = ImportRequest {
             school: f.school.clone(),
@@ -55,7 +61,10 @@ fn import_all(engine: &mut Engine, feeds: &[FeedFile], progress: &mut dyn Progre
         };
         let outcome = engine.import(&req, &mut Quiet)?;
         if let Some(reason) = outcome.refused {
-            return Err(EngineError::Invalid(format!("demo import of {} refused: {reason}", f.path.display())));
+            return Err(EngineError::Invalid(format!(
+                "demo import of {} refused: {reason}",
+                f.path.display()
+            )));
         }
         *done += 1;
         progress.update(ProgressEvent {
@@ -71,7 +80,9 @@ fn import_all(engine: &mut Engine, feeds: &[FeedFile], progress: &mut dyn Progre
 /// already there when it was built from the same spec.
 pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progress) -> EngineResult<DemoSummary> {
     if spec.schools == 0 || spec.users_per_school == 0 {
-        return Err(EngineError::Invalid("--schools and --users-per-school must be at least 1".into()));
+        return Err(EngineError::Invalid(
+            "--schools and --users-per-school must be at least 1".into(),
+        ));
     }
     let paths = engine.settings().paths.clone();
     let marker_path = paths.root().join("demo.json");
@@ -143,7 +154,13 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
     }
     let text = serde_json::to_string(&wanted).unwrap_or_default();
     std::fs::write(&marker_path, text).map_err(io_error(&marker_path))?;
-    summarize(engine, &paths.feeds(), false, total as usize, started.elapsed().as_secs_f64())
+    summarize(
+        engine,
+        &paths.feeds(),
+        false,
+        total as usize,
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 fn summarize(engine: &Engine, feeds: &Path, reused: bool, imports: usize, seconds: f64) -> EngineResult<DemoSummary> {

@@ -621,9 +621,7 @@ mod tests {
     #[test]
     fn names_have_realistic_shares_and_edge_cases() {
         let mut rng = rand::SeedableRng::seed_from_u64(1);
-        let names: Vec<_> = (0..20_000)
-            .map(|i| person_name(&mut rng, i % 8 != 0))
-            .collect();
+        let names: Vec<_> = (0..20_000).map(|i| person_name(&mut rng, i % 8 != 0)).collect();
         let share = |f: &dyn Fn(&str, &str) -> bool| {
             names.iter().filter(|(first, last)| f(first, last)).count() as f64 / 20_000.0
         };

@@ -97,10 +97,8 @@ pub fn sniff_delimiter(header: &[u8]) -> u8 {
     for &b in header {
         if b == b'"' {
             quoted = !quoted;
-        } else if !quoted {
-            if let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
-                c.1 += 1;
-            }
+        } else if !quoted && let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
+            c.1 += 1;
         }
     }
     counts
@@ -137,7 +135,10 @@ impl CsvFeed {
             Some(d) => d,
             None => {
                 let header_line = reader.fill_buf().map_err(io)?;
-                let end = header_line.iter().position(|&b| b == b'\n').unwrap_or(header_line.len());
+                let end = header_line
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(header_line.len());
                 sniff_delimiter(&header_line[..end])
             }
         };

@@ -106,7 +106,10 @@ impl Engine {
             validate_source_uid(s).map_err(|e| EngineError::Invalid(e.to_string()))?;
         }
         if !req.file.is_file() {
-            return Err(EngineError::NotFound(format!("feed file {} does not exist", req.file.display())));
+            return Err(EngineError::NotFound(format!(
+                "feed file {} does not exist",
+                req.file.display()
+            )));
         }
         let school_exists = self.dir.school(&req.school)?.is_some();
         if !school_exists && !cfg.create_schools {
@@ -124,19 +127,31 @@ impl Engine {
             "force": req.force,
             "file": req.file.display().to_string(),
         });
-        let mut run = self
-            .runs
-            .start(RunKind::Import, self.audit.actor(), args.clone(), Some(&req.school), req.dry_run)?;
+        let mut run = self.runs.start(
+            RunKind::Import,
+            self.audit.actor(),
+            args.clone(),
+            Some(&req.school),
+            req.dry_run,
+        )?;
         let result = run
             .archive_input(&req.file)
             .map_err(EngineError::from)
             .and_then(|_| self.import_in_run(&mut run, req, school_exists, progress));
         match result {
             Ok(outcome) => {
-                let status = if outcome.refused.is_some() { RunStatus::Refused } else { RunStatus::Ok };
+                let status = if outcome.refused.is_some() {
+                    RunStatus::Refused
+                } else {
+                    RunStatus::Ok
+                };
                 run.finish(status, outcome.refused.clone())?;
                 let what = if req.dry_run { "import (dry run)" } else { "import" };
-                self.audit.record(what, args, &format!("run {}: {}", outcome.run_id, status_word(&outcome)));
+                self.audit.record(
+                    what,
+                    args,
+                    &format!("run {}: {}", outcome.run_id, status_word(&outcome)),
+                );
                 Ok(outcome)
             }
             Err(e) => {
@@ -159,7 +174,11 @@ impl Engine {
         let cfg = self.settings.config.import.clone();
         let source = req.source_uid.clone().unwrap_or_else(|| cfg.source_uid.clone());
         let run_roles: BTreeSet<Role> = req.roles.iter().copied().collect();
-        let scope_roles: BTreeSet<Role> = if run_roles.is_empty() { Role::ALL.into() } else { run_roles.clone() };
+        let scope_roles: BTreeSet<Role> = if run_roles.is_empty() {
+            Role::ALL.into()
+        } else {
+            run_roles.clone()
+        };
         run.log(&format!(
             "import of {} into school {} (roles: {}, source {source}{})",
             req.file.display(),
@@ -309,7 +328,9 @@ impl Engine {
             }
             passwords_csv = self.write_passwords(run, req, &plan)?;
         } else if progress.cancelled() && refused.is_none() && !req.dry_run {
-            return Err(EngineError::Cancelled("the import stopped before it wrote anything".into()));
+            return Err(EngineError::Cancelled(
+                "the import stopped before it wrote anything".into(),
+            ));
         }
         summary::write(run, &plan, &errors, &req.school)?;
 
@@ -373,7 +394,12 @@ impl Engine {
     }
 
     /// Reads and validates every record of the feed.
-    fn read_feed(&self, req: &ImportRequest, run_roles: &BTreeSet<Role>, progress: &mut dyn Progress) -> EngineResult<ReadFeed> {
+    fn read_feed(
+        &self,
+        req: &ImportRequest,
+        run_roles: &BTreeSet<Role>,
+        progress: &mut dyn Progress,
+    ) -> EngineResult<ReadFeed> {
         let cfg = &self.settings.config.import;
         let feed = CsvFeed::open(&req.file, cfg.delimiter())?;
         let map = ColumnMap::build(&req.file, feed.columns(), &cfg.csv.mapping, !run_roles.is_empty())?;
@@ -497,15 +523,15 @@ fn refusal(
     no_valid_rows: bool,
     force: bool,
 ) -> Option<String> {
-    if let Some(limit) = cfg.row_error_limit() {
-        if errors.len() as u64 > limit {
-            return Some(format!(
-                "{} row error(s), more than import.max_row_errors = {limit}; nothing was written. \
-                 Fix the rows (see the errors and the run's summary.csv) or allow them with \
-                 --set import.max_row_errors=N (-1 = unlimited)",
-                errors.len()
-            ));
-        }
+    if let Some(limit) = cfg.row_error_limit()
+        && errors.len() as u64 > limit
+    {
+        return Some(format!(
+            "{} row error(s), more than import.max_row_errors = {limit}; nothing was written. \
+             Fix the rows (see the errors and the run's summary.csv) or allow them with \
+             --set import.max_row_errors=N (-1 = unlimited)",
+            errors.len()
+        ));
     }
     if force {
         return None;

@@ -7,9 +7,9 @@ use super::row::{Row, RowError};
 use super::scope::Scope;
 use crate::engine::password;
 use crate::engine::scheme::{EmailScheme, NameRegistry, SchemeError, SchemeFields, UsernameScheme};
-use crate::store::StoreError;
-use crate::model::{Membership, Role, User, UserKey, UserState};
 use crate::model::School;
+use crate::model::{Membership, Role, User, UserKey, UserState};
+use crate::store::StoreError;
 use crate::store::{Batch, UserChange};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
@@ -294,7 +294,11 @@ pub fn plan(
                 let action = match after.membership_mut(school) {
                     Some(m) => {
                         apply_membership(m, row, s.scope.roles);
-                        if after.same_content(before) { Action::Unchanged } else { Action::Modified }
+                        if after.same_content(before) {
+                            Action::Unchanged
+                        } else {
+                            Action::Modified
+                        }
                     }
                     None => {
                         after.add_membership(new_membership(school, row));

@@ -100,7 +100,10 @@ impl ColumnMap {
                 let hint = if attr == Attr::Role {
                     "; give the roles with --role or add a role column".to_string()
                 } else {
-                    format!("; add it, or map the column that holds it in [import.csv.mapping] (\"Header\" = \"{}\")", attr.name())
+                    format!(
+                        "; add it, or map the column that holds it in [import.csv.mapping] (\"Header\" = \"{}\")",
+                        attr.name()
+                    )
                 };
                 return Err(fail(format!(
                     "missing mandatory column '{}' (the header has: {}){hint}",
@@ -171,7 +174,9 @@ fn check_name(what: &str, value: &str) -> Result<String, String> {
         return Err(format!("{what} is empty; every row needs one"));
     }
     if value.chars().count() > 100 || value.chars().any(char::is_control) {
-        return Err(format!("{what} '{value}' is longer than 100 characters or contains control characters"));
+        return Err(format!(
+            "{what} '{value}' is longer than 100 characters or contains control characters"
+        ));
     }
     Ok(value.to_string())
 }
@@ -181,14 +186,18 @@ fn check_email(value: &str) -> Result<Option<String>, String> {
         return Ok(None);
     }
     let ok = value.len() <= 254
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
-        && value
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@') && !d.starts_with('.') && !d.ends_with('.'));
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';')
+        && value.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.contains('@') && !d.starts_with('.') && !d.ends_with('.')
+        });
     if ok {
         Ok(Some(value.to_string()))
     } else {
-        Err(format!("email '{value}' is not an e-mail address (expected name@domain.example)"))
+        Err(format!(
+            "email '{value}' is not an e-mail address (expected name@domain.example)"
+        ))
     }
 }
 
@@ -203,12 +212,18 @@ fn parse_role(value: &str, aliases: &BTreeMap<String, Role>) -> Result<Role, Str
     if let Some((_, r)) = aliases.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(value)) {
         return Ok(*r);
     }
-    value.parse::<Role>().map_err(|e| format!("{e}; or map the value in [import.roles]"))
+    value
+        .parse::<Role>()
+        .map_err(|e| format!("{e}; or map the value in [import.roles]"))
 }
 
 fn groups(cell: &str, what: &str) -> Result<BTreeSet<String>, String> {
     split_cell(cell)
-        .map(|c| validate_class_name(c).map(|_| c.to_string()).map_err(|e| format!("{what}: {e}")))
+        .map(|c| {
+            validate_class_name(c)
+                .map(|_| c.to_string())
+                .map_err(|e| format!("{what}: {e}"))
+        })
         .collect()
 }
 
@@ -221,7 +236,9 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
         message,
     };
     if record_uid.is_empty() {
-        return Err(fail("record_uid is empty; every row needs the person's id from the source database".into()));
+        return Err(fail(
+            "record_uid is empty; every row needs the person's id from the source database".into(),
+        ));
     }
     validate_record_uid(&record_uid).map_err(|e| fail(e.to_string()))?;
     let firstname = check_name("firstname", map.get(rec, Attr::Firstname)).map_err(&fail)?;
@@ -229,7 +246,9 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
     let email = check_email(map.get(rec, Attr::Email)).map_err(&fail)?;
     let birthday = match map.get(rec, Attr::Birthday) {
         "" => None,
-        b => Some(parse_date(b).ok_or_else(|| fail(format!("birthday '{b}' is not a date; use YYYY-MM-DD or DD.MM.YYYY")))?),
+        b => Some(
+            parse_date(b).ok_or_else(|| fail(format!("birthday '{b}' is not a date; use YYYY-MM-DD or DD.MM.YYYY")))?,
+        ),
     };
     let cell_roles = split_cell(map.get(rec, Attr::Role))
         .map(|r| parse_role(r, ctx.role_aliases))
@@ -361,9 +380,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("f.csv") && e.contains("'Foo'"), "{e}");
-        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname"]), &m, true).unwrap_err().to_string();
+        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname"]), &m, true)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("f.csv") && e.contains("'lastname'"), "{e}");
-        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname", "lastname"]), &m, false).unwrap_err().to_string();
+        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname", "lastname"]), &m, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'role'"), "{e}");
     }
 
@@ -372,7 +395,15 @@ mod tests {
         let p = Path::new("f.csv");
         let map = ColumnMap::build(
             p,
-            &cols(&["record_uid", "firstname", "lastname", "birthday", "classes", "role", "email"]),
+            &cols(&[
+                "record_uid",
+                "firstname",
+                "lastname",
+                "birthday",
+                "classes",
+                "role",
+                "email",
+            ]),
             &BTreeMap::new(),
             true,
         )
@@ -384,7 +415,12 @@ mod tests {
             run_roles: &roles,
             role_aliases: &aliases,
         };
-        let ok = parse_row(&map, &rec(2, &["1", "Jörg", "Müller", "01.02.2010", "5a, 5b", "", ""]), &ctx).unwrap();
+        let ok = parse_row(
+            &map,
+            &rec(2, &["1", "Jörg", "Müller", "01.02.2010", "5a, 5b", "", ""]),
+            &ctx,
+        )
+        .unwrap();
         assert_eq!(ok.classes.len(), 2);
         assert_eq!(ok.birthday, NaiveDate::from_ymd_opt(2010, 2, 1));
         assert_eq!(ok.roles, roles);

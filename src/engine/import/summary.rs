@@ -22,8 +22,16 @@ pub fn write(run: &Run, plan: &Plan, errors: &[RowError], school: &str) -> Engin
     let (file, path) = run.create_file("summary.csv")?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let e = csv_err(&path);
-    w.write_record(["line", "action", "username", "record_uid", "schools", "classes", "error"])
-        .map_err(&e)?;
+    w.write_record([
+        "line",
+        "action",
+        "username",
+        "record_uid",
+        "schools",
+        "classes",
+        "error",
+    ])
+    .map_err(&e)?;
     for p in &plan.items {
         let line = p.line.map(|l| l.to_string()).unwrap_or_default();
         let schools = p.after.school_names().collect::<Vec<_>>().join(",");

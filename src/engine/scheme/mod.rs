@@ -9,9 +9,9 @@ use std::fmt;
 use thiserror::Error;
 
 mod template;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use template::*;
 use text::*;
@@ -30,8 +30,7 @@ const MAX_TRIES: u32 = 1_000_000;
 const USERNAME_FIELDS: &str = "<firstname>, <lastname>, <record_uid>";
 const EMAIL_FIELDS: &str = "<firstname>, <lastname>, <record_uid>, <username>";
 const ANGLE_MODIFIERS: &str = "<:umlauts>";
-const USERNAME_BRACKETS: &str =
-    "a slice like [0] or [0:3] after a field, or [COUNTER2] or [ALWAYSCOUNTER] at the end";
+const USERNAME_BRACKETS: &str = "a slice like [0] or [0:3] after a field, or [COUNTER2] or [ALWAYSCOUNTER] at the end";
 const EMAIL_BRACKETS: &str = "a slice like [0] or [0:3] after a field";
 
 /// Which kind of scheme an error is about.
@@ -71,9 +70,7 @@ pub enum ParseProblem {
         expected: &'static str,
         column: usize,
     },
-    #[error(
-        "field <username> can only be used in e-mail schemes (expected {USERNAME_FIELDS}) at column {0}"
-    )]
+    #[error("field <username> can only be used in e-mail schemes (expected {USERNAME_FIELDS}) at column {0}")]
     UsernameField(usize),
     #[error("unknown modifier {text} (expected {expected}) at column {column}")]
     UnknownModifier {
@@ -98,10 +95,7 @@ pub enum ParseProblem {
     #[error("field <{name}> after '@' at column {column} (the domain must be literal text)")]
     FieldInDomain { name: &'static str, column: usize },
     #[error("invalid domain \"{domain}\": {reason}")]
-    BadDomain {
-        domain: String,
-        reason: &'static str,
-    },
+    BadDomain { domain: String, reason: &'static str },
 }
 
 /// Everything that can go wrong parsing a scheme or producing a name from it.
@@ -134,9 +128,7 @@ pub enum SchemeError {
     Exhausted { scheme: String, base: String },
     #[error("e-mail scheme \"{scheme}\" uses <username> but the user has no username yet")]
     MissingUsername { scheme: String },
-    #[error(
-        "e-mail scheme \"{scheme}\" gives \"{address}\", longer than {MAX_EMAIL_LENGTH} characters"
-    )]
+    #[error("e-mail scheme \"{scheme}\" gives \"{address}\", longer than {MAX_EMAIL_LENGTH} characters")]
     EmailTooLong { scheme: String, address: String },
     #[error("name registry: {0}")]
     Registry(String),
@@ -258,11 +250,7 @@ impl UsernameScheme {
     }
 
     /// Picks the first free username. `registry` answers which names are taken and remembers counters.
-    pub fn allocate(
-        &self,
-        fields: &SchemeFields<'_>,
-        registry: &mut dyn NameRegistry,
-    ) -> Result<String, SchemeError> {
+    pub fn allocate(&self, fields: &SchemeFields<'_>, registry: &mut dyn NameRegistry) -> Result<String, SchemeError> {
         let base = self.base(fields)?;
         self.allocate_base(base, registry)
     }
@@ -299,12 +287,7 @@ impl UsernameScheme {
     }
 
     /// Tries `base` with counters `start`, `start + 1`, … and issues the first free one.
-    fn count_from(
-        &self,
-        base: &str,
-        start: u32,
-        registry: &mut dyn NameRegistry,
-    ) -> Result<String, SchemeError> {
+    fn count_from(&self, base: &str, start: u32, registry: &mut dyn NameRegistry) -> Result<String, SchemeError> {
         let mut n = start;
         for _ in 0..MAX_TRIES {
             let name = self.candidate(base, Some(n));
@@ -368,10 +351,7 @@ impl EmailScheme {
                         }
                     }
                     if !before.is_empty() {
-                        local.push(Part::Literal {
-                            text: before,
-                            column,
-                        });
+                        local.push(Part::Literal { text: before, column });
                     }
                 }
             }
@@ -411,10 +391,9 @@ impl EmailScheme {
     }
 
     pub fn render(&self, fields: &SchemeFields<'_>) -> Result<String, SchemeError> {
-        let raw =
-            render_parts(&self.local, fields).ok_or_else(|| SchemeError::MissingUsername {
-                scheme: self.scheme.clone(),
-            })?;
+        let raw = render_parts(&self.local, fields).ok_or_else(|| SchemeError::MissingUsername {
+            scheme: self.scheme.clone(),
+        })?;
         let local = clean(&raw, self.umlauts, true);
         if local.is_empty() {
             return Err(empty_error(SchemeKind::Email, &self.scheme, fields));
@@ -439,4 +418,3 @@ fn empty_error(kind: SchemeKind, scheme: &str, fields: &SchemeFields<'_>) -> Sch
         lastname: fields.lastname.to_string(),
     }
 }
-

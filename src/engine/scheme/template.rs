@@ -1,7 +1,10 @@
 //! Parsing scheme strings into templates: fields, slices, literals, the
 //! `<:umlauts>` modifier and counters, with errors that point at a column.
 
-use super::{Counter, ParseProblem, SchemeFields, SchemeKind, ANGLE_MODIFIERS, EMAIL_BRACKETS, EMAIL_FIELDS, USERNAME_BRACKETS, USERNAME_FIELDS};
+use super::{
+    ANGLE_MODIFIERS, Counter, EMAIL_BRACKETS, EMAIL_FIELDS, ParseProblem, SchemeFields, SchemeKind, USERNAME_BRACKETS,
+    USERNAME_FIELDS,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Field {
@@ -57,10 +60,7 @@ impl Slice {
             }
             Slice::Range(start, end) => (start.map_or(0, clamp), end.map_or(chars.len(), clamp)),
         };
-        chars
-            .get(start..end)
-            .map(String::from_iter)
-            .unwrap_or_default()
+        chars.get(start..end).map(String::from_iter).unwrap_or_default()
     }
 }
 
@@ -86,9 +86,7 @@ pub(super) struct Template {
 
 impl Template {
     pub(super) fn has_field(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|part| matches!(part, Part::Field { .. }))
+        self.parts.iter().any(|part| matches!(part, Part::Field { .. }))
     }
 }
 
@@ -107,14 +105,9 @@ pub(super) fn find_close(chars: &[char], open: usize, close: char) -> Option<usi
 }
 
 pub(super) fn parse_field(name: &str, kind: SchemeKind, column: usize) -> Result<Field, ParseProblem> {
-    let field = [
-        Field::Firstname,
-        Field::Lastname,
-        Field::RecordUid,
-        Field::Username,
-    ]
-    .into_iter()
-    .find(|field| field.name().eq_ignore_ascii_case(name));
+    let field = [Field::Firstname, Field::Lastname, Field::RecordUid, Field::Username]
+        .into_iter()
+        .find(|field| field.name().eq_ignore_ascii_case(name));
     match (field, kind) {
         (Some(Field::Username), SchemeKind::Username) => Err(ParseProblem::UsernameField(column)),
         (Some(field), _) => Ok(field),
@@ -142,8 +135,7 @@ pub(super) fn parse_counter(text: &str) -> Option<Counter> {
 
 /// Whether bracket content is meant as a slice (digits, ':', '-' and spaces only).
 pub(super) fn looks_like_slice(text: &str) -> bool {
-    text.chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, ':' | '-' | ' '))
+    text.chars().all(|c| c.is_ascii_digit() || matches!(c, ':' | '-' | ' '))
 }
 
 pub(super) fn parse_slice(text: &str) -> Option<Slice> {
@@ -184,8 +176,7 @@ pub(super) fn parse_template(scheme: &str, kind: SchemeKind) -> Result<Template,
         match chars[i] {
             '<' => {
                 in_literal = false;
-                let close =
-                    find_close(&chars, i, '>').ok_or(ParseProblem::UnclosedAngle(column))?;
+                let close = find_close(&chars, i, '>').ok_or(ParseProblem::UnclosedAngle(column))?;
                 let name: String = chars[i + 1..close].iter().collect();
                 i = close + 1;
                 if name.is_empty() {
@@ -212,8 +203,7 @@ pub(super) fn parse_template(scheme: &str, kind: SchemeKind) -> Result<Template,
             }
             '[' => {
                 in_literal = false;
-                let close =
-                    find_close(&chars, i, ']').ok_or(ParseProblem::UnclosedBracket(column))?;
+                let close = find_close(&chars, i, ']').ok_or(ParseProblem::UnclosedBracket(column))?;
                 let text: String = chars[i + 1..close].iter().collect();
                 i = close + 1;
                 if looks_like_slice(&text) {
@@ -263,4 +253,3 @@ pub(super) fn parse_template(scheme: &str, kind: SchemeKind) -> Result<Template,
         counter: counter.map_or(Counter::None, |(counter, _, _)| counter),
     })
 }
-

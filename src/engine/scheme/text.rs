@@ -2,7 +2,7 @@
 //! transliteration (umlauts, other marks), allowed characters, cutting.
 
 use super::SchemeFields;
-use super::template::{Part};
+use super::template::Part;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -60,11 +60,7 @@ pub(super) fn clean(raw: &str, umlauts: bool, underscore: bool) -> String {
     let lowered = transliterate(raw, umlauts).to_lowercase();
     let mut out = String::with_capacity(lowered.len());
     for c in lowered.chars() {
-        let keep = c.is_ascii_lowercase()
-            || c.is_ascii_digit()
-            || c == '.'
-            || c == '-'
-            || (underscore && c == '_');
+        let keep = c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-' || (underscore && c == '_');
         if keep && !(c == '.' && out.ends_with('.')) {
             out.push(c);
         }
@@ -107,4 +103,3 @@ pub(super) fn validate_domain(domain: &str) -> Result<(), &'static str> {
     }
     Ok(())
 }
-

@@ -2,11 +2,11 @@
 //! group rows, issued usernames and counters, and appends the journal.
 
 use super::SqliteDirectory;
+use super::bulk::{self, text};
 use super::codec::{date_str, memberships_json, roles_str, time_str};
 use crate::model::{GroupKey, GroupKind, ObjectRef, User, UserState};
 use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
 use chrono::Utc;
-use super::bulk::{self, text};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -82,7 +82,10 @@ impl Writer<'_> {
         }
         if let Some(a) = after {
             for m in &a.memberships {
-                if before.and_then(|b| b.membership(&m.school)).is_some_and(|bm| bm.roles == m.roles) {
+                if before
+                    .and_then(|b| b.membership(&m.school))
+                    .is_some_and(|bm| bm.roles == m.roles)
+                {
                     continue;
                 }
                 self.tx
@@ -122,7 +125,9 @@ impl Writer<'_> {
         if users.is_empty() {
             return Ok(());
         }
-        let max: i64 = self.tx.query_row("SELECT COALESCE(MAX(id), 0) FROM users", [], |r| r.get(0))?;
+        let max: i64 = self
+            .tx
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM users", [], |r| r.get(0))?;
         // The values that are not fields of User, computed once.
         struct Derived {
             id: i64,
@@ -174,7 +179,11 @@ impl Writer<'_> {
         for (i, u) in users.iter().enumerate() {
             let id = max + 1 + i as i64;
             for m in &u.memberships {
-                schools.push(vec![text(&m.school), Value::Integer(id), Value::Text(roles_str(&m.roles))]);
+                schools.push(vec![
+                    text(&m.school),
+                    Value::Integer(id),
+                    Value::Text(roles_str(&m.roles)),
+                ]);
             }
             for key in group_keys(u) {
                 let gid = self.group_id(&key)?;
@@ -236,7 +245,9 @@ impl Writer<'_> {
     fn locate(&self, user: &User) -> rusqlite::Result<Option<(i64, String)>> {
         self.tx
             .prepare_cached("SELECT id, updated_at FROM users WHERE source_uid = ?1 AND record_uid = ?2")?
-            .query_row(params![user.key.source_uid, user.key.record_uid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![user.key.source_uid, user.key.record_uid], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
     }
 
@@ -289,7 +300,9 @@ impl SqliteDirectory {
         match result {
             Ok(entries) => {
                 tx.commit().map_err(|e| super::sqlite_err(&self.path, e))?;
-                Ok(ApplyReport { journal_entries: entries })
+                Ok(ApplyReport {
+                    journal_entries: entries,
+                })
             }
             Err(Failure::Sql(e)) => Err(super::sqlite_err(&self.path, e)),
             Err(Failure::Store(e)) => Err(e),

@@ -113,7 +113,10 @@ impl Directory for SqliteDirectory {
     }
 
     fn user(&self, key: &UserKey) -> StoreResult<Option<User>> {
-        self.user_where("source_uid = ?1 AND record_uid = ?2", &[&key.source_uid, &key.record_uid])
+        self.user_where(
+            "source_uid = ?1 AND record_uid = ?2",
+            &[&key.source_uid, &key.record_uid],
+        )
     }
 
     fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {

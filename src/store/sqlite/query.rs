@@ -45,7 +45,9 @@ fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
         } else {
             // Evaluated once (no index on user_id is kept: it would cost
             // every insert).
-            sql.push_str(&format!(" AND u.id IN (SELECT r.user_id FROM user_schools r WHERE {any})"));
+            sql.push_str(&format!(
+                " AND u.id IN (SELECT r.user_id FROM user_schools r WHERE {any})"
+            ));
         }
         for role in &q.roles {
             params.push(Value::Text(format!("%,{},%", role.as_str())));
@@ -72,7 +74,10 @@ impl SqliteDirectory {
     pub(super) fn user_where(&self, cond: &str, args: &[&dyn ToSql]) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {cond}");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let raw = stmt.query_row(args, RawUser::read).optional().map_err(|e| self.err(e))?;
+        let raw = stmt
+            .query_row(args, RawUser::read)
+            .optional()
+            .map_err(|e| self.err(e))?;
         raw.map(|r| self.decode(r)).transpose()
     }
 
@@ -81,7 +86,8 @@ impl SqliteDirectory {
         let mut out = Vec::new();
         for chunk in record_uids.chunks(CHUNK) {
             let marks = vec!["?"; chunk.len()].join(", ");
-            let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.source_uid = ? AND u.record_uid IN ({marks})");
+            let sql =
+                format!("SELECT {USER_COLUMNS} FROM users u WHERE u.source_uid = ? AND u.record_uid IN ({marks})");
             let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
             let params = std::iter::once(source_uid).chain(chunk.iter().map(String::as_str));
             let mut rows = stmt.query(params_from_iter(params)).map_err(|e| self.err(e))?;
@@ -101,7 +107,11 @@ impl SqliteDirectory {
             UserSort::UpdatedAt => "u.updated_at, u.username",
         };
         let dir = if q.descending { " DESC" } else { "" };
-        let order = order.split(", ").map(|c| format!("{c}{dir}")).collect::<Vec<_>>().join(", ");
+        let order = order
+            .split(", ")
+            .map(|c| format!("{c}{dir}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut sql = format!("SELECT {USER_COLUMNS}{clause} ORDER BY {order}");
         if q.limit.is_some() || q.offset > 0 {
             sql.push_str(" LIMIT ? OFFSET ?");
@@ -146,13 +156,19 @@ impl SqliteDirectory {
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params_from_iter(params), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
             let (school, kind, name, members) = row.map_err(|e| self.err(e))?;
-            let kind = GroupKind::parse(&kind).ok_or_else(|| self.corrupt(format!("group {school}/{name}: bad kind '{kind}'")))?;
+            let kind = GroupKind::parse(&kind)
+                .ok_or_else(|| self.corrupt(format!("group {school}/{name}: bad kind '{kind}'")))?;
             out.push(GroupSummary {
                 key: GroupKey::new(school, kind, name),
                 members: members as u64,
@@ -165,7 +181,10 @@ impl SqliteDirectory {
         let id: Option<i64> = self
             .conn
             .prepare_cached("SELECT id FROM groups WHERE school = ?1 AND kind = ?2 AND name = ?3")
-            .and_then(|mut s| s.query_row([&key.school, key.kind.as_str(), &key.name], |r| r.get(0)).optional())
+            .and_then(|mut s| {
+                s.query_row([&key.school, key.kind.as_str(), &key.name], |r| r.get(0))
+                    .optional()
+            })
             .map_err(|e| self.err(e))?;
         let Some(id) = id else { return Ok(None) };
         let mut stmt = self
@@ -185,7 +204,10 @@ impl SqliteDirectory {
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        Ok(Some(Group { key: key.clone(), members }))
+        Ok(Some(Group {
+            key: key.clone(),
+            members,
+        }))
     }
 
     pub(super) fn journal_after_impl(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {
@@ -195,7 +217,12 @@ impl SqliteDirectory {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([after as i64, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -204,8 +231,8 @@ impl SqliteDirectory {
             let object: ObjectRef = object
                 .parse()
                 .map_err(|e| self.corrupt(format!("journal entry {seq}: {e}")))?;
-            let schools: Vec<String> =
-                serde_json::from_str(&schools).map_err(|e| self.corrupt(format!("journal entry {seq}: schools: {e}")))?;
+            let schools: Vec<String> = serde_json::from_str(&schools)
+                .map_err(|e| self.corrupt(format!("journal entry {seq}: schools: {e}")))?;
             let at = DateTime::parse_from_rfc3339(&at)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|e| self.corrupt(format!("journal entry {seq}: time '{at}': {e}")))?;
