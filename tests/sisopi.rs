@@ -415,7 +415,10 @@ fn runs_keep_record_input_summary_log_and_last_row() {
     assert_eq!(rec.counts["created"], 1);
     assert!(!rec.user.is_empty() && rec.finished_at.is_some());
     let dir = d.data_dir().join("runs").join(&o.run_id);
-    assert_eq!(std::fs::read(dir.join("input.csv")).unwrap(), bytes);
+    let mut archived = Vec::new();
+    std::io::Read::read_to_end(&mut d.engine.runs().input(&o.run_id).unwrap(), &mut archived).unwrap();
+    assert_eq!(archived, bytes, "the archive holds exactly the bytes received");
+    assert!(dir.join("input.csv.gz").is_file());
     let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
     assert!(summary.starts_with("line,action,username,record_uid,schools,classes,error\n"));
     assert!(summary.contains("2,created,j.mueller,1,a,,"), "{summary}");

@@ -1,5 +1,6 @@
 //! The command line: every subcommand, flag and its help text.
 
+use crate::engine::feed::Format;
 use crate::model::Role;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -106,6 +107,12 @@ pub struct ImportArgs {
     /// Write new users' initial passwords to this CSV (mode 0600).
     #[arg(long, value_name = "FILE")]
     pub passwords_csv: Option<PathBuf>,
+    /// Feed format (default: from the file extension; unknown extensions read as CSV).
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// Mapping-rules file (default: import.mappings.<format>).
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
     /// The feed file.
     pub file: PathBuf,
 }
@@ -130,6 +137,15 @@ pub enum UsersCmd {
     },
     /// One user, by username or by record uid.
     Show {
+        #[arg(required_unless_present = "record_uid", conflicts_with = "record_uid")]
+        username: Option<String>,
+        #[arg(long, value_name = "UID")]
+        record_uid: Option<String>,
+        #[arg(long = "source", value_name = "UID", requires = "record_uid")]
+        source: Option<String>,
+    },
+    /// What each run received for a user, newest first.
+    History {
         #[arg(required_unless_present = "record_uid", conflicts_with = "record_uid")]
         username: Option<String>,
         #[arg(long, value_name = "UID")]
@@ -181,6 +197,10 @@ pub enum RunsCmd {
     },
     /// One run: who, when, arguments, counts, errors.
     Show { run_id: String },
+    /// The run's log.
+    Log { run_id: String },
+    /// The archived input of an import, exactly as received (to stdout).
+    Input { run_id: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -193,6 +213,10 @@ pub enum RunKindArg {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| format!("'{s}' is not a feed format; use csv, tsv, json, jsonl or xml"))
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {

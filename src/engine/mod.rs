@@ -9,6 +9,7 @@ pub mod feed;
 pub mod import;
 pub mod jobs;
 pub mod limbo;
+pub mod mapping;
 pub mod password;
 pub mod paths;
 pub mod received;
@@ -168,6 +169,17 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Deletes run records older than `runs.retention_days` (at most one
+    /// pass a day). A failure is logged, never fatal.
+    pub(crate) fn prune_runs(&self) {
+        if let Err(e) = self
+            .runs
+            .prune(self.settings.config.runs.retention_days, chrono::Utc::now())
+        {
+            tracing::warn!(error = %e, "pruning old runs failed");
+        }
     }
 
     /// Today in local time, the day purge dates count in.

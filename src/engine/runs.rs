@@ -23,6 +23,8 @@ pub enum RunError {
     },
     #[error("no run '{0}' (see `rollcall runs list`)")]
     NotFound(String),
+    #[error("run '{0}' has no archived input (only imports keep their input)")]
+    NoInput(String),
     #[error("run {path}: run.json is damaged: {message}")]
     Damaged { path: String, message: String },
 }
@@ -185,6 +187,61 @@ impl Runs {
         })
     }
 
+    /// The run's log.
+    pub fn log_text(&self, id: &str) -> Result<String, RunError> {
+        let path = self.dir_of(id)?.join("log.txt");
+        fs::read_to_string(&path).map_err(io_err(&path))
+    }
+
+    /// The archived input, decompressed: exactly the bytes received.
+    pub fn input(&self, id: &str) -> Result<Box<dyn io::Read>, RunError> {
+        let rec = self.show(id)?;
+        let name = rec.input.ok_or_else(|| RunError::NoInput(id.to_string()))?;
+        let path = self.dir_of(id)?.join(&name);
+        let f = File::open(&path).map_err(io_err(&path))?;
+        Ok(if name.ends_with(".gz") {
+            Box::new(flate2::read::GzDecoder::new(io::BufReader::new(f)))
+        } else {
+            Box::new(io::BufReader::new(f))
+        })
+    }
+
+    /// Deletes runs that started more than `days` days before `now`, at most
+    /// once a day (a marker file remembers the last pass). Returns how many.
+    pub fn prune(&self, days: u32, now: DateTime<Utc>) -> Result<usize, RunError> {
+        let marker = self.dir.join(".pruned");
+        let today = now.format("%Y%m%d").to_string();
+        if fs::read_to_string(&marker).is_ok_and(|d| d.trim() == today) {
+            return Ok(0);
+        }
+        let cutoff = (now - chrono::Duration::days(i64::from(days)))
+            .format("%Y%m%d")
+            .to_string();
+        let mut removed = 0;
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.filter_map(|e| e.ok()) {
+                let Ok(name) = e.file_name().into_string() else {
+                    continue;
+                };
+                // Ids start with the start date: 20261121-…
+                if valid_id(&name)
+                    && name.len() > 8
+                    && name[..8] < *cutoff
+                    && name[..8].bytes().all(|b| b.is_ascii_digit())
+                {
+                    let path = e.path();
+                    fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                    removed += 1;
+                }
+            }
+        }
+        fs::write(&marker, &today).map_err(io_err(&marker))?;
+        if removed > 0 {
+            tracing::info!(removed, days, "pruned old runs");
+        }
+        Ok(removed)
+    }
+
     /// Runs newest first, filtered, at most `limit`.
     pub fn list(&self, filter: &dyn Fn(&RunRecord) -> bool, limit: usize) -> Result<Vec<RunRecord>, RunError> {
         let mut ids: Vec<String> = match fs::read_dir(&self.dir) {
@@ -244,18 +301,32 @@ impl Run {
         }
     }
 
-    /// Copies the input file into the run dir, exactly as received.
-    pub fn archive_input(&mut self, input: &Path) -> Result<(), RunError> {
+    /// The archive's file name for an input file.
+    pub fn archive_name(input: &Path) -> String {
         let ext = input
             .extension()
             .and_then(|e| e.to_str())
-            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()) && e.len() <= 8)
             .unwrap_or("dat");
-        let name = format!("input.{ext}");
-        let dest = self.dir.join(&name);
-        fs::copy(input, &dest).map_err(io_err(&dest))?;
+        format!("input.{ext}.gz")
+    }
+
+    /// Compresses the input into the run dir, byte for byte as received.
+    /// Needs no `&mut` so it can run beside the import; record the name
+    /// with [`Run::set_input`] when done.
+    pub fn archive(dir: &Path, input: &Path) -> Result<String, RunError> {
+        let name = Self::archive_name(input);
+        let dest = dir.join(&name);
+        let mut src = File::open(input).map_err(io_err(input))?;
+        let out = File::create(&dest).map_err(io_err(&dest))?;
+        let mut gz = flate2::write::GzEncoder::new(io::BufWriter::new(out), flate2::Compression::fast());
+        io::copy(&mut src, &mut gz).map_err(io_err(&dest))?;
+        gz.finish().and_then(|mut w| w.flush()).map_err(io_err(&dest))?;
+        Ok(name)
+    }
+
+    pub fn set_input(&mut self, name: String) {
         self.record.input = Some(name);
-        Ok(())
     }
 
     /// Creates a file in the run dir.

@@ -1,7 +1,7 @@
 //! Looking users up, and the shape in which they are shown (`users show`,
 //! `users list`, `--json`).
 
-use super::received::Received;
+use super::received::{HistoryEntry, Received};
 use super::{Engine, EngineError, EngineResult};
 use crate::model::{Role, User, UserKey};
 use crate::store::UserQuery;
@@ -106,6 +106,14 @@ impl Engine {
             user: UserView::from(&user),
             last_received,
         })
+    }
+
+    /// What the feeds said about a user, newest first (see
+    /// [`crate::engine::received`]).
+    pub fn user_history(&self, selector: &UserSelector) -> EngineResult<(UserView, Vec<HistoryEntry>)> {
+        let user = self.find_user(selector)?;
+        let history = self.state.history(&user.key)?;
+        Ok((UserView::from(&user), history))
     }
 
     /// Streams the users matching `query`.

@@ -6,7 +6,7 @@
 pub mod sqlite;
 
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, Role, School, User, UserKey, UserState};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
@@ -129,6 +129,14 @@ pub struct ApplyReport {
     pub journal_entries: u64,
 }
 
+/// Who a user is and when it last changed, without the rest of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserStamp {
+    pub key: UserKey,
+    pub username: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupSummary {
     pub key: GroupKey,
@@ -155,6 +163,20 @@ pub trait Directory: Send {
     /// `visit`; stops early when `visit` returns `false`.
     fn for_each_user(&self, query: &UserQuery, visit: &mut dyn FnMut(User) -> bool) -> StoreResult<()>;
     fn count_users(&self, query: &UserQuery) -> StoreResult<u64>;
+    /// Key, username and last change of the users matching `query`: much
+    /// cheaper than reading them whole (an unchanged re-import needs no more).
+    fn user_stamps(&self, query: &UserQuery) -> StoreResult<Vec<UserStamp>> {
+        let mut out = Vec::new();
+        self.for_each_user(query, &mut |u| {
+            out.push(UserStamp {
+                key: u.key,
+                username: u.username,
+                updated_at: u.updated_at,
+            });
+            true
+        })?;
+        Ok(out)
+    }
 
     fn groups(&self, school: Option<&str>, kind: Option<GroupKind>) -> StoreResult<Vec<GroupSummary>>;
     fn group(&self, key: &GroupKey) -> StoreResult<Option<Group>>;

@@ -16,6 +16,8 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
         force: a.force,
         file: a.file.clone(),
         passwords_csv: a.passwords_csv.clone(),
+        format: a.format,
+        mapping: a.mapping.clone(),
     };
     let outcome = engine.import(&req, &mut Bar::new())?;
     if json {
@@ -54,7 +56,7 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         eprintln!("warning: {w}");
     }
     println!(
-        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, errors {}",
+        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, errors {}, skipped {}",
         if o.dry_run { "dry run of" } else { "import into" },
         o.school,
         o.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
@@ -65,7 +67,8 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         o.removed_school,
         o.to_limbo,
         o.restored,
-        o.errors.len()
+        o.errors.len(),
+        o.skipped
     );
     if o.school_created {
         println!("created school {}", o.school);

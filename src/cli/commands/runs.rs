@@ -45,6 +45,20 @@ pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
                 t.print()?;
             }
         }
+        RunsCmd::Log { run_id } => {
+            let text = engine.runs().log_text(&run_id)?;
+            if json {
+                output::json(&serde_json::json!({ "run_id": run_id, "log": text }))?;
+            } else {
+                print!("{text}");
+            }
+        }
+        RunsCmd::Input { run_id } => {
+            let mut input = engine.runs().input(&run_id)?;
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut input, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
         RunsCmd::Show { run_id } => {
             let r = engine.runs().show(&run_id)?;
             if json {

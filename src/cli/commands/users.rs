@@ -28,21 +28,46 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
                 list_table(engine, &query)
             }
         }
+        UsersCmd::History {
+            username,
+            record_uid,
+            source,
+        } => {
+            let (user, history) = engine.user_history(&selector(username, record_uid, source)?)?;
+            if json {
+                output::json(
+                    &serde_json::json!({ "username": user.username, "record_uid": user.record_uid, "history": history }),
+                )?;
+            } else if history.is_empty() {
+                eprintln!("no feed has mentioned {} yet", user.username);
+            } else {
+                let mut t = Table::new(&["WHEN", "RUN", "SCHOOL", "EVENT", "LINE", "ROW"]);
+                for h in history {
+                    t.row(vec![
+                        h.at.get(..19).unwrap_or(&h.at).replace('T', " "),
+                        h.run_id,
+                        h.school,
+                        if h.current {
+                            format!("{} (current)", h.event)
+                        } else {
+                            h.event
+                        },
+                        h.line.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+                        h.row
+                            .map(|r| serde_json::Value::Object(r).to_string())
+                            .unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                t.print()?;
+            }
+            Ok(Exit::Ok)
+        }
         UsersCmd::Show {
             username,
             record_uid,
             source,
         } => {
-            let selector = match (username, record_uid) {
-                (_, Some(record_uid)) => UserSelector::RecordUid {
-                    record_uid,
-                    source_uid: source,
-                },
-                (Some(u), None) => UserSelector::Username(u),
-                (None, None) => anyhow::bail!(crate::engine::EngineError::Invalid(
-                    "name the user: USERNAME or --record-uid UID".into()
-                )),
-            };
+            let selector = selector(username, record_uid, source)?;
             let detail = engine.user_detail(&selector)?;
             if json {
                 output::json(&detail)?;
@@ -88,6 +113,23 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+fn selector(
+    username: Option<String>,
+    record_uid: Option<String>,
+    source: Option<String>,
+) -> anyhow::Result<UserSelector> {
+    Ok(match (username, record_uid) {
+        (_, Some(record_uid)) => UserSelector::RecordUid {
+            record_uid,
+            source_uid: source,
+        },
+        (Some(u), None) => UserSelector::Username(u),
+        (None, None) => anyhow::bail!(crate::engine::EngineError::Invalid(
+            "name the user: USERNAME or --record-uid UID".into()
+        )),
+    })
 }
 
 /// Streams a JSON array, one user per line, without holding the list.

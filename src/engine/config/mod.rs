@@ -72,7 +72,16 @@ pub struct ImportConfig {
     pub create_schools: bool,
     pub guard: GuardConfig,
     pub csv: CsvConfig,
+    pub xml: XmlConfig,
+    /// Feed format → mapping-rules file.
+    pub mappings: BTreeMap<String, String>,
     pub roles: BTreeMap<String, Role>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlConfig {
+    pub fields: crate::engine::feed::XmlFields,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -165,6 +174,14 @@ impl Config {
                     imp.csv.delimiter
                 ),
             ));
+        }
+        for format in imp.mappings.keys() {
+            if crate::engine::feed::Format::parse(format).is_none() {
+                return Err(fail(
+                    &format!("import.mappings.{format}"),
+                    format!("'{format}' is not a feed format; use csv, tsv, json, jsonl or xml"),
+                ));
+            }
         }
         for (header, attr) in &imp.csv.mapping {
             if attr != IGNORE && !FEED_ATTRIBUTES.contains(&attr.as_str()) {

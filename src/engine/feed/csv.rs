@@ -1,87 +1,23 @@
-//! The CSV reader: UTF-8 with or without BOM, delimiter sniffed from the
-//! header line (`,` `;` or tab), quoted fields with embedded newlines, blank
-//! lines ignored. Streams the file record by record.
+//! The CSV and TSV readers: delimiter sniffed from the header line (`,` `;`
+//! or tab) unless given, quoted fields with embedded newlines (CSV; TSV has
+//! no quoting), blank lines ignored. Streams record by record over the
+//! decoded (UTF-8) input.
 
+use super::encoding::{NOT_UTF8, open_utf8};
+use super::lines::{Lines, NewlineTracker};
 use super::{FeedError, FeedReader, RawRecord};
-use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 pub struct CsvFeed {
     path: PathBuf,
     columns: Vec<String>,
     delimiter: u8,
-    records: csv::StringRecordsIntoIter<NewlineTracker<BufReader<File>>>,
+    records: csv::StringRecordsIntoIter<NewlineTracker<Box<dyn BufRead + Send>>>,
     lines: Lines,
+    index: u64,
     done: bool,
 }
-
-/// Byte offsets of the newlines read so far but not yet passed by a record
-/// (each with whether its line was blank), and how many were passed: turns a
-/// record's byte offset into its physical line. (The csv crate's own line
-/// count skips blank lines, and its record offsets point at the blank lines
-/// before a record.)
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<LineState>>);
-
-#[derive(Default)]
-struct LineState {
-    pending: VecDeque<(u64, bool)>,
-    passed: u64,
-}
-
-impl Lines {
-    /// The 1-based line of the record whose bytes start at `offset`;
-    /// offsets must not decrease.
-    fn line_of(&self, offset: u64) -> u64 {
-        let Ok(mut g) = self.0.lock() else { return 0 };
-        let st = &mut *g;
-        while let Some(&(nl, blank)) = st.pending.front() {
-            // Newlines before the record (with CRLF the record's offset can
-            // be the previous line's `\n`), then blank lines it starts with.
-            if nl <= offset || blank {
-                st.pending.pop_front();
-                st.passed += 1;
-            } else {
-                break;
-            }
-        }
-        st.passed + 1
-    }
-}
-
-/// A reader that notes where the newlines are and which lines are blank.
-struct NewlineTracker<R> {
-    inner: R,
-    offset: u64,
-    /// Whether the current line has had anything but `\r`.
-    content: bool,
-    lines: Lines,
-}
-
-impl<R: Read> Read for NewlineTracker<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Ok(mut g) = self.lines.0.lock() {
-            for (i, b) in buf[..n].iter().enumerate() {
-                match b {
-                    b'\n' => {
-                        g.pending.push_back((self.offset + i as u64, !self.content));
-                        self.content = false;
-                    }
-                    b'\r' => {}
-                    _ => self.content = true,
-                }
-            }
-        }
-        self.offset += n as u64;
-        Ok(n)
-    }
-}
-
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn file_error(path: &Path, message: impl Into<String>) -> FeedError {
     FeedError::File {
@@ -110,55 +46,38 @@ pub fn sniff_delimiter(header: &[u8]) -> u8 {
 }
 
 impl CsvFeed {
-    /// Opens a feed; `delimiter` overrides sniffing.
+    /// Opens a CSV feed; `delimiter` overrides sniffing.
     pub fn open(path: &Path, delimiter: Option<u8>) -> Result<Self, FeedError> {
-        let io = |source| FeedError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = File::open(path).map_err(io)?;
-        let mut start = [0u8; 3];
-        let n = read_up_to(&mut file, &mut start).map_err(io)?;
-        let bom = if n >= 3 && start[..3] == *UTF8_BOM {
-            3
-        } else if n >= 2 && (start[..2] == [0xFF, 0xFE] || start[..2] == [0xFE, 0xFF]) {
-            return Err(file_error(
-                path,
-                "the file is UTF-16 encoded; save it as UTF-8 (with or without BOM) and import again",
-            ));
-        } else {
-            0
-        };
-        file.seek(SeekFrom::Start(bom)).map_err(io)?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        Self::open_with(path, delimiter, true)
+    }
+
+    /// Opens a TSV feed: tab-separated, no quoting.
+    pub fn open_tsv(path: &Path) -> Result<Self, FeedError> {
+        Self::open_with(path, Some(b'\t'), false)
+    }
+
+    fn open_with(path: &Path, delimiter: Option<u8>, quoting: bool) -> Result<Self, FeedError> {
+        let (mut reader, _) = open_utf8(path)?;
         let delimiter = match delimiter {
             Some(d) => d,
             None => {
-                let header_line = reader.fill_buf().map_err(io)?;
-                let end = header_line
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .unwrap_or(header_line.len());
-                sniff_delimiter(&header_line[..end])
+                let head = reader.fill_buf().map_err(|source| FeedError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+                sniff_delimiter(&head[..end])
             }
         };
-        let lines = Lines::default();
-        let tracked = NewlineTracker {
-            inner: reader,
-            offset: 0,
-            content: false,
-            lines: lines.clone(),
-        };
+        let (tracked, lines) = NewlineTracker::new(reader);
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
             .flexible(true)
+            .quoting(quoting)
             .from_reader(tracked);
         let header = csv.headers().map_err(|e| match e.kind() {
-            csv::ErrorKind::Utf8 { .. } => file_error(
-                path,
-                "line 1: the header is not valid UTF-8; save the file as UTF-8 and import again",
-            ),
+            csv::ErrorKind::Utf8 { .. } => file_error(path, format!("line 1: {NOT_UTF8}")),
             csv::ErrorKind::Io(_) => FeedError::Io {
                 path: path.to_path_buf(),
                 source: std::io::Error::other(e.to_string()),
@@ -172,12 +91,24 @@ impl CsvFeed {
                 "the file is empty or its first line is blank; the first line must be the header",
             ));
         }
+        if let Some(dup) = columns.iter().enumerate().find_map(|(i, c)| {
+            columns[..i]
+                .iter()
+                .any(|p| !c.is_empty() && p.eq_ignore_ascii_case(c))
+                .then_some(c)
+        }) {
+            return Err(file_error(
+                path,
+                format!("line 1: column '{dup}' appears twice in the header"),
+            ));
+        }
         Ok(CsvFeed {
             path: path.to_path_buf(),
             columns,
             delimiter,
             records: csv.into_records(),
             lines,
+            index: 0,
             done: false,
         })
     }
@@ -195,17 +126,6 @@ impl CsvFeed {
     }
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 impl Iterator for CsvFeed {
     type Item = Result<RawRecord, FeedError>;
 
@@ -219,10 +139,14 @@ impl Iterator for CsvFeed {
                 Err(e) => {
                     let line = e.position().map(|p| self.lines.line_of(p.byte())).unwrap_or(0);
                     return Some(Err(match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => self.record_error(
-                            line,
-                            "the record is not valid UTF-8; save the file as UTF-8 and import again".into(),
-                        ),
+                        // A wrong character set is a file problem, not a row problem.
+                        csv::ErrorKind::Utf8 { .. } => {
+                            self.done = true;
+                            FeedError::File {
+                                path: self.path.clone(),
+                                message: format!("line {line}: {NOT_UTF8}"),
+                            }
+                        }
                         csv::ErrorKind::Io(_) => {
                             self.done = true;
                             FeedError::Io {
@@ -239,6 +163,7 @@ impl Iterator for CsvFeed {
             if rec.iter().all(|v| v.trim().is_empty()) {
                 continue;
             }
+            self.index += 1;
             if rec.len() != self.columns.len() {
                 return Some(Err(self.record_error(
                     line,
@@ -251,19 +176,24 @@ impl Iterator for CsvFeed {
             }
             return Some(Ok(RawRecord {
                 line,
-                values: rec.iter().map(|v| v.trim().to_string()).collect(),
+                index: self.index,
+                fields: rec.iter().map(|v| v.trim().to_string()).enumerate().collect(),
             }));
         }
     }
 }
 
 impl FeedReader for CsvFeed {
-    fn columns(&self) -> &[String] {
+    fn field_names(&self) -> &[String] {
         &self.columns
     }
 
     fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn has_header(&self) -> bool {
+        true
     }
 }
 
@@ -280,7 +210,7 @@ mod tests {
 
     fn read_all(p: &Path) -> (Vec<String>, Vec<Result<RawRecord, String>>) {
         let f = CsvFeed::open(p, None).unwrap();
-        let cols = f.columns().to_vec();
+        let cols = f.field_names().to_vec();
         (cols, f.map(|r| r.map_err(|e| e.to_string())).collect())
     }
 
@@ -300,7 +230,7 @@ mod tests {
         let recs: Vec<_> = recs.into_iter().map(Result::unwrap).collect();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].line, 3);
-        assert_eq!(recs[0].values[1], "Anna\nLena");
+        assert_eq!(recs[0].fields[1].1, "Anna\nLena");
         assert_eq!(recs[1].line, 6);
     }
 
@@ -315,14 +245,36 @@ mod tests {
     }
 
     #[test]
-    fn bad_utf8_and_utf16_are_clear() {
-        let (_d, p) = feed(b"a,b\n1,\xff\xfe\n2,x\n");
+    fn other_encodings_are_one_clear_error_and_utf16_is_read() {
+        let (_d, p) = feed(b"a,b\n1,x\n2,M\xfcller\n3,y\n");
         let (_, recs) = read_all(&p);
-        assert!(recs[0].as_ref().unwrap_err().contains("UTF-8"));
-        assert!(recs[1].is_ok());
-        let (_d, p) = feed(b"\xff\xfea\x00,\x00b\x00");
+        assert_eq!(recs.len(), 2, "reading stops at the bad line");
+        let e = recs[1].as_ref().unwrap_err();
+        assert!(e.contains(":line 3") || e.contains("line 3"), "{e}");
+        assert!(e.contains("not UTF-8"), "{e}");
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("a;b\n1;Jörg\n".encode_utf16().flat_map(|u| u.to_le_bytes()))
+            .collect();
+        let (_d, p) = feed(&utf16);
+        let (cols, recs) = read_all(&p);
+        assert_eq!(cols, ["a", "b"]);
+        assert_eq!(recs[0].as_ref().unwrap().fields[1].1, "Jörg");
+    }
+
+    #[test]
+    fn tsv_has_no_quoting() {
+        let (_d, p) = feed(b"a\tb\n1\t\"x\n");
+        let f = CsvFeed::open_tsv(&p).unwrap();
+        let recs: Vec<_> = f.collect();
+        assert_eq!(recs[0].as_ref().unwrap().fields[1].1, "\"x");
+    }
+
+    #[test]
+    fn duplicate_headers_are_refused() {
+        let (_d, p) = feed(b"a,b,A\n1,2,3\n");
         let e = CsvFeed::open(&p, None).err().unwrap().to_string();
-        assert!(e.contains("UTF-16"), "{e}");
+        assert!(e.contains("appears twice"), "{e}");
     }
 
     #[test]
@@ -344,6 +296,9 @@ mod tests {
         let (_d, p) = feed(b"a,b\r\n1,2\r\n3,4\r\n");
         let (_, recs) = read_all(&p);
         assert_eq!(recs.len(), 2);
-        assert_eq!(recs[1].as_ref().unwrap().values, ["3", "4"]);
+        assert_eq!(
+            recs[1].as_ref().unwrap().fields,
+            [(0, "3".to_string()), (1, "4".to_string())]
+        );
     }
 }

@@ -1,24 +1,29 @@
 //! One per-school import run (SiSoPi): read and validate the whole feed,
 //! compute the full plan, check the row-error limit and the mass-removal
 //! guard, and only then write — or, with `--dry-run`, write nothing.
+//!
+//! Rows whose mapped content and user are both unchanged since the last run
+//! (same digest, same `updated_at`) are settled without reading the user:
+//! that is what makes a no-change re-import cheap.
 
+mod guard;
 pub mod plan;
+mod read;
 pub mod row;
 pub mod scope;
 mod summary;
 
-use super::feed::csv::CsvFeed;
-use super::feed::{FeedError, FeedReader};
+use super::feed::Format;
 use super::jobs::{Progress, ProgressEvent};
-use super::received::ReceivedRow;
+use super::received::{ReceivedRow, Removal};
 use super::runs::{Run, RunKind, RunRowError, RunStatus};
 use super::scheme::{EmailScheme, SchemeFields, UsernameScheme};
 use super::{Engine, EngineError, EngineResult};
 use crate::model::{Role, School, User, validate_school_name, validate_source_uid};
-use crate::store::ReadView;
+use crate::store::{ReadView, UserStamp};
 use chrono::Utc;
-use plan::{Action, Plan, PlanNames, PlanSettings};
-use row::{ColumnMap, Row, RowContext, RowError};
+use plan::{Action, PlanNames, PlanSettings};
+use row::{Row, RowError};
 use scope::Scope;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -36,6 +41,10 @@ pub struct ImportRequest {
     pub dry_run: bool,
     pub force: bool,
     pub file: PathBuf,
+    /// The feed's format; default: from the file extension.
+    pub format: Option<Format>,
+    /// Mapping-rules file; default: `import.mappings.<format>`.
+    pub mapping: Option<PathBuf>,
     /// Overrides `import.passwords_csv`.
     pub passwords_csv: Option<PathBuf>,
 }
@@ -67,6 +76,9 @@ pub struct ImportOutcome {
     pub errors: Vec<RowError>,
     /// `None`, or why nothing was written.
     pub refused: Option<String>,
+    pub format: Format,
+    /// Records a skip rule of the mapping dropped.
+    pub skipped: u64,
     pub roles: Vec<Role>,
     pub scope: usize,
     pub school_created: bool,
@@ -76,14 +88,11 @@ pub struct ImportOutcome {
     pub changes: Vec<ChangeLine>,
 }
 
-/// The validated content of a feed.
-struct ReadFeed {
-    rows: Vec<Row>,
-    errors: Vec<RowError>,
-    /// Record uids of rejected rows: never removed by this run.
-    protected: HashSet<String>,
-    /// A rejected row whose record uid is unknown: no removals at all.
-    unknown_rejected: bool,
+/// A row settled as unchanged without reading its user.
+pub(crate) struct Quiet {
+    pub line: u64,
+    pub username: String,
+    pub record_uid: String,
 }
 
 impl Engine {
@@ -126,7 +135,10 @@ impl Engine {
             "dry_run": req.dry_run,
             "force": req.force,
             "file": req.file.display().to_string(),
+            "format": req.format,
+            "mapping": req.mapping.as_ref().map(|p| p.display().to_string()),
         });
+        self.prune_runs();
         let mut run = self.runs.start(
             RunKind::Import,
             self.audit.actor(),
@@ -134,10 +146,7 @@ impl Engine {
             Some(&req.school),
             req.dry_run,
         )?;
-        let result = run
-            .archive_input(&req.file)
-            .map_err(EngineError::from)
-            .and_then(|_| self.import_in_run(&mut run, req, school_exists, progress));
+        let result = self.import_in_run(&mut run, req, school_exists, progress);
         match result {
             Ok(outcome) => {
                 let status = if outcome.refused.is_some() {
@@ -187,46 +196,86 @@ impl Engine {
             if req.dry_run { ", dry run" } else { "" }
         ));
 
-        let feed = self.read_feed(req, &run_roles, progress)?;
+        // The input is archived (compressed, exactly as received) while it
+        // is read; nothing is written unless the archive is complete.
+        let run_dir = run.dir().to_path_buf();
+        let (feed, archived) = std::thread::scope(|scope| {
+            let archiver = scope.spawn(|| Run::archive(&run_dir, &req.file));
+            let feed = self.read_feed(req, &run_roles, progress);
+            (feed, archiver.join())
+        });
+        match archived {
+            Ok(Ok(name)) => run.set_input(name),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(EngineError::Invalid("archiving the input failed unexpectedly".into())),
+        }
+        let feed = feed?;
         let mut warnings = Vec::new();
         if feed.unknown_rejected {
             warnings.push(
-                "a rejected row has no readable record_uid, so no user is removed by this run; fix the row and import again"
+                "a rejected row has no readable record_uid, so no user is removed by this run; fix the row and \
+                 import again"
                     .to_string(),
             );
         }
-
+        let valid_rows = feed.rows.len();
         progress.update(ProgressEvent {
             phase: "planning",
             done: 0,
-            total: Some(feed.rows.len() as u64),
+            total: Some(valid_rows as u64),
         });
         let scope = Scope {
             source_uid: &source,
             school: &req.school,
             roles: &scope_roles,
         };
-        // Plan on one consistent view of the directory.
-        let view = ReadView::begin(self.dir.as_ref())?;
-        // Most rows name users in scope: read the scope first, then only the
-        // users it does not hold.
-        let in_scope = scope.load(self.dir.as_ref())?;
-        let scoped: HashMap<&str, &User> = in_scope.iter().map(|u| (u.key.record_uid.as_str(), u)).collect();
-        let missing: Vec<String> = feed
-            .rows
-            .iter()
-            .filter(|r| !scoped.contains_key(r.record_uid.as_str()))
-            .map(|r| r.record_uid.clone())
-            .collect();
-        let fetched = self.dir.users_by_record_uids(&source, &missing)?;
-        let mut existing = scoped;
-        existing.extend(fetched.iter().map(|u| (u.key.record_uid.as_str(), u)));
         let usernames = UsernameScheme::parse(&cfg.username_scheme, cfg.username_max_length)
             .map_err(|e| EngineError::Invalid(format!("import.username_scheme: {e}")))?;
         let emails = match cfg.email_scheme.as_str() {
             "" => None,
             s => Some(EmailScheme::parse(s).map_err(|e| EngineError::Invalid(format!("import.email_scheme: {e}")))?),
         };
+
+        // Plan on one consistent view of the directory.
+        let view = ReadView::begin(self.dir.as_ref())?;
+        let stamps = self.dir.user_stamps(&scope.query())?;
+        let known = self.state.received_digests(&source, &req.school)?;
+        let stamp_of: HashMap<&str, &UserStamp> = stamps.iter().map(|s| (s.key.record_uid.as_str(), s)).collect();
+        let (quiet_rows, rows): (Vec<Row>, Vec<Row>) = feed.rows.into_iter().partition(|r| {
+            stamp_of.get(r.record_uid.as_str()).is_some_and(|st| {
+                known
+                    .get(&r.record_uid)
+                    .is_some_and(|(digest, at)| *digest == r.digest && *at == stamp_str(st))
+            })
+        });
+        let quiet: Vec<Quiet> = quiet_rows
+            .iter()
+            .filter_map(|r| {
+                stamp_of.get(r.record_uid.as_str()).map(|st| Quiet {
+                    line: r.line,
+                    username: st.username.clone(),
+                    record_uid: r.record_uid.clone(),
+                })
+            })
+            .collect();
+        // Users in scope whose rows are missing: the candidates for removal.
+        let in_feed: HashSet<&str> = rows.iter().chain(&quiet_rows).map(|r| r.record_uid.as_str()).collect();
+        let leaving: Vec<String> = stamps
+            .iter()
+            .map(|s| s.key.record_uid.clone())
+            .filter(|uid| !in_feed.contains(uid.as_str()) && !feed.protected.contains(uid))
+            .collect();
+        let wanted: Vec<String> = rows
+            .iter()
+            .map(|r| r.record_uid.clone())
+            .chain(leaving.iter().cloned())
+            .collect();
+        let loaded = self.dir.users_by_record_uids(&source, &wanted)?;
+        let leaving_set: HashSet<&str> = leaving.iter().map(String::as_str).collect();
+        let (leavers, named): (Vec<User>, Vec<User>) = loaded
+            .into_iter()
+            .partition(|u| leaving_set.contains(u.key.record_uid.as_str()) && scope.contains(u));
+        let existing: HashMap<&str, &User> = named.iter().map(|u| (u.key.record_uid.as_str(), u)).collect();
         let today = self.today();
         let settings = PlanSettings {
             scope: scope.clone(),
@@ -238,8 +287,7 @@ impl Engine {
             emails: emails.as_ref(),
         };
         let mut names = PlanNames::new(self.dir.as_ref());
-        let newcomers: Vec<SchemeFields<'_>> = feed
-            .rows
+        let newcomers: Vec<SchemeFields<'_>> = rows
             .iter()
             .filter(|r| !existing.contains_key(r.record_uid.as_str()))
             .map(|r| SchemeFields {
@@ -252,23 +300,29 @@ impl Engine {
         names.prefetch(&usernames, &newcomers)?;
         let mut plan = plan::plan(
             &settings,
-            &feed.rows,
+            &rows,
             &existing,
-            &in_scope,
+            &leavers,
             &feed.protected,
             feed.unknown_rejected,
             &mut names,
         );
+        plan.scope_size = stamps.len();
         names.into_plan(&mut plan);
         drop(view);
         let mut errors = feed.errors;
         errors.extend(plan.errors.iter().cloned());
         errors.sort_by_key(|e| e.line);
 
-        let refused = refusal(&cfg, &plan, &errors, feed.rows.is_empty(), req.force);
+        let refused = guard::refusal(&cfg, &plan, &errors, valid_rows == 0, req.force);
         let mut school_created = false;
         let mut passwords_csv = None;
-        if refused.is_none() && !req.dry_run && !progress.cancelled() {
+        if refused.is_none() && !req.dry_run {
+            if progress.cancelled() {
+                return Err(EngineError::Cancelled(
+                    "the import stopped before it wrote anything".into(),
+                ));
+            }
             let mut schools = Vec::new();
             if !school_exists {
                 schools.push(School::new(req.school.clone()));
@@ -286,15 +340,17 @@ impl Engine {
                 done: 0,
                 total: Some(batch.users.len() as u64),
             });
-            // Rows identical to the last ones received need not be stored again.
-            let known = self.state.received_digests(&source, &req.school)?;
-            let by_line: HashMap<u64, &Row> = feed.rows.iter().map(|r| (r.line, r)).collect();
+            // Rows, and the user state after the run, unless the same was
+            // recorded already.
+            let by_line: HashMap<u64, &Row> = rows.iter().map(|r| (r.line, r)).collect();
             let received: Vec<ReceivedRow<'_>> = plan
                 .items
                 .iter()
                 .filter_map(|p| {
                     let row = by_line.get(&p.line?)?;
-                    if known.get(&row.record_uid) == Some(&row.digest) {
+                    let stamp = stamp_str_of(&p.after);
+                    let before = known.get(&row.record_uid);
+                    if before.is_some_and(|(d, at)| *d == row.digest && *at == stamp) {
                         return None;
                     }
                     Some(ReceivedRow {
@@ -302,8 +358,16 @@ impl Engine {
                         line: row.line,
                         row: row.raw.clone(),
                         digest: &row.digest,
+                        user_updated_at: stamp,
+                        supersedes: before.is_some_and(|(d, _)| *d != row.digest),
                     })
                 })
+                .collect();
+            let removals: Vec<Removal<'_>> = plan
+                .items
+                .iter()
+                .filter(|p| p.line.is_none() && !p.after.has_school(&req.school))
+                .map(|p| Removal { key: &p.after.key })
                 .collect();
             // The received rows go to the local state while the directory is
             // written, and are committed only once the directory committed.
@@ -312,8 +376,9 @@ impl Engine {
                 let (go, wait) = std::sync::mpsc::channel();
                 let run_id = run.id().to_string();
                 let school = req.school.as_str();
-                let received = &received;
-                let writer = scope.spawn(move || state.record_received_when(&run_id, school, received, &wait));
+                let (received, removals) = (&received, &removals);
+                let writer =
+                    scope.spawn(move || state.record_received_when(&run_id, school, received, removals, &wait));
                 let applied = dir.apply(&batch);
                 let _ = go.send(applied.is_ok());
                 (applied, writer.join())
@@ -327,18 +392,16 @@ impl Engine {
                 run.log(&format!("created school {}", req.school));
             }
             passwords_csv = self.write_passwords(run, req, &plan)?;
-        } else if progress.cancelled() && refused.is_none() && !req.dry_run {
-            return Err(EngineError::Cancelled(
-                "the import stopped before it wrote anything".into(),
-            ));
         }
-        summary::write(run, &plan, &errors, &req.school)?;
+        summary::write(run, &plan, &quiet, &feed.skipped, &errors, &req.school)?;
 
-        let counts = plan.counts();
+        let mut counts = plan.counts();
+        *counts.entry(Action::Unchanged).or_default() += quiet.len() as u64;
         for (action, n) in &counts {
             run.record.counts.insert(action.as_str().to_string(), *n);
         }
         run.record.counts.insert("errors".into(), errors.len() as u64);
+        run.record.counts.insert("skipped".into(), feed.skipped.len() as u64);
         run.record.errors = errors
             .iter()
             .map(|e| RunRowError {
@@ -349,6 +412,9 @@ impl Engine {
             .collect();
         for e in &errors {
             run.log(&format!("line {}: {}", e.line, e.message));
+        }
+        for (line, rule) in &feed.skipped {
+            run.log(&format!("line {line}: skipped by {rule}"));
         }
         for w in &warnings {
             run.log(&format!("warning: {w}"));
@@ -384,6 +450,8 @@ impl Engine {
             restored: counts[&Action::Restored],
             errors,
             refused,
+            format: feed.format,
+            skipped: feed.skipped.len() as u64,
             roles: scope_roles.into_iter().collect(),
             scope: plan.scope_size,
             school_created,
@@ -393,82 +461,7 @@ impl Engine {
         })
     }
 
-    /// Reads and validates every record of the feed.
-    fn read_feed(
-        &self,
-        req: &ImportRequest,
-        run_roles: &BTreeSet<Role>,
-        progress: &mut dyn Progress,
-    ) -> EngineResult<ReadFeed> {
-        let cfg = &self.settings.config.import;
-        let feed = CsvFeed::open(&req.file, cfg.delimiter())?;
-        let map = ColumnMap::build(&req.file, feed.columns(), &cfg.csv.mapping, !run_roles.is_empty())?;
-        let ctx = RowContext {
-            school: &req.school,
-            run_roles,
-            role_aliases: &cfg.roles,
-        };
-        let mut out = ReadFeed {
-            rows: Vec::new(),
-            errors: Vec::new(),
-            protected: HashSet::new(),
-            unknown_rejected: false,
-        };
-        let mut first_line: HashMap<String, u64> = HashMap::new();
-        for (n, rec) in feed.enumerate() {
-            if n % 4096 == 0 {
-                progress.update(ProgressEvent {
-                    phase: "reading",
-                    done: n as u64,
-                    total: None,
-                });
-            }
-            let rec = match rec {
-                Ok(rec) => rec,
-                Err(FeedError::Record { line, message, .. }) => {
-                    out.unknown_rejected = true;
-                    out.errors.push(RowError {
-                        line,
-                        record_uid: None,
-                        message,
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            match row::parse_row(&map, &rec, &ctx) {
-                Ok(row) => {
-                    if let Some(first) = first_line.get(&row.record_uid) {
-                        out.errors.push(RowError {
-                            line: row.line,
-                            record_uid: Some(row.record_uid.clone()),
-                            message: format!(
-                                "record_uid '{}' already appeared on line {first}; the first row wins and this one is skipped",
-                                row.record_uid
-                            ),
-                        });
-                        continue;
-                    }
-                    first_line.insert(row.record_uid.clone(), row.line);
-                    out.rows.push(row);
-                }
-                Err(e) => {
-                    match &e.record_uid {
-                        Some(uid) => {
-                            out.protected.insert(uid.clone());
-                        }
-                        None => out.unknown_rejected = true,
-                    }
-                    out.errors.push(e);
-                }
-            }
-        }
-        // A valid row wins over a later rejected duplicate, but a rejected
-        // row still protects its user from removal.
-        Ok(out)
-    }
-
-    fn write_passwords(&self, run: &mut Run, req: &ImportRequest, plan: &Plan) -> EngineResult<Option<PathBuf>> {
+    fn write_passwords(&self, run: &mut Run, req: &ImportRequest, plan: &plan::Plan) -> EngineResult<Option<PathBuf>> {
         let configured = &self.settings.config.import.passwords_csv;
         let path = match (&req.passwords_csv, configured.as_str()) {
             (Some(p), _) => p.clone(),
@@ -482,6 +475,15 @@ impl Engine {
         run.log(&format!("initial passwords written to {} (mode 0600)", path.display()));
         Ok(Some(path))
     }
+}
+
+/// A user's `updated_at` as the received table records it.
+fn stamp_str(s: &UserStamp) -> String {
+    s.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn stamp_str_of(u: &User) -> String {
+    u.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn change_line(p: &plan::Planned, school: &str) -> ChangeLine {
@@ -513,50 +515,4 @@ fn status_word(o: &ImportOutcome) -> String {
             o.errors.len()
         ),
     }
-}
-
-/// Why the run must not write, if it must not.
-fn refusal(
-    cfg: &super::config::ImportConfig,
-    plan: &Plan,
-    errors: &[RowError],
-    no_valid_rows: bool,
-    force: bool,
-) -> Option<String> {
-    if let Some(limit) = cfg.row_error_limit()
-        && errors.len() as u64 > limit
-    {
-        return Some(format!(
-            "{} row error(s), more than import.max_row_errors = {limit}; nothing was written. \
-             Fix the rows (see the errors and the run's summary.csv) or allow them with \
-             --set import.max_row_errors=N (-1 = unlimited)",
-            errors.len()
-        ));
-    }
-    if force {
-        return None;
-    }
-    if no_valid_rows && plan.scope_size > 0 {
-        return Some(format!(
-            "the feed has no valid rows, but {} user(s) are in scope and would all be removed; \
-             check the file, or use --force if the school really has no such users any more",
-            plan.scope_size
-        ));
-    }
-    let removals = plan.removals();
-    let pct = cfg.guard.max_removal_percent;
-    let share = if plan.scope_size == 0 {
-        0.0
-    } else {
-        removals as f64 * 100.0 / plan.scope_size as f64
-    };
-    if removals > cfg.guard.min_removals && share > pct {
-        return Some(format!(
-            "the run would remove {removals} of {} user(s) in scope ({share:.1}%), more than \
-             import.guard.max_removal_percent = {pct}% and import.guard.min_removals = {}; \
-             check the feed, or use --force to apply it",
-            plan.scope_size, cfg.guard.min_removals
-        ));
-    }
-    None
 }

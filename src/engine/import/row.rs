@@ -1,134 +1,12 @@
-//! From raw feed records to validated rows: which column holds which
-//! attribute, and every per-row check, each error naming the line and saying
-//! what to do.
+//! From mapped feed records to validated rows: every per-row check, each
+//! error naming the line and saying what to do, and the digest of what the
+//! row tells the directory.
 
-use crate::engine::config::{FEED_ATTRIBUTES, IGNORE};
-use crate::engine::feed::{FeedError, RawRecord};
+use crate::engine::mapping::{Attr, MappedRecord};
 use crate::model::{Role, validate_class_name, validate_record_uid};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Attr {
-    RecordUid,
-    Firstname,
-    Lastname,
-    Email,
-    Birthday,
-    Classes,
-    Workgroups,
-    Role,
-    Schools,
-}
-
-impl Attr {
-    fn parse(name: &str) -> Option<Attr> {
-        Some(match name {
-            "record_uid" => Attr::RecordUid,
-            "firstname" => Attr::Firstname,
-            "lastname" => Attr::Lastname,
-            "email" => Attr::Email,
-            "birthday" => Attr::Birthday,
-            "classes" => Attr::Classes,
-            "workgroups" => Attr::Workgroups,
-            "role" => Attr::Role,
-            "schools" => Attr::Schools,
-            _ => return None,
-        })
-    }
-
-    fn name(self) -> &'static str {
-        FEED_ATTRIBUTES[self as usize]
-    }
-}
-
-/// Which column feeds which attribute.
-#[derive(Clone, Debug)]
-pub struct ColumnMap {
-    columns: Vec<String>,
-    slots: [Option<usize>; 9],
-}
-
-impl ColumnMap {
-    /// Resolves the header. Mapping keys and default names match
-    /// case-insensitively. Unknown columns, duplicates and missing mandatory
-    /// columns are errors naming the file and the column.
-    pub fn build(
-        path: &Path,
-        columns: &[String],
-        mapping: &BTreeMap<String, String>,
-        role_given: bool,
-    ) -> Result<Self, FeedError> {
-        let fail = |message: String| FeedError::File {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut slots: [Option<usize>; 9] = [None; 9];
-        for (idx, col) in columns.iter().enumerate() {
-            let mapped = mapping
-                .iter()
-                .find(|(h, _)| h.trim().eq_ignore_ascii_case(col))
-                .map(|(_, a)| a.as_str());
-            let target = match mapped {
-                Some(IGNORE) => continue,
-                Some(a) => a.to_string(),
-                None => col.to_ascii_lowercase(),
-            };
-            let Some(attr) = Attr::parse(&target) else {
-                return Err(fail(format!(
-                    "line 1: column '{col}' is not an attribute; map it in [import.csv.mapping] \
-                     (\"{col}\" = \"lastname\", say) or ignore it with \"{col}\" = \"{IGNORE}\""
-                )));
-            };
-            if let Some(prev) = slots[attr as usize] {
-                return Err(fail(format!(
-                    "line 1: columns '{}' and '{col}' both map to {}; keep one of them or map one to \"{IGNORE}\"",
-                    columns[prev],
-                    attr.name()
-                )));
-            }
-            slots[attr as usize] = Some(idx);
-        }
-        let mut mandatory = vec![Attr::RecordUid, Attr::Firstname, Attr::Lastname];
-        if !role_given {
-            mandatory.push(Attr::Role);
-        }
-        for attr in mandatory {
-            if slots[attr as usize].is_none() {
-                let hint = if attr == Attr::Role {
-                    "; give the roles with --role or add a role column".to_string()
-                } else {
-                    format!(
-                        "; add it, or map the column that holds it in [import.csv.mapping] (\"Header\" = \"{}\")",
-                        attr.name()
-                    )
-                };
-                return Err(fail(format!(
-                    "missing mandatory column '{}' (the header has: {}){hint}",
-                    attr.name(),
-                    columns.join(", ")
-                )));
-            }
-        }
-        Ok(ColumnMap {
-            columns: columns.to_vec(),
-            slots,
-        })
-    }
-
-    pub fn has(&self, attr: Attr) -> bool {
-        self.slots[attr as usize].is_some()
-    }
-
-    fn get<'r>(&self, rec: &'r RawRecord, attr: Attr) -> &'r str {
-        self.slots[attr as usize]
-            .and_then(|i| rec.values.get(i))
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-}
 
 /// A valid feed row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,9 +105,9 @@ fn groups(cell: &str, what: &str) -> Result<BTreeSet<String>, String> {
         .collect()
 }
 
-/// Validates and maps one record.
-pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Result<Row, RowError> {
-    let record_uid = map.get(rec, Attr::RecordUid).to_string();
+/// Validates one mapped record. `raw` is the record as received (JSON).
+pub fn parse_row(rec: &MappedRecord, raw: String, ctx: &RowContext<'_>) -> Result<Row, RowError> {
+    let record_uid = rec.get(Attr::RecordUid).trim().to_string();
     let fail = |message: String| RowError {
         line: rec.line,
         record_uid: (!record_uid.is_empty()).then(|| record_uid.clone()),
@@ -241,16 +119,16 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
         ));
     }
     validate_record_uid(&record_uid).map_err(|e| fail(e.to_string()))?;
-    let firstname = check_name("firstname", map.get(rec, Attr::Firstname)).map_err(&fail)?;
-    let lastname = check_name("lastname", map.get(rec, Attr::Lastname)).map_err(&fail)?;
-    let email = check_email(map.get(rec, Attr::Email)).map_err(&fail)?;
-    let birthday = match map.get(rec, Attr::Birthday) {
+    let firstname = check_name("firstname", rec.get(Attr::Firstname).trim()).map_err(&fail)?;
+    let lastname = check_name("lastname", rec.get(Attr::Lastname).trim()).map_err(&fail)?;
+    let email = check_email(rec.get(Attr::Email).trim()).map_err(&fail)?;
+    let birthday = match rec.get(Attr::Birthday).trim() {
         "" => None,
         b => Some(
             parse_date(b).ok_or_else(|| fail(format!("birthday '{b}' is not a date; use YYYY-MM-DD or DD.MM.YYYY")))?,
         ),
     };
-    let cell_roles = split_cell(map.get(rec, Attr::Role))
+    let cell_roles = split_cell(rec.get(Attr::Role))
         .map(|r| parse_role(r, ctx.role_aliases))
         .collect::<Result<BTreeSet<Role>, String>>()
         .map_err(&fail)?;
@@ -276,32 +154,19 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
         }
         cell_roles
     };
-    let schools = map.get(rec, Attr::Schools);
+    let schools = rec.get(Attr::Schools).trim();
     if !schools.is_empty() && !split_cell(schools).any(|s| s == ctx.school) {
         return Err(fail(format!(
             "the row belongs to school(s) '{schools}', not to '{}' being imported; is this the right file?",
             ctx.school
         )));
     }
-    let classes = groups(map.get(rec, Attr::Classes), "classes").map_err(&fail)?;
-    let workgroups = if map.has(Attr::Workgroups) {
-        Some(groups(map.get(rec, Attr::Workgroups), "workgroups").map_err(&fail)?)
+    let classes = groups(rec.get(Attr::Classes), "classes").map_err(&fail)?;
+    let workgroups = if rec.given(Attr::Workgroups) {
+        Some(groups(rec.get(Attr::Workgroups), "workgroups").map_err(&fail)?)
     } else {
         None
     };
-    // The record as received, as a JSON object in column order.
-    let mut raw = Vec::with_capacity(16 * rec.values.len() + 2);
-    raw.push(b'{');
-    for (i, (col, val)) in map.columns.iter().zip(&rec.values).enumerate() {
-        if i > 0 {
-            raw.push(b',');
-        }
-        // Writing strings into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut raw, col);
-        raw.push(b':');
-        let _ = serde_json::to_writer(&mut raw, val);
-    }
-    raw.push(b'}');
     let mut row = Row {
         line: rec.line,
         record_uid,
@@ -312,11 +177,29 @@ pub fn parse_row(map: &ColumnMap, rec: &RawRecord, ctx: &RowContext<'_>) -> Resu
         roles,
         classes,
         workgroups,
-        raw: String::from_utf8(raw).unwrap_or_default(),
+        raw,
         digest: String::new(),
     };
     row.digest = digest(&row, ctx.school);
     Ok(row)
+}
+
+/// The record as received, as a JSON object in field order.
+pub fn raw_json(names: &[String], fields: &[(usize, String)]) -> String {
+    let mut raw = Vec::with_capacity(24 * fields.len() + 2);
+    raw.push(b'{');
+    for (i, (id, val)) in fields.iter().enumerate() {
+        if i > 0 {
+            raw.push(b',');
+        }
+        let name = names.get(*id).map(String::as_str).unwrap_or("?");
+        // Writing strings into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut raw, name);
+        raw.push(b':');
+        let _ = serde_json::to_writer(&mut raw, val);
+    }
+    raw.push(b'}');
+    String::from_utf8(raw).unwrap_or_default()
 }
 
 fn join(roles: &BTreeSet<Role>) -> String {
@@ -357,57 +240,16 @@ fn digest(row: &Row, school: &str) -> String {
 mod tests {
     use super::*;
 
-    fn cols(c: &[&str]) -> Vec<String> {
-        c.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn rec(line: u64, v: &[&str]) -> RawRecord {
-        RawRecord {
-            line,
-            values: v.iter().map(|s| s.to_string()).collect(),
+    fn rec(line: u64, v: &[&str]) -> MappedRecord {
+        let mut values: [Option<String>; 9] = Default::default();
+        for (i, x) in v.iter().enumerate() {
+            values[i] = Some(x.to_string());
         }
-    }
-
-    #[test]
-    fn mapping_resolves_aliases_and_rejects_unknown_columns() {
-        let p = Path::new("f.csv");
-        let mut m = BTreeMap::new();
-        m.insert("Vorname".to_string(), "firstname".to_string());
-        m.insert("Notiz".to_string(), IGNORE.to_string());
-        let map = ColumnMap::build(p, &cols(&["record_uid", "vorname", "LastName", "Notiz"]), &m, true).unwrap();
-        assert!(map.has(Attr::Firstname) && map.has(Attr::Lastname));
-        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname", "lastname", "Foo"]), &m, true)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("f.csv") && e.contains("'Foo'"), "{e}");
-        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname"]), &m, true)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("f.csv") && e.contains("'lastname'"), "{e}");
-        let e = ColumnMap::build(p, &cols(&["record_uid", "firstname", "lastname"]), &m, false)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("'role'"), "{e}");
+        MappedRecord { line, index: 1, values }
     }
 
     #[test]
     fn rows_validate_with_line_numbers() {
-        let p = Path::new("f.csv");
-        let map = ColumnMap::build(
-            p,
-            &cols(&[
-                "record_uid",
-                "firstname",
-                "lastname",
-                "birthday",
-                "classes",
-                "role",
-                "email",
-            ]),
-            &BTreeMap::new(),
-            true,
-        )
-        .unwrap();
         let roles: BTreeSet<Role> = [Role::Student].into();
         let aliases = BTreeMap::new();
         let ctx = RowContext {
@@ -415,27 +257,38 @@ mod tests {
             run_roles: &roles,
             role_aliases: &aliases,
         };
+        // record_uid, firstname, lastname, email, birthday, classes, workgroups, role, schools
         let ok = parse_row(
-            &map,
-            &rec(2, &["1", "Jörg", "Müller", "01.02.2010", "5a, 5b", "", ""]),
+            &rec(2, &["1", "Jörg", "Müller", "", "01.02.2010", "5a, 5b"]),
+            "{}".into(),
             &ctx,
         )
         .unwrap();
         assert_eq!(ok.classes.len(), 2);
         assert_eq!(ok.birthday, NaiveDate::from_ymd_opt(2010, 2, 1));
         assert_eq!(ok.roles, roles);
+        assert_eq!(ok.workgroups, None);
         for (vals, needle) in [
-            (["", "a", "b", "", "", "", ""], "record_uid is empty"),
-            (["1", "", "b", "", "", "", ""], "firstname is empty"),
-            (["1", "a", "b", "31.02.2010", "", "", ""], "not a date"),
-            (["1", "a", "b", "", "", "teacher", ""], "not among the roles"),
-            (["1", "a", "b", "", "", "pupil", ""], "unknown role"),
-            (["1", "a", "b", "", "a/b", "", ""], "classes"),
-            (["1", "a", "b", "", "", "", "nope"], "not an e-mail"),
+            (["", "a", "b", "", "", "", "", ""], "record_uid is empty"),
+            (["1", "", "b", "", "", "", "", ""], "firstname is empty"),
+            (["1", "a", "b", "", "31.02.2010", "", "", ""], "not a date"),
+            (["1", "a", "b", "", "", "", "", "teacher"], "not among the roles"),
+            (["1", "a", "b", "", "", "", "", "pupil"], "unknown role"),
+            (["1", "a", "b", "", "", "a/b", "", ""], "classes"),
+            (["1", "a", "b", "nope", "", "", "", ""], "not an e-mail"),
         ] {
-            let e = parse_row(&map, &rec(9, &vals), &ctx).unwrap_err();
+            let e = parse_row(&rec(9, &vals), "{}".into(), &ctx).unwrap_err();
             assert_eq!(e.line, 9);
             assert!(e.message.contains(needle), "{} !~ {needle}", e.message);
         }
+    }
+
+    #[test]
+    fn raw_json_keeps_field_order() {
+        let names = vec!["b".to_string(), "a".to_string()];
+        assert_eq!(
+            raw_json(&names, &[(0, "1".into()), (1, "x\"y".into())]),
+            r#"{"b":"1","a":"x\"y"}"#
+        );
     }
 }

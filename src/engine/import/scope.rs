@@ -3,7 +3,7 @@
 //! can be removed by the run.
 
 use crate::model::{Role, User, UserState};
-use crate::store::{Directory, StoreResult, UserQuery};
+use crate::store::UserQuery;
 use std::collections::BTreeSet;
 
 /// The run's scope definition.
@@ -23,22 +23,14 @@ impl Scope<'_> {
                 .is_some_and(|m| m.roles.iter().any(|r| self.roles.contains(r)))
     }
 
-    /// Reads the users in scope from the directory.
-    pub fn load(&self, dir: &dyn Directory) -> StoreResult<Vec<User>> {
-        let query = UserQuery {
+    /// The directory query for the users in scope.
+    pub fn query(&self) -> UserQuery {
+        UserQuery {
             school: Some(self.school.to_string()),
             state: Some(UserState::Active),
             source_uid: Some(self.source_uid.to_string()),
             roles: self.roles.iter().copied().collect(),
             ..UserQuery::default()
-        };
-        let mut users = Vec::new();
-        dir.for_each_user(&query, &mut |u| {
-            if self.contains(&u) {
-                users.push(u);
-            }
-            true
-        })?;
-        Ok(users)
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! action, username, record_uid, schools, classes, error) and the optional
 //! initial-password CSV, written with mode 0600.
 
+use super::Quiet;
 use super::plan::{Action, Plan};
 use super::row::RowError;
 use crate::engine::runs::Run;
@@ -18,7 +19,14 @@ fn csv_err(path: &Path) -> impl Fn(csv::Error) -> EngineError + '_ {
     }
 }
 
-pub fn write(run: &Run, plan: &Plan, errors: &[RowError], school: &str) -> EngineResult<()> {
+pub fn write(
+    run: &Run,
+    plan: &Plan,
+    quiet: &[Quiet],
+    skipped: &[(u64, String)],
+    errors: &[RowError],
+    school: &str,
+) -> EngineResult<()> {
     let (file, path) = run.create_file("summary.csv")?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let e = csv_err(&path);
@@ -50,6 +58,17 @@ pub fn write(run: &Run, plan: &Plan, errors: &[RowError], school: &str) -> Engin
             "",
         ])
         .map_err(&e)?;
+    }
+    for q in quiet {
+        let line = q.line.to_string();
+        w.write_record([line.as_str(), "unchanged", &q.username, &q.record_uid, "", "", ""])
+            .map_err(&e)?;
+    }
+    for (line, rule) in skipped {
+        let line = line.to_string();
+        let why = format!("skipped by {rule}");
+        w.write_record([line.as_str(), "skipped", "", "", "", "", &why])
+            .map_err(&e)?;
     }
     for err in errors {
         w.write_record([

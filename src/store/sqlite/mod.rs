@@ -7,7 +7,7 @@ mod codec;
 mod query;
 mod schema;
 
-use super::{ApplyReport, Batch, Directory, GroupSummary, StoreError, StoreResult, UserQuery};
+use super::{ApplyReport, Batch, Directory, GroupSummary, StoreError, StoreResult, UserQuery, UserStamp};
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, School, User, UserKey};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use std::collections::{HashMap, HashSet};
@@ -142,6 +142,10 @@ impl Directory for SqliteDirectory {
 
     fn count_users(&self, query: &UserQuery) -> StoreResult<u64> {
         self.count_users_impl(query)
+    }
+
+    fn user_stamps(&self, query: &UserQuery) -> StoreResult<Vec<UserStamp>> {
+        self.user_stamps_impl(query)
     }
 
     fn groups(&self, school: Option<&str>, kind: Option<GroupKind>) -> StoreResult<Vec<GroupSummary>> {

@@ -3,7 +3,7 @@
 use super::SqliteDirectory;
 use super::codec::{RawUser, USER_COLUMNS};
 use crate::model::{Group, GroupKey, GroupKind, GroupMember, JournalEntry, ObjectRef, User, UserKey};
-use crate::store::{GroupSummary, StoreResult, UserQuery, UserSort};
+use crate::store::{GroupSummary, StoreResult, UserQuery, UserSort, UserStamp};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, ToSql, params_from_iter};
@@ -127,6 +127,29 @@ impl SqliteDirectory {
             }
         }
         Ok(())
+    }
+
+    pub(super) fn user_stamps_impl(&self, q: &UserQuery) -> StoreResult<Vec<UserStamp>> {
+        let (clause, params) = where_clause(q);
+        let sql = format!("SELECT u.source_uid, u.record_uid, u.username, u.updated_at{clause}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params_from_iter(params)).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let read = || -> rusqlite::Result<(String, String, String, String)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            };
+            let (source, record, username, at) = read().map_err(|e| self.err(e))?;
+            let updated_at = DateTime::parse_from_rfc3339(&at)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| self.corrupt(format!("user {username}: bad updated_at '{at}': {e}")))?;
+            out.push(UserStamp {
+                key: UserKey::new(source, record),
+                username,
+                updated_at,
+            });
+        }
+        Ok(out)
     }
 
     pub(super) fn count_users_impl(&self, q: &UserQuery) -> StoreResult<u64> {

@@ -1,0 +1,381 @@
+//! The JSON reader: an array of objects, or one object per line (JSON lines,
+//! `.jsonl`/`.ndjson`) — told apart by the first character. Streams record
+//! by record. Values become text: numbers and booleans as written, `null`
+//! as empty, arrays joined with `,` (so `"classes": ["5a", "5b"]` works).
+
+use super::encoding::{NOT_UTF8, open_utf8};
+use super::{FeedError, FeedReader, RawRecord};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+
+/// A byte stream that counts the newlines it hands out.
+struct Counted {
+    inner: Box<dyn BufRead + Send>,
+    newlines: u64,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.newlines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        Ok(n)
+    }
+}
+
+impl Counted {
+    /// Skips whitespace; returns the next byte without consuming it.
+    fn peek_non_ws(&mut self) -> std::io::Result<Option<u8>> {
+        loop {
+            let buf = self.inner.fill_buf()?;
+            let Some(&b) = buf.first() else { return Ok(None) };
+            if b.is_ascii_whitespace() {
+                if b == b'\n' {
+                    self.newlines += 1;
+                }
+                self.inner.consume(1);
+            } else {
+                return Ok(Some(b));
+            }
+        }
+    }
+
+    fn line(&self) -> u64 {
+        self.newlines + 1
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `[ {..}, {..} ]`; `started` once past `[`.
+    Array,
+    Lines,
+}
+
+pub struct JsonFeed {
+    path: PathBuf,
+    input: Counted,
+    mode: Mode,
+    names: Vec<String>,
+    ids: HashMap<String, usize>,
+    index: u64,
+    done: bool,
+    line_buf: String,
+}
+
+impl JsonFeed {
+    pub fn open(path: &Path) -> Result<Self, FeedError> {
+        let (inner, _) = open_utf8(path)?;
+        let mut input = Counted { inner, newlines: 0 };
+        let io = |source| FeedError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mode = match input.peek_non_ws().map_err(io)? {
+            Some(b'[') => {
+                input.inner.consume(1);
+                Mode::Array
+            }
+            Some(b'{') => Mode::Lines,
+            Some(_) => {
+                return Err(FeedError::File {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "line {}: expected an array of objects or one object per line",
+                        input.line()
+                    ),
+                });
+            }
+            None => {
+                return Err(FeedError::File {
+                    path: path.to_path_buf(),
+                    message: "the file is empty; expected an array of objects or one object per line".into(),
+                });
+            }
+        };
+        Ok(JsonFeed {
+            path: path.to_path_buf(),
+            input,
+            mode,
+            names: Vec::new(),
+            ids: HashMap::new(),
+            index: 0,
+            done: false,
+            line_buf: String::new(),
+        })
+    }
+
+    fn file_error(&mut self, message: String) -> FeedError {
+        self.done = true;
+        FeedError::File {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    fn record_error(&self, line: u64, message: String) -> FeedError {
+        FeedError::Record {
+            path: self.path.clone(),
+            line,
+            message,
+        }
+    }
+
+    /// Turns one parsed value into a record.
+    fn record(&mut self, line: u64, value: Value) -> Result<RawRecord, FeedError> {
+        let Value::Object(map) = value else {
+            return Err(self.record_error(
+                line,
+                "a record must be a JSON object ({\"field\": \"value\", …})".into(),
+            ));
+        };
+        self.index += 1;
+        let mut fields = Vec::with_capacity(map.len());
+        for (name, v) in map {
+            let text = match text_of(&v) {
+                Some(t) => t,
+                None => {
+                    return Err(self.record_error(
+                        line,
+                        format!(
+                            "field '{name}' holds an object; records must have flat fields (text, numbers or lists)"
+                        ),
+                    ));
+                }
+            };
+            let id = match self.ids.get(&name) {
+                Some(id) => *id,
+                None => {
+                    let id = self.names.len();
+                    self.ids.insert(name.clone(), id);
+                    self.names.push(name);
+                    id
+                }
+            };
+            fields.push((id, text));
+        }
+        Ok(RawRecord {
+            line,
+            index: self.index,
+            fields,
+        })
+    }
+
+    fn next_in_array(&mut self) -> Option<Result<RawRecord, FeedError>> {
+        let peeked = match self.input.peek_non_ws() {
+            Ok(b) => b,
+            Err(e) => return Some(Err(self.file_error(e.to_string()))),
+        };
+        match peeked {
+            None => {
+                let line = self.input.line();
+                return Some(Err(self.file_error(format!(
+                    "line {line}: the file ends inside the array (a missing ']'? the file may be truncated)"
+                ))));
+            }
+            Some(b']') => {
+                self.done = true;
+                return None;
+            }
+            Some(b',') if self.index > 0 => {
+                self.input.inner.consume(1);
+                match self.input.peek_non_ws() {
+                    Ok(Some(b'{')) | Ok(Some(b'[')) | Ok(Some(b'"')) => {}
+                    Ok(_) => {
+                        let line = self.input.line();
+                        return Some(Err(self.file_error(format!("line {line}: expected a record after ','"))));
+                    }
+                    Err(e) => return Some(Err(self.file_error(e.to_string()))),
+                }
+            }
+            Some(_) if self.index > 0 => {
+                let line = self.input.line();
+                return Some(Err(
+                    self.file_error(format!("line {line}: expected ',' or ']' between records"))
+                ));
+            }
+            Some(_) => {}
+        }
+        let line = self.input.line();
+        let mut de = serde_json::Deserializer::from_reader(&mut self.input);
+        match Value::deserialize(&mut de) {
+            Ok(v) => Some(self.record(line, v)),
+            Err(e) => {
+                let at = line + e.line().saturating_sub(1) as u64;
+                let message = if e.is_eof() {
+                    format!("line {at}: the file ends inside a record (truncated?)")
+                } else if e.to_string().contains("UTF-8") {
+                    format!("line {at}: {NOT_UTF8}")
+                } else {
+                    format!("line {at}: not valid JSON: {e}")
+                };
+                Some(Err(self.file_error(message)))
+            }
+        }
+    }
+
+    fn next_line(&mut self) -> Option<Result<RawRecord, FeedError>> {
+        loop {
+            self.line_buf.clear();
+            let line = self.input.line();
+            match self.input.inner.read_line(&mut self.line_buf) {
+                Ok(0) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(_) => {
+                    self.input.newlines += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Some(Err(self.file_error(format!("line {line}: {NOT_UTF8}"))));
+                }
+                Err(e) => return Some(Err(self.file_error(e.to_string()))),
+            }
+            let text = self.line_buf.trim();
+            if text.is_empty() {
+                continue;
+            }
+            return Some(match serde_json::from_str::<Value>(text) {
+                Ok(v) => self.record(line, v),
+                Err(e) => {
+                    self.index += 1;
+                    Err(self.record_error(line, format!("not valid JSON: {e}")))
+                }
+            });
+        }
+    }
+}
+
+/// The text of a field value; `None` for objects.
+fn text_of(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.trim().to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items.iter().map(text_of).collect();
+            parts?
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        Value::Object(_) => return None,
+    })
+}
+
+impl Iterator for JsonFeed {
+    type Item = Result<RawRecord, FeedError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.mode {
+            Mode::Array => self.next_in_array(),
+            Mode::Lines => self.next_line(),
+        }
+    }
+}
+
+impl FeedReader for JsonFeed {
+    fn field_names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn has_header(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Named = Result<(u64, Vec<(String, String)>), String>;
+
+    fn read(text: &[u8]) -> (Vec<String>, Vec<Named>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.json");
+        std::fs::write(&p, text).unwrap();
+        let mut f = JsonFeed::open(&p).unwrap();
+        let mut out = Vec::new();
+        for r in f.by_ref() {
+            out.push(r.map_err(|e| e.to_string()));
+        }
+        let names = f.field_names().to_vec();
+        let out = out
+            .into_iter()
+            .map(|r| {
+                r.map(|rec| {
+                    (
+                        rec.line,
+                        rec.fields.into_iter().map(|(i, v)| (names[i].clone(), v)).collect(),
+                    )
+                })
+            })
+            .collect();
+        (names, out)
+    }
+
+    #[test]
+    fn array_of_objects_with_lines_and_values() {
+        let (names, recs) = read(
+            b"[\n  {\"record_uid\": \"1\", \"classes\": [\"5a\", \"5b\"], \"n\": 3},\n\n  {\"record_uid\": \"2\", \"x\": null}\n]\n",
+        );
+        assert_eq!(names, ["record_uid", "classes", "n", "x"]);
+        let r0 = recs[0].as_ref().unwrap();
+        assert_eq!(r0.0, 2);
+        assert!(r0.1.contains(&("classes".into(), "5a,5b".into())));
+        assert!(r0.1.contains(&("n".into(), "3".into())));
+        assert_eq!(recs[1].as_ref().unwrap().0, 4);
+        assert_eq!(recs.len(), 2);
+    }
+
+    #[test]
+    fn json_lines_continue_after_a_bad_line() {
+        let (_, recs) = read(b"{\"a\": \"1\"}\n{\"a\": \n\n{\"a\": \"3\"}\n");
+        assert_eq!(recs.len(), 3);
+        assert!(recs[1].as_ref().unwrap_err().contains("f.json:2:"));
+        assert_eq!(recs[2].as_ref().unwrap().0, 4);
+    }
+
+    #[test]
+    fn truncated_malformed_and_empty_are_clear() {
+        let (_, recs) = read(b"[{\"a\": \"1\"},\n{\"a\": \"2\"");
+        let e = recs.last().unwrap().as_ref().unwrap_err();
+        assert!(e.contains("line 2") && e.contains("truncated"), "{e}");
+        let (_, recs) = read(b"[{\"a\": \"1\"} {\"a\": \"2\"}]");
+        assert!(recs.last().unwrap().as_ref().unwrap_err().contains("expected ','"));
+        let (_, recs) = read(b"[{\"a\": {\"b\": 1}}]");
+        assert!(recs[0].as_ref().unwrap_err().contains("holds an object"));
+        let (_, recs) = read(b"[]");
+        assert!(recs.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("e.json");
+        std::fs::write(&p, b"  \n").unwrap();
+        assert!(JsonFeed::open(&p).err().unwrap().to_string().contains("empty"));
+        std::fs::write(&p, b"\"x\"").unwrap();
+        assert!(
+            JsonFeed::open(&p)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("expected an array")
+        );
+    }
+
+    #[test]
+    fn wrong_encoding_is_one_error() {
+        let (_, recs) = read(b"{\"a\": \"M\xfcller\"}\n{\"a\": \"b\"}\n");
+        assert_eq!(recs.len(), 1);
+        assert!(recs[0].as_ref().unwrap_err().contains("not UTF-8"));
+    }
+}

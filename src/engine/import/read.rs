@@ -1,0 +1,197 @@
+//! Reading a whole feed: open it in its format, map each record through the
+//! rules, validate it into a row. Row errors are collected (with their
+//! lines); problems with the file as a whole stop the import.
+
+use super::ImportRequest;
+use super::row::{self, Row, RowContext, RowError};
+use crate::engine::feed::{self, FeedError, FeedOptions, Format};
+use crate::engine::jobs::{Progress, ProgressEvent};
+use crate::engine::mapping::{self, Attr, Mapped, Mapper};
+use crate::engine::{Engine, EngineError, EngineResult};
+use crate::model::Role;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+/// The validated content of a feed.
+pub struct ReadFeed {
+    pub format: Format,
+    pub rows: Vec<Row>,
+    pub errors: Vec<RowError>,
+    /// Records a skip rule dropped: (line, rule).
+    pub skipped: Vec<(u64, String)>,
+    /// Record uids of rejected rows: never removed by this run.
+    pub protected: HashSet<String>,
+    /// A rejected row whose record uid is unknown: no removals at all.
+    pub unknown_rejected: bool,
+}
+
+impl Engine {
+    /// The rules file for this import, if any: `--mapping`, else the one
+    /// configured for the format.
+    fn rules_path(&self, req: &ImportRequest, format: Format) -> Option<PathBuf> {
+        req.mapping.clone().or_else(|| {
+            self.settings
+                .config
+                .import
+                .mappings
+                .get(format.as_str())
+                .map(PathBuf::from)
+        })
+    }
+
+    /// Reads, maps and validates every record of the feed.
+    pub(super) fn read_feed(
+        &self,
+        req: &ImportRequest,
+        run_roles: &BTreeSet<Role>,
+        progress: &mut dyn Progress,
+    ) -> EngineResult<ReadFeed> {
+        let cfg = &self.settings.config.import;
+        let format = req.format.unwrap_or_else(|| Format::of_path(&req.file));
+        let rules_path = self.rules_path(req, format);
+        let rules = match &rules_path {
+            Some(p) => Some(mapping::load_rules(p).map_err(EngineError::Invalid)?),
+            None => None,
+        };
+        let renames = match format {
+            Format::Csv | Format::Tsv => cfg.csv.mapping.clone(),
+            _ => BTreeMap::new(),
+        };
+        let origin = rules_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut mapper = Mapper::new(rules.as_ref().map(|r| (r, origin.as_str())), &renames, &cfg.roles)
+            .map_err(EngineError::Invalid)?;
+        let options = FeedOptions {
+            delimiter: cfg.delimiter(),
+            xml_fields: rules.as_ref().and_then(|r| r.xml_fields).unwrap_or(cfg.xml.fields),
+        };
+        let mut feed = feed::open(&req.file, Some(format), &options)?;
+        let file_error = |message: String| FeedError::File {
+            path: req.file.clone(),
+            message,
+        };
+        if feed.has_header() {
+            mapper
+                .learn_fields(feed.field_names())
+                .map_err(|p| file_error(format!("line 1: column '{}' {}", p.field, p.problem)))?;
+            let mut mandatory = vec![Attr::RecordUid, Attr::Firstname, Attr::Lastname];
+            if run_roles.is_empty() {
+                mandatory.push(Attr::Role);
+            }
+            for attr in mandatory {
+                if !mapper.sourced(attr) {
+                    let hint = if attr == Attr::Role {
+                        "; give the roles with --role or add a role column".to_string()
+                    } else {
+                        format!(
+                            "; add it, or map the column that holds it in [import.csv.mapping] (\"Header\" = \"{}\")",
+                            attr.name()
+                        )
+                    };
+                    return Err(file_error(format!(
+                        "missing mandatory column '{}' (the header has: {}){hint}",
+                        mapper.source_name(attr),
+                        feed.field_names().join(", ")
+                    ))
+                    .into());
+                }
+            }
+        }
+        let ctx = RowContext {
+            school: &req.school,
+            run_roles,
+            role_aliases: &cfg.roles,
+        };
+        let run_role = (run_roles.len() == 1)
+            .then(|| run_roles.iter().next().copied())
+            .flatten();
+        let mut out = ReadFeed {
+            format,
+            rows: Vec::new(),
+            errors: Vec::new(),
+            skipped: Vec::new(),
+            protected: HashSet::new(),
+            unknown_rejected: false,
+        };
+        let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut n: u64 = 0;
+        while let Some(rec) = feed.next() {
+            n += 1;
+            if n.is_multiple_of(4096) {
+                progress.update(ProgressEvent {
+                    phase: "reading",
+                    done: n,
+                    total: None,
+                });
+            }
+            let rec = match rec {
+                Ok(rec) => rec,
+                Err(FeedError::Record { line, message, .. }) => {
+                    out.unknown_rejected = true;
+                    out.errors.push(RowError {
+                        line,
+                        record_uid: None,
+                        message,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !feed.has_header() {
+                mapper
+                    .learn_fields(feed.field_names())
+                    .map_err(|p| file_error(format!("line {}: field '{}' {}", rec.line, p.field, p.problem)))?;
+            }
+            let mapped = match mapper.map(&rec, run_role) {
+                Ok(Mapped::Record(m)) => m,
+                Ok(Mapped::Skipped { line, rule }) => {
+                    out.skipped.push((line, rule));
+                    continue;
+                }
+                Err(e) => {
+                    let record_uid = mapper.record_uid(&rec);
+                    match &record_uid {
+                        Some(uid) => {
+                            out.protected.insert(uid.clone());
+                        }
+                        None => out.unknown_rejected = true,
+                    }
+                    out.errors.push(RowError {
+                        line: rec.line,
+                        record_uid,
+                        message: format!("mapping rule {}: {}", e.rule, e.message),
+                    });
+                    continue;
+                }
+            };
+            let raw = row::raw_json(feed.field_names(), &rec.fields);
+            match row::parse_row(&mapped, raw, &ctx) {
+                Ok(row) => {
+                    if let Some(first) = first_line.get(&row.record_uid) {
+                        out.errors.push(RowError {
+                            line: row.line,
+                            record_uid: Some(row.record_uid.clone()),
+                            message: format!(
+                                "record_uid '{}' already appeared on line {first}; the first row wins and this one \
+                                 is skipped",
+                                row.record_uid
+                            ),
+                        });
+                        continue;
+                    }
+                    first_line.insert(row.record_uid.clone(), row.line);
+                    out.rows.push(row);
+                }
+                Err(e) => {
+                    match &e.record_uid {
+                        Some(uid) => {
+                            out.protected.insert(uid.clone());
+                        }
+                        None => out.unknown_rejected = true,
+                    }
+                    out.errors.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
