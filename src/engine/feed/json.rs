@@ -5,9 +5,9 @@
 
 use super::encoding::{NOT_UTF8, open_utf8};
 use super::{FeedError, FeedReader, RawRecord};
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
-use serde_json::Value;
-use std::collections::HashMap;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ pub struct JsonFeed {
     input: Counted,
     mode: Mode,
     names: Vec<String>,
-    ids: HashMap<String, usize>,
+    ids: FxHashMap<String, usize>,
     index: u64,
     done: bool,
     line_buf: String,
@@ -100,7 +100,7 @@ impl JsonFeed {
             input,
             mode,
             names: Vec::new(),
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             index: 0,
             done: false,
             line_buf: String::new(),
@@ -123,43 +123,32 @@ impl JsonFeed {
         }
     }
 
-    /// Turns one parsed value into a record.
-    fn record(&mut self, line: u64, value: Value) -> Result<RawRecord, FeedError> {
-        let Value::Object(map) = value else {
-            return Err(self.record_error(
-                line,
-                "a record must be a JSON object ({\"field\": \"value\", …})".into(),
-            ));
-        };
+    /// Turns one parsed object into a record.
+    fn record(&mut self, line: u64, fields: Fields<'_>) -> Result<RawRecord, FeedError> {
         self.index += 1;
-        let mut fields = Vec::with_capacity(map.len());
-        for (name, v) in map {
-            let text = match text_of(&v) {
-                Some(t) => t,
-                None => {
-                    return Err(self.record_error(
-                        line,
-                        format!(
-                            "field '{name}' holds an object; records must have flat fields (text, numbers or lists)"
-                        ),
-                    ));
-                }
+        let mut out = Vec::with_capacity(fields.0.len());
+        for (Key(name), text) in fields.0 {
+            let Some(text) = text else {
+                return Err(self.record_error(
+                    line,
+                    format!("field '{name}' holds an object; records must have flat fields (text, numbers or lists)"),
+                ));
             };
-            let id = match self.ids.get(&name) {
+            let id = match self.ids.get(name.as_ref()) {
                 Some(id) => *id,
                 None => {
                     let id = self.names.len();
-                    self.ids.insert(name.clone(), id);
-                    self.names.push(name);
+                    self.ids.insert(name.to_string(), id);
+                    self.names.push(name.into_owned());
                     id
                 }
             };
-            fields.push((id, text));
+            out.push((id, text));
         }
         Ok(RawRecord {
             line,
             index: self.index,
-            fields,
+            fields: out,
         })
     }
 
@@ -200,13 +189,13 @@ impl JsonFeed {
         }
         let line = self.input.line();
         let mut de = serde_json::Deserializer::from_reader(&mut self.input);
-        match Value::deserialize(&mut de) {
-            Ok(v) => Some(self.record(line, v)),
+        match Fields::deserialize(&mut de) {
+            Ok(f) => Some(self.record(line, f)),
             Err(e) => {
                 let at = line + e.line().saturating_sub(1) as u64;
                 let message = if e.is_eof() {
                     format!("line {at}: the file ends inside a record (truncated?)")
-                } else if e.to_string().contains("UTF-8") {
+                } else if e.to_string().contains("UTF-8") || e.to_string().contains("unicode code point") {
                     format!("line {at}: {NOT_UTF8}")
                 } else {
                     format!("line {at}: not valid JSON: {e}")
@@ -233,38 +222,133 @@ impl JsonFeed {
                 }
                 Err(e) => return Some(Err(self.file_error(e.to_string()))),
             }
-            let text = self.line_buf.trim();
-            if text.is_empty() {
+            if self.line_buf.trim().is_empty() {
                 continue;
             }
-            return Some(match serde_json::from_str::<Value>(text) {
-                Ok(v) => self.record(line, v),
+            // The parsed keys borrow the line: take the buffer while they live.
+            let buf = std::mem::take(&mut self.line_buf);
+            let result = match serde_json::from_str::<Fields>(buf.trim()) {
+                Ok(f) => self.record(line, f),
                 Err(e) => {
                     self.index += 1;
                     Err(self.record_error(line, format!("not valid JSON: {e}")))
                 }
-            });
+            };
+            self.line_buf = buf;
+            return Some(result);
         }
     }
 }
 
-/// The text of a field value; `None` for objects.
-fn text_of(v: &Value) -> Option<String> {
-    Some(match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.trim().to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(items) => {
-            let parts: Option<Vec<String>> = items.iter().map(text_of).collect();
-            parts?
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(",")
+/// A record's fields as text, straight from the parser (no intermediate
+/// `Value`); `None` marks a field that holds an object.
+struct Fields<'de>(Vec<(Key<'de>, Option<String>)>);
+
+/// A field name, borrowed from the input when it can be.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
         }
-        Value::Object(_) => return None,
-    })
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a record: a JSON object ({\"field\": \"value\", …})")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let Text(v) = map.next_value()?;
+                    out.push((key, v));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One field value as text: numbers and booleans as written, `null` empty,
+/// arrays joined with `,`; `None` for objects.
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("text, a number, a boolean, null or a list")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(Some(v.trim().to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(Some(if v.trim().len() == v.len() {
+                    v
+                } else {
+                    v.trim().to_string()
+                })))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+                Ok(Text(Some(String::new())))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Text, E> {
+                Ok(Text(Some(String::new())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+                let mut parts: Vec<String> = Vec::new();
+                let mut object = false;
+                while let Some(Text(item)) = seq.next_element()? {
+                    match item {
+                        Some(t) if !t.is_empty() => parts.push(t),
+                        Some(_) => {}
+                        None => object = true,
+                    }
+                }
+                Ok(Text((!object).then(|| parts.join(","))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Iterator for JsonFeed {

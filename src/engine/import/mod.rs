@@ -8,7 +8,7 @@
 
 mod guard;
 pub mod plan;
-mod read;
+pub mod read;
 pub mod row;
 pub mod scope;
 mod summary;
@@ -379,7 +379,11 @@ impl Engine {
                 let (received, removals) = (&received, &removals);
                 let writer =
                     scope.spawn(move || state.record_received_when(&run_id, school, received, removals, &wait));
-                let applied = dir.apply(&batch);
+                let applied = if batch.is_empty() {
+                    Ok(Default::default())
+                } else {
+                    dir.apply(&batch)
+                };
                 let _ = go.send(applied.is_ok());
                 (applied, writer.join())
             });

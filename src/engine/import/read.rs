@@ -9,7 +9,8 @@ use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::mapping::{self, Attr, Mapped, Mapper};
 use crate::engine::{Engine, EngineError, EngineResult};
 use crate::model::Role;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
 /// The validated content of a feed.
@@ -39,8 +40,9 @@ impl Engine {
         })
     }
 
-    /// Reads, maps and validates every record of the feed.
-    pub(super) fn read_feed(
+    /// Reads, maps and validates every record of the feed; touches neither
+    /// the directory nor the local state.
+    pub fn read_feed(
         &self,
         req: &ImportRequest,
         run_roles: &BTreeSet<Role>,
@@ -53,6 +55,24 @@ impl Engine {
             Some(p) => Some(mapping::load_rules(p).map_err(EngineError::Invalid)?),
             None => None,
         };
+        if let (Some(r), Some(p)) = (&rules, &rules_path)
+            && let Some(want) = r.format
+        {
+            let same = want == format
+                || matches!(
+                    (want, format),
+                    (Format::Json | Format::Jsonl, Format::Json | Format::Jsonl)
+                );
+            if !same {
+                return Err(EngineError::Invalid(format!(
+                    "mapping rules {} are for {} feeds, but {} is read as {}; pass --format or other rules",
+                    p.display(),
+                    want.as_str(),
+                    req.file.display(),
+                    format.as_str()
+                )));
+            }
+        }
         let renames = match format {
             Format::Csv | Format::Tsv => cfg.csv.mapping.clone(),
             _ => BTreeMap::new(),
@@ -112,7 +132,7 @@ impl Engine {
             protected: HashSet::new(),
             unknown_rejected: false,
         };
-        let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut first_line: FxHashMap<String, u64> = FxHashMap::default();
         let mut n: u64 = 0;
         while let Some(rec) = feed.next() {
             n += 1;

@@ -4,7 +4,7 @@
 
 use crate::engine::mapping::{Attr, MappedRecord};
 use crate::model::{Role, validate_class_name, validate_record_uid};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,7 +51,7 @@ fn check_name(what: &str, value: &str) -> Result<String, String> {
     if value.is_empty() {
         return Err(format!("{what} is empty; every row needs one"));
     }
-    if value.chars().count() > 100 || value.chars().any(char::is_control) {
+    if value.len() > 100 && value.chars().count() > 100 || value.chars().any(char::is_control) {
         return Err(format!(
             "{what} '{value}' is longer than 100 characters or contains control characters"
         ));
@@ -81,12 +81,35 @@ fn check_email(value: &str) -> Result<Option<String>, String> {
 
 /// ISO `YYYY-MM-DD` or German `DD.MM.YYYY`.
 pub fn parse_date(value: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(value, "%d.%m.%Y"))
-        .ok()
+    let b = value.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let s = b.get(r)?;
+        s.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| s.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    // The usual padded layouts without chrono's general format parser;
+    // chrono for the rest (unpadded days and months).
+    let fast = match (b.len(), b.get(4), b.get(2)) {
+        (10, Some(b'-'), _) if b[7] == b'-' => {
+            (|| NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?))()
+        }
+        (10, _, Some(b'.')) if b[5] == b'.' => {
+            (|| NaiveDate::from_ymd_opt(num(6..10)? as i32, num(3..5)?, num(0..2)?))()
+        }
+        _ => None,
+    };
+    fast.or_else(|| {
+        NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(value, "%d.%m.%Y"))
+            .ok()
+    })
 }
 
 fn parse_role(value: &str, aliases: &BTreeMap<String, Role>) -> Result<Role, String> {
+    if let Some(r) = Role::ALL.into_iter().find(|r| r.as_str() == value) {
+        return Ok(r);
+    }
     if let Some((_, r)) = aliases.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(value)) {
         return Ok(*r);
     }
@@ -186,20 +209,30 @@ pub fn parse_row(rec: &MappedRecord, raw: String, ctx: &RowContext<'_>) -> Resul
 
 /// The record as received, as a JSON object in field order.
 pub fn raw_json(names: &[String], fields: &[(usize, String)]) -> String {
-    let mut raw = Vec::with_capacity(24 * fields.len() + 2);
-    raw.push(b'{');
+    let mut raw = String::with_capacity(24 * fields.len() + 2);
+    raw.push('{');
     for (i, (id, val)) in fields.iter().enumerate() {
         if i > 0 {
-            raw.push(b',');
+            raw.push(',');
         }
-        let name = names.get(*id).map(String::as_str).unwrap_or("?");
-        // Writing strings into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut raw, name);
-        raw.push(b':');
-        let _ = serde_json::to_writer(&mut raw, val);
+        json_str(&mut raw, names.get(*id).map(String::as_str).unwrap_or("?"));
+        raw.push(':');
+        json_str(&mut raw, val);
     }
-    raw.push(b'}');
-    String::from_utf8(raw).unwrap_or_default()
+    raw.push('}');
+    raw
+}
+
+/// Appends `s` as a JSON string literal.
+fn json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Rare: let serde_json escape it (writing to a String cannot fail).
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
 }
 
 fn join(roles: &BTreeSet<Role>) -> String {
@@ -210,10 +243,12 @@ fn join(roles: &BTreeSet<Role>) -> String {
 /// this school. It detects change, not tampering (whoever writes the feed
 /// decides its content anyway), so a fast 128-bit hash is enough.
 fn digest(row: &Row, school: &str) -> String {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    // One buffer, hashed once: parts separated by a byte that cannot occur
+    // in validated values.
+    let mut buf = String::with_capacity(160);
     let mut part = |s: &str| {
-        h.update(s.as_bytes());
-        h.update(&[0]);
+        buf.push_str(s);
+        buf.push('\u{1f}');
     };
     part(school);
     for r in &row.roles {
@@ -224,7 +259,8 @@ fn digest(row: &Row, school: &str) -> String {
     part(&row.firstname);
     part(&row.lastname);
     part(row.email.as_deref().unwrap_or(""));
-    part(&row.birthday.map(|b| b.to_string()).unwrap_or_default());
+    let days = row.birthday.map(|b| b.num_days_from_ce()).unwrap_or(i32::MIN);
+    part(&days.to_string());
     for c in &row.classes {
         part(c);
     }
@@ -233,7 +269,14 @@ fn digest(row: &Row, school: &str) -> String {
         Some(w) => w.iter().for_each(|g| part(g)),
         None => part("\u{1}"),
     }
-    format!("{:032x}", h.digest128())
+    let h = xxhash_rust::xxh3::xxh3_128(buf.as_bytes());
+    let mut out = String::with_capacity(32);
+    for b in h.to_be_bytes() {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -280,6 +323,18 @@ mod tests {
             let e = parse_row(&rec(9, &vals), "{}".into(), &ctx).unwrap_err();
             assert_eq!(e.line, 9);
             assert!(e.message.contains(needle), "{} !~ {needle}", e.message);
+        }
+    }
+
+    #[test]
+    fn dates() {
+        let d = |s: &str| parse_date(s).map(|d| d.to_string());
+        assert_eq!(d("2012-03-04").as_deref(), Some("2012-03-04"));
+        assert_eq!(d("04.03.2012").as_deref(), Some("2012-03-04"));
+        assert_eq!(d("4.3.2012").as_deref(), Some("2012-03-04"));
+        assert_eq!(d("2012-3-4").as_deref(), Some("2012-03-04"));
+        for bad in ["2012-13-01", "31.02.2012", "2012/03/04", "", "yesterday", "2012-03-0x"] {
+            assert_eq!(d(bad), None, "{bad}");
         }
     }
 

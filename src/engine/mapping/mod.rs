@@ -278,6 +278,9 @@ impl Mapper {
     /// Takes note of field names the reader reports (all of them, in id
     /// order; only new ones are checked). Errors name the first unknown one.
     pub fn learn_fields(&mut self, names: &[String]) -> Result<(), FieldProblem> {
+        if names.len() == self.id_slot.len() {
+            return Ok(());
+        }
         for name in names.iter().skip(self.id_slot.len()) {
             let key = lower(name);
             let slot = self.slot_of.get(&key).copied();
