@@ -71,7 +71,7 @@ fn german_csv_and_xml_attributes_map_onto_the_same_state_as_plain_csv() {
 
     let de = configs().join("mapping-de.toml");
     let mut german = District::new();
-    german.engine = engine_with_config(german.data_dir(), &[de.clone()]);
+    german.engine = engine_with_config(german.data_dir(), std::slice::from_ref(&de));
     let f = german.raw_feed(GERMAN.as_bytes(), "csv");
     german.import_req(req("gsmitte", None, f));
 
