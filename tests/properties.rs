@@ -165,3 +165,51 @@ proptest! {
         prop_assert_eq!(&results[0], &results[1]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// Importing a snapshot's feeds as one pipelined batch ends where importing
+    /// them one by one does, also when plans had to be made again.
+    #[test]
+    fn a_batch_equals_importing_one_by_one(
+        s1 in snapshot(),
+        s2 in snapshot(),
+        order in Just((0..6).collect::<Vec<usize>>()).prop_shuffle(),
+    ) {
+        let f1 = feeds(&s1);
+        let f2 = feeds(&s2);
+        let mut one_by_one = district();
+        let mut batched = district();
+        for d in [&mut one_by_one, &mut batched] {
+            for (s, r, lines) in &f1 {
+                import_feed(d, *s, *r, lines);
+            }
+        }
+        for &i in &order {
+            let (s, r, lines) = &f2[i];
+            import_feed(&mut one_by_one, *s, *r, lines);
+        }
+        let reqs: Vec<ImportRequest> = order
+            .iter()
+            .map(|&i| {
+                let (s, r, lines) = &f2[i];
+                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                ImportRequest {
+                    school: SCHOOLS[*s].into(),
+                    roles: vec![ROLES[*r]],
+                    force: true,
+                    file: batched.feed(&refs),
+                    ..ImportRequest::default()
+                }
+            })
+            .collect();
+        let out = batched.engine.import_batch(&reqs, &mut rollcall::engine::jobs::Quiet).unwrap();
+        prop_assert_eq!(out.imports.len(), reqs.len());
+        prop_assert_eq!(canonical(&one_by_one), canonical(&batched));
+        // Usernames stay unique.
+        let users = batched.engine.directory().users(&UserQuery::default()).unwrap();
+        let names: BTreeSet<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        prop_assert_eq!(names.len(), users.len());
+    }
+}

@@ -92,6 +92,13 @@ impl Settings {
     }
 }
 
+/// Opens a connection to the configured directory.
+pub(crate) fn open_directory(settings: &Settings) -> EngineResult<Box<dyn Directory>> {
+    Ok(match settings.config.directory.backend {
+        Backend::Sqlite => Box::new(SqliteDirectory::open(&settings.paths.directory_db())?),
+    })
+}
+
 /// An open engine: settings, the directory, local state, audit.
 pub struct Engine {
     settings: Settings,
@@ -106,9 +113,7 @@ impl Engine {
     pub fn open(settings: Settings) -> EngineResult<Self> {
         let paths = &settings.paths;
         paths.ensure().map_err(io_error(paths.root()))?;
-        let dir: Box<dyn Directory> = match settings.config.directory.backend {
-            Backend::Sqlite => Box::new(SqliteDirectory::open(&paths.directory_db())?),
-        };
+        let dir = open_directory(&settings)?;
         let state = StateDb::open(&paths.state_db())?;
         let audit = AuditLog::new(paths.audit_log(), Actor::current());
         let runs = Runs::new(paths.runs());

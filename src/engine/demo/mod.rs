@@ -6,7 +6,7 @@ pub mod district;
 mod names;
 
 use super::import::ImportRequest;
-use super::jobs::{Progress, ProgressEvent, Quiet};
+use super::jobs::{Progress, ProgressEvent};
 use super::{Engine, EngineError, EngineResult, io_error};
 use crate::model::UserState;
 use crate::store::UserQuery;
@@ -45,6 +45,7 @@ struct Marker {
 const LEAVER_EVERY: usize = 40;
 const LEAVER_SCHOOLS: usize = 3;
 
+/// Imports feeds as one batch, role by role (see `import::batch`).
 fn import_all(
     engine: &mut Engine,
     feeds: &[FeedFile],
@@ -52,28 +53,55 @@ fn import_all(
     done: &mut u64,
     total: u64,
 ) -> EngineResult<()> {
-    for f in feeds {
-        let req = ImportRequest {
+    let mut ordered: Vec<&FeedFile> = feeds.iter().collect();
+    ordered.sort_by_key(|f| f.role);
+    let reqs: Vec<ImportRequest> = ordered
+        .iter()
+        .map(|f| ImportRequest {
             school: f.school.clone(),
             roles: vec![f.role],
             file: f.path.clone(),
             ..ImportRequest::default()
-        };
-        let outcome = engine.import(&req, &mut Quiet)?;
-        if let Some(reason) = outcome.refused {
+        })
+        .collect();
+    let base = *done;
+    let mut counted = Counted {
+        inner: progress,
+        base,
+        total,
+    };
+    let out = engine.import_batch(&reqs, &mut counted)?;
+    for (f, o) in ordered.iter().zip(&out.imports) {
+        if let Some(reason) = &o.refused {
             return Err(EngineError::Invalid(format!(
                 "demo import of {} refused: {reason}",
                 f.path.display()
             )));
         }
-        *done += 1;
-        progress.update(ProgressEvent {
+    }
+    *done += reqs.len() as u64;
+    Ok(())
+}
+
+/// Reports a batch's progress as part of the whole demo.
+struct Counted<'a> {
+    inner: &'a mut dyn Progress,
+    base: u64,
+    total: u64,
+}
+
+impl Progress for Counted<'_> {
+    fn update(&mut self, event: ProgressEvent) {
+        self.inner.update(ProgressEvent {
             phase: "importing",
-            done: *done,
-            total: Some(total),
+            done: self.base + event.done,
+            total: Some(self.total),
         });
     }
-    Ok(())
+
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
 }
 
 /// Builds the demo district into the engine's data dir, or reports the one

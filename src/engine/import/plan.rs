@@ -125,10 +125,30 @@ impl Plan {
     }
 }
 
+/// Usernames (and counters) issued by plans that are not written yet: a
+/// pipelined import plans the next feed before the current one is written,
+/// and must not hand out the same names twice.
+#[derive(Debug, Default)]
+pub struct Reservations {
+    names: HashSet<String>,
+    counters: HashMap<String, u32>,
+}
+
+impl Reservations {
+    pub fn add(&mut self, names: HashSet<String>, counters: &[(String, u32)]) {
+        self.names.extend(names);
+        for (base, n) in counters {
+            let e = self.counters.entry(base.clone()).or_insert(*n);
+            *e = (*e).max(*n);
+        }
+    }
+}
+
 /// Names issued while planning, on top of what the directory knows, with
 /// what was fetched in advance so most names need no query of their own.
 pub struct PlanNames<'a> {
     pub dir: &'a dyn crate::store::Directory,
+    carry: Option<&'a Reservations>,
     reserved: HashSet<String>,
     counters: BTreeMap<String, u32>,
     /// Names known issued / known free, and bases known to have (or not to
@@ -141,9 +161,10 @@ pub struct PlanNames<'a> {
 }
 
 impl<'a> PlanNames<'a> {
-    pub fn new(dir: &'a dyn crate::store::Directory) -> Self {
+    pub fn new(dir: &'a dyn crate::store::Directory, carry: Option<&'a Reservations>) -> Self {
         PlanNames {
             dir,
+            carry,
             reserved: HashSet::new(),
             counters: BTreeMap::new(),
             taken: HashSet::new(),
@@ -183,15 +204,19 @@ impl<'a> PlanNames<'a> {
         }
     }
 
-    /// Hands the counters to persist to the plan.
-    pub fn into_plan(self, plan: &mut Plan) {
+    /// Hands the counters to persist to the plan; returns the names issued.
+    pub fn into_plan(self, plan: &mut Plan) -> HashSet<String> {
         plan.counters = self.counters.into_iter().collect();
+        self.reserved
     }
 }
 
 impl NameRegistry for PlanNames<'_> {
     fn is_taken(&mut self, username: &str) -> Result<bool, SchemeError> {
-        if self.reserved.contains(username) || self.taken.contains(username) {
+        if self.reserved.contains(username)
+            || self.taken.contains(username)
+            || self.carry.is_some_and(|c| c.names.contains(username))
+        {
             return Ok(true);
         }
         if self.free.contains(username) {
@@ -204,6 +229,9 @@ impl NameRegistry for PlanNames<'_> {
 
     fn counter(&mut self, base: &str) -> Result<Option<u32>, SchemeError> {
         if let Some(n) = self.counters.get(base) {
+            return Ok(Some(*n));
+        }
+        if let Some(n) = self.carry.and_then(|c| c.counters.get(base)) {
             return Ok(Some(*n));
         }
         if let Some(n) = self.stored_counters.get(base) {

@@ -7,7 +7,7 @@ use super::row::{self, Row, RowContext, RowError};
 use crate::engine::feed::{self, FeedError, FeedOptions, Format};
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::mapping::{self, Attr, Mapped, Mapper};
-use crate::engine::{Engine, EngineError, EngineResult};
+use crate::engine::{Engine, EngineError, EngineResult, Settings};
 use crate::model::Role;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -27,19 +27,6 @@ pub struct ReadFeed {
 }
 
 impl Engine {
-    /// The rules file for this import, if any: `--mapping`, else the one
-    /// configured for the format.
-    fn rules_path(&self, req: &ImportRequest, format: Format) -> Option<PathBuf> {
-        req.mapping.clone().or_else(|| {
-            self.settings
-                .config
-                .import
-                .mappings
-                .get(format.as_str())
-                .map(PathBuf::from)
-        })
-    }
-
     /// Reads, maps and validates every record of the feed; touches neither
     /// the directory nor the local state.
     pub fn read_feed(
@@ -48,9 +35,29 @@ impl Engine {
         run_roles: &BTreeSet<Role>,
         progress: &mut dyn Progress,
     ) -> EngineResult<ReadFeed> {
-        let cfg = &self.settings.config.import;
+        read_feed(&self.settings, req, run_roles, progress)
+    }
+}
+
+/// The rules file for this import, if any: `--mapping`, else the one
+/// configured for the format.
+fn rules_path(settings: &Settings, req: &ImportRequest, format: Format) -> Option<PathBuf> {
+    req.mapping
+        .clone()
+        .or_else(|| settings.config.import.mappings.get(format.as_str()).map(PathBuf::from))
+}
+
+/// Reads, maps and validates every record of the feed.
+pub(super) fn read_feed(
+    settings: &Settings,
+    req: &ImportRequest,
+    run_roles: &BTreeSet<Role>,
+    progress: &mut dyn Progress,
+) -> EngineResult<ReadFeed> {
+    {
+        let cfg = &settings.config.import;
         let format = req.format.unwrap_or_else(|| Format::of_path(&req.file));
-        let rules_path = self.rules_path(req, format);
+        let rules_path = rules_path(settings, req, format);
         let rules = match &rules_path {
             Some(p) => Some(mapping::load_rules(p).map_err(EngineError::Invalid)?),
             None => None,
