@@ -4,6 +4,7 @@
 //! with the change itself.
 
 pub mod sqlite;
+pub mod stats;
 
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, Role, School, User, UserKey, UserState};
 use chrono::NaiveDate;
@@ -11,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 pub use sqlite::SqliteDirectory;
+pub use stats::{BoundedCount, MembershipCount};
 
 /// Holds a directory's read view open; ends it when dropped.
 pub struct ReadView<'a> {
@@ -155,6 +157,28 @@ pub trait Directory: Send {
     /// `visit`; stops early when `visit` returns `false`.
     fn for_each_user(&self, query: &UserQuery, visit: &mut dyn FnMut(User) -> bool) -> StoreResult<()>;
     fn count_users(&self, query: &UserQuery) -> StoreResult<u64>;
+
+    /// Counts the users matching `query`, stopping after `cap` (then
+    /// `capped`): a bounded scan for interactive filters.
+    fn count_users_bounded(&self, query: &UserQuery, cap: u64) -> StoreResult<BoundedCount> {
+        let n = self.count_users(query)?;
+        Ok(BoundedCount {
+            n: n.min(cap),
+            capped: n > cap,
+        })
+    }
+    /// Users per school and role, every school in one call.
+    fn membership_counts(&self) -> StoreResult<Vec<MembershipCount>> {
+        stats::membership_counts_default(self)
+    }
+    /// Limbo users per purge date, soonest first, at most `limit` dates.
+    fn purge_dates(&self, limit: usize) -> StoreResult<Vec<(NaiveDate, u64)>> {
+        stats::purge_dates_default(self, limit)
+    }
+    /// Classes per school.
+    fn class_counts(&self) -> StoreResult<std::collections::BTreeMap<String, u64>> {
+        stats::class_counts_default(self)
+    }
 
     fn groups(&self, school: Option<&str>, kind: Option<GroupKind>) -> StoreResult<Vec<GroupSummary>>;
     fn group(&self, key: &GroupKey) -> StoreResult<Option<Group>>;

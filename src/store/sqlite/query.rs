@@ -21,7 +21,7 @@ fn like_escape(s: &str) -> String {
 }
 
 /// A query's FROM/WHERE clause and its parameters.
-fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
+pub(super) fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
     let mut sql = String::from(" FROM users u");
     let mut params: Vec<Value> = Vec::new();
     if let Some(school) = &q.school {
