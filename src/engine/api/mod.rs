@@ -137,6 +137,20 @@ impl EngineApi {
         self.call(|e| e.overview()).await
     }
 
+    /// School names, the limbo school left out (for pickers).
+    pub async fn school_names(&self) -> ApiResult<Vec<String>> {
+        self.call(|e| {
+            let limbo = e.config().import.limbo_school.clone();
+            Ok(e.directory()
+                .schools()?
+                .into_iter()
+                .map(|s| s.name)
+                .filter(|n| *n != limbo)
+                .collect())
+        })
+        .await
+    }
+
     pub async fn school_rows(&self) -> ApiResult<Vec<SchoolRow>> {
         self.call(|e| e.school_rows()).await
     }
