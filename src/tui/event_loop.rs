@@ -51,7 +51,7 @@ pub async fn run<B, S>(
 ) -> io::Result<()>
 where
     B: Backend,
-    B::Error: Into<io::Error>,
+    B::Error: std::fmt::Display,
     S: Stream<Item = io::Result<Event>> + Unpin,
 {
     let frame = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 240)));
@@ -68,7 +68,8 @@ where
         }
         let now = Instant::now();
         if app.dirty && now >= next_frame {
-            term.draw(|f| app.render(f)).map_err(Into::into)?;
+            term.draw(|f| app.render(f))
+                .map_err(|e| io::Error::other(e.to_string()))?;
             next_frame = now + frame;
             // Rendering records table heights: fetch what they now need.
             app.poll();

@@ -147,20 +147,21 @@ fn overlay(app: &App, o: &Overlay, frame: &mut Frame, area: Rect) {
                     ]));
                 }
             }
-            if app.info.read_only {
-                lines.push(Line::from(Span::styled(
+            let note = if app.info.read_only {
+                Span::styled(
                     format!(
                         "read-only: {} action(s) that change data are hidden",
                         action::hidden_by_read_only(*view)
                     ),
                     t.get(Slot::Warn),
-                )));
+                )
             } else {
-                lines.push(Line::from(Span::styled(
-                    "! changes data: confirmed, and hidden in --read-only",
+                Span::styled(
+                    "! changes data: confirmed first, hidden in --read-only",
                     t.get(Slot::Dim),
-                )));
-            }
+                )
+            };
+            lines.insert(0, Line::from(note));
             let h = (lines.len() as u16 + 2).min(area.height);
             let r = centered(area, 78.min(area.width), h);
             frame.render_widget(Clear, r);

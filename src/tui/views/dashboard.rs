@@ -49,8 +49,12 @@ impl View for Dashboard {
         ctx.ask(ViewId::Dashboard, Call::Overview);
     }
 
-    fn on_action(&mut self, _action: Action, _ctx: &mut Ctx) -> bool {
-        false
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::NewImport | Action::PurgeDue => ctx.effect(super::Effect::Forward(ViewId::Jobs, action)),
+            _ => return false,
+        }
+        true
     }
 
     fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, _ctx: &mut Ctx) {
