@@ -289,11 +289,6 @@ impl Harness {
         self.settle();
     }
 
-    pub fn ctrl(&mut self, c: char) {
-        self.app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
-        self.settle();
-    }
-
     /// Types text, one key per character.
     pub fn type_str(&mut self, s: &str) {
         for c in s.chars() {

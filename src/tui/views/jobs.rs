@@ -120,7 +120,9 @@ impl Jobs {
         }
     }
 
-    fn preview_confirm(&self, req: &ImportRequest, o: &ImportOutcome, ctx: &mut Ctx) {
+    /// Opens the confirmation for a previewed plan; `false` when there is
+    /// nothing to apply.
+    fn preview_confirm(&self, req: &ImportRequest, o: &ImportOutcome, ctx: &mut Ctx) -> bool {
         let mut lines = vec![
             format!(
                 "{} · {} · scope {} users",
@@ -163,7 +165,7 @@ impl Jobs {
         }
         if o.changes.is_empty() && o.refused.is_none() {
             ctx.status(Level::Ok, format!("{}: the feed changes nothing", req.school));
-            return;
+            return false;
         }
         let removals = o.removed_school + o.to_limbo;
         let overlay = if let Some(reason) = &o.refused {
@@ -190,6 +192,7 @@ impl Jobs {
             overlay::yes_no(ViewId::Jobs, Tag::ImportApply, "Apply import", lines)
         };
         ctx.overlay(overlay);
+        true
     }
 
     fn purge_confirm(&self, as_of: Option<NaiveDate>, p: &PurgeOutcome, ctx: &mut Ctx) {

@@ -30,10 +30,10 @@ fn job_line<'a>(j: &JobRow, width: usize, rc: &RenderCtx) -> Line<'a> {
         (Some(Ok(s)), _) => (s.clone(), Slot::Ok),
         (Some(Err(e)), _) => (format!("failed: {e}"), Slot::Error),
     };
-    let label = clip(&j.info.label, 34);
-    let rest = width.saturating_sub(label.chars().count() + bar_w + 40);
+    let label = clip(&j.info.label, 44);
+    let rest = width.saturating_sub(45 + bar_w + 40);
     Line::from(vec![
-        Span::styled(format!("{label:<34} "), t.get(Slot::Base)),
+        Span::styled(format!("{label:<44} "), t.get(Slot::Base)),
         Span::styled(bar, t.get(Slot::Gauge)),
         Span::styled(format!(" {progress:>17} {rate:>9} {eta:>10} "), t.get(Slot::Dim)),
         Span::styled(clip(&state.0, rest.max(10)), t.get(state.1)),
