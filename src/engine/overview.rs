@@ -21,9 +21,6 @@ pub struct Overview {
     pub users: u64,
     pub active: u64,
     pub limbo: u64,
-    /// Users holding each role, summed over schools (a user in two schools
-    /// counts twice); the limbo school not counted.
-    pub role_memberships: Vec<(Role, u64)>,
     /// Limbo users per purge date, soonest first.
     pub next_purges: Vec<(NaiveDate, u64)>,
     /// Limbo users whose purge date has passed (a purge is due).
@@ -89,12 +86,6 @@ impl Engine {
         let schools = self.dir.schools()?.iter().filter(|s| s.name != limbo_school).count() as u64;
         let users = self.dir.count_users(&UserQuery::default())?;
         let limbo = self.count_by_state(UserState::Limbo)?;
-        let mut roles: BTreeMap<Role, u64> = Role::ALL.iter().map(|r| (*r, 0)).collect();
-        for c in self.dir.membership_counts()? {
-            if c.school != limbo_school {
-                *roles.entry(c.role).or_default() += c.users;
-            }
-        }
         let purge_due = self.dir.count_users(&UserQuery {
             purge_due: Some(today),
             ..UserQuery::default()
@@ -106,13 +97,27 @@ impl Engine {
             users,
             active: users.saturating_sub(limbo),
             limbo,
-            role_memberships: roles.into_iter().collect(),
             next_purges: self.dir.purge_dates(OVERVIEW_PURGE_DATES)?,
             purge_due,
             last_runs,
             today,
             read_only: self.read_only(),
         })
+    }
+
+    /// Users holding each role, summed over schools (a user in two schools
+    /// counts twice); the limbo school not counted. A pass over every
+    /// membership (about a second at a million users), so the dashboard asks
+    /// for it separately from [`Engine::overview`].
+    pub fn role_memberships(&self) -> EngineResult<Vec<(Role, u64)>> {
+        let limbo_school = &self.config().import.limbo_school;
+        let mut roles: BTreeMap<Role, u64> = Role::ALL.iter().map(|r| (*r, 0)).collect();
+        for c in self.dir.membership_counts()? {
+            if &c.school != limbo_school {
+                *roles.entry(c.role).or_default() += c.users;
+            }
+        }
+        Ok(roles.into_iter().collect())
     }
 
     /// Every school with its users per role and its number of classes.

@@ -81,7 +81,11 @@ pub struct UserQuery {
     pub roles: Vec<Role>,
     pub source_uid: Option<String>,
     /// Case-insensitive substring of username, first or last name, record uid.
+    /// Scans every user: seconds at a million.
     pub text: Option<String>,
+    /// The username starts with this (usernames are lowercase): a range on
+    /// the username index, instant at any size.
+    pub username_prefix: Option<String>,
     /// In limbo with a purge date on or before this day.
     pub purge_due: Option<NaiveDate>,
     pub sort: UserSort,

@@ -17,6 +17,7 @@ use chrono::NaiveDate;
 #[derive(Clone, Debug)]
 pub enum Call {
     Overview,
+    RoleCounts,
     SchoolRows,
     SchoolNames,
     /// A page of users; `generation` lets the view drop stale answers.
@@ -69,6 +70,7 @@ pub struct RunDetail {
 #[derive(Clone, Debug)]
 pub enum Data {
     Overview(Box<Overview>),
+    RoleCounts(Vec<(crate::model::Role, u64)>),
     SchoolRows(Vec<SchoolRow>),
     SchoolNames(Vec<String>),
     UserRows {
@@ -106,6 +108,7 @@ impl Call {
     pub fn name(&self) -> &'static str {
         match self {
             Call::Overview => "overview",
+            Call::RoleCounts => "role counts",
             Call::SchoolRows => "schools",
             Call::SchoolNames => "school names",
             Call::UserRows { .. } => "users",
@@ -139,6 +142,7 @@ pub async fn execute(api: &EngineApi, req: Request) -> Reply {
 async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::ApiError> {
     Ok(match call {
         Call::Overview => Data::Overview(Box::new(api.overview().await?)),
+        Call::RoleCounts => Data::RoleCounts(api.role_memberships().await?),
         Call::SchoolRows => Data::SchoolRows(api.school_rows().await?),
         Call::SchoolNames => Data::SchoolNames(api.school_names().await?),
         Call::UserRows { generation, query } => {

@@ -151,6 +151,10 @@ impl EngineApi {
         .await
     }
 
+    pub async fn role_memberships(&self) -> ApiResult<Vec<(crate::model::Role, u64)>> {
+        self.call(|e| e.role_memberships()).await
+    }
+
     pub async fn school_rows(&self) -> ApiResult<Vec<SchoolRow>> {
         self.call(|e| e.school_rows()).await
     }

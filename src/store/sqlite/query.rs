@@ -63,6 +63,12 @@ pub(super) fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
             params.push(Value::Text(pat.clone()));
         }
     }
+    if let Some(prefix) = q.username_prefix.as_deref().filter(|p| !p.is_empty()) {
+        // Every stored username sorts below prefix + U+10FFFF.
+        sql.push_str(" AND u.username >= ? AND u.username < ?");
+        params.push(Value::Text(prefix.to_string()));
+        params.push(Value::Text(format!("{prefix}\u{10FFFF}")));
+    }
     if let Some(day) = q.purge_due {
         sql.push_str(" AND u.state = 'limbo' AND u.purge_at IS NOT NULL AND u.purge_at <= ?");
         params.push(Value::Text(day.format("%Y-%m-%d").to_string()));

@@ -18,6 +18,8 @@ use ratatui::widgets::Paragraph;
 #[derive(Default)]
 pub struct Dashboard {
     data: Option<Overview>,
+    /// Arrives after the overview (a pass over every membership).
+    roles: Option<Vec<(crate::model::Role, u64)>>,
     error: Option<String>,
     filter: String,
 }
@@ -47,6 +49,7 @@ impl View for Dashboard {
 
     fn load(&mut self, ctx: &mut Ctx) {
         ctx.ask(ViewId::Dashboard, Call::Overview);
+        ctx.ask(ViewId::Dashboard, Call::RoleCounts);
     }
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -63,6 +66,7 @@ impl View for Dashboard {
                 self.data = Some(*o);
                 self.error = None;
             }
+            Ok(Data::RoleCounts(r)) => self.roles = Some(r),
             Ok(_) => {}
             Err(e) => self.error = Some(e),
         }
@@ -113,12 +117,14 @@ impl View for Dashboard {
         ];
         frame.render_widget(Paragraph::new(directory).block(panel("Directory", t)), cols[0]);
 
-        let roles: Vec<Line> = o
-            .role_memberships
-            .iter()
-            .map(|(r, n)| kv(r.as_str(), num(*n), t))
-            .chain([Line::from(Span::styled("memberships, all schools", t.get(Slot::Dim)))])
-            .collect();
+        let roles: Vec<Line> = match &self.roles {
+            Some(roles) => roles
+                .iter()
+                .map(|(r, n)| kv(r.as_str(), num(*n), t))
+                .chain([Line::from(Span::styled("memberships, all schools", t.get(Slot::Dim)))])
+                .collect(),
+            None => vec![Line::from(Span::styled("counting…", t.get(Slot::Dim)))],
+        };
         frame.render_widget(Paragraph::new(roles).block(panel("Users by role", t)), cols[1]);
 
         let mut limbo = vec![Line::from(vec![

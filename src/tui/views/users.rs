@@ -65,10 +65,22 @@ impl UserTable {
         }
     }
 
+    /// The filter as a query: `abc` is a username prefix (indexed, instant
+    /// at a million users); `*abc` searches usernames, names and record uids
+    /// for the substring (a full scan).
     fn query(&self) -> UserQuery {
         let mut q = self.base.clone();
-        q.text = (!self.filter.is_empty()).then(|| self.filter.clone());
+        match self.filter.strip_prefix('*') {
+            Some(sub) => q.text = (!sub.is_empty()).then(|| sub.to_string()),
+            None => q.username_prefix = (!self.filter.is_empty()).then(|| self.filter.to_lowercase()),
+        }
         q
+    }
+
+    /// A substring search: counting it would scan everything a second time,
+    /// so its total comes from the pages.
+    fn scans(&self) -> bool {
+        self.filter.len() > 1 && self.filter.starts_with('*')
     }
 
     /// Starts over: new query (filter, sort, scope) from the first row.
@@ -128,6 +140,9 @@ impl UserTable {
                 },
             );
         }
+        if self.count_wanted && self.scans() {
+            self.count_wanted = false;
+        }
         if self.count_wanted && !self.count_inflight {
             self.count_wanted = false;
             self.count_inflight = true;
@@ -162,6 +177,14 @@ impl UserTable {
                     self.window_gen = *generation;
                     self.window_reaches_end = (rows.len() as u64) < self.page_limit;
                     self.error = None;
+                    if self.scans() {
+                        // Pages bound the count: exact at the end, else "N+".
+                        let n = offset + rows.len() as u64;
+                        self.total = Some(BoundedCount {
+                            n,
+                            capped: !self.window_reaches_end,
+                        });
+                    }
                 }
                 true
             }
