@@ -5,7 +5,7 @@
 //! issue's scenario — `:trash`, inspect, requeue — joins when the trash
 //! exists.)
 //!
-//! The binary is `ROLLCALL_E2E_BIN` when set (scripts/test points it at the
+//! The binary is `CONSOLE_E2E_BIN` when set (scripts/test points it at the
 //! release build), else the one cargo built for this test run. Without tmux
 //! the test is skipped, unless `CI=true`, where that is a failure.
 
@@ -85,7 +85,7 @@ fn console_end_to_end_in_tmux() {
         eprintln!("skipping: tmux is not installed");
         return;
     }
-    let bin = std::env::var("ROLLCALL_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rollcall").to_string());
+    let bin = std::env::var("CONSOLE_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rollcall").to_string());
     let data = tempfile::tempdir().expect("tempdir");
     let name = format!("rollcall-e2e-{}", std::process::id());
     let cmd = format!(
