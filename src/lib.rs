@@ -7,3 +7,4 @@ pub mod cli;
 pub mod engine;
 pub mod model;
 pub mod store;
+pub mod tui;

@@ -207,9 +207,16 @@ proptest! {
         let out = batched.engine.import_batch(&reqs, &mut rollcall::engine::jobs::Quiet).unwrap();
         prop_assert_eq!(out.imports.len(), reqs.len());
         prop_assert_eq!(canonical(&one_by_one), canonical(&batched));
-        // Usernames stay unique.
-        let users = batched.engine.directory().users(&UserQuery::default()).unwrap();
-        let names: BTreeSet<&str> = users.iter().map(|u| u.username.as_str()).collect();
-        prop_assert_eq!(names.len(), users.len());
+        // Exactly the same, usernames and primary schools included.
+        let exact = |d: &District| -> Vec<(String, String, String)> {
+            d.engine
+                .directory()
+                .users(&UserQuery::default())
+                .unwrap()
+                .into_iter()
+                .map(|u| (u.key.record_uid.clone(), u.username.clone(), u.primary_school().to_string()))
+                .collect()
+        };
+        prop_assert_eq!(exact(&one_by_one), exact(&batched));
     }
 }

@@ -17,8 +17,23 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Without a subcommand: the console (when stdout is a terminal).
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// How the console looks and behaves.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConsoleArgs {
+    /// Console theme: default, light, high-contrast, mono, or NAME.toml in
+    /// the theme dir (overrides console.theme and NO_COLOR).
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Capture the mouse in the console (wheel scrolls).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -60,6 +75,8 @@ pub enum Command {
     /// Import and purge run records.
     #[command(subcommand)]
     Runs(RunsCmd),
+    /// Open the console (the same as no subcommand on a terminal).
+    Tui(ConsoleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +90,8 @@ pub struct DemoArgs {
     /// Print a summary instead of opening the console.
     #[arg(long)]
     pub no_tui: bool,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,10 +49,18 @@ pub fn main() -> ExitCode {
         }
     };
     let Some(command) = cli.command else {
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+            return finish(run(&cli.global, args::Command::Tui(cli.console.clone())));
+        }
         let _ = Cli::command().print_help();
         return Exit::Ok.into();
     };
-    match run(&cli.global, command) {
+    finish(run(&cli.global, command))
+}
+
+fn finish(result: anyhow::Result<Exit>) -> ExitCode {
+    match result {
         Ok(code) => code.into(),
         Err(e) if is_broken_pipe(&e) => Exit::Ok.into(),
         Err(e) => {

@@ -2,7 +2,9 @@
 //! runs, and the audit log. It knows nothing of terminals: callers pass a
 //! [`jobs::Progress`] and render what they get back.
 
+pub mod api;
 pub mod audit;
+pub mod browse;
 pub mod config;
 pub mod demo;
 pub mod feed;
@@ -10,6 +12,7 @@ pub mod import;
 pub mod jobs;
 pub mod limbo;
 pub mod mapping;
+pub mod overview;
 pub mod password;
 pub mod paths;
 pub mod received;

@@ -336,6 +336,13 @@ impl Run {
         Ok((f, path))
     }
 
+    /// Removes a run that never happened (a plan thrown away unwritten).
+    pub fn discard(self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            tracing::warn!(run = %self.record.id, error = %e, "cannot remove a discarded run");
+        }
+    }
+
     pub fn finish(mut self, status: RunStatus, message: Option<String>) -> Result<RunRecord, RunError> {
         self.record.status = status;
         self.record.message = message;

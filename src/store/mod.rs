@@ -4,6 +4,7 @@
 //! with the change itself.
 
 pub mod sqlite;
+pub mod stats;
 
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, Role, School, User, UserKey, UserState};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 pub use sqlite::SqliteDirectory;
+pub use stats::{BoundedCount, MembershipCount};
 
 /// Holds a directory's read view open; ends it when dropped.
 pub struct ReadView<'a> {
@@ -79,7 +81,11 @@ pub struct UserQuery {
     pub roles: Vec<Role>,
     pub source_uid: Option<String>,
     /// Case-insensitive substring of username, first or last name, record uid.
+    /// Scans every user: seconds at a million.
     pub text: Option<String>,
+    /// The username starts with this (usernames are lowercase): a range on
+    /// the username index, instant at any size.
+    pub username_prefix: Option<String>,
     /// In limbo with a purge date on or before this day.
     pub purge_due: Option<NaiveDate>,
     pub sort: UserSort,
@@ -176,6 +182,28 @@ pub trait Directory: Send {
             true
         })?;
         Ok(out)
+    }
+
+    /// Counts the users matching `query`, stopping after `cap` (then
+    /// `capped`): a bounded scan for interactive filters.
+    fn count_users_bounded(&self, query: &UserQuery, cap: u64) -> StoreResult<BoundedCount> {
+        let n = self.count_users(query)?;
+        Ok(BoundedCount {
+            n: n.min(cap),
+            capped: n > cap,
+        })
+    }
+    /// Users per school and role, every school in one call.
+    fn membership_counts(&self) -> StoreResult<Vec<MembershipCount>> {
+        stats::membership_counts_default(self)
+    }
+    /// Limbo users per purge date, soonest first, at most `limit` dates.
+    fn purge_dates(&self, limit: usize) -> StoreResult<Vec<(NaiveDate, u64)>> {
+        stats::purge_dates_default(self, limit)
+    }
+    /// Classes per school.
+    fn class_counts(&self) -> StoreResult<std::collections::BTreeMap<String, u64>> {
+        stats::class_counts_default(self)
     }
 
     fn groups(&self, school: Option<&str>, kind: Option<GroupKind>) -> StoreResult<Vec<GroupSummary>>;

@@ -1,5 +1,5 @@
 //! `rollcall demo`: build the demo district, then open the console on it
-//! (until the console exists, or with `--no-tui`: print a summary).
+//! (with `--no-tui`, `--json` or without a terminal: print a summary).
 
 use crate::cli::Exit;
 use crate::cli::args::DemoArgs;
@@ -7,6 +7,7 @@ use crate::cli::output::{self, Table};
 use crate::cli::progress::Bar;
 use crate::engine::demo::{DemoSummary, build};
 use crate::engine::{Engine, Settings};
+use std::io::IsTerminal;
 
 pub fn run(settings: Settings, a: &DemoArgs, json: bool) -> anyhow::Result<Exit> {
     let spec = crate::engine::demo::district::DistrictSpec {
@@ -16,6 +17,9 @@ pub fn run(settings: Settings, a: &DemoArgs, json: bool) -> anyhow::Result<Exit>
     };
     let mut engine = Engine::open(settings)?;
     let summary = build(&mut engine, &spec, &mut Bar::new())?;
+    if !a.no_tui && !json && std::io::stdout().is_terminal() {
+        return super::tui::console(engine, &a.console, crate::tui::views::ViewId::Dashboard);
+    }
     if json {
         output::json(&summary)?;
     } else {

@@ -7,6 +7,7 @@ mod info;
 mod limbo;
 mod runs;
 mod schools;
+pub mod tui;
 mod users;
 
 use super::Exit;
@@ -23,5 +24,6 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Users(c) => users::run(&Engine::open(settings)?, c, json),
         Command::Limbo(c) => limbo::run(&mut Engine::open(settings)?, c, json),
         Command::Runs(c) => runs::run(&Engine::open(settings)?, c, json),
+        Command::Tui(a) => tui::run(settings, &a),
     }
 }

@@ -38,6 +38,7 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub import: ImportConfig,
     pub runs: RunsConfig,
+    pub console: ConsoleConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,6 +103,19 @@ pub struct CsvConfig {
 #[serde(deny_unknown_fields)]
 pub struct RunsConfig {
     pub retention_days: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Theme name: built-in or `NAME.toml` in `theme_dir`.
+    pub theme: String,
+    /// Folder of user themes; empty: the user config dir's `themes/`.
+    pub theme_dir: String,
+    /// Capture the mouse (wheel scrolls tables).
+    pub mouse: bool,
+    /// Frames per second at most.
+    pub max_fps: u32,
 }
 
 /// The attributes a feed column can map to.
@@ -193,6 +207,15 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if !(1..=240).contains(&self.console.max_fps) {
+            return Err(fail("console.max_fps", "must be between 1 and 240".into()));
+        }
+        if self.console.theme.is_empty() {
+            return Err(fail(
+                "console.theme",
+                "must name a theme (default, light, high-contrast, mono)".into(),
+            ));
         }
         if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
             return Err(fail(

@@ -3,8 +3,10 @@
 //! connection to the directory. A plan made before the previous write is
 //! checked against the journal before it is written, and planned again if
 //! anything it read — a user of its feed or scope, or anybody in its school —
-//! changed meanwhile. Usernames issued by plans not yet written are reserved
-//! for the plans after them.
+//! changed meanwhile — together with every later plan, since their reserved
+//! usernames build on it. So a batch ends exactly where one import after
+//! another would. Usernames issued by plans not yet written are reserved for
+//! the plans after them.
 //!
 //! Feeds of different schools rarely touch the same users, so ordering the
 //! feeds role by role (all schools' students, then teachers, …) keeps
@@ -12,15 +14,18 @@
 
 use super::plan::Reservations;
 use super::prepare::{PrepareCtx, Prepared, prepare};
-use super::scope::Scope;
 use super::{ImportOutcome, ImportRequest, run_args};
+use crate::engine::audit::Actor;
 use crate::engine::jobs::{Progress, ProgressEvent, Quiet};
-use crate::engine::runs::{Run, RunKind};
+use crate::engine::runs::{Run, RunKind, Runs};
 use crate::engine::state::StateDb;
-use crate::engine::{Engine, EngineError, EngineResult, open_directory};
+use crate::engine::{Engine, EngineError, EngineResult, Settings, open_directory};
 use crate::model::ObjectRef;
-use std::sync::Mutex;
-use std::sync::mpsc::sync_channel;
+use chrono::NaiveDate;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
 
 /// The result of a batch.
 #[derive(Debug)]
@@ -30,10 +35,102 @@ pub struct BatchOutcome {
     pub replanned: usize,
 }
 
+/// One planned feed, sent from the planning thread.
+type Planned = (usize, Run, EngineResult<Prepared>);
+
+/// The planning thread: plans feeds `from..` in order, one ahead of the
+/// writer; stops when told or when the writer stops listening.
+struct Planner<'scope> {
+    rx: Receiver<EngineResult<Planned>>,
+    stop: Arc<AtomicBool>,
+    handle: ScopedJoinHandle<'scope, ()>,
+}
+
+impl Planner<'_> {
+    /// Stops the thread and throws away what it planned but did not hand
+    /// over (their runs never happened).
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        while let Ok(Ok((_, run, _))) = self.rx.try_recv() {
+            run.discard();
+        }
+        drop(self.rx);
+        let _ = self.handle.join();
+    }
+}
+
+/// Everything a planning thread needs.
+#[derive(Clone, Copy)]
+struct PlanJob<'a> {
+    reqs: &'a [ImportRequest],
+    settings: &'a Settings,
+    carry: &'a Mutex<Reservations>,
+    runs: &'a Runs,
+    actor: &'a Actor,
+    today: NaiveDate,
+}
+
+fn spawn_planner<'scope, 'env: 'scope>(
+    scope: &'scope Scope<'scope, 'env>,
+    job: PlanJob<'env>,
+    from: usize,
+) -> Planner<'scope> {
+    let (tx, rx) = sync_channel::<EngineResult<Planned>>(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let handle = scope.spawn(move || {
+        // Its own connections: it reads while the writer writes.
+        let connections =
+            open_directory(job.settings).and_then(|d| Ok((d, StateDb::open(&job.settings.paths.state_db())?)));
+        let (dir, state) = match connections {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        for (place, req) in job.reqs.iter().enumerate().skip(from) {
+            if stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let started = job
+                .runs
+                .start(
+                    RunKind::Import,
+                    job.actor,
+                    run_args(req),
+                    Some(&req.school),
+                    req.dry_run,
+                )
+                .map_err(EngineError::from);
+            let mut run = match started {
+                Ok(run) => run,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let ctx = PrepareCtx {
+                settings: job.settings,
+                dir: dir.as_ref(),
+                state: &state,
+                today: job.today,
+                carry: Some((job.carry, place)),
+            };
+            let prepared = prepare(&ctx, &mut run, req, &mut Quiet);
+            if let Err(SendError(Ok((_, run, _)))) = tx.send(Ok((place, run, prepared))) {
+                run.discard();
+                return;
+            }
+        }
+    });
+    Planner { rx, stop, handle }
+}
+
 impl Engine {
-    /// Imports the feeds in order (as if one `import` after another),
-    /// planning each next feed while the current one is written. Stops at
-    /// the first import that fails.
+    /// Imports the feeds in order, with exactly the result of one `import`
+    /// after another, planning each next feed while the current one is
+    /// written. Stops at the first import that fails.
     pub fn import_batch(&mut self, reqs: &[ImportRequest], progress: &mut dyn Progress) -> EngineResult<BatchOutcome> {
         if reqs.iter().any(|r| !r.dry_run) {
             self.check_writable("import")?;
@@ -42,79 +139,91 @@ impl Engine {
             self.check_request(req)?;
         }
         self.prune_runs();
-        let planner_dir = open_directory(&self.settings)?;
-        let planner_state = StateDb::open(&self.settings.paths.state_db())?;
         let carry = Mutex::new(Reservations::default());
         let settings = self.settings.clone();
-        let today = self.today();
         let runs = self.runs.clone();
         let actor = self.audit.actor().clone();
-        let engine: &mut Engine = self;
+        let job = PlanJob {
+            reqs,
+            settings: &settings,
+            carry: &carry,
+            runs: &runs,
+            actor: &actor,
+            today: self.today(),
+        };
         std::thread::scope(|scope| {
-            let (tx, rx) = sync_channel::<EngineResult<(Run, EngineResult<Prepared>)>>(1);
-            let carry = &carry;
-            let settings = &settings;
-            scope.spawn(move || {
-                let ctx = PrepareCtx {
-                    settings,
-                    dir: planner_dir.as_ref(),
-                    state: &planner_state,
-                    today,
-                    carry: Some(carry),
-                };
-                for req in reqs {
-                    let started = runs
-                        .start(RunKind::Import, &actor, run_args(req), Some(&req.school), req.dry_run)
-                        .map_err(EngineError::from);
-                    let item = started.map(|mut run| {
-                        let prepared = prepare(&ctx, &mut run, req, &mut Quiet);
-                        (run, prepared)
-                    });
-                    let failed = item.is_err();
-                    if tx.send(item).is_err() || failed {
-                        return;
-                    }
-                }
-            });
-            let mut imports = Vec::with_capacity(reqs.len());
-            let mut replanned = 0;
-            for (i, req) in reqs.iter().enumerate() {
-                let (mut run, prepared) = rx
-                    .recv()
-                    .map_err(|_| EngineError::Invalid("the planning thread stopped unexpectedly".into()))??;
-                let prepared = match prepared {
-                    Ok(p) if let Some(why) = engine.stale(&p, &req.school)? => {
-                        replanned += 1;
-                        run.log(&format!("planned again: an earlier feed changed {why}"));
-                        let ctx = PrepareCtx {
-                            settings,
-                            dir: engine.dir.as_ref(),
-                            state: &engine.state,
-                            today,
-                            carry: Some(carry),
-                        };
-                        prepare(&ctx, &mut run, req, &mut Quiet)
-                    }
-                    other => other,
-                };
-                let result = prepared.and_then(|p| engine.commit(&mut run, req, p, &mut Quiet));
-                let outcome = engine.finish_import(run, req, result)?;
-                imports.push(outcome);
-                progress.update(ProgressEvent {
-                    phase: "importing",
-                    done: i as u64 + 1,
-                    total: Some(reqs.len() as u64),
-                });
+            let mut planner = Some(spawn_planner(scope, job, 0));
+            let result = self.write_batch(scope, job, &mut planner, progress);
+            if let Some(p) = planner.take() {
+                p.stop();
             }
-            Ok(BatchOutcome { imports, replanned })
+            result
         })
+    }
+
+    fn write_batch<'scope, 'env: 'scope>(
+        &mut self,
+        scope: &'scope Scope<'scope, 'env>,
+        job: PlanJob<'env>,
+        planner: &mut Option<Planner<'scope>>,
+        progress: &mut dyn Progress,
+    ) -> EngineResult<BatchOutcome> {
+        let reqs = job.reqs;
+        let mut imports = Vec::with_capacity(reqs.len());
+        let mut replanned = 0;
+        for (place, req) in reqs.iter().enumerate() {
+            let received = planner
+                .as_ref()
+                .map(|p| p.rx.recv())
+                .ok_or_else(|| EngineError::Invalid("no planning thread".into()))?
+                .map_err(|_| EngineError::Invalid("the planning thread stopped unexpectedly".into()))?;
+            let (got, mut run, prepared) = received?;
+            debug_assert_eq!(got, place);
+            let prepared = match prepared {
+                Ok(p) if let Some(why) = self.stale(&p, &req.school)? => {
+                    // Throw this plan and every later one away (their
+                    // reservations build on it), plan it again here, and
+                    // start planning again after it.
+                    replanned += 1;
+                    if let Some(p) = planner.take() {
+                        p.stop();
+                    }
+                    job.carry
+                        .lock()
+                        .map_err(|_| EngineError::Invalid("a parallel import failed".into()))?
+                        .forget_from(place);
+                    run.log(&format!("planned again: an earlier feed changed {why}"));
+                    let ctx = PrepareCtx {
+                        settings: job.settings,
+                        dir: self.dir.as_ref(),
+                        state: &self.state,
+                        today: job.today,
+                        carry: Some((job.carry, place)),
+                    };
+                    let again = prepare(&ctx, &mut run, req, &mut Quiet);
+                    if place + 1 < reqs.len() {
+                        *planner = Some(spawn_planner(scope, job, place + 1));
+                    }
+                    again
+                }
+                other => other,
+            };
+            let result = prepared.and_then(|p| self.commit(&mut run, req, p, &mut Quiet));
+            imports.push(self.finish_import(run, req, result)?);
+            progress.update(ProgressEvent {
+                phase: "importing",
+                done: place as u64 + 1,
+                total: Some(reqs.len() as u64),
+            });
+        }
+        Ok(BatchOutcome { imports, replanned })
     }
 
     /// Whether anything the plan depends on changed after its view: a user
     /// it read (its feed's and its scope's), or a user that entered its
     /// scope since.
     fn stale(&self, p: &Prepared, school: &str) -> EngineResult<Option<String>> {
-        let scope = Scope {
+        let scope = super::scope::Scope {
             source_uid: &p.source,
             school,
             roles: &p.scope_roles,

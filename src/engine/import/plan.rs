@@ -127,20 +127,30 @@ impl Plan {
 
 /// Usernames (and counters) issued by plans that are not written yet: a
 /// pipelined import plans the next feed before the current one is written,
-/// and must not hand out the same names twice.
+/// and must not hand out the same names twice. Each entry remembers which
+/// plan (by its place in the batch) issued it, so the reservations of plans
+/// that are thrown away can be dropped.
 #[derive(Debug, Default)]
 pub struct Reservations {
-    names: HashSet<String>,
-    counters: HashMap<String, u32>,
+    names: HashMap<String, usize>,
+    counters: HashMap<String, (u32, usize)>,
 }
 
 impl Reservations {
-    pub fn add(&mut self, names: HashSet<String>, counters: &[(String, u32)]) {
-        self.names.extend(names);
+    pub fn add(&mut self, plan: usize, names: HashSet<String>, counters: &[(String, u32)]) {
+        self.names.extend(names.into_iter().map(|n| (n, plan)));
         for (base, n) in counters {
-            let e = self.counters.entry(base.clone()).or_insert(*n);
-            *e = (*e).max(*n);
+            let e = self.counters.entry(base.clone()).or_insert((*n, plan));
+            if *n >= e.0 {
+                *e = (*n, plan);
+            }
         }
+    }
+
+    /// Drops what plans `from` and later reserved.
+    pub fn forget_from(&mut self, from: usize) {
+        self.names.retain(|_, p| *p < from);
+        self.counters.retain(|_, (_, p)| *p < from);
     }
 }
 
@@ -215,7 +225,7 @@ impl NameRegistry for PlanNames<'_> {
     fn is_taken(&mut self, username: &str) -> Result<bool, SchemeError> {
         if self.reserved.contains(username)
             || self.taken.contains(username)
-            || self.carry.is_some_and(|c| c.names.contains(username))
+            || self.carry.is_some_and(|c| c.names.contains_key(username))
         {
             return Ok(true);
         }
@@ -231,7 +241,7 @@ impl NameRegistry for PlanNames<'_> {
         if let Some(n) = self.counters.get(base) {
             return Ok(Some(*n));
         }
-        if let Some(n) = self.carry.and_then(|c| c.counters.get(base)) {
+        if let Some((n, _)) = self.carry.and_then(|c| c.counters.get(base)) {
             return Ok(Some(*n));
         }
         if let Some(n) = self.stored_counters.get(base) {

@@ -27,8 +27,9 @@ pub(super) struct PrepareCtx<'a> {
     pub dir: &'a dyn Directory,
     pub state: &'a StateDb,
     pub today: NaiveDate,
-    /// Usernames issued by plans not yet written (pipelined imports).
-    pub carry: Option<&'a Mutex<Reservations>>,
+    /// Usernames issued by plans not yet written (pipelined imports), and
+    /// this plan's place in the batch.
+    pub carry: Option<(&'a Mutex<Reservations>, usize)>,
 }
 
 /// A planned import, ready to be written.
@@ -171,13 +172,14 @@ pub(super) fn prepare(
         emails: emails.as_ref(),
     };
     let carry = match ctx.carry {
-        Some(m) => Some(
+        Some((m, place)) => Some((
             m.lock()
                 .map_err(|_| EngineError::Invalid("a parallel import failed".into()))?,
-        ),
+            place,
+        )),
         None => None,
     };
-    let mut names = PlanNames::new(dir, carry.as_deref());
+    let mut names = PlanNames::new(dir, carry.as_ref().map(|(c, _)| &**c));
     let newcomers: Vec<SchemeFields<'_>> = rows
         .iter()
         .filter(|r| !existing.contains_key(r.record_uid.as_str()))
@@ -200,8 +202,8 @@ pub(super) fn prepare(
     );
     plan.scope_size = stamps.len();
     let issued = names.into_plan(&mut plan);
-    if let Some(mut carry) = carry {
-        carry.add(issued, &plan.counters);
+    if let Some((mut carry, place)) = carry {
+        carry.add(place, issued, &plan.counters);
     }
     drop(view);
     let mut errors = feed.errors;

@@ -6,8 +6,12 @@ mod bulk;
 mod codec;
 mod query;
 mod schema;
+mod stats;
 
-use super::{ApplyReport, Batch, Directory, GroupSummary, StoreError, StoreResult, UserQuery, UserStamp};
+use super::{
+    ApplyReport, Batch, BoundedCount, Directory, GroupSummary, MembershipCount, StoreError, StoreResult, UserQuery,
+    UserStamp,
+};
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, School, User, UserKey};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use std::collections::{HashMap, HashSet};
@@ -146,6 +150,22 @@ impl Directory for SqliteDirectory {
 
     fn user_stamps(&self, query: &UserQuery) -> StoreResult<Vec<UserStamp>> {
         self.user_stamps_impl(query)
+    }
+
+    fn count_users_bounded(&self, query: &UserQuery, cap: u64) -> StoreResult<BoundedCount> {
+        self.count_users_bounded_impl(query, cap)
+    }
+
+    fn membership_counts(&self) -> StoreResult<Vec<MembershipCount>> {
+        self.membership_counts_impl()
+    }
+
+    fn purge_dates(&self, limit: usize) -> StoreResult<Vec<(chrono::NaiveDate, u64)>> {
+        self.purge_dates_impl(limit)
+    }
+
+    fn class_counts(&self) -> StoreResult<std::collections::BTreeMap<String, u64>> {
+        self.class_counts_impl()
     }
 
     fn groups(&self, school: Option<&str>, kind: Option<GroupKind>) -> StoreResult<Vec<GroupSummary>> {

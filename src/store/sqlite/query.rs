@@ -21,7 +21,7 @@ fn like_escape(s: &str) -> String {
 }
 
 /// A query's FROM/WHERE clause and its parameters.
-fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
+pub(super) fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
     let mut sql = String::from(" FROM users u");
     let mut params: Vec<Value> = Vec::new();
     if let Some(school) = &q.school {
@@ -62,6 +62,12 @@ fn where_clause(q: &UserQuery) -> (String, Vec<Value>) {
         for _ in 0..4 {
             params.push(Value::Text(pat.clone()));
         }
+    }
+    if let Some(prefix) = q.username_prefix.as_deref().filter(|p| !p.is_empty()) {
+        // Every stored username sorts below prefix + U+10FFFF.
+        sql.push_str(" AND u.username >= ? AND u.username < ?");
+        params.push(Value::Text(prefix.to_string()));
+        params.push(Value::Text(format!("{prefix}\u{10FFFF}")));
     }
     if let Some(day) = q.purge_due {
         sql.push_str(" AND u.state = 'limbo' AND u.purge_at IS NOT NULL AND u.purge_at <= ?");

@@ -1,0 +1,180 @@
+//! Jobs of the async facade: long work (imports, purges; later sync and
+//! verify) on its own blocking thread and its own engine connection, so the
+//! shared engine stays free for the reads a front end makes meanwhile.
+//! Progress is throttled to one event per [`PROGRESS_EVERY`] (plus the last),
+//! and a [`CancelToken`] per job stops it at its next check.
+
+use super::{EngineEvent, Shared};
+use crate::engine::import::{ImportOutcome, ImportRequest};
+use crate::engine::jobs::{CancelToken, Progress, ProgressEvent};
+use crate::engine::limbo::PurgeOutcome;
+use crate::engine::{Engine, EngineError};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub type JobId = u64;
+
+/// At most one progress event per job in this interval.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(25);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    Import,
+    Purge,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Import => "import",
+            JobKind::Purge => "purge",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JobInfo {
+    pub id: JobId,
+    pub kind: JobKind,
+    /// What it works on, e.g. `import gs-nord student (dry run)`.
+    pub label: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub enum JobOutcome {
+    Import(Box<ImportOutcome>),
+    Purge(PurgeOutcome),
+}
+
+#[derive(Default)]
+pub(super) struct Jobs {
+    next: AtomicU64,
+    running: Mutex<BTreeMap<JobId, (JobInfo, CancelToken)>>,
+}
+
+impl Jobs {
+    fn register(&self, kind: JobKind, label: String, dry_run: bool) -> (JobInfo, CancelToken) {
+        let info = JobInfo {
+            id: self.next.fetch_add(1, Ordering::SeqCst) + 1,
+            kind,
+            label,
+            dry_run,
+            started_at: Utc::now(),
+        };
+        let token = CancelToken::default();
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(info.id, (info.clone(), token.clone()));
+        }
+        (info, token)
+    }
+
+    fn finish(&self, id: JobId) {
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&id);
+        }
+    }
+
+    pub(super) fn cancel(&self, id: JobId) -> Option<JobInfo> {
+        let running = self.running.lock().ok()?;
+        let (info, token) = running.get(&id)?;
+        token.cancel();
+        Some(info.clone())
+    }
+
+    pub(super) fn running(&self) -> Vec<JobInfo> {
+        self.running
+            .lock()
+            .map(|r| r.values().map(|(i, _)| i.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Forwards a job's progress as events, throttled; reads its cancel token.
+struct EventProgress {
+    id: JobId,
+    tx: UnboundedSender<EngineEvent>,
+    token: CancelToken,
+    last: Option<Instant>,
+}
+
+impl Progress for EventProgress {
+    fn update(&mut self, event: ProgressEvent) {
+        let last_one = event.total.is_some_and(|t| event.done >= t);
+        if !last_one && self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let _ = self.tx.send(EngineEvent::JobProgress {
+            id: self.id,
+            phase: event.phase,
+            done: event.done,
+            total: event.total,
+        });
+    }
+
+    fn cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// Runs `work` on a blocking thread with a fresh engine on the same
+/// settings, then reports its outcome.
+fn spawn<F>(shared: &Arc<Shared>, kind: JobKind, label: String, dry_run: bool, work: F) -> JobInfo
+where
+    F: FnOnce(&mut Engine, &mut dyn Progress) -> Result<JobOutcome, EngineError> + Send + 'static,
+{
+    let (info, token) = shared.jobs.register(kind, label, dry_run);
+    let _ = shared.events.send(EngineEvent::JobStarted(info.clone()));
+    let shared = shared.clone();
+    let id = info.id;
+    tokio::task::spawn_blocking(move || {
+        let mut progress = EventProgress {
+            id,
+            tx: shared.events.clone(),
+            token,
+            last: None,
+        };
+        let result = Engine::open(shared.settings.clone())
+            .and_then(|mut engine| work(&mut engine, &mut progress))
+            .map_err(|e| e.to_string());
+        shared.jobs.finish(id);
+        let _ = shared.events.send(EngineEvent::JobFinished { id, result });
+        let _ = shared.events.send(EngineEvent::Changed);
+    });
+    info
+}
+
+pub(super) fn spawn_import(shared: &Arc<Shared>, req: ImportRequest) -> JobInfo {
+    let roles: Vec<&str> = req.roles.iter().map(|r| r.as_str()).collect();
+    let label = format!(
+        "import {} {}{}",
+        req.school,
+        if roles.is_empty() {
+            "all roles".to_string()
+        } else {
+            roles.join(",")
+        },
+        if req.dry_run { " (dry run)" } else { "" }
+    );
+    let dry_run = req.dry_run;
+    spawn(shared, JobKind::Import, label, dry_run, move |engine, progress| {
+        engine.import(&req, progress).map(|o| JobOutcome::Import(Box::new(o)))
+    })
+}
+
+pub(super) fn spawn_purge(shared: &Arc<Shared>, as_of: Option<NaiveDate>, dry_run: bool) -> JobInfo {
+    let label = format!(
+        "purge limbo{}{}",
+        as_of.map(|d| format!(" as of {d}")).unwrap_or_default(),
+        if dry_run { " (dry run)" } else { "" }
+    );
+    spawn(shared, JobKind::Purge, label, dry_run, move |engine, progress| {
+        engine.limbo_purge(as_of, dry_run, progress).map(JobOutcome::Purge)
+    })
+}

@@ -1,0 +1,471 @@
+//! The one table of admin actions: key, palette command, help text, whether
+//! it changes data (destructive) and how it is confirmed, and the views it
+//! applies to. Key dispatch, the footer hints, the help overlay (`?`), the
+//! `:` palette and read-only mode are all derived from [`ACTIONS`]; nothing
+//! else binds keys. Destructive actions are hidden *and* refused in read-only
+//! mode (and the engine refuses them too).
+
+use super::views::ViewId;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Everything an admin can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    Palette,
+    Filter,
+    Back,
+    Refresh,
+    NextView,
+    PrevView,
+    Goto(ViewId),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    SortNext,
+    SortReverse,
+    Detail,
+    StateFilter,
+    Restore,
+    Extend,
+    PurgeUser,
+    NewImport,
+    PurgeDue,
+    CancelJob,
+    NextPane,
+    LevelNext,
+    Follow,
+}
+
+/// How an action is confirmed, scaled to its danger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// Harmless or reversible by the same means.
+    No,
+    /// One object, reversible: `y`/`n`.
+    YesNo,
+    /// Bulk or irreversible: the admin types a word (a name, or the verb).
+    Typed,
+}
+
+/// Where an action applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Views(&'static [ViewId]),
+}
+
+/// A key: code plus modifiers (shift is folded into the character).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+const fn k(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+impl Key {
+    /// Whether a key event is this key (shift only matters for non-chars).
+    pub fn matches(&self, ev: &KeyEvent) -> bool {
+        let mods = if matches!(ev.code, KeyCode::Char(_)) {
+            ev.modifiers - KeyModifiers::SHIFT
+        } else {
+            ev.modifiers
+        };
+        ev.code == self.code && mods == self.mods
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "S-Tab".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::F(n) => format!("F{n}"),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("^{base}")
+        } else {
+            base
+        }
+    }
+}
+
+/// One row of the action table.
+#[derive(Clone, Copy, Debug)]
+pub struct ActionSpec {
+    pub action: Action,
+    pub keys: &'static [Key],
+    /// The `:` palette command.
+    pub command: &'static str,
+    pub help: &'static str,
+    /// Changes data: hidden and refused in read-only mode.
+    pub destructive: bool,
+    pub confirm: Confirm,
+    pub scope: Scope,
+    /// Shown in the footer hints.
+    pub hint: bool,
+}
+
+use ViewId::{Dashboard, Jobs, Limbo, Log, Schools, Users};
+
+const TABLES: &[ViewId] = &[Schools, Users, Limbo, Jobs, Log];
+
+const fn spec(action: Action, keys: &'static [Key], command: &'static str, help: &'static str) -> ActionSpec {
+    ActionSpec {
+        action,
+        keys,
+        command,
+        help,
+        destructive: false,
+        confirm: Confirm::No,
+        scope: Scope::Global,
+        hint: false,
+    }
+}
+
+const fn hinted(mut s: ActionSpec) -> ActionSpec {
+    s.hint = true;
+    s
+}
+
+const fn only(mut s: ActionSpec, views: &'static [ViewId]) -> ActionSpec {
+    s.scope = Scope::Views(views);
+    s
+}
+
+const fn danger(mut s: ActionSpec, confirm: Confirm) -> ActionSpec {
+    s.destructive = true;
+    s.confirm = confirm;
+    s
+}
+
+/// Every action. View-scoped entries come first so they win over global
+/// ones bound to the same key.
+pub const ACTIONS: &[ActionSpec] = &[
+    // Users and limbo
+    hinted(danger(
+        only(
+            spec(
+                Action::Restore,
+                &[k('r')],
+                "restore",
+                "restore the selected limbo user into a school",
+            ),
+            &[Users, Limbo],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::Extend,
+                &[k('e')],
+                "extend",
+                "move the selected limbo user's purge date later",
+            ),
+            &[Limbo],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::PurgeUser,
+                &[k('x')],
+                "purge-user",
+                "delete the selected limbo user now (type its name)",
+            ),
+            &[Limbo],
+        ),
+        Confirm::Typed,
+    )),
+    hinted(only(
+        spec(Action::SortNext, &[k('s')], "sort", "sort by the next column"),
+        &[Users, Limbo, Schools],
+    )),
+    only(
+        spec(Action::SortReverse, &[k('S')], "reverse", "reverse the sort order"),
+        &[Users, Limbo, Schools],
+    ),
+    hinted(only(
+        spec(Action::Detail, &[k('d')], "detail", "show or hide the detail pane"),
+        &[Users],
+    )),
+    hinted(only(
+        spec(
+            Action::StateFilter,
+            &[k('t')],
+            "state",
+            "cycle the state filter: all, active, limbo",
+        ),
+        &[Users],
+    )),
+    // Jobs and runs
+    hinted(danger(
+        only(
+            spec(
+                Action::NewImport,
+                &[k('i')],
+                "import",
+                "start an import: school, role, feed; dry run, then confirm",
+            ),
+            &[Jobs, Dashboard],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::PurgeDue,
+                &[k('p')],
+                "purge",
+                "purge the limbo users whose date has come (dry run, then type 'purge')",
+            ),
+            &[Jobs, Limbo, Dashboard],
+        ),
+        Confirm::Typed,
+    )),
+    hinted(only(
+        spec(
+            Action::CancelJob,
+            &[k('c')],
+            "cancel",
+            "cancel the selected running job",
+        ),
+        &[Jobs],
+    )),
+    hinted(only(
+        spec(
+            Action::NextPane,
+            &[k('v')],
+            "pane",
+            "cycle the run detail: summary, log, archived input",
+        ),
+        &[Jobs],
+    )),
+    // Log
+    hinted(only(
+        spec(Action::LevelNext, &[k('l')], "level", "cycle the minimum log level"),
+        &[Log],
+    )),
+    hinted(only(
+        spec(Action::Follow, &[k('f')], "follow", "follow the end of the log"),
+        &[Log],
+    )),
+    // Navigation
+    only(spec(Action::Up, &[code(KeyCode::Up), k('k')], "up", "move up"), TABLES),
+    only(
+        spec(Action::Down, &[code(KeyCode::Down), k('j')], "down", "move down"),
+        TABLES,
+    ),
+    only(
+        spec(
+            Action::PageUp,
+            &[code(KeyCode::PageUp), ctrl('b')],
+            "page-up",
+            "one page up",
+        ),
+        TABLES,
+    ),
+    only(
+        spec(
+            Action::PageDown,
+            &[code(KeyCode::PageDown), ctrl('f')],
+            "page-down",
+            "one page down",
+        ),
+        TABLES,
+    ),
+    only(
+        spec(Action::Top, &[code(KeyCode::Home), k('g')], "top", "first row"),
+        TABLES,
+    ),
+    only(
+        spec(Action::Bottom, &[code(KeyCode::End), k('G')], "bottom", "last row"),
+        TABLES,
+    ),
+    hinted(only(
+        spec(Action::Open, &[code(KeyCode::Enter)], "open", "open the selected row"),
+        &[Schools, Users, Jobs],
+    )),
+    // Global
+    hinted(spec(
+        Action::Filter,
+        &[k('/')],
+        "filter",
+        "filter the current view (Enter keeps, Esc clears)",
+    )),
+    hinted(spec(
+        Action::Palette,
+        &[k(':')],
+        "command",
+        "command palette: jump to a view or run an action",
+    )),
+    hinted(spec(Action::Help, &[k('?')], "help", "show every key of this view")),
+    spec(
+        Action::Back,
+        &[code(KeyCode::Esc)],
+        "back",
+        "close, clear the filter or go back",
+    ),
+    spec(
+        Action::Refresh,
+        &[ctrl('r'), code(KeyCode::F(5))],
+        "refresh",
+        "reload the current view",
+    ),
+    spec(Action::NextView, &[code(KeyCode::Tab)], "next", "next view"),
+    spec(Action::PrevView, &[code(KeyCode::BackTab)], "prev", "previous view"),
+    spec(Action::Goto(Dashboard), &[k('1')], "dashboard", "go to the dashboard"),
+    spec(Action::Goto(Schools), &[k('2')], "schools", "go to schools"),
+    spec(Action::Goto(Users), &[k('3')], "users", "go to users"),
+    spec(Action::Goto(Limbo), &[k('4')], "limbo", "go to limbo"),
+    spec(Action::Goto(Jobs), &[k('5')], "jobs", "go to jobs and runs"),
+    spec(Action::Goto(Log), &[k('6')], "log", "go to the log"),
+    hinted(spec(
+        Action::Quit,
+        &[k('q'), ctrl('c')],
+        "quit",
+        "quit (asks first while jobs run)",
+    )),
+];
+
+impl ActionSpec {
+    pub fn applies_to(&self, view: ViewId) -> bool {
+        match self.scope {
+            Scope::Global => true,
+            Scope::Views(vs) => vs.contains(&view),
+        }
+    }
+
+    /// Offered at all: read-only mode removes destructive actions.
+    pub fn available(&self, read_only: bool) -> bool {
+        !(read_only && self.destructive)
+    }
+
+    pub fn key_label(&self) -> String {
+        self.keys.iter().map(Key::label).collect::<Vec<_>>().join("/")
+    }
+}
+
+/// The table entry of an action.
+pub fn spec_of(action: Action) -> Option<&'static ActionSpec> {
+    ACTIONS.iter().find(|s| s.action == action)
+}
+
+/// The action a key means in a view, skipping what read-only removes.
+pub fn resolve(ev: &KeyEvent, view: ViewId, read_only: bool) -> Option<Action> {
+    ACTIONS
+        .iter()
+        .filter(|s| s.applies_to(view) && s.available(read_only))
+        .find(|s| s.keys.iter().any(|k| k.matches(ev)))
+        .map(|s| s.action)
+}
+
+/// The actions offered in a view (help, palette), table order.
+pub fn offered(view: ViewId, read_only: bool) -> impl Iterator<Item = &'static ActionSpec> {
+    ACTIONS
+        .iter()
+        .filter(move |s| s.applies_to(view) && s.available(read_only))
+}
+
+/// How many actions of a view read-only mode hides.
+pub fn hidden_by_read_only(view: ViewId) -> usize {
+    ACTIONS.iter().filter(|s| s.applies_to(view) && s.destructive).count()
+}
+
+/// The footer hints of a view: view actions first, then global ones.
+pub fn hints(view: ViewId, read_only: bool) -> Vec<(String, &'static str)> {
+    let (mut local, mut global): (Vec<&ActionSpec>, Vec<&ActionSpec>) = offered(view, read_only)
+        .filter(|s| s.hint)
+        .partition(|s| matches!(s.scope, Scope::Views(_)));
+    local.append(&mut global);
+    local.into_iter().map(|s| (s.keys[0].label(), s.command)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn every_action_has_keys_and_a_unique_command() {
+        let mut commands: Vec<&str> = ACTIONS.iter().map(|s| s.command).collect();
+        commands.sort_unstable();
+        let n = commands.len();
+        commands.dedup();
+        assert_eq!(commands.len(), n, "duplicate palette commands");
+        assert!(ACTIONS.iter().all(|s| !s.keys.is_empty() && !s.help.is_empty()));
+    }
+
+    #[test]
+    fn no_key_means_two_things_in_one_view() {
+        for view in ViewId::ALL {
+            let specs: Vec<_> = ACTIONS.iter().filter(|s| s.applies_to(view)).collect();
+            for (i, a) in specs.iter().enumerate() {
+                for b in &specs[i + 1..] {
+                    for ka in a.keys {
+                        assert!(
+                            !b.keys.contains(ka),
+                            "{view:?}: {} bound to {:?} and {:?}",
+                            ka.label(),
+                            a.action,
+                            b.action
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_only_hides_and_refuses_destructive_actions() {
+        assert_eq!(resolve(&key('x'), ViewId::Limbo, false), Some(Action::PurgeUser));
+        assert_eq!(resolve(&key('x'), ViewId::Limbo, true), None);
+        assert!(offered(ViewId::Limbo, true).all(|s| !s.destructive));
+        assert!(hints(ViewId::Limbo, true).iter().all(|(_, c)| *c != "restore"));
+        assert!(hidden_by_read_only(ViewId::Limbo) >= 3);
+        // Shift folds into the character.
+        let shifted = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(resolve(&shifted, ViewId::Users, false), Some(Action::Bottom));
+    }
+}

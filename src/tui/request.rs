@@ -1,0 +1,187 @@
+//! What the console asks the engine and what comes back. Views never call
+//! the engine: they queue [`Request`]s, the event loop runs each on the
+//! engine's async facade ([`execute`]) and routes the [`Reply`] to the view
+//! that asked. Tests run the same requests synchronously.
+
+use super::views::ViewId;
+use crate::engine::api::{EngineApi, JobId, JobInfo};
+use crate::engine::browse::{FeedFileInfo, LogTail};
+use crate::engine::import::ImportRequest;
+use crate::engine::overview::{Overview, SchoolRow, UserRow};
+use crate::engine::runs::RunRecord;
+use crate::engine::users::UserDetail;
+use crate::store::{BoundedCount, UserQuery};
+use chrono::NaiveDate;
+
+/// A call on the engine.
+#[derive(Clone, Debug)]
+pub enum Call {
+    Overview,
+    RoleCounts,
+    SchoolRows,
+    SchoolNames,
+    /// A page of users; `generation` lets the view drop stale answers.
+    UserRows {
+        generation: u64,
+        query: UserQuery,
+    },
+    CountUsers {
+        generation: u64,
+        query: UserQuery,
+        cap: u64,
+    },
+    UserDetail(String),
+    Runs(usize),
+    RunDetail(String),
+    LogTail(usize),
+    FeedFiles,
+    Restore {
+        username: String,
+        school: String,
+    },
+    Extend {
+        username: String,
+        days: u32,
+    },
+    PurgeUser(String),
+    StartImport(ImportRequest),
+    StartPurge {
+        as_of: Option<NaiveDate>,
+        dry_run: bool,
+    },
+    CancelJob(JobId),
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub to: ViewId,
+    pub call: Call,
+}
+
+/// A run with its log and the head of its archived input.
+#[derive(Clone, Debug)]
+pub struct RunDetail {
+    pub record: RunRecord,
+    pub log: String,
+    pub input: Option<String>,
+}
+
+/// An answer.
+#[derive(Clone, Debug)]
+pub enum Data {
+    Overview(Box<Overview>),
+    RoleCounts(Vec<(crate::model::Role, u64)>),
+    SchoolRows(Vec<SchoolRow>),
+    SchoolNames(Vec<String>),
+    UserRows {
+        generation: u64,
+        offset: u64,
+        rows: Vec<UserRow>,
+    },
+    UserCount {
+        generation: u64,
+        count: BoundedCount,
+    },
+    UserDetail(Box<UserDetail>),
+    Runs(Vec<RunRecord>),
+    RunDetail(Box<RunDetail>),
+    LogTail(LogTail),
+    FeedFiles(Vec<FeedFileInfo>),
+    /// A write succeeded; the message says what was done.
+    Done(String),
+    JobStarted(JobInfo),
+    Cancelled(bool),
+}
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub to: ViewId,
+    pub call: &'static str,
+    pub result: Result<Data, String>,
+}
+
+/// How much of a run's log and input the run detail shows.
+pub const RUN_LOG_BYTES: u64 = 64 * 1024;
+pub const RUN_INPUT_BYTES: u64 = 16 * 1024;
+
+impl Call {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Call::Overview => "overview",
+            Call::RoleCounts => "role counts",
+            Call::SchoolRows => "schools",
+            Call::SchoolNames => "school names",
+            Call::UserRows { .. } => "users",
+            Call::CountUsers { .. } => "count",
+            Call::UserDetail(_) => "user",
+            Call::Runs(_) => "runs",
+            Call::RunDetail(_) => "run",
+            Call::LogTail(_) => "log",
+            Call::FeedFiles => "feeds",
+            Call::Restore { .. } => "restore",
+            Call::Extend { .. } => "extend",
+            Call::PurgeUser(_) => "purge user",
+            Call::StartImport(_) => "import",
+            Call::StartPurge { .. } => "purge",
+            Call::CancelJob(_) => "cancel",
+        }
+    }
+}
+
+/// Runs one request on the engine.
+pub async fn execute(api: &EngineApi, req: Request) -> Reply {
+    let name = req.call.name();
+    let result = run(api, req.call).await.map_err(|e| e.to_string());
+    Reply {
+        to: req.to,
+        call: name,
+        result,
+    }
+}
+
+async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::ApiError> {
+    Ok(match call {
+        Call::Overview => Data::Overview(Box::new(api.overview().await?)),
+        Call::RoleCounts => Data::RoleCounts(api.role_memberships().await?),
+        Call::SchoolRows => Data::SchoolRows(api.school_rows().await?),
+        Call::SchoolNames => Data::SchoolNames(api.school_names().await?),
+        Call::UserRows { generation, query } => {
+            let offset = query.offset;
+            Data::UserRows {
+                generation,
+                offset,
+                rows: api.user_rows(query).await?,
+            }
+        }
+        Call::CountUsers { generation, query, cap } => Data::UserCount {
+            generation,
+            count: api.count_users(query, cap).await?,
+        },
+        Call::UserDetail(name) => Data::UserDetail(Box::new(api.user_detail(name).await?)),
+        Call::Runs(limit) => Data::Runs(api.runs(limit).await?),
+        Call::RunDetail(id) => {
+            let record = api.run(id.clone()).await?;
+            let log = api.run_log(id.clone(), RUN_LOG_BYTES).await?;
+            let input = api.run_input(id, RUN_INPUT_BYTES).await?;
+            Data::RunDetail(Box::new(RunDetail { record, log, input }))
+        }
+        Call::LogTail(n) => Data::LogTail(api.log_tail(n).await?),
+        Call::FeedFiles => Data::FeedFiles(api.feed_files().await?),
+        Call::Restore { username, school } => {
+            api.limbo_restore(username.clone(), school.clone()).await?;
+            Data::Done(format!("restored {username} into {school}"))
+        }
+        Call::Extend { username, days } => {
+            let u = api.limbo_extend(username.clone(), days).await?;
+            let until = u.purge_at.map(|d| d.to_string()).unwrap_or_default();
+            Data::Done(format!("{username} stays in limbo until {until}"))
+        }
+        Call::PurgeUser(username) => {
+            api.limbo_purge_user(username.clone()).await?;
+            Data::Done(format!("purged {username}"))
+        }
+        Call::StartImport(req) => Data::JobStarted(api.start_import(req).await?),
+        Call::StartPurge { as_of, dry_run } => Data::JobStarted(api.start_purge(as_of, dry_run).await?),
+        Call::CancelJob(id) => Data::Cancelled(api.cancel_job(id).await?),
+    })
+}

@@ -1,0 +1,217 @@
+//! Dashboard: the district at a glance — schools, users by state and role,
+//! limbo and the next purges, the last runs, this session's jobs — and the
+//! place where the sync panels (queues, trash, authorities) appear once the
+//! engine offers them.
+
+use super::{Ctx, RenderCtx, View, ViewId};
+use crate::engine::overview::Overview;
+use crate::engine::runs::RunStatus;
+use crate::tui::action::Action;
+use crate::tui::request::{Call, Data};
+use crate::tui::theme::Slot;
+use crate::tui::widgets::{days_left, kv, num, panel};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+#[derive(Default)]
+pub struct Dashboard {
+    data: Option<Overview>,
+    /// Arrives after the overview (a pass over every membership).
+    roles: Option<Vec<(crate::model::Role, u64)>>,
+    error: Option<String>,
+    filter: String,
+}
+
+pub fn status_slot(s: RunStatus) -> Slot {
+    match s {
+        RunStatus::Ok => Slot::Ok,
+        RunStatus::Running => Slot::Accent,
+        RunStatus::Refused => Slot::Warn,
+        RunStatus::Failed => Slot::Error,
+    }
+}
+
+pub fn status_str(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Ok => "ok",
+        RunStatus::Running => "running",
+        RunStatus::Refused => "refused",
+        RunStatus::Failed => "failed",
+    }
+}
+
+impl View for Dashboard {
+    fn id(&self) -> ViewId {
+        ViewId::Dashboard
+    }
+
+    fn load(&mut self, ctx: &mut Ctx) {
+        ctx.ask(ViewId::Dashboard, Call::Overview);
+        ctx.ask(ViewId::Dashboard, Call::RoleCounts);
+    }
+
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::NewImport | Action::PurgeDue => ctx.effect(super::Effect::Forward(ViewId::Jobs, action)),
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, _ctx: &mut Ctx) {
+        match result {
+            Ok(Data::Overview(o)) => {
+                self.data = Some(*o);
+                self.error = None;
+            }
+            Ok(Data::RoleCounts(r)) => self.roles = Some(r),
+            Ok(_) => {}
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Filters the runs panel by kind, school or status.
+    fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
+        self.filter = text;
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+        let t = rc.theme;
+        let Some(o) = &self.data else {
+            let msg = self.error.clone().unwrap_or_else(|| "loading…".into());
+            frame.render_widget(Paragraph::new(msg).block(panel("Dashboard", t)), area);
+            return;
+        };
+        let today = rc.clock.today();
+        let wide = area.width >= 120;
+        let [upper, lower] = Layout::vertical([Constraint::Length(9), Constraint::Min(4)]).areas(area);
+        let cols: [Rect; 3] = Layout::horizontal([
+            Constraint::Percentage(if wide { 30 } else { 34 }),
+            Constraint::Percentage(33),
+            Constraint::Percentage(if wide { 37 } else { 33 }),
+        ])
+        .areas(upper);
+
+        let directory = vec![
+            kv("schools", num(o.schools), t),
+            kv("users", num(o.users), t),
+            Line::from(vec![
+                Span::styled(format!("{:<14}", "active"), t.get(Slot::Dim)),
+                Span::styled(num(o.active), t.get(Slot::Active)),
+            ]),
+            Line::from(vec![
+                Span::styled(format!("{:<14}", "in limbo"), t.get(Slot::Dim)),
+                Span::styled(num(o.limbo), t.get(Slot::Limbo)),
+            ]),
+            kv("today", today.to_string(), t),
+            Line::from(Span::styled(
+                if o.read_only { "read-only mode" } else { "" },
+                t.get(Slot::Warn),
+            )),
+        ];
+        frame.render_widget(Paragraph::new(directory).block(panel("Directory", t)), cols[0]);
+
+        let roles: Vec<Line> = match &self.roles {
+            Some(roles) => roles
+                .iter()
+                .map(|(r, n)| kv(r.as_str(), num(*n), t))
+                .chain([Line::from(Span::styled("memberships, all schools", t.get(Slot::Dim)))])
+                .collect(),
+            None => vec![Line::from(Span::styled("counting…", t.get(Slot::Dim)))],
+        };
+        frame.render_widget(Paragraph::new(roles).block(panel("Users by role", t)), cols[1]);
+
+        let mut limbo = vec![Line::from(vec![
+            Span::styled(format!("{} in limbo", num(o.limbo)), t.get(Slot::Limbo)),
+            Span::styled(
+                if o.purge_due > 0 {
+                    format!(" · {} due now", num(o.purge_due))
+                } else {
+                    String::new()
+                },
+                t.get(Slot::Warn),
+            ),
+        ])];
+        if o.next_purges.is_empty() {
+            limbo.push(Line::from(Span::styled("no purges scheduled", t.get(Slot::Dim))));
+        }
+        for (day, n) in &o.next_purges {
+            limbo.push(Line::from(vec![
+                Span::styled(format!("{day} "), t.get(Slot::Base)),
+                Span::styled(format!("{:>10} ", days_left(today, *day)), t.get(Slot::Dim)),
+                Span::styled(format!("{:>6} users", num(*n)), t.get(Slot::Base)),
+            ]));
+        }
+        frame.render_widget(Paragraph::new(limbo).block(panel("Limbo · next purges", t)), cols[2]);
+
+        let [runs_area, side] = if wide {
+            Layout::horizontal([Constraint::Percentage(63), Constraint::Percentage(37)]).areas(lower)
+        } else {
+            Layout::vertical([Constraint::Min(4), Constraint::Length(4)]).areas(lower)
+        };
+        let f = self.filter.to_lowercase();
+        let mut runs = Vec::new();
+        for r in o.last_runs.iter().filter(|r| {
+            f.is_empty()
+                || r.kind.as_str().contains(&f)
+                || r.school.as_deref().unwrap_or("").contains(&f)
+                || status_str(r.status).contains(&f)
+        }) {
+            let counts: Vec<String> = r
+                .counts
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            runs.push(Line::from(vec![
+                Span::styled(format!("{} ", r.started_at.format("%m-%d %H:%M")), t.get(Slot::Dim)),
+                Span::styled(format!("{:<7}", r.kind.as_str()), t.get(Slot::Accent)),
+                Span::styled(
+                    format!("{:<16} ", r.school.clone().unwrap_or_else(|| "-".into())),
+                    t.get(Slot::Base),
+                ),
+                Span::styled(format!("{:<8}", status_str(r.status)), t.get(status_slot(r.status))),
+                Span::styled(if r.dry_run { "dry " } else { "" }, t.get(Slot::Dim)),
+                Span::styled(counts.join(" · "), t.get(Slot::Dim)),
+            ]));
+        }
+        if runs.is_empty() {
+            runs.push(Line::from(Span::styled("no runs yet", t.get(Slot::Dim))));
+        }
+        let title = if self.filter.is_empty() {
+            "Last runs".to_string()
+        } else {
+            format!("Last runs /{}", self.filter)
+        };
+        frame.render_widget(Paragraph::new(runs).block(panel(title, t)), runs_area);
+
+        let mut sync = Vec::new();
+        let running = rc.jobs.running();
+        sync.push(Line::from(vec![
+            Span::styled("jobs: ", t.get(Slot::Dim)),
+            Span::styled(
+                if running > 0 {
+                    format!("{running} running (5 opens)")
+                } else {
+                    "none running".into()
+                },
+                if running > 0 {
+                    t.get(Slot::Warn)
+                } else {
+                    t.get(Slot::Base)
+                },
+            ),
+        ]));
+        sync.push(Line::from(Span::styled(
+            "queues · trash · authorities: not in this build",
+            t.get(Slot::Dim),
+        )));
+        frame.render_widget(Paragraph::new(sync).block(panel("Jobs · Sync", t)), side);
+    }
+}

@@ -1,0 +1,183 @@
+//! The console's views and what they share: the [`View`] trait, the
+//! context a view acts through ([`Ctx`]: queue engine requests, ask for an
+//! overlay, jump elsewhere) and the one it renders with ([`RenderCtx`]).
+//!
+//! Views slot in by id: the sync views (queues, trash with its JSON
+//! inspector, verify, sync schools) join [`ViewId`] and the action table when
+//! the engine offers them, without changing this structure.
+
+pub mod dashboard;
+pub mod jobs;
+mod jobs_render;
+pub mod limbo;
+pub mod log;
+pub mod schools;
+pub mod users;
+mod users_render;
+
+use super::action::Action;
+use super::clock::Clock;
+use super::jobboard::JobBoard;
+use super::overlay::{Answer, Overlay, Tag};
+use super::request::{Call, Data, Request};
+use super::theme::Theme;
+use crate::engine::api::{ApiInfo, EngineEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViewId {
+    Dashboard,
+    Schools,
+    Users,
+    Limbo,
+    Jobs,
+    Log,
+}
+
+impl ViewId {
+    pub const ALL: [ViewId; 6] = [
+        ViewId::Dashboard,
+        ViewId::Schools,
+        ViewId::Users,
+        ViewId::Limbo,
+        ViewId::Jobs,
+        ViewId::Log,
+    ];
+
+    /// The `:` command that jumps here (also the screenshot name).
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewId::Dashboard => "dashboard",
+            ViewId::Schools => "schools",
+            ViewId::Users => "users",
+            ViewId::Limbo => "limbo",
+            ViewId::Jobs => "jobs",
+            ViewId::Log => "log",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ViewId::Dashboard => "Dashboard",
+            ViewId::Schools => "Schools",
+            ViewId::Users => "Users",
+            ViewId::Limbo => "Limbo",
+            ViewId::Jobs => "Jobs & runs",
+            ViewId::Log => "Log",
+        }
+    }
+
+    /// Other words the palette accepts for this view.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            ViewId::Dashboard => &["home", "overview"],
+            ViewId::Jobs => &["runs", "import"],
+            ViewId::Log => &["logs"],
+            _ => &[],
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A message for the footer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Ok,
+    Warn,
+    Error,
+}
+
+/// Where to point a view when jumping to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nav {
+    /// Users of one school.
+    School(String),
+}
+
+/// What a view asks the console to do besides engine requests.
+#[derive(Debug)]
+pub enum Effect {
+    Goto(ViewId),
+    /// Go to a view and point it somewhere.
+    Navigate(ViewId, Nav),
+    Overlay(Overlay),
+    Status(Level, String),
+    /// Hand an action to another view (and go there).
+    Forward(ViewId, Action),
+}
+
+/// What a view acts through.
+pub struct Ctx<'a> {
+    pub requests: &'a mut Vec<Request>,
+    pub effects: &'a mut Vec<Effect>,
+    pub info: &'a ApiInfo,
+    pub clock: &'a Clock,
+    pub jobs: &'a JobBoard,
+}
+
+impl Ctx<'_> {
+    pub fn ask(&mut self, to: ViewId, call: Call) {
+        self.requests.push(Request { to, call });
+    }
+
+    pub fn effect(&mut self, e: Effect) {
+        self.effects.push(e);
+    }
+
+    pub fn status(&mut self, level: Level, text: impl Into<String>) {
+        self.effects.push(Effect::Status(level, text.into()));
+    }
+
+    pub fn overlay(&mut self, o: Overlay) {
+        self.effects.push(Effect::Overlay(o));
+    }
+}
+
+/// What a view renders with.
+pub struct RenderCtx<'a> {
+    pub theme: &'a Theme,
+    pub clock: &'a Clock,
+    pub info: &'a ApiInfo,
+    pub jobs: &'a JobBoard,
+}
+
+/// One screen of the console.
+pub trait View {
+    fn id(&self) -> ViewId;
+    /// (Re)loads what the view shows: on first visit, refresh and when the
+    /// engine reports changed data.
+    fn load(&mut self, ctx: &mut Ctx);
+    /// Handles an action from the table; `false`: not for this view.
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool;
+    /// An engine answer to one of this view's requests.
+    fn on_reply(&mut self, call: &'static str, result: Result<Data, String>, ctx: &mut Ctx);
+    /// The admin answered an overlay this view opened.
+    fn on_answer(&mut self, _tag: Tag, _answer: Answer, _ctx: &mut Ctx) {}
+    fn on_event(&mut self, _event: &EngineEvent, _ctx: &mut Ctx) {}
+    /// After every batch of events: request whatever the screen now needs
+    /// (a virtualised table's missing rows).
+    fn poll(&mut self, _ctx: &mut Ctx) {}
+    fn on_tick(&mut self, _ctx: &mut Ctx) {}
+    /// Another view sent the admin here with a target.
+    fn navigate(&mut self, _nav: Nav, _ctx: &mut Ctx) {}
+    fn filter(&self) -> &str;
+    fn set_filter(&mut self, text: String, ctx: &mut Ctx);
+    fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx);
+}
+
+/// Every view, in [`ViewId`] order.
+pub fn all() -> Vec<Box<dyn View>> {
+    vec![
+        Box::new(dashboard::Dashboard::default()),
+        Box::new(schools::Schools::default()),
+        Box::new(users::Users::new(ViewId::Users)),
+        Box::new(limbo::Limbo::default()),
+        Box::new(jobs::Jobs::default()),
+        Box::new(log::Log::default()),
+    ]
+}

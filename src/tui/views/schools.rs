@@ -1,0 +1,200 @@
+//! Schools: every school with its users per role and its classes; Enter
+//! opens the school's users. Thousands of schools fit in memory, so the
+//! filter and sort run here.
+
+use super::{Ctx, Effect, Nav, RenderCtx, View, ViewId};
+use crate::engine::overview::SchoolRow;
+use crate::model::Role;
+use crate::tui::action::Action;
+use crate::tui::request::{Call, Data};
+use crate::tui::theme::Slot;
+use crate::tui::widgets::{num, panel, scroll_to};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Sort {
+    #[default]
+    Name,
+    Users,
+    Classes,
+}
+
+#[derive(Default)]
+pub struct Schools {
+    rows: Vec<SchoolRow>,
+    loaded: bool,
+    error: Option<String>,
+    filter: String,
+    sort: Sort,
+    descending: bool,
+    selected: usize,
+    top: usize,
+    height: usize,
+}
+
+impl Schools {
+    fn visible(&self) -> Vec<&SchoolRow> {
+        let f = self.filter.to_lowercase();
+        let mut v: Vec<&SchoolRow> = self
+            .rows
+            .iter()
+            .filter(|r| {
+                f.is_empty() || r.name.to_lowercase().contains(&f) || r.display_name.to_lowercase().contains(&f)
+            })
+            .collect();
+        match self.sort {
+            Sort::Name => v.sort_by(|a, b| a.name.cmp(&b.name)),
+            Sort::Users => v.sort_by(|a, b| a.users.cmp(&b.users).then(a.name.cmp(&b.name))),
+            Sort::Classes => v.sort_by(|a, b| a.classes.cmp(&b.classes).then(a.name.cmp(&b.name))),
+        }
+        if self.descending {
+            v.reverse();
+        }
+        v
+    }
+}
+
+fn role(r: &SchoolRow, role: Role) -> String {
+    r.roles.get(&role).map(|n| num(*n)).unwrap_or_else(|| "-".into())
+}
+
+impl View for Schools {
+    fn id(&self) -> ViewId {
+        ViewId::Schools
+    }
+
+    fn load(&mut self, ctx: &mut Ctx) {
+        ctx.ask(ViewId::Schools, Call::SchoolRows);
+    }
+
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        let n = self.visible().len();
+        let page = self.height.max(1);
+        match action {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
+            Action::PageUp => self.selected = self.selected.saturating_sub(page),
+            Action::PageDown => self.selected = (self.selected + page).min(n.saturating_sub(1)),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::SortNext => {
+                self.sort = match self.sort {
+                    Sort::Name => Sort::Users,
+                    Sort::Users => Sort::Classes,
+                    Sort::Classes => Sort::Name,
+                }
+            }
+            Action::SortReverse => self.descending = !self.descending,
+            Action::Open => {
+                if let Some(r) = self.visible().get(self.selected) {
+                    ctx.effect(Effect::Navigate(ViewId::Users, Nav::School(r.name.clone())));
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, _ctx: &mut Ctx) {
+        match result {
+            Ok(Data::SchoolRows(rows)) => {
+                self.rows = rows;
+                self.loaded = true;
+                self.error = None;
+            }
+            Ok(_) => {}
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
+        self.filter = text;
+        self.selected = 0;
+        self.top = 0;
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+        let t = rc.theme;
+        let sort = match self.sort {
+            Sort::Name => "name",
+            Sort::Users => "users",
+            Sort::Classes => "classes",
+        };
+        let visible = self.visible();
+        let mut title = format!(
+            "Schools ({}) · sort {sort}{}",
+            visible.len(),
+            if self.descending { " ↓" } else { "" }
+        );
+        if !self.filter.is_empty() {
+            title.push_str(&format!(" · /{}", self.filter));
+        }
+        let block = panel(title, t);
+        if !self.loaded {
+            let msg = self.error.clone().unwrap_or_else(|| "loading…".into());
+            frame.render_widget(Paragraph::new(msg).block(block), area);
+            return;
+        }
+        let height = area.height.saturating_sub(3) as usize;
+        let selected = self.selected.min(visible.len().saturating_sub(1));
+        let top = scroll_to(self.top as u64, selected as u64, height as u64) as usize;
+        let wide = area.width >= 120;
+        let rows: Vec<Row> = visible
+            .iter()
+            .enumerate()
+            .skip(top)
+            .take(height)
+            .map(|(i, r)| {
+                let mut cells = vec![Cell::from(r.name.clone())];
+                if wide {
+                    cells.push(Cell::from(r.display_name.clone()));
+                }
+                cells.extend([
+                    Cell::from(Line::from(num(r.users)).right_aligned()),
+                    Cell::from(Line::from(role(r, Role::Student)).right_aligned()),
+                    Cell::from(Line::from(role(r, Role::Teacher)).right_aligned()),
+                    Cell::from(Line::from(role(r, Role::Staff)).right_aligned()),
+                    Cell::from(Line::from(role(r, Role::SchoolAdmin)).right_aligned()),
+                    Cell::from(Line::from(num(r.classes)).right_aligned()),
+                ]);
+                let style = if i == selected {
+                    t.get(Slot::Selected)
+                } else if r.limbo {
+                    t.get(Slot::Limbo)
+                } else {
+                    t.get(Slot::Base)
+                };
+                Row::new(cells).style(style)
+            })
+            .collect();
+        let mut widths = vec![Constraint::Fill(1)];
+        let mut header = vec!["school"];
+        if wide {
+            widths.push(Constraint::Fill(2));
+            header.push("name");
+        }
+        widths.extend([
+            Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Length(8),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(7),
+        ]);
+        header.extend(["users", "students", "teachers", "staff", "admins", "classes"]);
+        let table = Table::new(rows, widths)
+            .header(Row::new(header).style(t.get(Slot::Header)))
+            .block(block);
+        frame.render_widget(table, area);
+        self.selected = selected;
+        self.top = top;
+        self.height = height;
+    }
+}

@@ -1,0 +1,393 @@
+//! Users: a virtualised table over the whole directory. Only the rows on
+//! screen (plus a page either side) are ever loaded: [`UserTable`] asks the
+//! engine for `UserQuery` pages by offset and limit, keeps one page request
+//! in flight (the newest need wins, so fast typing never queues stale
+//! queries) and drops answers of superseded filters by generation. The
+//! detail pane loads the selected user on demand.
+
+use super::limbo::RestoreFlow;
+use super::{Ctx, Nav, RenderCtx, View, ViewId};
+use crate::engine::overview::UserRow;
+use crate::engine::users::UserDetail;
+use crate::model::UserState;
+use crate::store::{BoundedCount, UserQuery, UserSort};
+use crate::tui::action::Action;
+use crate::tui::overlay::{Answer, Tag};
+use crate::tui::request::{Call, Data};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+/// Counting matches of a text filter stops here ("10,000+").
+pub const FILTERED_COUNT_CAP: u64 = 10_000;
+
+/// A window of rows over a user query.
+pub struct UserTable {
+    pub owner: ViewId,
+    pub base: UserQuery,
+    pub filter: String,
+    generation: u64,
+    pub total: Option<BoundedCount>,
+    pub window_offset: u64,
+    pub window: Vec<UserRow>,
+    window_gen: u64,
+    window_reaches_end: bool,
+    page_limit: u64,
+    page_inflight: bool,
+    count_wanted: bool,
+    count_inflight: bool,
+    pub selected: u64,
+    pub top: u64,
+    /// Rows on screen at the last render.
+    pub height: u64,
+    pub error: Option<String>,
+}
+
+impl UserTable {
+    pub fn new(owner: ViewId, base: UserQuery) -> Self {
+        UserTable {
+            owner,
+            base,
+            filter: String::new(),
+            generation: 0,
+            total: None,
+            window_offset: 0,
+            window: Vec::new(),
+            window_gen: 0,
+            window_reaches_end: false,
+            page_limit: 0,
+            page_inflight: false,
+            count_wanted: false,
+            count_inflight: false,
+            selected: 0,
+            top: 0,
+            height: 20,
+            error: None,
+        }
+    }
+
+    /// The filter as a query: `abc` is a username prefix (indexed, instant
+    /// at a million users); `*abc` searches usernames, names and record uids
+    /// for the substring (a full scan).
+    fn query(&self) -> UserQuery {
+        let mut q = self.base.clone();
+        match self.filter.strip_prefix('*') {
+            Some(sub) => q.text = (!sub.is_empty()).then(|| sub.to_string()),
+            None => q.username_prefix = (!self.filter.is_empty()).then(|| self.filter.to_lowercase()),
+        }
+        q
+    }
+
+    /// A substring search: counting it would scan everything a second time,
+    /// so its total comes from the pages.
+    fn scans(&self) -> bool {
+        self.filter.len() > 1 && self.filter.starts_with('*')
+    }
+
+    /// Starts over: new query (filter, sort, scope) from the first row.
+    pub fn reset(&mut self) {
+        self.generation += 1;
+        self.window.clear();
+        self.window_offset = 0;
+        self.total = None;
+        self.selected = 0;
+        self.top = 0;
+        self.count_wanted = true;
+    }
+
+    /// Reloads the same query, keeping the position and showing the old
+    /// rows until the new ones arrive (after data changed).
+    pub fn reload(&mut self) {
+        self.generation += 1;
+        self.count_wanted = true;
+    }
+
+    pub fn row(&self, i: u64) -> Option<&UserRow> {
+        i.checked_sub(self.window_offset)
+            .and_then(|k| self.window.get(k as usize))
+    }
+
+    pub fn selected_row(&self) -> Option<&UserRow> {
+        self.row(self.selected)
+    }
+
+    fn covered(&self) -> bool {
+        if self.window_gen != self.generation {
+            return false;
+        }
+        let end = self.top + self.height.max(1);
+        let loaded_end = self.window_offset + self.window.len() as u64;
+        self.top >= self.window_offset && (end <= loaded_end || self.window_reaches_end)
+    }
+
+    /// Requests the page the screen needs and the count, if missing.
+    pub fn poll(&mut self, ctx: &mut Ctx) {
+        if self.generation == 0 {
+            self.reset();
+        }
+        if !self.page_inflight && !self.covered() {
+            let h = self.height.max(10);
+            let offset = self.top.saturating_sub(h);
+            let mut query = self.query();
+            query.offset = offset;
+            query.limit = Some(h * 3);
+            self.page_inflight = true;
+            self.page_limit = h * 3;
+            ctx.ask(
+                self.owner,
+                Call::UserRows {
+                    generation: self.generation,
+                    query,
+                },
+            );
+        }
+        if self.count_wanted && self.scans() {
+            self.count_wanted = false;
+        }
+        if self.count_wanted && !self.count_inflight {
+            self.count_wanted = false;
+            self.count_inflight = true;
+            let cap = if self.filter.is_empty() {
+                u64::MAX / 2
+            } else {
+                FILTERED_COUNT_CAP
+            };
+            ctx.ask(
+                self.owner,
+                Call::CountUsers {
+                    generation: self.generation,
+                    query: self.query(),
+                    cap,
+                },
+            );
+        }
+    }
+
+    /// Takes a page or count answer; `true` when it was one.
+    pub fn on_reply(&mut self, result: &Result<Data, String>) -> bool {
+        match result {
+            Ok(Data::UserRows {
+                generation,
+                offset,
+                rows,
+            }) => {
+                self.page_inflight = false;
+                if *generation == self.generation {
+                    self.window_offset = *offset;
+                    self.window = rows.clone();
+                    self.window_gen = *generation;
+                    self.window_reaches_end = (rows.len() as u64) < self.page_limit;
+                    self.error = None;
+                    if self.scans() {
+                        // Pages bound the count: exact at the end, else "N+".
+                        let n = offset + rows.len() as u64;
+                        self.total = Some(BoundedCount {
+                            n,
+                            capped: !self.window_reaches_end,
+                        });
+                    }
+                }
+                true
+            }
+            Ok(Data::UserCount { generation, count }) => {
+                self.count_inflight = false;
+                if *generation == self.generation {
+                    self.total = Some(*count);
+                    if self.selected >= count.n && !count.capped {
+                        self.selected = count.n.saturating_sub(1);
+                    }
+                } else {
+                    self.count_wanted = true;
+                }
+                true
+            }
+            Err(e) => {
+                self.page_inflight = false;
+                self.count_inflight = false;
+                self.error = Some(e.clone());
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn last(&self) -> u64 {
+        match self.total {
+            Some(t) if !t.capped => t.n.saturating_sub(1),
+            // Unknown or capped: as far as the window reaches.
+            _ => (self.window_offset + self.window.len() as u64).saturating_sub(1),
+        }
+    }
+
+    /// Moves the selection; `true` when the action was a move.
+    pub fn navigate(&mut self, action: Action) -> bool {
+        let page = self.height.max(1);
+        match action {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(self.last()),
+            Action::PageUp => self.selected = self.selected.saturating_sub(page),
+            Action::PageDown => self.selected = (self.selected + page).min(self.last().max(self.selected)),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = self.last(),
+            _ => return false,
+        }
+        self.top = crate::tui::widgets::scroll_to(self.top, self.selected, self.height);
+        true
+    }
+
+    pub fn set_filter(&mut self, text: String) {
+        if text != self.filter {
+            self.filter = text;
+            self.reset();
+        }
+    }
+
+    pub fn loading(&self) -> bool {
+        self.page_inflight && self.window.is_empty()
+    }
+}
+
+/// The users view: the table, sort and state filter, the detail pane.
+pub struct Users {
+    pub table: UserTable,
+    pub show_detail: bool,
+    pub detail: Option<UserDetail>,
+    detail_inflight: bool,
+    restore: RestoreFlow,
+    id: ViewId,
+}
+
+impl Users {
+    pub fn new(id: ViewId) -> Self {
+        Users {
+            table: UserTable::new(id, UserQuery::default()),
+            show_detail: false,
+            detail: None,
+            detail_inflight: false,
+            restore: RestoreFlow::default(),
+            id,
+        }
+    }
+
+    pub fn sort_label(&self) -> &'static str {
+        match self.table.base.sort {
+            UserSort::Username => "username",
+            UserSort::Lastname => "last name",
+            UserSort::PurgeAt => "purge date",
+            UserSort::UpdatedAt => "last change",
+        }
+    }
+
+    pub fn state_label(&self) -> &'static str {
+        match self.table.base.state {
+            None => "all",
+            Some(UserState::Active) => "active",
+            Some(UserState::Limbo) => "limbo",
+        }
+    }
+}
+
+impl View for Users {
+    fn id(&self) -> ViewId {
+        self.id
+    }
+
+    fn load(&mut self, _ctx: &mut Ctx) {
+        self.table.reload();
+        self.detail = None;
+    }
+
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        if self.table.navigate(action) {
+            return true;
+        }
+        match action {
+            Action::SortNext => {
+                self.table.base.sort = match self.table.base.sort {
+                    UserSort::Username => UserSort::Lastname,
+                    UserSort::Lastname => UserSort::UpdatedAt,
+                    UserSort::UpdatedAt | UserSort::PurgeAt => UserSort::Username,
+                };
+                self.table.reset();
+            }
+            Action::SortReverse => {
+                self.table.base.descending = !self.table.base.descending;
+                self.table.reset();
+            }
+            Action::StateFilter => {
+                self.table.base.state = match self.table.base.state {
+                    None => Some(UserState::Active),
+                    Some(UserState::Active) => Some(UserState::Limbo),
+                    Some(UserState::Limbo) => None,
+                };
+                self.table.reset();
+            }
+            Action::Detail | Action::Open => self.show_detail = !self.show_detail,
+            Action::Restore => match self.table.selected_row() {
+                Some(r) if r.state == UserState::Limbo => {
+                    let name = r.username.clone();
+                    self.restore.start(self.id, name, ctx)
+                }
+                Some(r) => ctx.status(super::Level::Warn, format!("{} is not in limbo", r.username)),
+                None => {}
+            },
+            Action::Back if self.show_detail => self.show_detail = false,
+            Action::Back if self.table.filter.is_empty() && self.table.base.school.is_some() => {
+                self.table.base.school = None;
+                self.table.reset();
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_reply(&mut self, call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+        if self.table.on_reply(&result) {
+            return;
+        }
+        match result {
+            Ok(Data::UserDetail(d)) => {
+                self.detail_inflight = false;
+                self.detail = Some(*d);
+            }
+            Err(_) if call == "user" => self.detail_inflight = false,
+            other => self.restore.on_reply(self.id, other, ctx),
+        }
+    }
+
+    fn on_answer(&mut self, tag: Tag, answer: Answer, ctx: &mut Ctx) {
+        self.restore.on_answer(self.id, tag, answer, ctx);
+    }
+
+    fn poll(&mut self, ctx: &mut Ctx) {
+        self.table.poll(ctx);
+        if self.show_detail && !self.detail_inflight {
+            let want = self.table.selected_row().map(|r| r.username.clone());
+            let have = self.detail.as_ref().map(|d| d.user.username.clone());
+            if let Some(name) = want
+                && Some(&name) != have.as_ref()
+            {
+                self.detail_inflight = true;
+                ctx.ask(self.id, Call::UserDetail(name));
+            }
+        }
+    }
+
+    fn navigate(&mut self, nav: Nav, _ctx: &mut Ctx) {
+        let Nav::School(school) = nav;
+        self.table.base.school = Some(school);
+        self.table.filter.clear();
+        self.table.reset();
+    }
+
+    fn filter(&self) -> &str {
+        &self.table.filter
+    }
+
+    fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
+        self.table.set_filter(text);
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+        super::users_render::render_users(self, frame, area, rc);
+    }
+}
