@@ -18,7 +18,7 @@ pub mod schools;
 pub mod state;
 pub mod users;
 
-use crate::store::{Directory, SqliteDirectory, StoreError};
+use crate::store::{Directory, LdapDirectory, SqliteDirectory, StoreError};
 use audit::{Actor, AuditLog};
 use chrono::NaiveDate;
 use config::{Backend, Config, ConfigError, ConfigSources, LoadOptions};
@@ -107,6 +107,10 @@ impl Engine {
         paths.ensure().map_err(io_error(paths.root()))?;
         let dir: Box<dyn Directory> = match settings.config.directory.backend {
             Backend::Sqlite => Box::new(SqliteDirectory::open(&paths.directory_db())?),
+            Backend::Ldap => Box::new(LdapDirectory::open(
+                &settings.config.directory.ldap,
+                &paths.ldap_journal(),
+            )?),
         };
         let state = StateDb::open(&paths.state_db())?;
         let audit = AuditLog::new(paths.audit_log(), Actor::current());

@@ -3,6 +3,7 @@
 //! usernames exactly once, and records every change in the journal together
 //! with the change itself.
 
+pub mod ldap;
 pub mod sqlite;
 
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, Role, School, User, UserKey, UserState};
@@ -10,6 +11,7 @@ use chrono::NaiveDate;
 use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
+pub use ldap::LdapDirectory;
 pub use sqlite::SqliteDirectory;
 
 /// Holds a directory's read view open; ends it when dropped.
@@ -44,6 +46,16 @@ pub enum StoreError {
     Corrupt { path: String, message: String },
     #[error("directory {server}: {message}")]
     Backend { server: String, message: String },
+    /// An LDAP operation failed: which server, operation and DN, and the
+    /// result code when the server answered.
+    #[error("directory {server}: {op} {dn}: {}", ldap_outcome(*code, message))]
+    Ldap {
+        server: String,
+        op: String,
+        dn: String,
+        code: Option<u32>,
+        message: String,
+    },
     #[error("user {key} was changed by another process since it was read; run the command again")]
     Conflict { key: String },
     #[error("username '{0}' is already in use")]
@@ -57,6 +69,18 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+fn ldap_outcome(code: Option<u32>, message: &str) -> String {
+    let detail = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    match code {
+        Some(rc) => format!("LDAP result {rc} ({}){detail}", ldap::code_name(rc)),
+        None => format!("no answer from the server{detail}"),
+    }
+}
 
 /// How a list of users is ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -50,12 +50,15 @@ pub struct LogConfig {
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Sqlite,
+    Ldap,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
     pub backend: Backend,
+    /// Used when `backend = "ldap"`.
+    pub ldap: crate::store::ldap::LdapConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -176,6 +179,11 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if self.directory.backend == Backend::Ldap
+            && let Err((key, message)) = self.directory.ldap.check()
+        {
+            return Err(fail(&key, message));
         }
         if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
             return Err(fail(
