@@ -1,1 +1,156 @@
-fn main() {}
+//! LDAP import benchmark (issue 3). Generates a district (25 schools ×
+//! 2,000 users by default) with the demo generator and imports every
+//! school's feeds into a fresh throwaway slapd; then exports what the import
+//! left in the directory as LDIF and loads it with `ldapadd` into a second
+//! fresh slapd with the same config; then re-imports one whole school
+//! without changes.
+//!
+//!     cargo bench --bench ldap
+//!     cargo bench --bench ldap -- --schools 5 --users-per-school 500
+//!
+//! Prints both throughputs, their ratio (target ≥ 0.8) and the no-change
+//! re-import time (target < 1 s).
+
+#[path = "../tests/common/slapd.rs"]
+mod slapd;
+
+use rollcall::engine::config::LoadOptions;
+use rollcall::engine::demo::district::{DistrictSpec, generate, write_feeds};
+use rollcall::engine::import::ImportRequest;
+use rollcall::engine::jobs::Quiet;
+use rollcall::engine::{Engine, Settings};
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Instant;
+
+/// The same allocator as the `rollcall` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn request(f: &rollcall::engine::demo::district::FeedFile) -> ImportRequest {
+    ImportRequest {
+        school: f.school.clone(),
+        roles: vec![f.role],
+        file: f.path.clone(),
+        ..ImportRequest::default()
+    }
+}
+
+fn main() {
+    let schools = arg("--schools", 25);
+    let per_school = arg("--users-per-school", 2000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let district = generate(&DistrictSpec {
+        schools,
+        users_per_school: per_school,
+        seed: 7,
+    });
+    let people = district.people.len();
+    let feeds = write_feeds(&district, &tmp.path().join("feeds"), &HashSet::new()).expect("write feeds");
+    drop(district);
+    let rows: usize = feeds.iter().map(|f| f.rows).sum();
+
+    let a = slapd::Slapd::start().expect("slapd (set SLAPD_BIN)");
+    let b = slapd::Slapd::start().expect("slapd (set SLAPD_BIN)");
+    let base = format!("ou=district,{}", slapd::SUFFIX);
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let opts = LoadOptions {
+        sets: a.sets(tmp.path(), &base),
+        ..LoadOptions::default()
+    };
+    let settings = Settings::load(&opts, Some(data), false).expect("settings");
+    let mut engine = Engine::open(settings).expect("engine");
+
+    let t = Instant::now();
+    for f in &feeds {
+        let o = engine.import(&request(f), &mut Quiet).expect("import");
+        assert!(o.refused.is_none(), "{:?}", o.refused);
+    }
+    let import_secs = t.elapsed().as_secs_f64();
+
+    // What the import left, as LDIF (user attributes only), for ldapadd.
+    let ldif = tmp.path().join("district.ldif");
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &a.url(),
+            "-D",
+            slapd::ROOT_DN,
+            "-w",
+            slapd::ROOT_PW,
+        ])
+        .args(["-b", &base, "-E", "pr=1000/noprompt", "(objectClass=*)", "*"])
+        .output()
+        .expect("ldapsearch (ldap-utils)");
+    assert!(
+        out.status.success(),
+        "ldapsearch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Paged output carries "# pagedresults" comment lines; ldapadd skips comments.
+    std::fs::write(&ldif, &out.stdout).expect("write ldif");
+    let entries = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"dn:"))
+        .count();
+
+    let t = Instant::now();
+    let add = Command::new("ldapadd")
+        .args(["-x", "-H", &b.url(), "-D", slapd::ROOT_DN, "-w", slapd::ROOT_PW, "-f"])
+        .arg(&ldif)
+        .output()
+        .expect("ldapadd (ldap-utils)");
+    let ldapadd_secs = t.elapsed().as_secs_f64();
+    assert!(
+        add.status.success(),
+        "ldapadd: {}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+
+    // No-change re-import of one whole school (all its role feeds).
+    let school = feeds[0].school.clone();
+    let school_feeds: Vec<_> = feeds.iter().filter(|f| f.school == school).collect();
+    let school_rows: usize = school_feeds.iter().map(|f| f.rows).sum();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        for f in &school_feeds {
+            let o = engine.import(&request(f), &mut Quiet).expect("re-import");
+            assert_eq!(o.created + o.modified + o.to_limbo + o.removed_school, 0);
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+
+    let ours = people as f64 / import_secs;
+    let theirs = people as f64 / ldapadd_secs;
+    println!("LDAP import benchmark: {schools} schools x {per_school} users");
+    println!(
+        "  users imported          {people} ({rows} feed rows in {} feeds)",
+        feeds.len()
+    );
+    println!("  rollcall import         {import_secs:.1} s, {ours:.0} users/s");
+    println!("  ldapadd of the result   {ldapadd_secs:.1} s ({entries} entries), {theirs:.0} users/s");
+    println!("  ratio rollcall/ldapadd  {:.2} (target >= 0.8)", ours / theirs);
+    println!(
+        "  no-change re-import     {school} ({school_rows} rows, {} feeds): median {:.0} ms, min {:.0} ms (target < 1000 ms)",
+        school_feeds.len(),
+        times[times.len() / 2],
+        times[0]
+    );
+}

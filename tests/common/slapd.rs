@@ -82,6 +82,16 @@ impl Slapd {
     }
 
     pub fn start_with(tls: Option<Tls>) -> Option<Slapd> {
+        Self::start_full(tls, "")
+    }
+
+    /// A server with extra schema (slapd.conf `attributetype`/`objectclass`
+    /// lines) loaded after the standard ones.
+    pub fn start_with_schema(schema: &str) -> Option<Slapd> {
+        Self::start_full(None, schema)
+    }
+
+    fn start_full(tls: Option<Tls>, schema: &str) -> Option<Slapd> {
         let bin = binary()?;
         let dir = tempfile::Builder::new().prefix("slapd").tempdir().expect("tempdir");
         let mut s = Slapd {
@@ -93,9 +103,43 @@ impl Slapd {
             tls_port: None,
             tls,
         };
-        s.configure();
+        s.configure(schema);
         s.launch();
         Some(s)
+    }
+
+    /// The server process, e.g. to kill it from another thread.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The whole subtree under `base` as LDIF (ldapsearch), for assertions
+    /// on the raw entries.
+    pub fn dump(&self, base: &str) -> String {
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                &self.url(),
+                "-D",
+                ROOT_DN,
+                "-w",
+                ROOT_PW,
+                "-b",
+                base,
+            ])
+            .args(["(objectClass=*)", "*"])
+            .output()
+            .expect("ldapsearch (ldap-utils)");
+        assert!(
+            out.status.success(),
+            "ldapsearch: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn url(&self) -> String {
@@ -114,12 +158,16 @@ impl Slapd {
         ldapi_url(&self.socket())
     }
 
-    fn configure(&mut self) {
+    fn configure(&mut self, schema: &str) {
         let d = self.dir.path();
         std::fs::create_dir_all(d.join("db")).expect("db dir");
         let mut conf = String::new();
         for s in ["core", "cosine", "inetorgperson", "nis"] {
             conf.push_str(&format!("include /etc/ldap/schema/{s}.schema\n"));
+        }
+        if !schema.is_empty() {
+            std::fs::write(d.join("extra.schema"), schema).expect("schema");
+            conf.push_str(&format!("include {}/extra.schema\n", d.display()));
         }
         conf.push_str(&format!("pidfile {}/slapd.pid\n", d.display()));
         conf.push_str("modulepath /usr/lib/ldap\nmoduleload back_mdb\n");
