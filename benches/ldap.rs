@@ -7,6 +7,7 @@
 //!
 //!     cargo bench --bench ldap
 //!     cargo bench --bench ldap -- --schools 5 --users-per-school 500
+//!     cargo bench --bench ldap -- --set directory.ldap.max_in_flight=8
 //!
 //! Prints both throughputs, their ratio (target ≥ 0.8) and the no-change
 //! re-import time (target < 1 s).
@@ -17,7 +18,7 @@ mod slapd;
 use rollcall::engine::config::LoadOptions;
 use rollcall::engine::demo::district::{DistrictSpec, generate, write_feeds};
 use rollcall::engine::import::ImportRequest;
-use rollcall::engine::jobs::Quiet;
+use rollcall::engine::jobs::{Progress, ProgressEvent, Quiet};
 use rollcall::engine::{Engine, Settings};
 use std::collections::HashSet;
 use std::process::Command;
@@ -34,6 +35,36 @@ fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Wall time per import phase (reading, planning, applying), summed over
+/// runs: where the time goes.
+#[derive(Default)]
+struct Phases {
+    current: Option<(&'static str, Instant)>,
+    totals: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn close(&mut self) {
+        if let Some((phase, since)) = self.current.take() {
+            let secs = since.elapsed().as_secs_f64();
+            match self.totals.iter_mut().find(|(p, _)| *p == phase) {
+                Some((_, t)) => *t += secs,
+                None => self.totals.push((phase, secs)),
+            }
+        }
+    }
+}
+
+impl Progress for Phases {
+    fn update(&mut self, event: ProgressEvent) {
+        if self.current.is_some_and(|(p, _)| p == event.phase) {
+            return;
+        }
+        self.close();
+        self.current = Some((event.phase, Instant::now()));
+    }
 }
 
 fn request(f: &rollcall::engine::demo::district::FeedFile) -> ImportRequest {
@@ -64,16 +95,22 @@ fn main() {
     let base = format!("ou=district,{}", slapd::SUFFIX);
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).expect("data dir");
+    // Extra `--set KEY=VALUE` arguments go to rollcall's config.
+    let args: Vec<String> = std::env::args().collect();
+    let mut sets = a.sets(tmp.path(), &base);
+    sets.extend(args.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].clone()));
     let opts = LoadOptions {
-        sets: a.sets(tmp.path(), &base),
+        sets,
         ..LoadOptions::default()
     };
     let settings = Settings::load(&opts, Some(data), false).expect("settings");
     let mut engine = Engine::open(settings).expect("engine");
 
     let t = Instant::now();
+    let mut phases = Phases::default();
     for f in &feeds {
-        let o = engine.import(&request(f), &mut Quiet).expect("import");
+        let o = engine.import(&request(f), &mut phases).expect("import");
+        phases.close();
         assert!(o.refused.is_none(), "{:?}", o.refused);
     }
     let import_secs = t.elapsed().as_secs_f64();
@@ -137,6 +174,15 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
 
+    if std::env::var_os("SLAPD_DEBUG").is_some() {
+        // Operation counts of the import server (slapd -d stats).
+        let log = std::fs::read_to_string(a.dir.path().join("slapd.log")).unwrap_or_default();
+        let _ = std::fs::copy(a.dir.path().join("slapd.log"), "/tmp/slapd-rollcall.log");
+        let _ = std::fs::copy(b.dir.path().join("slapd.log"), "/tmp/slapd-ldapadd.log");
+        for op in ["ADD dn=", "MOD dn=", "MODRDN dn=", "DEL dn=", "SRCH base=", "BIND dn="] {
+            println!("  slapd ops {op:<12} {}", log.matches(op).count());
+        }
+    }
     let ours = people as f64 / import_secs;
     let theirs = people as f64 / ldapadd_secs;
     println!("LDAP import benchmark: {schools} schools x {per_school} users");
@@ -146,6 +192,8 @@ fn main() {
     );
     println!("  rollcall import         {import_secs:.1} s, {ours:.0} users/s");
     println!("  ldapadd of the result   {ldapadd_secs:.1} s ({entries} entries), {theirs:.0} users/s");
+    let split: Vec<String> = phases.totals.iter().map(|(p, t)| format!("{p} {t:.1} s")).collect();
+    println!("  import phases           {}", split.join(", "));
     println!("  ratio rollcall/ldapadd  {:.2} (target >= 0.8)", ours / theirs);
     println!(
         "  no-change re-import     {school} ({school_rows} rows, {} feeds): median {:.0} ms, min {:.0} ms (target < 1000 ms)",

@@ -221,9 +221,11 @@ impl Slapd {
                 urls.push_str(&format!(" ldaps://127.0.0.1:{p}/"));
             }
             let _ = std::fs::remove_file(self.socket());
+            // SLAPD_DEBUG=stats (any slapd -d level) logs every operation to slapd.log.
+            let level = std::env::var("SLAPD_DEBUG").unwrap_or_else(|_| "0".into());
             let log = std::fs::File::create(self.dir.path().join("slapd.log")).expect("log");
             let child = Command::new(&self.bin)
-                .args(["-d", "0", "-h", &urls, "-f"])
+                .args(["-d", &level, "-h", &urls, "-f"])
                 .arg(self.dir.path().join("slapd.conf"))
                 .stdout(Stdio::null())
                 .stderr(log)

@@ -275,9 +275,15 @@ impl LdapDirectory {
         let filters: Vec<String> = names
             .chunks(CHUNK)
             .map(|chunk| {
+                // Users by their username attribute, tombstones by uid.
+                let plain_uid =
+                    self.map.username.attr.eq_ignore_ascii_case("uid") && self.map.username.prefix.is_empty();
                 let any: String = chunk
                     .iter()
-                    .map(|n| format!("{}(uid={})", self.map.username.eq(n), ldap_escape(n.as_str())))
+                    .map(|n| match plain_uid {
+                        true => self.map.username.eq(n),
+                        false => format!("{}(uid={})", self.map.username.eq(n), ldap_escape(n.as_str())),
+                    })
                     .collect();
                 format!("(|{any})")
             })
@@ -323,34 +329,40 @@ impl LdapDirectory {
     }
 
     pub(super) async fn counters_async(&self, bases: &[String]) -> StoreResult<HashMap<String, u32>> {
+        let filters: Vec<String> = bases
+            .chunks(CHUNK)
+            .map(|chunk| {
+                let any: String = chunk
+                    .iter()
+                    .map(|b| format!("(cn={})", ldap_escape(b.as_str())))
+                    .collect();
+                format!("(&(objectClass=applicationProcess)(|{any}))")
+            })
+            .collect();
+        let attrs = vec!["cn".to_string(), "description".to_string()];
+        let counters = self.layout.counters_dn();
+        let parts: Vec<Vec<(String, Attrs)>> = futures_util::stream::iter(filters.iter())
+            .map(|f| async {
+                let mut raw = Vec::new();
+                self.pool
+                    .search(&counters, Scope::OneLevel, f, &attrs, self.page_size, &mut |e| {
+                        raw.push(lower_attrs(e))
+                    })
+                    .await?;
+                Ok::<_, StoreError>(raw)
+            })
+            .buffer_unordered(self.max_in_flight)
+            .try_collect()
+            .await?;
         let mut out = HashMap::new();
-        for chunk in bases.chunks(CHUNK) {
-            let any: String = chunk
-                .iter()
-                .map(|b| format!("(cn={})", ldap_escape(b.as_str())))
-                .collect();
-            let filter = format!("(&(objectClass=applicationProcess)(|{any}))");
-            let attrs = vec!["cn".to_string(), "description".to_string()];
-            let mut raw = Vec::new();
-            self.pool
-                .search(
-                    &self.layout.counters_dn(),
-                    Scope::OneLevel,
-                    &filter,
-                    &attrs,
-                    self.page_size,
-                    &mut |e| raw.push(lower_attrs(e)),
-                )
-                .await?;
-            for (_, a) in raw {
-                let base = a.get("cn").and_then(|v| v.first());
-                let next = a
-                    .get("description")
-                    .and_then(|v| v.first())
-                    .and_then(|v| v.parse::<u32>().ok());
-                if let (Some(b), Some(n)) = (base, next) {
-                    out.insert(b.clone(), n);
-                }
+        for (_, a) in parts.iter().flatten() {
+            let base = a.get("cn").and_then(|v| v.first());
+            let next = a
+                .get("description")
+                .and_then(|v| v.first())
+                .and_then(|v| v.parse::<u32>().ok());
+            if let (Some(b), Some(n)) = (base, next) {
+                out.insert(b.clone(), n);
             }
         }
         Ok(out)

@@ -607,3 +607,42 @@ impl LdapDirectory {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_rdn_values() {
+        assert_eq!(dn_unescape("a-5a\\2c b\\2bc"), "a-5a, b+c");
+        assert_eq!(dn_unescape("x\\,y\\\\"), "x,y\\");
+        assert_eq!(rdn_parts("cn=a\\3db,ou=x"), ("cn".to_string(), "a=b".to_string()));
+    }
+
+    #[test]
+    fn diff_deletes_then_adds_only_what_changed() {
+        let v = |pairs: &[(&str, &[&str])]| -> Values {
+            pairs
+                .iter()
+                .map(|(a, vals)| {
+                    (
+                        a.to_ascii_lowercase(),
+                        (a.to_string(), vals.iter().map(|s| s.to_string()).collect()),
+                    )
+                })
+                .collect()
+        };
+        let before = v(&[("sn", &["Muster"]), ("ou", &["a", "b"]), ("mail", &["x@y"])]);
+        let after = v(&[("sn", &["Muster"]), ("ou", &["b", "c"])]);
+        let mods = diff(&before, &after);
+        let shown: Vec<String> = mods
+            .iter()
+            .map(|m| match m {
+                Mod::Add(a, v) => format!("+{a}:{}", v.iter().cloned().collect::<Vec<_>>().join(",")),
+                Mod::Delete(a, v) => format!("-{a}:{}", v.iter().cloned().collect::<Vec<_>>().join(",")),
+                _ => "other".into(),
+            })
+            .collect();
+        assert_eq!(shown, ["-mail:x@y", "-ou:a", "+ou:c"]);
+    }
+}
