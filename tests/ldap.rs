@@ -388,3 +388,26 @@ fn cli_exits_1_with_a_clear_error_when_slapd_is_down() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&server.url()) && stderr.contains("connect"), "{stderr}");
 }
+
+#[test]
+fn info_shows_the_ldap_paths_and_never_the_password() {
+    let Some(server) = slapd::shared() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    cmd.arg("--data-dir").arg(tmp.path().join("data")).arg("--json");
+    for s in server.sets(tmp.path(), &slapd::fresh_base()) {
+        cmd.args(["--set", &s]);
+    }
+    let out = cmd.arg("info").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let info: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(info["paths"]["directory"], server.url());
+    assert!(
+        info["paths"]["ldap_journal"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("ldap-journal.sqlite"))
+    );
+    assert_eq!(info["config"]["directory"]["backend"], "ldap");
+    assert!(!text.contains(slapd::ROOT_PW), "the password is never shown");
+}

@@ -48,7 +48,7 @@ pub enum StoreError {
     Backend { server: String, message: String },
     /// An LDAP operation failed: which server, operation and DN, and the
     /// result code when the server answered.
-    #[error("directory {server}: {op} {dn}: {}", ldap_outcome(*code, message))]
+    #[error("directory {server}: {}", ldap_outcome(op, dn, *code, message))]
     Ldap {
         server: String,
         op: String,
@@ -70,15 +70,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-fn ldap_outcome(code: Option<u32>, message: &str) -> String {
+/// `<op> <dn>: LDAP result <code> (<name>): <text>`.
+fn ldap_outcome(op: &str, dn: &str, code: Option<u32>, message: &str) -> String {
+    let what = if dn.is_empty() {
+        op.to_string()
+    } else {
+        format!("{op} {dn}")
+    };
     let detail = if message.is_empty() {
         String::new()
     } else {
         format!(": {message}")
     };
     match code {
-        Some(rc) => format!("LDAP result {rc} ({}){detail}", ldap::code_name(rc)),
-        None => format!("no answer from the server{detail}"),
+        Some(rc) => format!("{what}: LDAP result {rc} ({}){detail}", ldap::code_name(rc)),
+        None => format!("{what}: no answer from the server{detail}"),
     }
 }
 
@@ -209,7 +215,8 @@ pub trait Directory: Send {
     }
 
     /// Starts a consistent read view: every read until [`end_read`] sees the
-    /// same state. The import plans inside one. Must not be open while
+    /// same state where the backend can (SQLite: one read transaction; LDAP
+    /// has no snapshots, so there it is a no-op and reads are live). The import plans inside one. Must not be open while
     /// [`apply`] runs.
     ///
     /// [`end_read`]: Directory::end_read

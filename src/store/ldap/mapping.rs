@@ -182,6 +182,7 @@ impl Mapping {
         .flatten()
         .map(|f| f.attr.clone())
         .collect();
+        attrs.push("objectClass".into());
         attrs.sort_by_key(|a| a.to_ascii_lowercase());
         attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         m.user_attrs = attrs;
@@ -340,6 +341,68 @@ impl Mapping {
             created_at,
             updated_at,
         })
+    }
+
+    /// Whether an entry is a user of this mapping: it has the first user
+    /// class and a source. Searches that leave these tests out of the
+    /// server filter (they match every user, which makes slapd intersect
+    /// huge candidate lists) check them here.
+    pub fn is_user(&self, e: &Attrs) -> bool {
+        let class = self.user_classes.first().map(String::as_str).unwrap_or("inetOrgPerson");
+        e.get("objectclass")
+            .is_some_and(|v| v.iter().any(|c| c.eq_ignore_ascii_case(class)))
+            && self.source_uid.first(e).is_some()
+            && self.record_uid.first(e).is_some()
+    }
+
+    /// Whether a decoded user matches a query (what the server filter says,
+    /// checked again client-side; `purge_due` is only checked here).
+    pub fn matches(q: &UserQuery, u: &User) -> bool {
+        let school = q.school.as_deref();
+        let text_ok = || {
+            let t = q.text.as_deref().unwrap_or("").to_lowercase();
+            t.is_empty()
+                || [&u.username, &u.firstname, &u.lastname, &u.key.record_uid]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&t))
+        };
+        school.is_none_or(|s| u.has_school(s))
+            && q.state.is_none_or(|s| s == u.state)
+            && q.source_uid.as_deref().is_none_or(|s| s == u.key.source_uid)
+            && (q.roles.is_empty()
+                || u.memberships
+                    .iter()
+                    .filter(|m| school.is_none_or(|s| s == m.school))
+                    .any(|m| m.roles.iter().any(|r| q.roles.contains(r))))
+            && q.purge_due
+                .is_none_or(|d| u.state == UserState::Limbo && u.purge_at.is_some_and(|p| p <= d))
+            && text_ok()
+    }
+
+    /// The selective part of a query's filter (school, roles, text, limbo),
+    /// or the whole filter when nothing is selective. Callers check
+    /// [`Mapping::is_user`] and [`Mapping::matches`] on the results.
+    pub fn narrow_filter(&self, q: &UserQuery) -> String {
+        let selective = q.school.is_some()
+            || !q.roles.is_empty()
+            || q.text.as_deref().is_some_and(|t| !t.is_empty())
+            || q.state == Some(UserState::Limbo)
+            || q.purge_due.is_some();
+        if !selective {
+            return self.query_filter(q);
+        }
+        let narrowed = UserQuery {
+            state: q.state.filter(|s| *s == UserState::Limbo),
+            source_uid: None,
+            ..q.clone()
+        };
+        let full = self.query_filter(&narrowed);
+        // Drop the leading "(&<user filter>" parts that match every user.
+        let common = format!("(&{}", self.user_filter());
+        match full.strip_prefix(&common) {
+            Some(rest) => format!("(&{rest}"),
+            None => full,
+        }
     }
 
     /// Every user this mapping can read: the first user class and a source.

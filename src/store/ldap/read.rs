@@ -3,7 +3,7 @@
 //! concurrently.
 
 use super::LdapDirectory;
-use super::mapping::{Attrs, group_value};
+use super::mapping::{Attrs, Mapping, group_value};
 use crate::model::{Group, GroupKey, GroupKind, GroupMember, School, User, UserKey};
 use crate::store::{GroupSummary, StoreError, StoreResult, UserQuery, UserSort};
 use futures_util::{StreamExt, TryStreamExt};
@@ -53,7 +53,8 @@ impl LdapDirectory {
         Ok(user)
     }
 
-    /// Every user matching an LDAP filter.
+    /// Every user matching an LDAP filter (entries that are not users of
+    /// this mapping are skipped).
     pub(super) async fn search_users(&self, filter: &str) -> StoreResult<Vec<User>> {
         let mut raw = Vec::new();
         self.pool
@@ -66,20 +67,16 @@ impl LdapDirectory {
                 &mut |e| raw.push(lower_attrs(e)),
             )
             .await?;
-        raw.iter().map(|(dn, a)| self.decode_entry(dn, a)).collect()
-    }
-
-    pub(super) fn key_filter(&self, key: &UserKey) -> String {
-        format!(
-            "(&{}{}{})",
-            self.map.user_filter(),
-            self.map.source_uid.eq(&key.source_uid),
-            self.map.record_uid.eq(&key.record_uid)
-        )
+        raw.iter()
+            .filter(|(_, a)| self.map.is_user(a))
+            .map(|(dn, a)| self.decode_entry(dn, a))
+            .collect()
     }
 
     pub(super) async fn user_async(&self, key: &UserKey) -> StoreResult<Option<User>> {
-        Ok(self.search_users(&self.key_filter(key)).await?.into_iter().next())
+        // The record uid is selective; the source is checked on the results.
+        let users = self.search_users(&self.map.record_uid.eq(&key.record_uid)).await?;
+        Ok(users.into_iter().find(|u| u.key == *key))
     }
 
     pub(super) fn user_impl(&self, key: &UserKey) -> StoreResult<Option<User>> {
@@ -87,8 +84,8 @@ impl LdapDirectory {
     }
 
     pub(super) fn user_by_username_impl(&self, username: &str) -> StoreResult<Option<User>> {
-        let filter = format!("(&{}{})", self.map.user_filter(), self.map.username.eq(username));
-        Ok(self.pool.block_on(self.search_users(&filter))?.into_iter().next())
+        let users = self.pool.block_on(self.search_users(&self.map.username.eq(username)))?;
+        Ok(users.into_iter().find(|u| u.username == username))
     }
 
     pub(super) fn users_by_record_uids_impl(&self, source: &str, uids: &[String]) -> StoreResult<Vec<User>> {
@@ -114,11 +111,9 @@ impl LdapDirectory {
     }
 
     pub(super) fn users_impl(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
-        let filter = self.map.query_filter(q);
+        let filter = self.map.narrow_filter(q);
         let mut users = self.pool.block_on(self.search_users(&filter))?;
-        if let Some(day) = q.purge_due {
-            users.retain(|u| u.purge_at.is_some_and(|p| p <= day));
-        }
+        users.retain(|u| Mapping::matches(q, u));
         sort_users(&mut users, q.sort, q.descending);
         let start = (q.offset as usize).min(users.len());
         let end = q.limit.map_or(users.len(), |l| (start + l as usize).min(users.len()));
@@ -251,7 +246,7 @@ impl LdapDirectory {
         if !found {
             return Ok(None);
         }
-        let filter = format!("(&{}{})", self.map.user_filter(), self.map.groups.eq(&group_value(key)));
+        let filter = self.map.groups.eq(&group_value(key));
         let mut members: Vec<GroupMember> = self
             .pool
             .block_on(self.search_users(&filter))?

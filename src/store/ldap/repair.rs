@@ -73,7 +73,7 @@ impl LdapDirectory {
     }
 
     async fn repair_group(&self, key: &GroupKey) -> StoreResult<()> {
-        let filter = format!("(&{}{})", self.map.user_filter(), self.map.groups.eq(&group_value(key)));
+        let filter = self.map.groups.eq(&group_value(key));
         let users = self.search_users(&filter).await?;
         let members: HashSet<String> = users.iter().filter_map(|u| self.cached_dn(&u.key)).collect();
         let dn = self.layout.group_dn(key);
