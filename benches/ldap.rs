@@ -77,6 +77,13 @@ fn request(f: &rollcall::engine::demo::district::FeedFile) -> ImportRequest {
 }
 
 fn main() {
+    // RUST_LOG=rollcall::store::ldap=debug shows where each batch's time goes.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let schools = arg("--schools", 25);
     let per_school = arg("--users-per-school", 2000);
     let tmp = tempfile::tempdir().expect("tempdir");

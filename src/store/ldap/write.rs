@@ -144,6 +144,7 @@ impl LdapDirectory {
         if batch.is_empty() {
             return Ok(ApplyReport::default());
         }
+        let started = std::time::Instant::now();
         self.repair_pending()?;
         let mut schools = Vec::new();
         for s in &batch.schools {
@@ -156,14 +157,23 @@ impl LdapDirectory {
         }
         let changes = self.changes(batch, &schools);
         let ids = self.journal.begin(&changes)?;
+        let intents = started.elapsed();
         self.pool.block_on(self.write(batch, &schools))?;
+        let written = started.elapsed();
         self.journal.complete(&ids)?;
+        tracing::debug!(
+            intents_ms = intents.as_millis() as u64,
+            write_ms = (written - intents).as_millis() as u64,
+            complete_ms = (started.elapsed() - written).as_millis() as u64,
+            "LDAP batch applied"
+        );
         Ok(ApplyReport {
             journal_entries: changes.journalled(),
         })
     }
 
     async fn write(&self, batch: &Batch, schools: &[&School]) -> StoreResult<()> {
+        let started = std::time::Instant::now();
         self.ensure_base().await?;
         for s in schools {
             self.write_school(s).await?;
@@ -187,11 +197,13 @@ impl LdapDirectory {
             .filter_map(|dn| parent(dn).map(str::to_string))
             .collect();
         self.ensure(&parents).await?;
+        let prepared = started.elapsed();
         let moved: Vec<Moved> = futures_util::stream::iter(batch.users.iter())
             .map(|c| self.write_user(c))
             .buffered(self.max_in_flight)
             .try_collect()
             .await?;
+        let users_done = started.elapsed();
         let mut groups: BTreeMap<GroupKey, Delta> = BTreeMap::new();
         for (change, (old, new)) in batch.users.iter().zip(&moved) {
             let (before, after) = match change {
@@ -225,7 +237,18 @@ impl LdapDirectory {
             .buffer_unordered(self.max_in_flight)
             .try_collect::<Vec<()>>()
             .await?;
-        self.write_counters(&batch.counters).await
+        let groups_done = started.elapsed();
+        self.write_counters(&batch.counters).await?;
+        tracing::debug!(
+            users = batch.users.len(),
+            groups = groups.len(),
+            prepare_ms = prepared.as_millis() as u64,
+            users_ms = (users_done - prepared).as_millis() as u64,
+            groups_ms = (groups_done - users_done).as_millis() as u64,
+            counters_ms = (started.elapsed() - groups_done).as_millis() as u64,
+            "LDAP batch written"
+        );
+        Ok(())
     }
 
     /// Creates the base entry when missing (and its parents, as far as the
@@ -575,36 +598,41 @@ impl LdapDirectory {
         }
         let bases: Vec<String> = counters.iter().map(|(b, _)| b.clone()).collect();
         let stored = self.counters_async(&bases).await?;
+        futures_util::stream::iter(counters.iter().filter(|(b, n)| stored.get(b).is_none_or(|old| old < n)))
+            .map(|(base, next)| self.write_counter(base, *next, stored.get(base).copied()))
+            .buffer_unordered(self.max_in_flight)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn write_counter(&self, base: &str, next: u32, old: Option<u32>) -> StoreResult<()> {
+        let dn = self.layout.counter_dn(base);
         let mut ldap = self.pool.conn().await?;
-        for (base, next) in counters {
-            let dn = self.layout.counter_dn(base);
-            match stored.get(base) {
-                Some(old) if old >= next => {}
-                Some(old) => {
-                    let mods = vec![Mod::Replace("description".to_string(), set([next.to_string()]))];
-                    let guard = Assertion::new(format!("(description={old})"));
-                    match checked(ldap.with_controls(guard).modify(&dn, mods).await) {
-                        Ok(_) => {}
-                        // Another writer moved it on: theirs is as good.
-                        Err(e) if e.is(ASSERTION_FAILED) => {}
-                        Err(e) => return Err(self.pool.err("modify counter", &dn, e)),
-                    }
+        match old {
+            Some(old) => {
+                let mods = vec![Mod::Replace("description".to_string(), set([next.to_string()]))];
+                let guard = Assertion::new(format!("(description={old})"));
+                match checked(ldap.with_controls(guard).modify(&dn, mods).await) {
+                    Ok(_) => Ok(()),
+                    // Another writer moved it on: theirs is as good.
+                    Err(e) if e.is(ASSERTION_FAILED) => Ok(()),
+                    Err(e) => Err(self.pool.err("modify counter", &dn, e)),
                 }
-                None => {
-                    let attrs: AddAttrs = vec![
-                        ("objectClass".into(), set(["applicationProcess"])),
-                        ("cn".into(), set([base.clone()])),
-                        ("description".into(), set([next.to_string()])),
-                    ];
-                    match checked(ldap.add(&dn, attrs).await) {
-                        Ok(_) => {}
-                        Err(e) if e.is(ALREADY_EXISTS) => {}
-                        Err(e) => return Err(self.pool.err("add counter", &dn, e)),
-                    }
+            }
+            None => {
+                let attrs: AddAttrs = vec![
+                    ("objectClass".into(), set(["applicationProcess"])),
+                    ("cn".into(), set([base.to_string()])),
+                    ("description".into(), set([next.to_string()])),
+                ];
+                match checked(ldap.add(&dn, attrs).await) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is(ALREADY_EXISTS) => Ok(()),
+                    Err(e) => Err(self.pool.err("add counter", &dn, e)),
                 }
             }
         }
-        Ok(())
     }
 }
 
