@@ -546,3 +546,48 @@ fn a_batch_ends_like_one_import_after_another() {
         assert_eq!(run.status, rollcall::engine::runs::RunStatus::Ok);
     }
 }
+
+/// The same scenarios on OpenLDAP: each test above, with its districts in
+/// the shared throwaway slapd.
+mod on_ldap {
+    macro_rules! on_ldap {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[test]
+                fn $name() {
+                    crate::common::on_ldap(super::$name)
+                }
+            )*
+        };
+    }
+
+    on_ldap!(
+        first_import_creates_and_second_changes_nothing,
+        attribute_change_is_modified_and_username_never_changes,
+        move_removed_first_goes_through_limbo_and_is_restored,
+        move_added_first_then_removed_keeps_user_active,
+        both_move_orders_converge_except_primary,
+        user_in_two_schools_dropped_by_primary,
+        purge_after_grace_period_and_usernames_are_not_reissued,
+        other_sources_users_are_untouched,
+        mass_removal_guard_refuses_and_force_applies,
+        empty_feed_for_a_non_empty_scope_is_refused,
+        a_bad_row_never_sends_its_user_to_limbo,
+        a_bad_row_without_record_uid_blocks_all_removals,
+        row_errors_beyond_the_limit_write_nothing,
+        dry_run_writes_nothing,
+        duplicate_record_uid_first_row_wins,
+        classes_change_only_in_the_imported_school,
+        roles_of_one_school_are_imported_independently,
+        role_column_decides_when_no_role_is_given,
+        a_row_for_another_school_is_rejected,
+        workgroups_are_kept_unless_the_feed_maps_them,
+        passwords_are_hashed_and_written_mode_0600,
+        email_scheme_fills_missing_addresses,
+        runs_keep_record_input_summary_log_and_last_row,
+        journal_records_old_and_new_schools,
+        limbo_restore_extend_and_read_only,
+        missing_column_is_one_clear_error,
+        a_batch_ends_like_one_import_after_another,
+    );
+}

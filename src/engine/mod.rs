@@ -22,7 +22,7 @@ pub mod schools;
 pub mod state;
 pub mod users;
 
-use crate::store::{Directory, SqliteDirectory, StoreError};
+use crate::store::{Directory, LdapDirectory, SqliteDirectory, StoreError};
 use audit::{Actor, AuditLog};
 use chrono::NaiveDate;
 use config::{Backend, Config, ConfigError, ConfigSources, LoadOptions};
@@ -99,6 +99,10 @@ impl Settings {
 pub(crate) fn open_directory(settings: &Settings) -> EngineResult<Box<dyn Directory>> {
     Ok(match settings.config.directory.backend {
         Backend::Sqlite => Box::new(SqliteDirectory::open(&settings.paths.directory_db())?),
+        Backend::Ldap => Box::new(LdapDirectory::open(
+            &settings.config.directory.ldap,
+            &settings.paths.ldap_journal(),
+        )?),
     })
 }
 

@@ -31,6 +31,10 @@ impl DataPaths {
     pub fn directory_db(&self) -> PathBuf {
         self.root.join("directory.sqlite")
     }
+    /// The LDAP backend's local journal (change intents and entries).
+    pub fn ldap_journal(&self) -> PathBuf {
+        self.root.join("ldap-journal.sqlite")
+    }
     pub fn state_db(&self) -> PathBuf {
         self.root.join("state.sqlite")
     }

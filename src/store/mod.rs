@@ -3,6 +3,7 @@
 //! usernames exactly once, and records every change in the journal together
 //! with the change itself.
 
+pub mod ldap;
 pub mod sqlite;
 pub mod stats;
 
@@ -11,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
+pub use ldap::LdapDirectory;
 pub use sqlite::SqliteDirectory;
 pub use stats::{BoundedCount, MembershipCount};
 
@@ -46,6 +48,16 @@ pub enum StoreError {
     Corrupt { path: String, message: String },
     #[error("directory {server}: {message}")]
     Backend { server: String, message: String },
+    /// An LDAP operation failed: which server, operation and DN, and the
+    /// result code when the server answered.
+    #[error("directory {server}: {}", ldap_outcome(op, dn, *code, message))]
+    Ldap {
+        server: String,
+        op: String,
+        dn: String,
+        code: Option<u32>,
+        message: String,
+    },
     #[error("user {key} was changed by another process since it was read; run the command again")]
     Conflict { key: String },
     #[error("username '{0}' is already in use")]
@@ -59,6 +71,24 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// `<op> <dn>: LDAP result <code> (<name>): <text>`.
+fn ldap_outcome(op: &str, dn: &str, code: Option<u32>, message: &str) -> String {
+    let what = if dn.is_empty() {
+        op.to_string()
+    } else {
+        format!("{op} {dn}")
+    };
+    let detail = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    match code {
+        Some(rc) => format!("{what}: LDAP result {rc} ({}){detail}", ldap::code_name(rc)),
+        None => format!("{what}: no answer from the server{detail}"),
+    }
+}
 
 /// How a list of users is ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -235,7 +265,8 @@ pub trait Directory: Send {
     }
 
     /// Starts a consistent read view: every read until [`end_read`] sees the
-    /// same state. The import plans inside one. Must not be open while
+    /// same state where the backend can (SQLite: one read transaction; LDAP
+    /// has no snapshots, so there it is a no-op and reads are live). The import plans inside one. Must not be open while
     /// [`apply`] runs.
     ///
     /// [`end_read`]: Directory::end_read

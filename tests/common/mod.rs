@@ -1,6 +1,9 @@
 //! Shared test fixtures: a throwaway data dir with an engine, feed writing,
-//! and imports with defaults that tests override.
+//! and imports with defaults that tests override. A district uses the
+//! embedded store, or the shared throwaway slapd inside [`on_ldap`].
 #![allow(dead_code)]
+
+pub mod slapd;
 
 use rollcall::engine::config::LoadOptions;
 use rollcall::engine::import::{ImportOutcome, ImportRequest};
@@ -13,6 +16,32 @@ pub struct District {
     pub dir: tempfile::TempDir,
     pub engine: Engine,
     feeds: usize,
+    /// The `--set`s that select the directory backend.
+    backend_sets: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Ldap,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<BackendKind> = const { std::cell::Cell::new(BackendKind::Sqlite) };
+}
+
+/// Runs a test body whose districts live in the shared slapd, each under
+/// its own base DN. Without slapd: skipped (outside CI) or failed (CI).
+pub fn on_ldap(body: impl FnOnce()) {
+    if slapd::shared().is_none() {
+        return;
+    }
+    BACKEND.with(|b| b.set(BackendKind::Ldap));
+    body();
+}
+
+pub fn backend() -> BackendKind {
+    BACKEND.with(|b| b.get())
 }
 
 pub const HEADER: &str = "record_uid,firstname,lastname,email,birthday,classes,role,schools";
@@ -25,8 +54,40 @@ impl District {
     /// A district with `--set` style config overrides.
     pub fn with_sets(sets: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let engine = open(dir.path(), sets, false);
-        District { dir, engine, feeds: 0 }
+        let backend_sets = match backend() {
+            BackendKind::Sqlite => Vec::new(),
+            BackendKind::Ldap => slapd::shared()
+                .expect("on_ldap checked the server")
+                .sets(dir.path(), &slapd::fresh_base()),
+        };
+        Self::assemble(dir, sets, backend_sets)
+    }
+
+    /// A district in this server under a fresh base DN.
+    pub fn on_server(server: &slapd::Slapd, sets: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend_sets = server.sets(dir.path(), &slapd::fresh_base());
+        Self::assemble(dir, sets, backend_sets)
+    }
+
+    fn assemble(dir: tempfile::TempDir, sets: &[&str], backend_sets: Vec<String>) -> Self {
+        let all: Vec<String> = backend_sets
+            .iter()
+            .cloned()
+            .chain(sets.iter().map(|s| s.to_string()))
+            .collect();
+        let engine = open_owned(dir.path(), &all, false);
+        District {
+            dir,
+            engine,
+            feeds: 0,
+            backend_sets,
+        }
+    }
+
+    /// The `--set`s selecting this district's backend.
+    pub fn backend_sets(&self) -> &[String] {
+        &self.backend_sets
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -35,7 +96,13 @@ impl District {
 
     /// Re-opens the engine with other settings (same data dir).
     pub fn reopen(&mut self, sets: &[&str], read_only: bool) {
-        self.engine = open(self.dir.path(), sets, read_only);
+        let all: Vec<String> = self
+            .backend_sets
+            .iter()
+            .cloned()
+            .chain(sets.iter().map(|s| s.to_string()))
+            .collect();
+        self.engine = open_owned(self.dir.path(), &all, read_only);
     }
 
     /// Writes a feed file with the default header and these data lines.
@@ -102,8 +169,16 @@ impl District {
 }
 
 pub fn open(data_dir: &Path, sets: &[&str], read_only: bool) -> Engine {
+    open_owned(
+        data_dir,
+        &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        read_only,
+    )
+}
+
+pub fn open_owned(data_dir: &Path, sets: &[String], read_only: bool) -> Engine {
     let opts = LoadOptions {
-        sets: sets.iter().map(|s| s.to_string()).collect(),
+        sets: sets.to_vec(),
         ..LoadOptions::default()
     };
     let settings = Settings::load(&opts, Some(data_dir.to_path_buf()), read_only).expect("settings");

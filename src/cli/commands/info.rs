@@ -77,6 +77,11 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
         "audit_log": p.audit_log().display().to_string(),
         "feeds": p.feeds().display().to_string(),
     });
+    let mut paths = paths;
+    if settings.config.directory.backend == crate::engine::config::Backend::Ldap {
+        paths["directory"] = serde_json::Value::String(settings.config.directory.ldap.url.clone());
+        paths["ldap_journal"] = serde_json::Value::String(p.ldap_journal().display().to_string());
+    }
     let mut config = settings.sources.merged.clone();
     mask(&mut config);
     let info = Info {

@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn shipped_overlays_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-        for name in ["sisopi.toml", "mapping-de.toml"] {
+        for name in ["sisopi.toml", "mapping-de.toml", "ldap.toml", "ldap-ucsschool.toml"] {
             load(&LoadOptions {
                 files: vec![root.join(name)],
                 ..opts()

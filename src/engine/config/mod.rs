@@ -51,12 +51,25 @@ pub struct LogConfig {
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Sqlite,
+    Ldap,
+}
+
+impl Backend {
+    /// Whether a batch import may plan the next feed on a second connection
+    /// while the current one is written (a second SQLite connection is a
+    /// plain reader; a second LDAP store would repair the journal the first
+    /// is writing).
+    pub fn plans_in_parallel(self) -> bool {
+        matches!(self, Backend::Sqlite)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
     pub backend: Backend,
+    /// Used when `backend = "ldap"`.
+    pub ldap: crate::store::ldap::LdapConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -207,6 +220,11 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if self.directory.backend == Backend::Ldap
+            && let Err((key, message)) = self.directory.ldap.check()
+        {
+            return Err(fail(&key, message));
         }
         if !(1..=240).contains(&self.console.max_fps) {
             return Err(fail("console.max_fps", "must be between 1 and 240".into()));

@@ -138,6 +138,9 @@ impl Engine {
         for req in reqs {
             self.check_request(req)?;
         }
+        if !self.settings.config.directory.backend.plans_in_parallel() {
+            return self.import_one_by_one(reqs, progress);
+        }
         self.prune_runs();
         let carry = Mutex::new(Reservations::default());
         let settings = self.settings.clone();
@@ -159,6 +162,21 @@ impl Engine {
             }
             result
         })
+    }
+
+    /// The batch without a planning thread, for backends whose second
+    /// connection is not a plain reader (LDAP repairs its journal on open).
+    fn import_one_by_one(&mut self, reqs: &[ImportRequest], progress: &mut dyn Progress) -> EngineResult<BatchOutcome> {
+        let mut imports = Vec::with_capacity(reqs.len());
+        for (place, req) in reqs.iter().enumerate() {
+            imports.push(self.import(req, &mut Quiet)?);
+            progress.update(ProgressEvent {
+                phase: "importing",
+                done: place as u64 + 1,
+                total: Some(reqs.len() as u64),
+            });
+        }
+        Ok(BatchOutcome { imports, replanned: 0 })
     }
 
     fn write_batch<'scope, 'env: 'scope>(

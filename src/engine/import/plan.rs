@@ -6,7 +6,7 @@
 use super::row::{Row, RowError};
 use super::scope::Scope;
 use crate::engine::password;
-use crate::engine::scheme::{EmailScheme, NameRegistry, SchemeError, SchemeFields, UsernameScheme};
+use crate::engine::scheme::{Counter, EmailScheme, NameRegistry, SchemeError, SchemeFields, UsernameScheme};
 use crate::model::School;
 use crate::model::{Membership, Role, User, UserKey, UserState};
 use crate::store::StoreError;
@@ -191,11 +191,32 @@ impl<'a> PlanNames<'a> {
             .iter()
             .filter_map(|f| Some((f.record_uid.to_string(), scheme.base(f).ok()?)))
             .collect();
-        let bases: Vec<String> = self.bases.values().cloned().collect();
-        let firsts: Vec<String> = bases.iter().map(|b| scheme.first_candidate(b)).collect();
-        self.taken = self.dir.usernames_issued(&firsts)?;
-        self.free = firsts.into_iter().filter(|n| !self.taken.contains(n)).collect();
+        // How many newcomers share each base.
+        let mut sharing: BTreeMap<&str, u32> = BTreeMap::new();
+        for b in self.bases.values() {
+            *sharing.entry(b.as_str()).or_default() += 1;
+        }
+        let bases: Vec<String> = sharing.keys().map(|b| b.to_string()).collect();
         let stored = self.dir.username_counters(&bases)?;
+        // The names these people will probably get: the first candidate and
+        // as many counter values as people share the base, asked in one
+        // batch instead of one query per probe (a round trip each on LDAP).
+        let first_counter = match scheme.counter() {
+            Counter::Always => 1,
+            _ => 2,
+        };
+        let mut wanted = Vec::new();
+        for (base, k) in &sharing {
+            wanted.push(scheme.first_candidate(base));
+            if scheme.counter() != Counter::None {
+                let start = stored.get(*base).copied().unwrap_or(first_counter).max(first_counter);
+                wanted.extend((start..start.saturating_add(*k)).map(|n| scheme.candidate(base, Some(n))));
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        self.taken = self.dir.usernames_issued(&wanted)?;
+        self.free = wanted.into_iter().filter(|n| !self.taken.contains(n)).collect();
         self.stored_counters = bases
             .into_iter()
             .map(|b| {

@@ -1,0 +1,211 @@
+//! LDAP import benchmark (issue 3). Generates a district (25 schools ×
+//! 2,000 users by default) with the demo generator and imports every
+//! school's feeds into a fresh throwaway slapd; then exports what the import
+//! left in the directory as LDIF and loads it with `ldapadd` into a second
+//! fresh slapd with the same config; then re-imports one whole school
+//! without changes.
+//!
+//!     cargo bench --bench ldap
+//!     cargo bench --bench ldap -- --schools 5 --users-per-school 500
+//!     cargo bench --bench ldap -- --set directory.ldap.max_in_flight=8
+//!
+//! Prints both throughputs, their ratio (target ≥ 0.8) and the no-change
+//! re-import time (target < 1 s).
+
+#[path = "../tests/common/slapd.rs"]
+mod slapd;
+
+use rollcall::engine::config::LoadOptions;
+use rollcall::engine::demo::district::{DistrictSpec, generate, write_feeds};
+use rollcall::engine::import::ImportRequest;
+use rollcall::engine::jobs::{Progress, ProgressEvent, Quiet};
+use rollcall::engine::{Engine, Settings};
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Instant;
+
+/// The same allocator as the `rollcall` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Wall time per import phase (reading, planning, applying), summed over
+/// runs: where the time goes.
+#[derive(Default)]
+struct Phases {
+    current: Option<(&'static str, Instant)>,
+    totals: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn close(&mut self) {
+        if let Some((phase, since)) = self.current.take() {
+            let secs = since.elapsed().as_secs_f64();
+            match self.totals.iter_mut().find(|(p, _)| *p == phase) {
+                Some((_, t)) => *t += secs,
+                None => self.totals.push((phase, secs)),
+            }
+        }
+    }
+}
+
+impl Progress for Phases {
+    fn update(&mut self, event: ProgressEvent) {
+        if self.current.is_some_and(|(p, _)| p == event.phase) {
+            return;
+        }
+        self.close();
+        self.current = Some((event.phase, Instant::now()));
+    }
+}
+
+fn request(f: &rollcall::engine::demo::district::FeedFile) -> ImportRequest {
+    ImportRequest {
+        school: f.school.clone(),
+        roles: vec![f.role],
+        file: f.path.clone(),
+        ..ImportRequest::default()
+    }
+}
+
+fn main() {
+    // RUST_LOG=rollcall::store::ldap=debug shows where each batch's time goes.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let schools = arg("--schools", 25);
+    let per_school = arg("--users-per-school", 2000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let district = generate(&DistrictSpec {
+        schools,
+        users_per_school: per_school,
+        seed: 7,
+    });
+    let people = district.people.len();
+    let feeds = write_feeds(&district, &tmp.path().join("feeds"), &HashSet::new()).expect("write feeds");
+    drop(district);
+    let rows: usize = feeds.iter().map(|f| f.rows).sum();
+
+    let a = slapd::Slapd::start().expect("slapd (set SLAPD_BIN)");
+    let b = slapd::Slapd::start().expect("slapd (set SLAPD_BIN)");
+    let base = format!("ou=district,{}", slapd::SUFFIX);
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // Extra `--set KEY=VALUE` arguments go to rollcall's config.
+    let args: Vec<String> = std::env::args().collect();
+    let mut sets = a.sets(tmp.path(), &base);
+    sets.extend(args.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].clone()));
+    let opts = LoadOptions {
+        sets,
+        ..LoadOptions::default()
+    };
+    let settings = Settings::load(&opts, Some(data), false).expect("settings");
+    let mut engine = Engine::open(settings).expect("engine");
+
+    let t = Instant::now();
+    let mut phases = Phases::default();
+    for f in &feeds {
+        let o = engine.import(&request(f), &mut phases).expect("import");
+        phases.close();
+        assert!(o.refused.is_none(), "{:?}", o.refused);
+    }
+    let import_secs = t.elapsed().as_secs_f64();
+
+    // What the import left, as LDIF (user attributes only), for ldapadd.
+    let ldif = tmp.path().join("district.ldif");
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &a.url(),
+            "-D",
+            slapd::ROOT_DN,
+            "-w",
+            slapd::ROOT_PW,
+        ])
+        .args(["-b", &base, "-E", "pr=1000/noprompt", "(objectClass=*)", "*"])
+        .output()
+        .expect("ldapsearch (ldap-utils)");
+    assert!(
+        out.status.success(),
+        "ldapsearch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Paged output carries "# pagedresults" comment lines; ldapadd skips comments.
+    std::fs::write(&ldif, &out.stdout).expect("write ldif");
+    let entries = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"dn:"))
+        .count();
+
+    let t = Instant::now();
+    let add = Command::new("ldapadd")
+        .args(["-x", "-H", &b.url(), "-D", slapd::ROOT_DN, "-w", slapd::ROOT_PW, "-f"])
+        .arg(&ldif)
+        .output()
+        .expect("ldapadd (ldap-utils)");
+    let ldapadd_secs = t.elapsed().as_secs_f64();
+    assert!(
+        add.status.success(),
+        "ldapadd: {}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+
+    // No-change re-import of one whole school (all its role feeds).
+    let school = feeds[0].school.clone();
+    let school_feeds: Vec<_> = feeds.iter().filter(|f| f.school == school).collect();
+    let school_rows: usize = school_feeds.iter().map(|f| f.rows).sum();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        for f in &school_feeds {
+            let o = engine.import(&request(f), &mut Quiet).expect("re-import");
+            assert_eq!(o.created + o.modified + o.to_limbo + o.removed_school, 0);
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+
+    if std::env::var_os("SLAPD_DEBUG").is_some() {
+        // Operation counts of the import server (slapd -d stats).
+        let log = std::fs::read_to_string(a.dir.path().join("slapd.log")).unwrap_or_default();
+        let _ = std::fs::copy(a.dir.path().join("slapd.log"), "/tmp/slapd-rollcall.log");
+        let _ = std::fs::copy(b.dir.path().join("slapd.log"), "/tmp/slapd-ldapadd.log");
+        for op in ["ADD dn=", "MOD dn=", "MODRDN dn=", "DEL dn=", "SRCH base=", "BIND dn="] {
+            println!("  slapd ops {op:<12} {}", log.matches(op).count());
+        }
+    }
+    let ours = people as f64 / import_secs;
+    let theirs = people as f64 / ldapadd_secs;
+    println!("LDAP import benchmark: {schools} schools x {per_school} users");
+    println!(
+        "  users imported          {people} ({rows} feed rows in {} feeds)",
+        feeds.len()
+    );
+    println!("  rollcall import         {import_secs:.1} s, {ours:.0} users/s");
+    println!("  ldapadd of the result   {ldapadd_secs:.1} s ({entries} entries), {theirs:.0} users/s");
+    let split: Vec<String> = phases.totals.iter().map(|(p, t)| format!("{p} {t:.1} s")).collect();
+    println!("  import phases           {}", split.join(", "));
+    println!("  ratio rollcall/ldapadd  {:.2} (target >= 0.8)", ours / theirs);
+    println!(
+        "  no-change re-import     {school} ({school_rows} rows, {} feeds): median {:.0} ms, min {:.0} ms (target < 1000 ms)",
+        school_feeds.len(),
+        times[times.len() / 2],
+        times[0]
+    );
+}

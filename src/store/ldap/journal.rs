@@ -1,0 +1,198 @@
+//! The LDAP backend's journal, in a local SQLite file (`ldap-journal.sqlite`
+//! in the data dir). LDAP has no transaction that could span it, so every
+//! batch writes its change *intents* first, then the LDAP changes, then
+//! completes the intents: they move into the journal with fresh sequence
+//! numbers (so a reader's cursor never skips one). Intents a crash left
+//! behind are repaired and completed later (see `repair`); the sync sender
+//! reads the current state at send time, so a completed entry for a change
+//! that only half happened is always safe.
+
+use crate::model::{JournalEntry, ObjectRef};
+use crate::store::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS intents (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    object  TEXT NOT NULL,
+    schools TEXT NOT NULL,
+    -- 0: only to repair (a group whose member DNs moved), never journalled
+    journal INTEGER NOT NULL,
+    at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    object  TEXT NOT NULL,
+    schools TEXT NOT NULL,
+    at      TEXT NOT NULL
+);
+";
+
+/// The objects one batch changes: object → schools (old and new), and
+/// whether it is journalled or only repaired.
+#[derive(Default, Debug, Clone)]
+pub struct Changes(pub BTreeMap<ObjectRef, (BTreeSet<String>, bool)>);
+
+impl Changes {
+    pub fn add<'a>(&mut self, object: ObjectRef, schools: impl IntoIterator<Item = &'a str>) {
+        let e = self.0.entry(object).or_default();
+        e.0.extend(schools.into_iter().map(str::to_string));
+        e.1 = true;
+    }
+
+    /// Marks an object for repair only (no journal entry unless another
+    /// change journals it).
+    pub fn touch(&mut self, object: ObjectRef, school: &str) {
+        self.0.entry(object).or_default().0.insert(school.to_string());
+    }
+
+    pub fn journalled(&self) -> u64 {
+        self.0.values().filter(|(_, j)| *j).count() as u64
+    }
+}
+
+/// A pending intent.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub id: i64,
+    pub object: ObjectRef,
+}
+
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(|e| crate::store::sqlite::sqlite_err(path, e))?;
+        let j = Journal {
+            conn,
+            path: path.to_path_buf(),
+        };
+        j.conn.busy_timeout(Duration::from_secs(30)).map_err(|e| j.err(e))?;
+        j.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| j.err(e))?;
+        j.conn.execute_batch(SCHEMA).map_err(|e| j.err(e))?;
+        Ok(j)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        crate::store::sqlite::sqlite_err(&self.path, e)
+    }
+
+    /// Records the intents of a batch; returns their ids.
+    pub fn begin(&mut self, changes: &Changes) -> StoreResult<Vec<i64>> {
+        let at = super::mapping::time_str(Utc::now());
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| crate::store::sqlite::sqlite_err(&self.path, e))?;
+        let mut ids = Vec::with_capacity(changes.0.len());
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO intents (object, schools, journal, at) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(|e| crate::store::sqlite::sqlite_err(&self.path, e))?;
+            for (object, (schools, journal)) in &changes.0 {
+                let schools = serde_json::to_string(schools).unwrap_or_else(|_| "[]".into());
+                stmt.execute(params![object.to_string(), schools, journal, at])
+                    .map_err(|e| crate::store::sqlite::sqlite_err(&self.path, e))?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()
+            .map_err(|e| crate::store::sqlite::sqlite_err(&self.path, e))?;
+        Ok(ids)
+    }
+
+    /// Completes intents: journalled ones become journal entries (in id
+    /// order, i.e. schools, users, groups), all are removed.
+    pub fn complete(&mut self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |err| crate::store::sqlite::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        for chunk in ids.chunks(500) {
+            let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            tx.execute_batch(&format!(
+                "INSERT INTO journal (object, schools, at) \
+                 SELECT object, schools, at FROM intents WHERE id IN ({list}) AND journal = 1 ORDER BY id; \
+                 DELETE FROM intents WHERE id IN ({list});"
+            ))
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Intents left incomplete (by a failure or a crash), oldest first.
+    pub fn pending(&self) -> StoreResult<Vec<Intent>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, object FROM intents ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, object) = row.map_err(|e| self.err(e))?;
+            let object = object.parse().map_err(|err| StoreError::Corrupt {
+                path: self.path.display().to_string(),
+                message: format!("intent {id}: {err}"),
+            })?;
+            out.push(Intent { id, object });
+        }
+        Ok(out)
+    }
+
+    pub fn after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, object, schools, at FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([after as i64, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let corrupt = |m: String| StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            message: m,
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, object, schools, at) = row.map_err(|e| self.err(e))?;
+            out.push(JournalEntry {
+                seq: seq as u64,
+                object: object
+                    .parse()
+                    .map_err(|e| corrupt(format!("journal entry {seq}: {e}")))?,
+                schools: serde_json::from_str(&schools)
+                    .map_err(|e| corrupt(format!("journal entry {seq}: schools: {e}")))?,
+                at: DateTime::parse_from_rfc3339(&at)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| corrupt(format!("journal entry {seq}: time '{at}': {e}")))?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn head(&self) -> StoreResult<u64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as u64)
+            .map_err(|e| self.err(e))
+    }
+}
