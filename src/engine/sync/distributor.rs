@@ -44,6 +44,9 @@ fn touches(authority: &Authority, object: &ObjectRef, schools: &[String]) -> boo
     let scope = &authority.mapper.scope;
     match object {
         ObjectRef::School { name } => scope.contains(name) || schools.iter().any(|s| scope.contains(s)),
+        // A user in limbo may be held deactivated by any authority that
+        // keeps leavers: its purge must reach them all.
+        ObjectRef::User { .. } if authority.mapper.keeps_leavers() && schools.iter().any(|s| scope.is_limbo(s)) => true,
         _ => scope.any(schools.iter().map(String::as_str)),
     }
 }

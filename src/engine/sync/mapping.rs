@@ -5,7 +5,7 @@
 
 use crate::engine::config::{AuthorityConfig, OnRemoval};
 use crate::model::{GroupKey, ObjectRef, User, UserKey, UserState};
-use crate::store::{Directory, StoreError};
+use crate::store::{Directory, StoreError, UserQuery};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,8 +35,8 @@ pub struct Mapped {
     /// The attribute paths this mapping owns (compared and updated).
     #[serde(skip)]
     pub paths: Vec<String>,
-    /// Groups: the external ids of the members. `None`: members are not
-    /// managed through this object (school groups).
+    /// Groups: the external ids of the members (school groups: the
+    /// school's active users).
     pub members: Option<Vec<String>>,
     /// Users: school groups (external ids) the user must be a member of,
     /// and those it must leave.
@@ -105,6 +105,10 @@ impl Scope {
             schools: schools.iter().filter(|s| *s != "*").cloned().collect(),
             limbo: limbo.to_string(),
         }
+    }
+
+    pub fn is_limbo(&self, school: &str) -> bool {
+        school == self.limbo
     }
 
     pub fn contains(&self, school: &str) -> bool {
@@ -211,6 +215,11 @@ impl Mapper {
 
     pub fn school_groups(&self) -> bool {
         self.school_groups
+    }
+
+    /// Whether users that leave are kept (deactivated) on the target.
+    pub fn keeps_leavers(&self) -> bool {
+        self.on_removal == OnRemoval::Deactivate
     }
 
     /// Whether a user belongs on this authority.
@@ -326,7 +335,26 @@ impl Mapper {
                 let external_id = object.to_string();
                 match dir.school(name)? {
                     Some(s) if self.scope.contains(&s.name) => {
-                        Ok(Desired::Present(self.map_group(external_id, s.name.clone(), None)))
+                        // The school's active users; users the target does
+                        // not hold yet join when they are sent.
+                        let mut members = Vec::new();
+                        dir.for_each_user(
+                            &UserQuery {
+                                school: Some(s.name.clone()),
+                                state: Some(UserState::Active),
+                                ..UserQuery::default()
+                            },
+                            &mut |u| {
+                                members.push(user_external_id(&u.key));
+                                true
+                            },
+                        )?;
+                        members.sort_unstable();
+                        Ok(Desired::Present(self.map_group(
+                            external_id,
+                            s.name.clone(),
+                            Some(members),
+                        )))
                     }
                     _ => Ok(Desired::Absent {
                         class: Class::Group,
