@@ -28,7 +28,10 @@ fn when(t: Option<DateTime<Utc>>) -> String {
 
 fn paused(q: &QueueStatus) -> String {
     match &q.paused {
-        Some(p) => format!("paused since {} ({})", when(Some(p.since)), p.reason),
+        Some(p) => {
+            let reason: String = p.reason.chars().take(80).collect();
+            format!("paused since {} ({reason})", when(Some(p.since)))
+        }
         None if !q.active => "inactive".into(),
         None => "no".into(),
     }
@@ -327,6 +330,11 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
                     when(d.entry.first_failure),
                     when(d.entry.last_failure)
                 );
+                if d.payload.is_null() {
+                    println!("\nnothing was sent; what would be sent now:");
+                    println!("{}", serde_json::to_string_pretty(&d.now)?);
+                    return Ok(Exit::Ok);
+                }
                 println!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?);
                 if d.diff.is_empty() {
                     println!("\nwhat would be sent now is the same");

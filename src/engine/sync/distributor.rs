@@ -65,6 +65,18 @@ impl Engine {
             return Ok(report);
         }
         register(&self.state, self.dir.as_ref(), self.config())?;
+        // One distributor at a time (a daemon and a console may both run):
+        // two reading the same entries could queue an object twice.
+        let out = self.settings().paths.queues().join("out");
+        crate::engine::paths::create_private_dir(&out).map_err(io_error(&out))?;
+        let lock_path = out.join(".distribute.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        fs2::FileExt::lock_exclusive(&lock).map_err(io_error(&lock_path))?;
         let mut cursors = Vec::with_capacity(authorities.len());
         for a in &authorities {
             cursors.push(self.state.sync_state(&a.name)?.map(|s| s.cursor).unwrap_or(0));

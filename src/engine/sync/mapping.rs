@@ -377,7 +377,16 @@ impl Mapper {
                     });
                 }
                 if self.user_in_scope(&user) {
-                    return Ok(Desired::Present(self.map_user(&user, touched, !user.disabled)));
+                    let mapped = self.map_user(&user, touched, !user.disabled);
+                    if let Some((_, field)) = self.user.iter().find(|(a, _)| a == "userName")
+                        && get_path(&mapped.attributes, "userName").is_none()
+                    {
+                        return Err(MapError::Invalid {
+                            object: object.to_string(),
+                            message: format!("userName is required, but '{field}' is empty for {}", user.username),
+                        });
+                    }
+                    return Ok(Desired::Present(mapped));
                 }
                 Ok(match self.on_removal {
                     OnRemoval::Deactivate => Desired::Deactivated(self.map_user(&user, touched, false)),
@@ -451,8 +460,11 @@ pub struct FieldDiff {
     pub now: Option<Value>,
 }
 
-/// Field-by-field difference of two payloads.
+/// Field-by-field difference of two payloads (none when nothing was sent).
 pub fn diff(before: &Value, now: &Value) -> Vec<FieldDiff> {
+    if before.is_null() {
+        return Vec::new();
+    }
     let a = flatten(before);
     let b = flatten(now);
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();

@@ -221,10 +221,18 @@ impl Http {
 
 fn transport_error(what: &str, e: &reqwest::Error) -> TargetError {
     // The chain says what really happened (refused, reset, certificate…).
-    let mut message = format!("{what}: {e}");
-    let mut source = std::error::Error::source(e);
+    let mut message = what.to_string();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
+        // reqwest's own message repeats the URL with its query: leave it out.
+        let text = s.to_string();
+        let text = match text.split_once(" for url (") {
+            Some((head, _)) => head.to_string(),
+            None => text,
+        };
+        if !message.ends_with(&text) {
+            message.push_str(&format!(": {text}"));
+        }
         source = s.source();
     }
     let class = if e.is_connect() {
