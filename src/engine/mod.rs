@@ -158,6 +158,12 @@ impl Engine {
         self.dir.as_ref()
     }
 
+    /// The directory for writing, bypassing the engine's checks (benchmarks
+    /// and tests that set up data).
+    pub fn directory_mut(&mut self) -> &mut dyn Directory {
+        self.dir.as_mut()
+    }
+
     pub fn runs(&self) -> &Runs {
         &self.runs
     }

@@ -64,7 +64,6 @@ impl Engine {
         if authorities.is_empty() {
             return Ok(report);
         }
-        register(&self.state, self.dir.as_ref(), self.config())?;
         // One distributor at a time (a daemon and a console may both run):
         // two reading the same entries could queue an object twice.
         let out = self.settings().paths.queues().join("out");

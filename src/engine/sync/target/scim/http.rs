@@ -110,26 +110,19 @@ impl Http {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Answer, TargetError> {
-        let url = format!("{}{path}", self.base);
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| TargetError::permanent(format!("{}{path}: {e}", self.base)))?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
         let mut req = self
             .client
-            .request(method.clone(), &url)
+            .request(method.clone(), url)
             .bearer_auth(&self.token)
             .header("Accept", CONTENT_TYPE);
-        if !query.is_empty() {
-            let mut u = reqwest::Url::parse(&url).map_err(|e| TargetError::permanent(format!("{url}: {e}")))?;
-            {
-                let mut pairs = u.query_pairs_mut();
-                for (k, v) in query {
-                    pairs.append_pair(k, v);
-                }
-            }
-            req = self
-                .client
-                .request(method.clone(), u)
-                .bearer_auth(&self.token)
-                .header("Accept", CONTENT_TYPE);
-        }
         if let Some(b) = body {
             let bytes = serde_json::to_vec(b).map_err(|e| TargetError::permanent(e.to_string()))?;
             req = req.header("Content-Type", CONTENT_TYPE).body(bytes);
