@@ -362,3 +362,69 @@ fn demo_leaves_queues_trash_and_a_paused_authority_to_look_at() {
         .unwrap();
     assert!(n > 300, "{n}");
 }
+
+#[test]
+fn daemon_syncs_changes_runs_the_daily_purge_and_stops_on_sigterm() {
+    let c = Cli::new("[sync]\npoll_seconds = 0.05\n");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--data-dir")
+        .arg(c.data())
+        .arg("daemon")
+        .env_remove("ROLLCALL_DATA_DIR")
+        .env("HOME", c.dir.path())
+        .env("XDG_CONFIG_HOME", c.dir.path().join("xdg"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mirror = c.data().join("mirrors/mirror.sqlite");
+    let family = |ext: &str| -> Option<String> {
+        let conn = rusqlite::Connection::open(&mirror).ok()?;
+        let attrs: String = conn
+            .query_row("SELECT attributes FROM resources WHERE external_id = ?1", [ext], |r| {
+                r.get(0)
+            })
+            .ok()?;
+        let v: Value = serde_json::from_str(&attrs).ok()?;
+        v["name"]["familyName"].as_str().map(str::to_string)
+    };
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !what() {
+            assert!(std::time::Instant::now() < deadline, "the daemon did not get there");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for(&|| family("district:1").as_deref() == Some("Alt"));
+    // A change while it runs reaches the mirror.
+    let feed = c.dir.path().join("feed2.csv");
+    std::fs::write(&feed, FEED.replace("Alt", "Altmann")).unwrap();
+    let out = c.run(&[
+        "import",
+        "--school",
+        "gsmitte",
+        "--role",
+        "student",
+        feed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    wait_for(&|| family("district:1").as_deref() == Some("Altmann"));
+    // The daily work ran: a purge run exists.
+    let (_, runs) = c.json(&["runs", "list", "--kind", "purge"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    // SIGTERM: it finishes what it holds and exits cleanly.
+    // SAFETY: signalling our own child by its id.
+    unsafe {
+        libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = daemon.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let (_, runs) = c.json(&["runs", "list", "--kind", "sync"]);
+    let daemon_run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["args"]["daemon"] == true)
+        .expect("the daemon's run record");
+    assert_eq!(daemon_run["status"], "ok", "{daemon_run}");
+    assert!(daemon_run["counts"]["sent"].as_u64().unwrap() >= 1);
+}

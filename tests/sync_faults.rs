@@ -67,6 +67,7 @@ fn faults_are_retried_trashed_paused_and_converge_after_requeue() {
         timeout: 0.05,
         stall: Duration::from_millis(800),
         reset: 0.15,
+        ..Faults::default()
     });
     let out = sync(&mut d, 10.0);
     let a = &out.authorities[0];

@@ -294,3 +294,106 @@ fn a_token_file_readable_by_others_is_refused() {
     sync(&mut d);
     assert_eq!(server.list("/Users").len(), 1);
 }
+
+#[test]
+fn put_replaces_when_the_server_offers_no_patch() {
+    let spc = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        spc.path(),
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "patch": {"supported": false}, "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": 1000}, "changePassword": {"supported": false},
+            "sort": {"supported": false}, "etag": {"supported": false},
+            "authenticationSchemes": []})
+        .to_string(),
+    )
+    .unwrap();
+    let Some(server) = ScimServer::start_with(&["--service-provider-config", spc.path().to_str().unwrap()]) else {
+        return;
+    };
+    // The server answers PATCH with 501 now: any PATCH would end in trash.
+    let (_t, token) = token_file();
+    let mut d = with_sets_owned(&scim_authority("idb", &server.url(), &token, &["gsmitte"]));
+    d.import(
+        "gsmitte",
+        &[&student("1", "Anna", "Alt", "5a"), &student("2", "Ben", "Bauer", "5a")],
+    );
+    sync(&mut d);
+    d.import(
+        "gsmitte",
+        &[
+            &student("1", "Anna", "Altmann", "5b"),
+            &student("2", "Ben", "Bauer", "5a"),
+        ],
+    );
+    let out = sync(&mut d);
+    assert_eq!(out.authorities[0].trashed, 0, "{out:?}");
+    assert_eq!(
+        server.by_external_id("/Users")["district:1"]["name"]["familyName"],
+        "Altmann"
+    );
+    let groups = memberships(&server);
+    assert_eq!(groups["class:gsmitte:5a"], set(&["district:2"]));
+    assert_eq!(groups["class:gsmitte:5b"], set(&["district:1"]));
+    assert_eq!(groups["school:gsmitte"], set(&["district:1", "district:2"]));
+}
+
+#[test]
+fn listing_pages_to_the_end_whatever_totalresults_claims() {
+    use common::proxy::{FaultProxy, Faults};
+    use rollcall::engine::config::AuthorityConfig;
+    use rollcall::engine::sync::mapping::Class;
+    use rollcall::engine::sync::target::Target;
+    use rollcall::engine::sync::target::scim::ScimTarget;
+    let Some(server) = ScimServer::start() else { return };
+    let proxy = FaultProxy::start(server.port);
+    proxy.set(Faults {
+        wrong_totals: true,
+        ..Faults::default()
+    });
+    for i in 0..450 {
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("u{i}"), "externalId": format!("x:{i}")});
+        assert_eq!(server.request("POST", "/Users", Some(&body)).0, 201);
+    }
+    let (_t, token) = token_file();
+    let config: AuthorityConfig = toml::from_str(&format!(
+        "kind = \"scim\"\nurl = \"{}\"\ntoken_file = \"{}\"\n",
+        proxy.url(),
+        token.display()
+    ))
+    .unwrap();
+    let target = ScimTarget::new(&config).unwrap();
+    let mut seen = BTreeSet::new();
+    target
+        .list(Class::User, &mut |o| {
+            seen.insert(o.external_id.unwrap_or_default());
+            true
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 450, "every page read although totalResults says 1");
+}
+
+#[test]
+fn a_wrong_token_pauses_the_authority_instead_of_trashing_items() {
+    let Some(server) = ScimServer::start() else { return };
+    let (_t, token) = token_file();
+    std::fs::write(&token, "not-the-token").unwrap();
+    let mut d = with_sets_owned(&scim_authority("idb", &server.url(), &token, &["gsmitte"]));
+    d.import("gsmitte", &[&student("1", "Anna", "Alt", "5a")]);
+    let out = d
+        .engine
+        .sync_run(
+            &SyncOptions {
+                max_wait: Duration::from_millis(500),
+                ..SyncOptions::default()
+            },
+            &mut Quiet,
+        )
+        .expect("sync");
+    assert!(!out.complete);
+    assert_eq!(out.authorities[0].trashed, 0);
+    let status = &d.engine.queue_list(Some("idb")).unwrap()[0];
+    let paused = status.paused.clone().expect("paused");
+    assert!(paused.reason.contains("401"), "{paused:?}");
+}

@@ -20,6 +20,8 @@ pub struct Faults {
     /// How long a stalled request is held (longer than the client timeout).
     pub stall: Duration,
     pub reset: f64,
+    /// Rewrites every `"totalResults": N` to claim 1 (same length).
+    pub wrong_totals: bool,
 }
 
 #[derive(Default)]
@@ -242,5 +244,27 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
     c.forwarded.fetch_add(1, Ordering::Relaxed);
+    if faults.wrong_totals {
+        lie_about_totals(&mut response);
+    }
     let _ = conn.write_all(&response);
+}
+
+fn lie_about_totals(response: &mut [u8]) {
+    let key = b"\"totalResults\": ";
+    let mut i = 0;
+    while let Some(pos) = response[i..].windows(key.len()).position(|w| w == key) {
+        let start = i + pos + key.len();
+        let mut end = start;
+        while end < response.len() && response[end].is_ascii_digit() {
+            end += 1;
+        }
+        if end > start {
+            for b in &mut response[start..end - 1] {
+                *b = b' ';
+            }
+            response[end - 1] = b'1';
+        }
+        i = end;
+    }
 }

@@ -37,6 +37,11 @@ pub fn free_port() -> u16 {
 impl ScimServer {
     /// Starts a server, or `None` (skip) when it is not installed outside CI.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments.
+    pub fn start_with(extra: &[&str]) -> Option<Self> {
         let Some(bin) = binary() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
@@ -58,6 +63,7 @@ impl ScimServer {
                     "--bearer-token",
                     TOKEN,
                 ])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

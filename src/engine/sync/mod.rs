@@ -10,7 +10,8 @@
 //!
 //! * [`distributor`]: journal → queues, per-authority cursors, coalescing.
 //! * [`queue`] and [`item`]: the files, atomic writes and claims.
-//! * [`sender`]: level-triggered sending, retries, pauses; [`backoff`].
+//! * [`sender`]: the sync loop, probes and pauses; `worker`: one round of
+//!   level-triggered sending and settling; [`backoff`].
 //! * [`mapping`]: directory object → what the authority should hold.
 //! * [`target`]: the SCIM and embedded targets behind one trait.
 //! * [`trash`], [`schedule`] (schedule and resync), [`daemon`].
@@ -29,6 +30,7 @@ pub mod schedule;
 pub mod sender;
 pub mod target;
 pub mod trash;
+mod worker;
 
 pub use authority::{Authority, AuthorityView, QueueStatus};
 pub use distributor::Distributed;

@@ -1,25 +1,18 @@
-//! The sender: drains the out-queues. Each round and authority it claims a
-//! batch of items of one kind (schools before users before groups), reads
-//! each object's *current* state from the directory, maps it, and hands the
-//! batch to the target (in parallel workers for remote targets). Then it
-//! settles each item: sent → gone; transient failure → back-off or, after
-//! `max_attempts`, trash; permanent failure → trash; unreachable → put
-//! back untouched and the authority paused, probed with back-off.
+//! The sender: drains the out-queues, authority by authority, in rounds
+//! (see [`super::worker`] for one round), distributing new journal entries
+//! between rounds, probing paused authorities with back-off, and deciding
+//! when a `--once` run is done or must give up (exit 4). Writes the run
+//! record of every sync.
 
 use super::authority::Authority;
 use super::backoff;
-use super::item::{Failure, QueueItem, Reason};
-use super::mapping::{Desired, MapError};
-use super::queue::Claim;
-use super::target::{Applied, ErrorClass, Target, TargetError};
+use super::target::Target;
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::runs::{Run, RunKind, RunStatus};
-use crate::engine::{Engine, EngineError, EngineResult, io_error};
+use crate::engine::{Engine, EngineResult, io_error};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Open targets by authority, kept between the daemon's cycles.
@@ -80,28 +73,18 @@ pub struct SyncOutcome {
 }
 
 /// One authority's sending state during a sync.
-struct Lane {
-    authority: Authority,
-    target: Option<Box<dyn Target>>,
+pub(super) struct Lane {
+    pub(super) authority: Authority,
+    pub(super) target: Option<Box<dyn Target>>,
     /// (file name, from retry/), in send order.
-    backlog: VecDeque<(String, bool)>,
-    stats: AuthoritySync,
-    workers: usize,
+    pub(super) backlog: VecDeque<(String, bool)>,
+    pub(super) stats: AuthoritySync,
+    pub(super) workers: usize,
     /// `once`: no more waiting for this authority.
-    given_up: bool,
+    pub(super) given_up: bool,
     /// When this sync first found it paused.
-    paused_at: Option<Instant>,
-    next_retry: Option<SystemTime>,
-}
-
-fn phase(name: &str) -> u8 {
-    name.as_bytes().first().copied().unwrap_or(b'9')
-}
-
-/// A prepared item: its claim and what to send (or why it cannot be).
-struct Prepared {
-    claim: Claim,
-    desired: Result<Desired, TargetError>,
+    pub(super) paused_at: Option<Instant>,
+    pub(super) next_retry: Option<SystemTime>,
 }
 
 impl Engine {
@@ -276,7 +259,7 @@ impl Engine {
 
     /// Probes a paused authority when its time has come. `true` when it
     /// may be sent to now.
-    fn probe(&self, lane: &mut Lane, run: &mut Run) -> EngineResult<bool> {
+    pub(super) fn probe(&self, lane: &mut Lane, run: &mut Run) -> EngineResult<bool> {
         let name = lane.authority.name.clone();
         let Some(paused) = self.state.sync_state(&name)?.and_then(|s| s.paused) else {
             lane.paused_at = None;
@@ -312,7 +295,7 @@ impl Engine {
         }
     }
 
-    fn pause(&self, lane: &mut Lane, reason: &str, run: &mut Run) -> EngineResult<()> {
+    pub(super) fn pause(&self, lane: &mut Lane, reason: &str, run: &mut Run) -> EngineResult<()> {
         let next = Utc::now()
             + chrono::Duration::from_std(backoff::delay(&lane.authority.config.retry, 1)).unwrap_or_default();
         self.state.sync_pause(&lane.authority.name, reason, next, 1)?;
@@ -323,7 +306,7 @@ impl Engine {
     }
 
     /// Refills a lane's backlog from its folders.
-    fn refill(&self, lane: &mut Lane) -> EngineResult<()> {
+    pub(super) fn refill(&self, lane: &mut Lane) -> EngineResult<()> {
         let q = &lane.authority.queue;
         let mut names: Vec<(String, bool)> = q
             .pending_names()
@@ -338,275 +321,4 @@ impl Engine {
         lane.backlog = names.into();
         Ok(())
     }
-
-    /// One round for one authority; `true` when it settled anything.
-    fn round(&self, lane: &mut Lane, run: &mut Run) -> EngineResult<bool> {
-        if !self.probe(lane, run)? {
-            return Ok(false);
-        }
-        if lane.backlog.is_empty() {
-            self.refill(lane)?;
-            if lane.backlog.is_empty() {
-                return Ok(false);
-            }
-        }
-        if lane.target.is_none() {
-            match lane.authority.open_target(self) {
-                Ok(t) => lane.target = Some(t),
-                Err(e) if e.class == ErrorClass::Permanent => {
-                    // A configuration problem (token file, CA bundle): every
-                    // item would fail the same way. Keep them; report.
-                    lane.given_up = true;
-                    lane.stats.incomplete = Some(e.message.clone());
-                    run.log(&format!("{}: {}", lane.authority.name, e.message));
-                    return Ok(false);
-                }
-                Err(e) => {
-                    self.pause(lane, &e.message, run)?;
-                    return Ok(false);
-                }
-            }
-        }
-        // One kind per batch: schools, users and groups never overlap.
-        let size = lane.workers * self.config().sync.batch_per_worker;
-        let first = lane.backlog.front().map(|(n, _)| phase(n)).unwrap_or(b'9');
-        let mut claims = Vec::with_capacity(size);
-        while claims.len() < size {
-            let Some((name, from_retry)) = lane.backlog.front().cloned() else {
-                break;
-            };
-            if phase(&name) != first {
-                break;
-            }
-            lane.backlog.pop_front();
-            let q = &lane.authority.queue;
-            match q.claim(&name, from_retry).map_err(io_error(q.root()))? {
-                None => {}
-                Some(Ok(claim)) => claims.push(claim),
-                Some(Err((name, message))) => {
-                    let item = QueueItem::new(
-                        crate::model::ObjectRef::school("unreadable-item"),
-                        Vec::<String>::new(),
-                        Reason::Requeue,
-                    );
-                    self.trash_unreadable(lane, &name, item, &message, run)?;
-                }
-            }
-        }
-        if claims.is_empty() {
-            return Ok(!lane.backlog.is_empty());
-        }
-        let t0 = Instant::now();
-        let prepared = self.prepare(lane, claims)?;
-        let results = execute(lane, &prepared);
-        let settled = self.settle(lane, prepared, results, run)?;
-        let secs = t0.elapsed().as_secs_f64();
-        if settled > 0 {
-            self.state
-                .sync_sent(&lane.authority.name, settled, settled as f64 / secs.max(1e-6))?;
-        }
-        Ok(true)
-    }
-
-    fn trash_unreadable(
-        &self,
-        lane: &mut Lane,
-        name: &str,
-        mut item: QueueItem,
-        message: &str,
-        run: &mut Run,
-    ) -> EngineResult<()> {
-        let now = Utc::now();
-        item.failure = Some(Failure {
-            class: ErrorClass::Permanent.as_str().into(),
-            error: message.to_string(),
-            http_status: None,
-            ldap_code: None,
-            attempts: 0,
-            first_failure: now,
-            last_failure: now,
-            trashed_at: now,
-            payload: serde_json::Value::Null,
-        });
-        let q = &lane.authority.queue;
-        q.trash(name, &item).map_err(io_error(q.root()))?;
-        q.drop_claimed(name).map_err(io_error(q.root()))?;
-        lane.stats.trashed += 1;
-        run.log(&format!("{}: trashed {name}: {message}", lane.authority.name));
-        Ok(())
-    }
-
-    /// Reads and maps each claimed object now.
-    fn prepare(&self, lane: &Lane, claims: Vec<Claim>) -> EngineResult<Vec<Prepared>> {
-        let mut out = Vec::with_capacity(claims.len());
-        for mut claim in claims {
-            if claim.item.failure.is_some() {
-                // Moved back from trash by hand: a fresh start.
-                claim.item = claim.item.fresh(Reason::Requeue);
-            }
-            let desired =
-                match lane
-                    .authority
-                    .mapper
-                    .desired(self.dir.as_ref(), &claim.item.object, &claim.item.schools)
-                {
-                    Ok(d) => Ok(d),
-                    Err(MapError::Invalid { object, message }) => {
-                        Err(TargetError::permanent(format!("cannot map {object}: {message}")))
-                    }
-                    Err(MapError::Store(e)) => {
-                        // The directory is unreadable: put everything back.
-                        let q = &lane.authority.queue;
-                        q.unclaim(&claim).map_err(io_error(q.root()))?;
-                        for p in &out {
-                            let p: &Prepared = p;
-                            q.unclaim(&p.claim).map_err(io_error(q.root()))?;
-                        }
-                        return Err(EngineError::Store(e));
-                    }
-                };
-            out.push(Prepared { claim, desired });
-        }
-        Ok(out)
-    }
-
-    fn settle(
-        &self,
-        lane: &mut Lane,
-        prepared: Vec<Prepared>,
-        results: Vec<Result<Applied, TargetError>>,
-        run: &mut Run,
-    ) -> EngineResult<u64> {
-        let q = lane.authority.queue.clone();
-        let cfg = lane.authority.config.clone();
-        let mut settled = 0;
-        let mut unreachable: Option<String> = None;
-        for (p, result) in prepared.into_iter().zip(results) {
-            let Prepared { claim, desired } = p;
-            match result {
-                Ok(applied) => {
-                    q.complete(&claim).map_err(io_error(q.root()))?;
-                    lane.stats.sent += 1;
-                    *lane.stats.applied.entry(applied.as_str().into()).or_default() += 1;
-                    settled += 1;
-                }
-                Err(e) if e.class == ErrorClass::Unreachable => {
-                    q.unclaim(&claim).map_err(io_error(q.root()))?;
-                    unreachable.get_or_insert(e.message);
-                }
-                Err(e) => {
-                    let mut item = claim.item.clone();
-                    let now = Utc::now();
-                    item.attempts += 1;
-                    item.first_failure.get_or_insert(now);
-                    item.last_failure = Some(now);
-                    item.last_error = Some(e.message.clone());
-                    item.last_status = e.http_status;
-                    let exhausted = item.attempts >= cfg.max_attempts;
-                    if e.class == ErrorClass::Transient && !exhausted {
-                        let mut wait = backoff::delay(&cfg.retry, item.attempts);
-                        if let Some(after) = e.retry_after {
-                            wait = wait.max(after);
-                        }
-                        let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                        item.not_before = Some(at);
-                        q.retry_later(&claim, &item, at).map_err(io_error(q.root()))?;
-                        lane.stats.retried += 1;
-                        let at: SystemTime = at.into();
-                        lane.next_retry = Some(lane.next_retry.map_or(at, |n| n.min(at)));
-                    } else {
-                        let payload = desired.as_ref().map(|d| d.payload()).unwrap_or(serde_json::Value::Null);
-                        let reason = if exhausted && e.class == ErrorClass::Transient {
-                            format!("{} (gave up after {} attempts)", e.message, item.attempts)
-                        } else {
-                            e.message.clone()
-                        };
-                        item.not_before = None;
-                        item.failure = Some(Failure {
-                            class: e.class.as_str().into(),
-                            error: reason.clone(),
-                            http_status: e.http_status,
-                            ldap_code: e.ldap_code,
-                            attempts: item.attempts,
-                            first_failure: item.first_failure.unwrap_or(now),
-                            last_failure: now,
-                            trashed_at: now,
-                            payload,
-                        });
-                        q.trash(&claim.name, &item).map_err(io_error(q.root()))?;
-                        lane.stats.trashed += 1;
-                        settled += 1;
-                        run.log(&format!(
-                            "{}: trashed {} ({}): {reason}",
-                            cfg_name(lane),
-                            claim.name,
-                            item.object
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(reason) = unreachable {
-            self.pause(lane, &reason, run)?;
-            // What was claimed before the outage is back in the folder.
-            lane.backlog.clear();
-        }
-        Ok(settled)
-    }
-}
-
-fn cfg_name(lane: &Lane) -> &str {
-    &lane.authority.name
-}
-
-/// Sends a prepared batch: in parallel workers for remote targets, as one
-/// batch for local ones. Results are in order.
-fn execute(lane: &Lane, prepared: &[Prepared]) -> Vec<Result<Applied, TargetError>> {
-    let Some(target) = lane.target.as_deref() else {
-        return prepared
-            .iter()
-            .map(|_| Err(TargetError::new(ErrorClass::Unreachable, "no target")))
-            .collect();
-    };
-    let ready: Vec<(usize, &Desired)> = prepared
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.desired.as_ref().ok().map(|d| (i, d)))
-        .collect();
-    let mut results: Vec<Result<Applied, TargetError>> = prepared
-        .iter()
-        .map(|p| match &p.desired {
-            Ok(_) => Err(TargetError::transient("not sent")),
-            Err(e) => Err(e.clone()),
-        })
-        .collect();
-    if !target.parallel() || lane.workers == 1 {
-        let batch: Vec<Desired> = ready.iter().map(|(_, d)| (*d).clone()).collect();
-        for ((i, _), r) in ready.iter().zip(target.apply_batch(&batch)) {
-            results[*i] = r;
-        }
-        return results;
-    }
-    let next = AtomicUsize::new(0);
-    let out: Arc<Mutex<Vec<(usize, Result<Applied, TargetError>)>>> = Arc::new(Mutex::new(Vec::new()));
-    std::thread::scope(|s| {
-        for _ in 0..lane.workers.min(ready.len()) {
-            s.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, d)) = ready.get(k) else { break };
-                    let r = target.apply(d);
-                    if let Ok(mut o) = out.lock() {
-                        o.push((*i, r));
-                    }
-                }
-            });
-        }
-    });
-    if let Ok(mut o) = out.lock() {
-        for (i, r) in o.drain(..) {
-            results[i] = r;
-        }
-    }
-    results
 }

@@ -1,7 +1,7 @@
 //! The embedded target: a local SQLite mirror of what an authority holds,
-//! one row per resource keyed by external id, with the mapped attributes
-//! and (for groups) the members' external ids. Used by the demo, the tests
-//! and the engine-overhead benchmark; batches are one transaction.
+//! one row per resource keyed by external id with the mapped attributes,
+//! and one row per group membership (both external ids). Used by the demo,
+//! the tests and the engine-overhead benchmark; batches are one transaction.
 
 use super::{Applied, ErrorClass, RemoteObject, Target, TargetError};
 use crate::engine::paths::create_private_dir;
@@ -22,9 +22,13 @@ CREATE TABLE IF NOT EXISTS resources (
     external_id TEXT PRIMARY KEY,
     class       TEXT NOT NULL,
     attributes  TEXT NOT NULL,
-    members     TEXT,
     updated_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS members (
+    group_id  TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+) WITHOUT ROWID;
 ";
 
 fn class_str(c: Class) -> &'static str {
@@ -68,85 +72,95 @@ impl EmbeddedTarget {
                     .prepare_cached("DELETE FROM resources WHERE external_id = ?1")
                     .and_then(|mut s| s.execute([external_id]))
                     .map_err(|e| self.err(e))?;
+                tx.prepare_cached("DELETE FROM members WHERE group_id = ?1")
+                    .and_then(|mut s| s.execute([external_id]))
+                    .map_err(|e| self.err(e))?;
                 return Ok(if n > 0 { Applied::Deleted } else { Applied::Absent });
             }
             Desired::Present(m) => (m, true),
             Desired::Deactivated(m) => (m, false),
         };
-        let found: Option<(String, Option<String>)> = tx
-            .prepare_cached("SELECT attributes, members FROM resources WHERE external_id = ?1")
-            .and_then(|mut s| {
-                s.query_row([&mapped.external_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
+        let found: Option<String> = tx
+            .prepare_cached("SELECT attributes FROM resources WHERE external_id = ?1")
+            .and_then(|mut s| s.query_row([&mapped.external_id], |r| r.get(0)).optional())
             .map_err(|e| self.err(e))?;
         if !active && found.is_none() {
             return Ok(Applied::Absent);
         }
         let attributes = Value::Object(mapped.attributes.clone()).to_string();
-        let members = mapped.members.as_ref().map(|m| json!(m).to_string());
+        let members_changed = match &mapped.members {
+            Some(wanted) => self.set_members(tx, &mapped.external_id, wanted)?,
+            None => false,
+        };
+        self.memberships(tx, mapped)?;
         match found {
-            Some((a, m)) => {
-                // School groups keep the members their users' sends set.
-                let members = if mapped.members.is_none() { m.clone() } else { members };
-                if a == attributes && m == members {
-                    self.memberships(tx, mapped)?;
-                    return Ok(Applied::Unchanged);
-                }
-                tx.prepare_cached(
-                    "UPDATE resources SET attributes = ?2, members = ?3, updated_at = ?4 WHERE external_id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![mapped.external_id, attributes, members, now]))
-                .map_err(|e| self.err(e))?;
-                self.memberships(tx, mapped)?;
+            Some(a) if a == attributes => Ok(if members_changed {
+                Applied::Updated
+            } else {
+                Applied::Unchanged
+            }),
+            Some(_) => {
+                tx.prepare_cached("UPDATE resources SET attributes = ?2, updated_at = ?3 WHERE external_id = ?1")
+                    .and_then(|mut s| s.execute(params![mapped.external_id, attributes, now]))
+                    .map_err(|e| self.err(e))?;
                 Ok(if active { Applied::Updated } else { Applied::Deactivated })
             }
             None => {
-                let members = members.or_else(|| (mapped.class == Class::Group).then(|| "[]".to_string()));
                 tx.prepare_cached(
-                    "INSERT INTO resources (external_id, class, attributes, members, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO resources (external_id, class, attributes, updated_at) VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        mapped.external_id,
-                        class_str(mapped.class),
-                        attributes,
-                        members,
-                        now
-                    ])
-                })
+                .and_then(|mut s| s.execute(params![mapped.external_id, class_str(mapped.class), attributes, now]))
                 .map_err(|e| self.err(e))?;
-                self.memberships(tx, mapped)?;
                 Ok(Applied::Created)
             }
         }
     }
 
-    /// A user's school-group memberships: joined and left.
-    fn memberships(&self, tx: &Transaction<'_>, user: &Mapped) -> Result<(), TargetError> {
-        for (group, join) in user
-            .school_groups
-            .iter()
-            .map(|g| (g, true))
-            .chain(user.left_school_groups.iter().map(|g| (g, false)))
+    /// Makes a group's members exactly `wanted`; `true` when they changed.
+    fn set_members(&self, tx: &Transaction<'_>, group: &str, wanted: &[String]) -> Result<bool, TargetError> {
+        let mut have: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         {
-            let found: Option<Option<String>> = tx
-                .prepare_cached("SELECT members FROM resources WHERE external_id = ?1")
-                .and_then(|mut s| s.query_row([group], |r| r.get(0)).optional())
+            let mut stmt = tx
+                .prepare_cached("SELECT member_id FROM members WHERE group_id = ?1")
                 .map_err(|e| self.err(e))?;
-            let Some(members) = found else { continue };
-            let mut list: Vec<String> = members.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
-            let has = list.binary_search(&user.external_id);
-            match (join, has) {
-                (true, Err(pos)) => list.insert(pos, user.external_id.clone()),
-                (false, Ok(pos)) => {
-                    list.remove(pos);
-                }
-                _ => continue,
+            let rows = stmt
+                .query_map([group], |r| r.get::<_, String>(0))
+                .map_err(|e| self.err(e))?;
+            for r in rows {
+                have.insert(r.map_err(|e| self.err(e))?);
             }
-            tx.prepare_cached("UPDATE resources SET members = ?2 WHERE external_id = ?1")
-                .and_then(|mut s| s.execute(params![group, json!(list).to_string()]))
+        }
+        let want: std::collections::BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
+        let mut changed = false;
+        for m in want.iter().filter(|m| !have.contains(**m)) {
+            tx.prepare_cached("INSERT OR IGNORE INTO members (group_id, member_id) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![group, m]))
+                .map_err(|e| self.err(e))?;
+            changed = true;
+        }
+        for m in have.iter().filter(|m| !want.contains(m.as_str())) {
+            tx.prepare_cached("DELETE FROM members WHERE group_id = ?1 AND member_id = ?2")
+                .and_then(|mut s| s.execute(params![group, m]))
+                .map_err(|e| self.err(e))?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// A user's school-group memberships: joined and left (only groups the
+    /// mirror holds).
+    fn memberships(&self, tx: &Transaction<'_>, user: &Mapped) -> Result<(), TargetError> {
+        for group in &user.school_groups {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO members (group_id, member_id) \
+                 SELECT external_id, ?2 FROM resources WHERE external_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![group, user.external_id]))
+            .map_err(|e| self.err(e))?;
+        }
+        for group in &user.left_school_groups {
+            tx.prepare_cached("DELETE FROM members WHERE group_id = ?1 AND member_id = ?2")
+                .and_then(|mut s| s.execute(params![group, user.external_id]))
                 .map_err(|e| self.err(e))?;
         }
         Ok(())
@@ -158,23 +172,41 @@ impl EmbeddedTarget {
             .conn
             .lock()
             .map_err(|_| TargetError::transient("mirror lock poisoned"))?;
-        let row: Option<(String, Option<String>)> = conn
+        let row: Option<(String, String)> = conn
             .query_row(
-                "SELECT attributes, members FROM resources WHERE external_id = ?1",
+                "SELECT class, attributes FROM resources WHERE external_id = ?1",
                 [external_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        Ok(row.map(|(a, m)| Self::resource(&a, m.as_deref())))
+        row.map(|(class, a)| self.resource(&conn, external_id, &class, &a))
+            .transpose()
     }
 
-    fn resource(attributes: &str, members: Option<&str>) -> Value {
+    /// The stored attributes, with `members` (external ids) for groups.
+    fn resource(
+        &self,
+        conn: &Connection,
+        external_id: &str,
+        class: &str,
+        attributes: &str,
+    ) -> Result<Value, TargetError> {
         let mut v: Value = serde_json::from_str(attributes).unwrap_or(Value::Null);
-        if let (Some(m), Value::Object(map)) = (members, &mut v) {
-            map.insert("members".into(), serde_json::from_str(m).unwrap_or(Value::Null));
+        if class == "group"
+            && let Value::Object(map) = &mut v
+        {
+            let mut stmt = conn
+                .prepare_cached("SELECT member_id FROM members WHERE group_id = ?1 ORDER BY member_id")
+                .map_err(|e| self.err(e))?;
+            let members = stmt
+                .query_map([external_id], |r| r.get::<_, String>(0))
+                .map_err(|e| self.err(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err(e))?;
+            map.insert("members".into(), json!(members));
         }
-        v
+        Ok(v)
     }
 }
 
@@ -224,18 +256,17 @@ impl Target for EmbeddedTarget {
             .lock()
             .map_err(|_| TargetError::transient("mirror lock poisoned"))?;
         let mut stmt = conn
-            .prepare("SELECT rowid, external_id, attributes, members FROM resources WHERE class = ?1 ORDER BY rowid")
+            .prepare("SELECT rowid, external_id, attributes FROM resources WHERE class = ?1 ORDER BY rowid")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([class_str(class)]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let id: i64 = row.get(0).map_err(|e| self.err(e))?;
             let external_id: String = row.get(1).map_err(|e| self.err(e))?;
             let attributes: String = row.get(2).map_err(|e| self.err(e))?;
-            let members: Option<String> = row.get(3).map_err(|e| self.err(e))?;
             let obj = RemoteObject {
                 id: id.to_string(),
+                resource: self.resource(&conn, &external_id, class_str(class), &attributes)?,
                 external_id: Some(external_id),
-                resource: Self::resource(&attributes, members.as_deref()),
             };
             if !visit(obj) {
                 break;
