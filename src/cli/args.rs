@@ -77,6 +77,110 @@ pub enum Command {
     Runs(RunsCmd),
     /// Open the console (the same as no subcommand on a terminal).
     Tui(ConsoleArgs),
+    /// Remote authorities: list, show.
+    #[command(subcommand)]
+    Authorities(AuthoritiesCmd),
+    /// Send queued changes to the authorities.
+    #[command(subcommand)]
+    Sync(SyncCmd),
+    /// Sync forever; purge limbo and old trash daily.
+    Daemon,
+    /// Out-queues: depth, oldest item, paused or not.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Queue a user, group or school afresh.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+    /// Queue everything an authority should hold afresh.
+    Resync {
+        #[arg(long, value_name = "NAME")]
+        authority: Option<String>,
+    },
+    /// Items the sender gave up on: list, show, delete, requeue, purge.
+    #[command(subcommand)]
+    Trash(TrashCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthoritiesCmd {
+    /// Every configured authority with its queue.
+    List,
+    /// One authority: settings, mapping, problems, queue.
+    Show { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCmd {
+    /// Distribute the journal and send the queues.
+    Run {
+        /// Only this authority.
+        #[arg(long, value_name = "NAME")]
+        authority: Option<String>,
+        /// Drain the queues, then exit (0: drained, 4: items left, with why).
+        #[arg(long)]
+        once: bool,
+        /// Parallel requests per authority (default: its `workers`).
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+        /// With --once: give up on an authority whose next retry or probe is
+        /// further away than this.
+        #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+        max_wait: f64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Depth, oldest item age and paused state per authority.
+    List {
+        #[arg(long, value_name = "NAME")]
+        authority: Option<String>,
+    },
+    /// The waiting items of one authority.
+    Show { authority: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// A user and its groups.
+    User { username: String },
+    /// A class or workgroup: SCHOOL-NAME or class:SCHOOL:NAME.
+    Group { group: String },
+    /// A school with all its users and groups.
+    School {
+        name: String,
+        /// Threads writing the queue items.
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        workers: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashCmd {
+    /// Trash items, oldest failure first.
+    List {
+        #[arg(long, value_name = "NAME")]
+        authority: Option<String>,
+    },
+    /// One item: its failure, the payload sent and how it differs from now.
+    Show { item: String },
+    /// Delete items (AUTHORITY/FILE).
+    Delete {
+        #[arg(required = true)]
+        items: Vec<String>,
+    },
+    /// Queue the items' objects afresh and remove them from trash.
+    Requeue {
+        #[arg(required = true)]
+        items: Vec<String>,
+    },
+    /// Delete items older than DAYS (default: sync.trash_retention_days).
+    Purge {
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u32>,
+        #[arg(long, value_name = "NAME")]
+        authority: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

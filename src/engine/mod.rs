@@ -20,6 +20,7 @@ pub mod runs;
 pub mod scheme;
 pub mod schools;
 pub mod state;
+pub mod sync;
 pub mod users;
 
 use crate::store::{Directory, LdapDirectory, SqliteDirectory, StoreError};
@@ -58,6 +59,8 @@ pub enum EngineError {
     Invalid(String),
     #[error("cancelled: {0}")]
     Cancelled(String),
+    #[error(transparent)]
+    Target(#[from] sync::target::TargetError),
 }
 
 pub type EngineResult<T> = Result<T, EngineError>;
@@ -83,8 +86,15 @@ impl Settings {
     /// Loads the config layers; `data_dir` is `--data-dir`, `read_only`
     /// is `--read-only` (either it or the config switches read-only on).
     pub fn load(opts: &LoadOptions, data_dir: Option<PathBuf>, read_only: bool) -> EngineResult<Self> {
-        let (config, sources) = config::load(opts)?;
+        let (mut config, mut sources) = config::load(opts)?;
         let paths = DataPaths::resolve(data_dir, config.data_dir()).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        // The data dir's own rollcall.toml (it cannot move the data dir).
+        let local = paths.local_config();
+        if opts.data_files.is_empty() && local.is_file() {
+            let mut with_local = opts.clone();
+            with_local.data_files.push(local);
+            (config, sources) = config::load(&with_local)?;
+        }
         let read_only = read_only || config.read_only;
         Ok(Settings {
             config,
@@ -122,6 +132,7 @@ impl Engine {
         paths.ensure().map_err(io_error(paths.root()))?;
         let dir = open_directory(&settings)?;
         let state = StateDb::open(&paths.state_db())?;
+        sync::distributor::register(&state, dir.as_ref(), &settings.config)?;
         let audit = AuditLog::new(paths.audit_log(), Actor::current());
         let runs = Runs::new(paths.runs());
         Ok(Engine {
@@ -136,6 +147,7 @@ impl Engine {
     /// An engine over given parts, for tests and embedding.
     pub fn with_parts(settings: Settings, dir: Box<dyn Directory>, state: StateDb) -> EngineResult<Self> {
         settings.paths.ensure().map_err(io_error(settings.paths.root()))?;
+        sync::distributor::register(&state, dir.as_ref(), &settings.config)?;
         let audit = AuditLog::new(settings.paths.audit_log(), Actor::current());
         let runs = Runs::new(settings.paths.runs());
         Ok(Engine {
@@ -157,6 +169,12 @@ impl Engine {
 
     pub fn directory(&self) -> &dyn Directory {
         self.dir.as_ref()
+    }
+
+    /// The directory for writing, bypassing the engine's checks (benchmarks
+    /// and tests that set up data).
+    pub fn directory_mut(&mut self) -> &mut dyn Directory {
+        self.dir.as_mut()
     }
 
     pub fn runs(&self) -> &Runs {

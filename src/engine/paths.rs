@@ -50,6 +50,18 @@ impl DataPaths {
     pub fn feeds(&self) -> PathBuf {
         self.root.join("feeds")
     }
+    /// The data dir's own config layer.
+    pub fn local_config(&self) -> PathBuf {
+        self.root.join("rollcall.toml")
+    }
+    /// `queues/out/<authority>/`.
+    pub fn out_queue(&self, authority: &str) -> PathBuf {
+        self.queues().join("out").join(authority)
+    }
+    /// Embedded targets' default mirror files.
+    pub fn mirrors(&self) -> PathBuf {
+        self.root.join("mirrors")
+    }
     pub fn audit_log(&self) -> PathBuf {
         self.logs().join("audit.log")
     }

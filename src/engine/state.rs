@@ -25,7 +25,7 @@ pub struct Migration {
 }
 
 /// Every module's migrations, in the order they must run.
-const MIGRATIONS: &[&[Migration]] = &[super::received::MIGRATIONS];
+const MIGRATIONS: &[&[Migration]] = &[super::received::MIGRATIONS, super::sync::pause::MIGRATIONS];
 
 pub struct StateDb {
     pub(crate) conn: Connection,

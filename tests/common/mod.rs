@@ -3,6 +3,8 @@
 //! embedded store, or the shared throwaway slapd inside [`on_ldap`].
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod scim;
 pub mod slapd;
 
 use rollcall::engine::config::LoadOptions;
@@ -188,4 +190,39 @@ pub fn open_owned(data_dir: &Path, sets: &[String], read_only: bool) -> Engine {
 /// A student line: `uid,first,last,,,classes,student,school`.
 pub fn student(uid: &str, first: &str, last: &str, classes: &str) -> String {
     format!("{uid},{first},{last},,,\"{classes}\",,")
+}
+
+/// A token file (mode 0600) in its own temp dir, for SCIM authorities.
+pub fn token_file() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("token");
+    std::fs::write(&path, format!("{}\n", scim::TOKEN)).expect("write token");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (dir, path)
+}
+
+/// `--set` lines configuring a SCIM authority `name` with quick retries.
+pub fn scim_authority(name: &str, url: &str, token: &Path, schools: &[&str]) -> Vec<String> {
+    let schools = schools
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        format!("authorities.{name}.kind=\"scim\""),
+        format!("authorities.{name}.url=\"{url}\""),
+        format!("authorities.{name}.token_file=\"{}\"", token.display()),
+        format!("authorities.{name}.schools=[{schools}]"),
+        format!("authorities.{name}.retry.base_seconds=0.05"),
+        format!("authorities.{name}.retry.max_seconds=0.4"),
+        format!("authorities.{name}.timeout_seconds=2.0"),
+        "sync.poll_seconds=0.05".to_string(),
+    ]
+}
+
+/// Opens an engine with owned `--set` strings.
+pub fn with_sets_owned(sets: &[String]) -> District {
+    let refs: Vec<&str> = sets.iter().map(String::as_str).collect();
+    District::with_sets(&refs)
 }

@@ -281,7 +281,9 @@ impl Harness {
     pub fn draw(&mut self) -> Buffer {
         let app = &mut self.app;
         self.terminal.draw(|f| app.render(f)).expect("draw");
-        self.terminal.backend().buffer().clone()
+        let mut buf = self.terminal.backend().buffer().clone();
+        mask_wall_clock(&mut buf);
+        buf
     }
 
     pub fn key(&mut self, code: KeyCode) {
@@ -325,6 +327,45 @@ fn normalize_event(ev: EngineEvent) -> EngineEvent {
 
 /// The buffer's text, one line per row, trailing spaces trimmed (the
 /// console uses no double-width glyphs).
+/// Replaces wall-clock UTC stamps (`2026-11-21 23:56:11 UTC`, written by the
+/// demo's sync run, which does not use the console's fixed clock) with a
+/// fixed one, so snapshots and screenshots do not change from run to run.
+fn mask_wall_clock(b: &mut Buffer) {
+    const SHAPE: &[u8] = b"dddd-dd-dd dd:dd:dd UTC";
+    const FIXED: &str = "2026-03-03 08:00:00 UTC";
+    let w = b.area.width as usize;
+    for row in b.content.chunks_mut(w) {
+        let cells: Vec<u8> = row
+            .iter()
+            .map(|c| {
+                if c.symbol().len() == 1 {
+                    c.symbol().as_bytes()[0]
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut i = 0;
+        while i + SHAPE.len() <= cells.len() {
+            let fits = SHAPE.iter().zip(&cells[i..]).all(|(want, got)| {
+                if *want == b'd' {
+                    got.is_ascii_digit()
+                } else {
+                    want == got
+                }
+            });
+            if fits {
+                for (k, ch) in FIXED.chars().enumerate() {
+                    row[i + k].set_char(ch);
+                }
+                i += SHAPE.len();
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
 pub fn buffer_text(b: &Buffer) -> String {
     let w = b.area.width as usize;
     let mut out = String::new();

@@ -54,5 +54,7 @@ fn print_summary(s: &DemoSummary) -> std::io::Result<()> {
         s.data_dir, s.first_school
     );
     println!("       rollcall --data-dir {} limbo list", s.data_dir);
+    println!("       rollcall --data-dir {} queue list", s.data_dir);
+    println!("       rollcall --data-dir {} trash list", s.data_dir);
     Ok(())
 }

@@ -7,6 +7,7 @@ mod info;
 mod limbo;
 mod runs;
 mod schools;
+mod sync;
 pub mod tui;
 mod users;
 
@@ -25,5 +26,12 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Limbo(c) => limbo::run(&mut Engine::open(settings)?, c, json),
         Command::Runs(c) => runs::run(&Engine::open(settings)?, c, json),
         Command::Tui(a) => tui::run(settings, &a),
+        Command::Authorities(c) => sync::authorities(&Engine::open(settings)?, c, json),
+        Command::Sync(c) => sync::sync(&mut Engine::open(settings)?, c, json),
+        Command::Daemon => sync::daemon(&mut Engine::open(settings)?, json),
+        Command::Queue(c) => sync::queue(&Engine::open(settings)?, c, json),
+        Command::Schedule(c) => sync::schedule(&mut Engine::open(settings)?, c, json),
+        Command::Resync { authority } => sync::resync(&mut Engine::open(settings)?, authority, json),
+        Command::Trash(c) => sync::trash(&mut Engine::open(settings)?, c, json),
     }
 }

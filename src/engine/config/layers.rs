@@ -36,6 +36,9 @@ pub struct Layer {
 pub struct LoadOptions {
     /// `/etc/rollcall/rollcall.toml` and the user config dir, when present.
     pub system_files: Vec<PathBuf>,
+    /// `<data-dir>/rollcall.toml`, read after the system and user files when
+    /// present (the demo writes its authorities there).
+    pub data_files: Vec<PathBuf>,
     /// `--config FILE`, in order; each must exist.
     pub files: Vec<PathBuf>,
     /// `ROLLCALL_*` variables (name, value).
@@ -54,6 +57,7 @@ impl LoadOptions {
         let env = std::env::vars().filter(|(k, _)| k.starts_with("ROLLCALL_")).collect();
         LoadOptions {
             system_files,
+            data_files: Vec::new(),
             files,
             env,
             sets,
@@ -166,6 +170,13 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSources), ConfigError> 
                 table: read_file(path)?,
             });
         }
+    }
+    for path in opts.data_files.iter().filter(|p| p.is_file()) {
+        considered.push((path.clone(), true));
+        layers.push(Layer {
+            origin: Origin::File(path.clone()),
+            table: read_file(path)?,
+        });
     }
     for path in &opts.files {
         layers.push(Layer {

@@ -2,8 +2,13 @@
 //! the layers (defaults, files, environment, `--set`) are found and merged
 //! lives in [`layers`].
 
+mod authority;
 mod layers;
 
+pub use authority::{
+    AuthorityConfig, AuthorityKind, MappingConfig, OnRemoval, RetryConfig, SyncConfig, USER_FIELDS,
+    default_user_mapping, valid_authority_name,
+};
 pub use layers::{ConfigSources, Layer, LoadOptions, Origin, load};
 
 use crate::model::{Role, validate_school_name, validate_source_uid};
@@ -39,6 +44,10 @@ pub struct Config {
     pub import: ImportConfig,
     pub runs: RunsConfig,
     pub console: ConsoleConfig,
+    pub sync: SyncConfig,
+    /// Remote authorities by name (none by default).
+    #[serde(default)]
+    pub authorities: BTreeMap<String, AuthorityConfig>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -234,6 +243,15 @@ impl Config {
                 "console.theme",
                 "must name a theme (default, light, high-contrast, mono)".into(),
             ));
+        }
+        for (name, authority) in &self.authorities {
+            authority.check(name).map_err(|(key, message)| fail(&key, message))?;
+        }
+        if self.sync.batch_per_worker == 0 {
+            return Err(fail("sync.batch_per_worker", "must be at least 1".into()));
+        }
+        if !(self.sync.poll_seconds > 0.0 && self.sync.poll_seconds.is_finite()) {
+            return Err(fail("sync.poll_seconds", "must be > 0".into()));
         }
         if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
             return Err(fail(

@@ -2,6 +2,7 @@
 //! written out as per-school feeds and imported through the normal import.
 //! A few people then leave their school, so limbo has residents too.
 
+mod authorities;
 pub mod district;
 mod names;
 
@@ -166,12 +167,18 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
     for school in &district.schools {
         engine.school_create(&school.name, Some(&school.display_name))?;
     }
+    let first_school = district.schools.first().map(|s| s.name.clone()).unwrap_or_default();
+    let with_authorities = authorities::configure(engine, &first_school)?;
     drop(district);
     let total = (initial.len() + second.len()) as u64;
     let mut done = 0;
     import_all(engine, &initial, progress, &mut done, total)?;
     import_all(engine, &second, progress, &mut done, total)?;
     std::fs::remove_dir_all(&staging).map_err(io_error(&staging))?;
+    if with_authorities {
+        authorities::add_emails(engine, &first_school)?;
+        authorities::sync(engine)?;
+    }
 
     // Spread the purge dates so "next purges" shows something.
     let limbo = engine.limbo_list()?;
@@ -179,6 +186,10 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
         if i % 3 != 0 {
             engine.limbo_extend(&u.username, (i % 60) as u32 + 1)?;
         }
+    }
+    if with_authorities {
+        // The changes since the demo's sync wait in the queues.
+        engine.distribute(None)?;
     }
     let text = serde_json::to_string(&wanted).unwrap_or_default();
     std::fs::write(&marker_path, text).map_err(io_error(&marker_path))?;

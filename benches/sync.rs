@@ -1,0 +1,388 @@
+//! Sync benchmarks (issue: sync pipeline). Three parts, all by default:
+//!
+//!     cargo bench --bench sync                          # all three
+//!     cargo bench --bench sync -- embedded --users 100000
+//!     cargo bench --bench sync -- scim --users 2000 --workers 4
+//!     cargo bench --bench sync -- coalesce --users 1000 --changes 100000
+//!     cargo bench --bench sync -- --dir /dev/shm        # where data dirs go
+//!
+//! * embedded: drain N queued users to the embedded target (items/s of the
+//!   drain alone; queueing is timed separately).
+//! * scim: N users to scim2-server through rollcall, and the same requests
+//!   (same payloads, same concurrency) from a minimal direct HTTP client to
+//!   another tenant of the same server process; prints both rates and the
+//!   ratio. Needs `SCIM2_SERVER_BIN` or `.venv/bin/scim2-server`.
+//! * coalesce: M changes to N users while the authority is down (the
+//!   distributor and sender run after every 1,000 changes, as a daemon
+//!   would); prints the number of queue files left.
+
+use rollcall::engine::config::LoadOptions;
+use rollcall::engine::jobs::Quiet;
+use rollcall::engine::sync::SyncOptions;
+use rollcall::engine::sync::mapping::Mapper;
+use rollcall::engine::{Engine, Settings};
+use rollcall::model::{Membership, Role, School, User, UserKey, UserState};
+use rollcall::store::{Batch, UserChange, UserQuery};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The same allocator as the `rollcall` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TOKEN: &str = "bench-token";
+
+fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn wants(part: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parts = ["embedded", "scim", "coalesce"];
+    let named: Vec<&String> = args.iter().filter(|a| parts.contains(&a.as_str())).collect();
+    named.is_empty() || named.iter().any(|a| *a == part)
+}
+
+fn engine(dir: &Path, sets: &[String]) -> Engine {
+    let opts = LoadOptions {
+        sets: sets.to_vec(),
+        ..LoadOptions::default()
+    };
+    let settings = Settings::load(&opts, Some(dir.to_path_buf()), false).expect("settings");
+    Engine::open(settings).expect("engine")
+}
+
+fn user(i: usize, school: &str) -> User {
+    let now = chrono::Utc::now();
+    let mut m = Membership::new(school, [Role::Student].into());
+    m.classes.insert(format!("{}a", 5 + i % 6));
+    User {
+        key: UserKey::new("district", format!("r{i:07}")),
+        username: format!("u{i:07}"),
+        firstname: format!("Vor{i}"),
+        lastname: format!("Nach{i}"),
+        email: Some(format!("u{i:07}@schule.example")),
+        birthday: None,
+        memberships: vec![m],
+        disabled: false,
+        state: UserState::Active,
+        purge_at: None,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Creates `n` users in 10 schools directly through the store (the import
+/// has its own benchmark).
+fn populate(e: &mut Engine, n: usize) {
+    let schools: Vec<String> = (0..10).map(|s| format!("school{s}")).collect();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
+        let batch = Batch {
+            schools: schools.iter().map(|s| School::new(s.clone())).collect(),
+            users: chunk
+                .iter()
+                .map(|i| UserChange::Create(user(*i, &schools[i % 10])))
+                .collect(),
+            counters: Vec::new(),
+        };
+        e.directory_mut().apply(&batch).expect("apply");
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn embedded(base: &Path) {
+    let n: usize = arg("--users", 100_000);
+    let tmp = tempfile::tempdir_in(base).expect("tempdir");
+    let sets = vec![
+        "authorities.mirror.kind=\"embedded\"".to_string(),
+        "authorities.mirror.schools=[\"*\"]".to_string(),
+        "authorities.mirror.mapping.school_groups=false".to_string(),
+    ];
+    let mut e = engine(tmp.path(), &sets);
+    let t = Instant::now();
+    populate(&mut e, n);
+    println!(
+        "embedded: {n} users created in the directory in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let d = e.distribute(None).expect("distribute");
+    let queued = d.queued.get("mirror").copied().unwrap_or(0);
+    println!(
+        "embedded: {queued} items queued (journal {} entries) in {:.1} s",
+        d.entries,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let out = e.sync_run(&SyncOptions::default(), &mut Quiet).expect("sync");
+    let secs = t.elapsed().as_secs_f64();
+    let sent = out.authorities[0].sent;
+    assert!(out.complete && sent == queued, "{out:?}");
+    println!(
+        "embedded: drained {sent} items in {secs:.2} s = {:.0} items/s (target ≥ 10,000)",
+        sent as f64 / secs
+    );
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, body: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Accept: application/scim+json\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read");
+    String::from_utf8_lossy(&resp)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn scim(base: &Path) {
+    let n: usize = arg("--users", 2000);
+    let workers: usize = arg("--workers", 4);
+    let bin = std::env::var("SCIM2_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/scim2-server"));
+    if !bin.is_file() {
+        println!("scim: skipped, no scim2-server (set SCIM2_SERVER_BIN)");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _server = Server(
+        Command::new(&bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bearer-token",
+                TOKEN,
+                "--tenant",
+                "direct",
+                "--tenant",
+                "rollcall",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scim2-server"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "scim2-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tmp = tempfile::tempdir_in(base).expect("tempdir");
+    let token = tmp.path().join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let data = tmp.path().join("data");
+    let sets = vec![
+        "authorities.idb.kind=\"scim\"".to_string(),
+        format!("authorities.idb.url=\"http://127.0.0.1:{port}/rollcall\""),
+        format!("authorities.idb.token_file=\"{}\"", token.display()),
+        "authorities.idb.schools=[\"*\"]".to_string(),
+        format!("authorities.idb.workers={workers}"),
+        "authorities.idb.mapping.school_groups=false".to_string(),
+    ];
+    let mut e = engine(&data, &sets);
+    populate(&mut e, n);
+    e.distribute(None).expect("distribute");
+    // Only users are compared: drop the group items.
+    let queue = data.join("queues/out/idb");
+    for f in std::fs::read_dir(&queue).expect("queue").flatten() {
+        if f.file_name().to_string_lossy().starts_with("2-") {
+            std::fs::remove_file(f.path()).expect("rm");
+        }
+    }
+    let queued = count_files(&queue);
+
+    // The direct client: the same lookup + create per user, same payloads.
+    let cfg = e.config().authorities["idb"].clone();
+    let mapper = Mapper::new(&cfg, &["*".to_string()], "limbo");
+    let mut users = Vec::with_capacity(n);
+    e.directory()
+        .for_each_user(&UserQuery::default(), &mut |u| {
+            users.push(u);
+            true
+        })
+        .expect("users");
+    let payloads: Vec<(String, String)> = users
+        .iter()
+        .map(|u| {
+            let m = mapper.map_user(u, &Default::default(), true);
+            let filter = rollcall::engine::sync::target::scim::scim_eq_filter("externalId", &m.external_id);
+            (
+                format!("/direct/Users?filter={}&count=2", encode(&filter)),
+                serde_json::Value::Object(m.attributes).to_string(),
+            )
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((lookup, body)) = payloads.get(i) else { break };
+                    assert_eq!(http(port, "GET", lookup, ""), 200);
+                    assert_eq!(http(port, "POST", "/direct/Users", body), 201);
+                }
+            });
+        }
+    });
+    let direct = n as f64 / t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let out = e.sync_run(&SyncOptions::default(), &mut Quiet).expect("sync");
+    let ours = out.authorities[0].sent as f64 / t.elapsed().as_secs_f64();
+    assert!(out.complete && out.authorities[0].sent as usize == queued, "{out:?}");
+    println!(
+        "scim: {n} users, {workers} workers: direct client {direct:.0} users/s, rollcall {ours:.0} users/s, \
+         ratio {:.2} (target ≥ 0.90)",
+        ours / direct
+    );
+}
+
+fn coalesce(base: &Path) {
+    let n: usize = arg("--users", 1000);
+    let changes: usize = arg("--changes", 100_000);
+    let tmp = tempfile::tempdir_in(base).expect("tempdir");
+    let token = tmp.path().join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let data = tmp.path().join("data");
+    let sets = vec![
+        "authorities.down.kind=\"scim\"".to_string(),
+        // Nothing listens there.
+        format!("authorities.down.url=\"http://127.0.0.1:{port}\""),
+        format!("authorities.down.token_file=\"{}\"", token.display()),
+        "authorities.down.schools=[\"*\"]".to_string(),
+    ];
+    let mut e = engine(&data, &sets);
+    populate(&mut e, n);
+    let t = Instant::now();
+    let mut made = 0;
+    let mut round = 0;
+    let opts = SyncOptions {
+        max_wait: Duration::ZERO,
+        ..SyncOptions::default()
+    };
+    while made < changes {
+        round += 1;
+        let mut users = Vec::with_capacity(n);
+        e.directory()
+            .for_each_user(&UserQuery::default(), &mut |u| {
+                users.push(u);
+                true
+            })
+            .expect("users");
+        let take = (changes - made).min(n);
+        let batch = Batch {
+            users: users
+                .into_iter()
+                .take(take)
+                .map(|before| {
+                    let mut after = before.clone();
+                    after.lastname = format!("Nach{round}");
+                    after.updated_at = chrono::Utc::now();
+                    UserChange::Update { before, after }
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        e.directory_mut().apply(&batch).expect("apply");
+        made += take;
+        // What a daemon does between changes: distribute and try to send.
+        let out = e.sync_run(&opts, &mut Quiet).expect("sync");
+        assert!(!out.complete);
+    }
+    let files = count_files(&data.join("queues/out/down")) + count_files(&data.join("queues/out/down/retry"));
+    let status = &e.queue_list(Some("down")).expect("status")[0];
+    println!(
+        "coalesce: {made} changes to {n} users with the authority down: {files} queue files \
+         (target ≤ {n}); paused: {}; {:.1} s",
+        status.paused.is_some(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(files <= n);
+}
+
+fn main() {
+    let base: PathBuf = arg("--dir", std::env::temp_dir());
+    println!(
+        "data dirs in {} ({})",
+        base.display(),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
+            .unwrap_or_default()
+    );
+    if wants("embedded") {
+        embedded(&base);
+    }
+    if wants("scim") {
+        scim(&base);
+    }
+    if wants("coalesce") {
+        coalesce(&base);
+    }
+}

@@ -1,0 +1,506 @@
+//! One authority's out-queue on disk, `queues/out/<authority>/`:
+//!
+//! * `*.json` — pending items, one per object (a newer change coalesces into
+//!   the pending item: it is simply not written again);
+//! * `retry/` — items waiting for their back-off; the file's mtime is the
+//!   time they may be sent again;
+//! * `claimed/<pid>~<name>` — items a sender is working on; claiming is a
+//!   rename, so two processes never take the same item; claims of a dead
+//!   process are put back;
+//! * `trash/` — items given up on, with their failure;
+//! * `.tmp/` — files being written (temp file, fsync, rename).
+//!
+//! An admin may `ls`, `jq` and `mv` these files; an item moved from
+//! `trash/` back into the queue is sent again.
+
+use super::item::{QueueItem, file_name, valid_file_name};
+use crate::engine::paths::create_private_dir;
+use chrono::{DateTime, Utc};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A queue folder of one authority.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    authority: String,
+    root: PathBuf,
+}
+
+/// What happened to an enqueued item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    Created,
+    /// An item for the object was already waiting: the change joined it.
+    Coalesced,
+}
+
+/// An item taken by this process.
+#[derive(Debug)]
+pub struct Claim {
+    pub name: String,
+    pub item: QueueItem,
+    path: PathBuf,
+}
+
+/// Counts and ages of one queue, from the file system.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub pending: u64,
+    pub retrying: u64,
+    pub claimed: u64,
+    pub trash: u64,
+    pub oldest: Option<DateTime<Utc>>,
+    pub next_retry: Option<DateTime<Utc>>,
+}
+
+fn mtime(meta: &fs::Metadata) -> Option<DateTime<Utc>> {
+    meta.modified().ok().map(DateTime::<Utc>::from)
+}
+
+/// Item file names in a folder, sorted (schools, users, groups).
+fn list_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().into_string()
+            && valid_file_name(&name)
+        {
+            out.push(name);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// `<pid>~<name>` → (pid, name).
+fn parse_claim(file: &str) -> Option<(u32, &str)> {
+    let (pid, name) = file.split_once('~')?;
+    Some((pid.parse().ok()?, name))
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Queue {
+    /// The queue of `authority` below `queues/out/`, creating its folders.
+    pub fn open(out_dir: &Path, authority: &str) -> io::Result<Self> {
+        let root = out_dir.join(authority);
+        for dir in [
+            root.clone(),
+            root.join("retry"),
+            root.join("claimed"),
+            root.join("trash"),
+            root.join(".tmp"),
+        ] {
+            create_private_dir(&dir)?;
+        }
+        Ok(Queue {
+            authority: authority.to_string(),
+            root,
+        })
+    }
+
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn trash_dir(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+
+    fn retry_dir(&self) -> PathBuf {
+        self.root.join("retry")
+    }
+
+    fn claimed_dir(&self) -> PathBuf {
+        self.root.join("claimed")
+    }
+
+    /// Writes `item` to a temp file (synced when `sync`), returns its path.
+    fn write_temp(&self, name: &str, item: &QueueItem, sync: bool) -> io::Result<PathBuf> {
+        let tmp = self
+            .root
+            .join(".tmp")
+            .join(format!("{}.{}.{name}", std::process::id(), rand::random::<u32>()));
+        let text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(&text)?;
+        f.write_all(b"\n")?;
+        if sync {
+            f.sync_all()?;
+        }
+        Ok(tmp)
+    }
+
+    fn sync_dir(dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    /// Whether an item for this file name waits (pending or in back-off).
+    pub fn holds(&self, name: &str) -> bool {
+        self.root.join(name).exists() || self.retry_dir().join(name).exists()
+    }
+
+    /// Queues items, one per object: an object that already has a waiting
+    /// item is coalesced into it. Durable when this returns.
+    pub fn enqueue_many(&self, items: &[QueueItem]) -> io::Result<Vec<Enqueued>> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut fresh: Vec<(String, &QueueItem)> = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for item in items {
+            let name = file_name(&item.object);
+            if seen.contains(&name) || self.holds(&name) {
+                out.push(Enqueued::Coalesced);
+                continue;
+            }
+            seen.insert(name.clone());
+            fresh.push((name, item));
+            out.push(Enqueued::Created);
+        }
+        if fresh.is_empty() {
+            return Ok(out);
+        }
+        // Few files: fsync each. Many: written by parallel threads (creating
+        // a file is latency-bound), then one syncfs for the whole batch.
+        let each = fresh.len() <= 16;
+        let temps: Vec<(String, PathBuf)> = if each {
+            fresh
+                .iter()
+                .map(|(name, item)| Ok((name.clone(), self.write_temp(name, item, true)?)))
+                .collect::<io::Result<_>>()?
+        } else {
+            parallel(&fresh, |(name, item)| {
+                Ok((name.clone(), self.write_temp(name, item, false)?))
+            })?
+        };
+        if !each {
+            sync_filesystem(&self.root)?;
+        }
+        for (name, tmp) in &temps {
+            fs::rename(tmp, self.root.join(name))?;
+        }
+        Self::sync_dir(&self.root)?;
+        Ok(out)
+    }
+
+    /// Forgets many sent items at once (removing files is latency-bound:
+    /// parallel threads do it many times faster).
+    pub fn complete_many(&self, claims: &[Claim]) -> io::Result<()> {
+        if claims.len() <= 4 {
+            return claims.iter().try_for_each(|c| self.complete(c));
+        }
+        parallel(claims, |c| self.complete(c)).map(|_| ())
+    }
+
+    pub fn enqueue(&self, item: &QueueItem) -> io::Result<Enqueued> {
+        Ok(self.enqueue_many(std::slice::from_ref(item))?.remove(0))
+    }
+
+    /// Pending item names, in send order.
+    pub fn pending_names(&self) -> io::Result<Vec<String>> {
+        list_names(&self.root)
+    }
+
+    /// Items in back-off whose time has come, and the next time one will.
+    pub fn due_retries(&self, now: SystemTime) -> io::Result<(Vec<String>, Option<SystemTime>)> {
+        let mut due = Vec::new();
+        let mut next: Option<SystemTime> = None;
+        for name in list_names(&self.retry_dir())? {
+            let Ok(meta) = fs::metadata(self.retry_dir().join(&name)) else {
+                continue;
+            };
+            let at = meta.modified().unwrap_or(now);
+            if at <= now {
+                due.push(name);
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok((due, next))
+    }
+
+    fn claim_path(&self, name: &str) -> PathBuf {
+        self.claimed_dir().join(format!("{}~{name}", std::process::id()))
+    }
+
+    /// Takes an item (pending, or from retry when `from_retry`). `None`
+    /// when another process took it first or it is gone.
+    pub fn claim(&self, name: &str, from_retry: bool) -> io::Result<Option<Result<Claim, (String, String)>>> {
+        if !valid_file_name(name) {
+            return Ok(None);
+        }
+        let src = if from_retry {
+            self.retry_dir().join(name)
+        } else {
+            self.root.join(name)
+        };
+        let dst = self.claim_path(name);
+        match fs::rename(&src, &dst) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let text = fs::read(&dst)?;
+        match serde_json::from_slice::<QueueItem>(&text) {
+            Ok(item) => Ok(Some(Ok(Claim {
+                name: name.to_string(),
+                item,
+                path: dst,
+            }))),
+            Err(e) => Ok(Some(Err((
+                name.to_string(),
+                format!(
+                    "unreadable queue item: {e}; the raw file was: {}",
+                    String::from_utf8_lossy(&text)
+                ),
+            )))),
+        }
+    }
+
+    /// The item was sent: forget it.
+    pub fn complete(&self, claim: &Claim) -> io::Result<()> {
+        remove_if_present(&claim.path)
+    }
+
+    /// Drops the claimed file of an unreadable item (its content went to trash).
+    pub fn drop_claimed(&self, name: &str) -> io::Result<()> {
+        remove_if_present(&self.claim_path(name))
+    }
+
+    /// Puts an item back, unchanged (the authority is unreachable: no
+    /// attempt was spent). A newer pending item for the object wins.
+    pub fn unclaim(&self, claim: &Claim) -> io::Result<()> {
+        let dst = self.root.join(&claim.name);
+        if self.holds(&claim.name) {
+            return remove_if_present(&claim.path);
+        }
+        fs::rename(&claim.path, dst)
+    }
+
+    /// Puts an item into back-off until `not_before`. A newer pending item
+    /// for the object wins (it will be sent with the current state anyway).
+    pub fn retry_later(&self, claim: &Claim, item: &QueueItem, not_before: DateTime<Utc>) -> io::Result<()> {
+        if self.holds(&claim.name) {
+            return remove_if_present(&claim.path);
+        }
+        let tmp = self.write_temp(&claim.name, item, true)?;
+        let at: SystemTime = not_before.into();
+        File::options().write(true).open(&tmp)?.set_modified(at)?;
+        fs::rename(&tmp, self.retry_dir().join(&claim.name))?;
+        Self::sync_dir(&self.retry_dir())?;
+        remove_if_present(&claim.path)
+    }
+
+    /// Moves an item to trash with its failure recorded.
+    pub fn trash(&self, name: &str, item: &QueueItem) -> io::Result<()> {
+        let tmp = self.write_temp(name, item, true)?;
+        fs::rename(&tmp, self.trash_dir().join(name))?;
+        Self::sync_dir(&self.trash_dir())?;
+        remove_if_present(&self.claim_path(name))
+    }
+
+    /// Puts back claims of processes that are gone (killed mid-send); with
+    /// `own`, also this process's (at start, none can be in flight).
+    pub fn recover_claims(&self, own: bool) -> io::Result<u64> {
+        let me = std::process::id();
+        let mut recovered = 0;
+        let entries = match fs::read_dir(self.claimed_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Ok(file) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some((pid, name)) = parse_claim(&file) else {
+                continue;
+            };
+            if !valid_file_name(name) || (pid == me && !own) || (pid != me && process_alive(pid)) {
+                continue;
+            }
+            let path = entry.path();
+            if self.holds(name) {
+                remove_if_present(&path)?;
+            } else {
+                match fs::rename(&path, self.root.join(name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            recovered += 1;
+        }
+        // Temp files of dead writers are garbage.
+        if let Ok(entries) = fs::read_dir(self.root.join(".tmp")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let pid = name.split('.').next().and_then(|p| p.parse::<u32>().ok());
+                if pid.is_some_and(|p| (p == me && own) || (p != me && !process_alive(p))) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Reads a pending, retrying or trash item by name.
+    pub fn read(&self, dir: ItemDir, name: &str) -> io::Result<QueueItem> {
+        if !valid_file_name(name) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no item '{name}'")));
+        }
+        let path = self.item_path(dir, name);
+        let text = fs::read(&path)?;
+        serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    pub fn item_path(&self, dir: ItemDir, name: &str) -> PathBuf {
+        match dir {
+            ItemDir::Pending => self.root.join(name),
+            ItemDir::Retry => self.retry_dir().join(name),
+            ItemDir::Trash => self.trash_dir().join(name),
+        }
+    }
+
+    pub fn names(&self, dir: ItemDir) -> io::Result<Vec<String>> {
+        match dir {
+            ItemDir::Pending => list_names(&self.root),
+            ItemDir::Retry => list_names(&self.retry_dir()),
+            ItemDir::Trash => list_names(&self.trash_dir()),
+        }
+    }
+
+    /// Deletes a trash item.
+    pub fn delete_trash(&self, name: &str) -> io::Result<()> {
+        if !valid_file_name(name) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no item '{name}'")));
+        }
+        fs::remove_file(self.trash_dir().join(name))
+    }
+
+    /// Counts and ages, for `queue list` and the console.
+    pub fn counts(&self) -> io::Result<QueueCounts> {
+        let mut c = QueueCounts::default();
+        for name in list_names(&self.root)? {
+            if let Ok(meta) = fs::metadata(self.root.join(&name)) {
+                c.pending += 1;
+                let t = mtime(&meta);
+                c.oldest = match (c.oldest, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        for name in list_names(&self.retry_dir())? {
+            if let Ok(meta) = fs::metadata(self.retry_dir().join(&name)) {
+                c.retrying += 1;
+                let t = mtime(&meta);
+                c.next_retry = match (c.next_retry, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        if let Ok(oldest_retry) = self.oldest_retry_enqueued() {
+            c.oldest = match (c.oldest, oldest_retry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        c.claimed = fs::read_dir(self.claimed_dir()).map(|d| d.count() as u64).unwrap_or(0);
+        c.trash = list_names(&self.trash_dir())?.len() as u64;
+        Ok(c)
+    }
+
+    /// Retry items keep their original enqueue time inside the file.
+    fn oldest_retry_enqueued(&self) -> io::Result<Option<DateTime<Utc>>> {
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for name in list_names(&self.retry_dir())?.iter().take(10_000) {
+            if let Ok(item) = self.read(ItemDir::Retry, name) {
+                oldest = Some(oldest.map_or(item.enqueued_at, |o| o.min(item.enqueued_at)));
+            }
+        }
+        Ok(oldest)
+    }
+
+    /// Deletes trash items whose failure is older than `max_age`; returns
+    /// their names.
+    pub fn purge_trash(&self, max_age: Duration, dry_run: bool) -> io::Result<Vec<String>> {
+        let now = SystemTime::now();
+        let mut purged = Vec::new();
+        for name in list_names(&self.trash_dir())? {
+            let path = self.trash_dir().join(&name);
+            let Ok(meta) = fs::metadata(&path) else { continue };
+            let age = now.duration_since(meta.modified().unwrap_or(now)).unwrap_or_default();
+            if age >= max_age {
+                if !dry_run {
+                    remove_if_present(&path)?;
+                }
+                purged.push(name);
+            }
+        }
+        Ok(purged)
+    }
+}
+
+/// Which folder of a queue an item is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemDir {
+    Pending,
+    Retry,
+    Trash,
+}
+
+/// Threads for file-system work that waits on the disk, not the CPU.
+const IO_THREADS: usize = 8;
+
+/// Runs `f` over `items` in up to [`IO_THREADS`] threads; results in order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> io::Result<R> + Sync) -> io::Result<Vec<R>> {
+    let per = items.len().div_ceil(IO_THREADS).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<io::Result<Vec<R>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(h.join().map_err(|_| io::Error::other("a queue thread panicked"))??);
+        }
+        Ok(out)
+    })
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Flushes the file system holding `path` to disk: one call instead of an
+/// fsync per file when many items are written at once.
+fn sync_filesystem(path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = File::open(path)?;
+    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
+    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -1,0 +1,180 @@
+//! Targets: where an authority's objects are written. A target receives
+//! what the authority should hold for one object ([`Desired`]) and makes it
+//! so, idempotently: it looks the object up by its external id, then
+//! creates, updates, deactivates or deletes it. Kinds: `scim` (SCIM 2.0 over
+//! HTTP(S)) and `embedded` (a local SQLite mirror). `ldap` plugs in here
+//! (a remote directory through the LDAP store's code) but is not built yet.
+
+pub mod embedded;
+pub mod scim;
+
+use super::mapping::{Class, Desired};
+use crate::engine::config::{AuthorityConfig, AuthorityKind};
+use crate::engine::paths::DataPaths;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a failure is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Retried with back-off up to max_attempts (timeouts, resets, 429, 5xx).
+    Transient,
+    /// To trash at once (other 4xx, mapping errors).
+    Permanent,
+    /// The authority cannot be reached or refuses us as a whole (connect
+    /// errors, 401/403): it is paused and probed; items keep their attempts.
+    Unreachable,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Unreachable => "unreachable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TargetError {
+    pub class: ErrorClass,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub ldap_code: Option<u32>,
+    /// A server's Retry-After.
+    pub retry_after: Option<Duration>,
+}
+
+impl TargetError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        TargetError {
+            class,
+            message: message.into(),
+            http_status: None,
+            ldap_code: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Permanent, message)
+    }
+
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Transient, message)
+    }
+}
+
+/// What a target did with one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Created,
+    Updated,
+    Unchanged,
+    Deactivated,
+    Deleted,
+    /// To be deleted or deactivated, and not there: nothing to do.
+    Absent,
+    /// Nothing to send for this object on this kind of target.
+    Skipped,
+}
+
+impl Applied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applied::Created => "created",
+            Applied::Updated => "updated",
+            Applied::Unchanged => "unchanged",
+            Applied::Deactivated => "deactivated",
+            Applied::Deleted => "deleted",
+            Applied::Absent => "absent",
+            Applied::Skipped => "skipped",
+        }
+    }
+}
+
+/// One resource as a target lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RemoteObject {
+    /// The target's own id.
+    pub id: String,
+    pub external_id: Option<String>,
+    /// Members' external ids where the target can tell them (embedded), or
+    /// the target's member ids (scim).
+    pub resource: Value,
+}
+
+/// A remote authority's store of users and groups.
+pub trait Target: Send + Sync {
+    /// For messages: `scim https://…`, `embedded /path`.
+    fn describe(&self) -> String;
+    /// A cheap request that tells whether the target answers at all.
+    fn probe(&self) -> Result<(), TargetError>;
+    /// Makes one object as desired.
+    fn apply(&self, desired: &Desired) -> Result<Applied, TargetError>;
+    /// Makes many objects as desired; a target that writes locally does it
+    /// in one transaction. Results are in order.
+    fn apply_batch(&self, desired: &[Desired]) -> Vec<Result<Applied, TargetError>> {
+        desired.iter().map(|d| self.apply(d)).collect()
+    }
+    /// Whether the sender should call [`Target::apply`] from its workers in
+    /// parallel (remote targets) or hand whole batches to
+    /// [`Target::apply_batch`] (local ones).
+    fn parallel(&self) -> bool {
+        true
+    }
+    /// Lists every resource of a class, page by page, handing each to
+    /// `visit` until it returns `false`.
+    fn list(&self, class: Class, visit: &mut dyn FnMut(RemoteObject) -> bool) -> Result<(), TargetError>;
+}
+
+/// Reads a secret from a file that only its owner may read.
+pub fn read_secret(path: &Path, key: &str) -> Result<String, TargetError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| TargetError::permanent(format!("{key} {}: cannot read it: {e}", path.display())))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(TargetError::permanent(format!(
+            "{key} {} is readable by group or others (mode {:o}); run chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TargetError::permanent(format!("{key} {}: cannot read it: {e}", path.display())))?;
+    let secret = text.trim().to_string();
+    if secret.is_empty() {
+        return Err(TargetError::permanent(format!("{key} {} is empty", path.display())));
+    }
+    Ok(secret)
+}
+
+/// The mirror file of an embedded authority.
+pub fn mirror_path(name: &str, config: &AuthorityConfig, paths: &DataPaths) -> PathBuf {
+    if config.url.is_empty() {
+        paths.mirrors().join(format!("{name}.sqlite"))
+    } else {
+        PathBuf::from(config.url.strip_prefix("sqlite:").unwrap_or(&config.url))
+    }
+}
+
+/// Opens the target of an authority.
+pub fn open(name: &str, config: &AuthorityConfig, paths: &DataPaths) -> Result<Box<dyn Target>, TargetError> {
+    match config.kind {
+        AuthorityKind::Scim => Ok(Box::new(scim::ScimTarget::new(config)?)),
+        AuthorityKind::Embedded => Ok(Box::new(embedded::EmbeddedTarget::open(&mirror_path(
+            name, config, paths,
+        ))?)),
+        AuthorityKind::Ldap => Err(TargetError::permanent(format!(
+            "authority {name}: the ldap target is not available in this build yet"
+        ))),
+    }
+}

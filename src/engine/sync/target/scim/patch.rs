@@ -1,0 +1,106 @@
+//! What a SCIM update must change: PATCH operations (explicit `path`,
+//! lowercase `op`) for the mapped attributes that differ, and the member
+//! ids to add and remove. The server may add detail (`primary`, `meta`…);
+//! a value counts as equal when everything we send is there.
+
+use crate::engine::sync::mapping::{Mapped, get_path};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// Whether `current` holds everything `wanted` says.
+pub fn covers(current: &Value, wanted: &Value) -> bool {
+    match (wanted, current) {
+        (Value::Object(w), Value::Object(c)) => w.iter().all(|(k, v)| c.get(k).is_some_and(|cv| covers(cv, v))),
+        (Value::Array(w), Value::Array(c)) => w.len() == c.len() && w.iter().zip(c).all(|(wv, cv)| covers(cv, wv)),
+        (w, c) => w == c,
+    }
+}
+
+/// Operations for the attributes this mapping owns.
+pub fn attribute_ops(m: &Mapped, current: &Map<String, Value>) -> Vec<Value> {
+    let mut ops = Vec::new();
+    for path in &m.paths {
+        let want = get_path(&m.attributes, path);
+        let have = get_path(current, path).filter(|v| !v.is_null());
+        match (want, have) {
+            (Some(w), Some(h)) if covers(h, w) => {}
+            (Some(w), _) => ops.push(json!({"op": "replace", "path": path, "value": w})),
+            (None, Some(_)) => ops.push(json!({"op": "remove", "path": path})),
+            (None, None) => {}
+        }
+    }
+    ops
+}
+
+/// The member ids a group resource lists.
+pub fn current_members(current: &Map<String, Value>) -> BTreeSet<String> {
+    current
+        .get("members")
+        .and_then(|m| m.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get("value").and_then(|v| v.as_str()).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (ids to add, ids to remove).
+pub fn member_changes(current: &Map<String, Value>, wanted: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
+    let have = current_members(current);
+    (
+        wanted.difference(&have).cloned().collect(),
+        have.difference(wanted).cloned().collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::sync::mapping::Class;
+
+    #[test]
+    fn only_differing_owned_attributes_become_ops() {
+        let mut attributes = Map::new();
+        attributes.insert("userName".into(), json!("a.b"));
+        attributes.insert("name".into(), json!({"givenName": "A", "familyName": "B"}));
+        attributes.insert(
+            "emails".into(),
+            json!([{"value": "a@x", "type": "work", "primary": true}]),
+        );
+        let m = Mapped {
+            class: Class::User,
+            external_id: "d:1".into(),
+            name: "a.b".into(),
+            attributes,
+            paths: vec![
+                "userName".into(),
+                "name.givenName".into(),
+                "name.familyName".into(),
+                "emails".into(),
+                "displayName".into(),
+            ],
+            members: None,
+            school_groups: vec![],
+            left_school_groups: vec![],
+        };
+        let current = json!({
+            "id": "1", "userName": "a.b", "name": {"givenName": "Old", "familyName": "B"},
+            "emails": [{"value": "a@x", "type": "work", "primary": true, "display": "x"}],
+            "displayName": "gone", "title": "not ours"
+        });
+        let ops = attribute_ops(&m, current.as_object().unwrap());
+        assert_eq!(
+            ops,
+            vec![
+                json!({"op": "replace", "path": "name.givenName", "value": "A"}),
+                json!({"op": "remove", "path": "displayName"}),
+            ]
+        );
+        let want: BTreeSet<String> = ["2", "3"].iter().map(|s| s.to_string()).collect();
+        let cur = json!({"members": [{"value": "1"}, {"value": "2"}]});
+        let (add, remove) = member_changes(cur.as_object().unwrap(), &want);
+        assert_eq!((add, remove), (vec!["3".to_string()], vec!["1".to_string()]));
+    }
+}

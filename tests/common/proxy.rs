@@ -1,0 +1,270 @@
+//! A fault-injecting loopback HTTP proxy for the sync tests: sits between
+//! rollcall and scim2-server and, at configurable rates, answers 500, 429
+//! with Retry-After, stalls past the client's timeout, or resets the
+//! connection; it can also go down (connection refused) and come back on
+//! the same port. Every request is bounded; the proxy stops when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub error_500: f64,
+    pub throttle_429: f64,
+    pub retry_after_secs: u64,
+    pub timeout: f64,
+    /// How long a stalled request is held (longer than the client timeout).
+    pub stall: Duration,
+    pub reset: f64,
+    /// Rewrites every `"totalResults": N` to claim 1 (same length).
+    pub wrong_totals: bool,
+}
+
+#[derive(Default)]
+pub struct Counters {
+    pub forwarded: AtomicU64,
+    pub error_500: AtomicU64,
+    pub throttle_429: AtomicU64,
+    pub timeout: AtomicU64,
+    pub reset: AtomicU64,
+}
+
+struct Shared {
+    faults: Mutex<Faults>,
+    up: AtomicBool,
+    stop: AtomicBool,
+    counters: Counters,
+    seed: AtomicU64,
+}
+
+pub struct FaultProxy {
+    pub port: u16,
+    upstream: u16,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let shared = Arc::new(Shared {
+            faults: Mutex::new(Faults::default()),
+            up: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            counters: Counters::default(),
+            seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+        });
+        let mut p = FaultProxy {
+            port,
+            upstream,
+            shared,
+            thread: None,
+        };
+        p.thread = Some(p.spawn(listener));
+        p
+    }
+
+    fn spawn(&self, listener: TcpListener) -> JoinHandle<()> {
+        listener.set_nonblocking(true).expect("nonblocking");
+        let shared = self.shared.clone();
+        let upstream = self.upstream;
+        std::thread::spawn(move || {
+            while shared.up.load(Ordering::SeqCst) && !shared.stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let shared = shared.clone();
+                        std::thread::spawn(move || handle(conn, upstream, &shared));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            // Dropping the listener closes the port: connections are refused.
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set(&self, faults: Faults) {
+        *self.shared.faults.lock().expect("faults") = faults;
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Stops listening: clients get "connection refused".
+    pub fn down(&mut self) {
+        self.shared.up.store(false, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn up(&mut self) {
+        self.shared.up.store(true, Ordering::SeqCst);
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)) {
+                Ok(l) => break l,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.port),
+            }
+        };
+        self.thread = Some(self.spawn(listener));
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// xorshift: deterministic enough, no dependency.
+fn roll(shared: &Shared) -> f64 {
+    let mut x = shared.seed.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    shared.seed.store(x, Ordering::Relaxed);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Reads one request: head and Content-Length body.
+fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 1 << 20 {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf)
+}
+
+fn reset(conn: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a correctly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(conn);
+}
+
+fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let Some(request) = read_request(&mut conn) else { return };
+    let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    let c = &shared.counters;
+    let mut r = roll(shared);
+    if r < faults.reset {
+        c.reset.fetch_add(1, Ordering::Relaxed);
+        return reset(conn);
+    }
+    r -= faults.reset;
+    if r < faults.timeout {
+        c.timeout.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(faults.stall);
+        return;
+    }
+    r -= faults.timeout;
+    if r < faults.error_500 {
+        c.error_500.fetch_add(1, Ordering::Relaxed);
+        let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"500","detail":"injected"}"#;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    r -= faults.error_500;
+    if r < faults.throttle_429 {
+        c.throttle_429.fetch_add(1, Ordering::Relaxed);
+        let _ = write!(
+            conn,
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            faults.retry_after_secs
+        );
+        return;
+    }
+    let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return reset(conn);
+    };
+    let _ = up.set_read_timeout(Some(Duration::from_secs(30)));
+    if up.write_all(&request).is_err() {
+        return;
+    }
+    let mut response = Vec::new();
+    let _ = up.read_to_end(&mut response);
+    c.forwarded.fetch_add(1, Ordering::Relaxed);
+    if faults.wrong_totals {
+        lie_about_totals(&mut response);
+    }
+    let _ = conn.write_all(&response);
+}
+
+fn lie_about_totals(response: &mut [u8]) {
+    let key = b"\"totalResults\": ";
+    let mut i = 0;
+    while let Some(pos) = response[i..].windows(key.len()).position(|w| w == key) {
+        let start = i + pos + key.len();
+        let mut end = start;
+        while end < response.len() && response[end].is_ascii_digit() {
+            end += 1;
+        }
+        if end > start {
+            for b in &mut response[start..end - 1] {
+                *b = b' ';
+            }
+            response[end - 1] = b'1';
+        }
+        i = end;
+    }
+}
