@@ -135,6 +135,9 @@ impl Engine {
         sync::distributor::register(&state, dir.as_ref(), &settings.config)?;
         let audit = AuditLog::new(paths.audit_log(), Actor::current());
         let runs = Runs::new(paths.runs());
+        if let Err(e) = runs.recover_interrupted() {
+            tracing::warn!(error = %e, "cannot look for interrupted runs");
+        }
         Ok(Engine {
             settings,
             dir,

@@ -63,6 +63,9 @@ pub enum RunStatus {
     Ok,
     Refused,
     Failed,
+    /// The process ended without finishing the run (killed, crashed, power
+    /// lost); found and marked by the next engine that opened the data dir.
+    Interrupted,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,7 +166,59 @@ impl Runs {
             log: Some(log),
         };
         run.save()?;
+        // Marks the run as owned by this process until it finishes (see
+        // `recover_interrupted`).
+        let marker = self.active_dir().join(&run.record.id);
+        create_private_dir(&self.active_dir()).map_err(io_err(&self.active_dir()))?;
+        fs::write(&marker, std::process::id().to_string()).map_err(io_err(&marker))?;
         Ok(run)
+    }
+
+    fn active_dir(&self) -> PathBuf {
+        self.dir.join(".active")
+    }
+
+    /// Runs whose process died before finishing them (`kill -9`, a crash):
+    /// marked `interrupted` with a message, their half-written `run.json`
+    /// temp file removed. Returns how many. Cheap: only the runs still marked
+    /// active are looked at.
+    pub fn recover_interrupted(&self) -> Result<usize, RunError> {
+        let active = self.active_dir();
+        let entries = match fs::read_dir(&active) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(&active)(e)),
+        };
+        let mut recovered = 0;
+        for e in entries.filter_map(|e| e.ok()) {
+            let Ok(id) = e.file_name().into_string() else { continue };
+            let marker = e.path();
+            let pid: Option<i32> = fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse().ok());
+            if pid.is_some_and(process_alive) || !valid_id(&id) {
+                continue;
+            }
+            let dir = self.dir.join(&id);
+            let tmp = dir.join(".run.json.tmp");
+            if tmp.exists() {
+                fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+            }
+            match self.show(&id) {
+                Ok(mut record) if record.status == RunStatus::Running => {
+                    record.status = RunStatus::Interrupted;
+                    record.message = Some(format!(
+                        "process {} ended without finishing this run (killed or crashed); nothing it did not commit was written — run it again",
+                        pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                    ));
+                    let run = Run { record, dir, log: None };
+                    run.save()?;
+                    tracing::warn!(run = %id, "marked interrupted: its process ended without finishing it");
+                    recovered += 1;
+                }
+                _ => {}
+            }
+            fs::remove_file(&marker).map_err(io_err(&marker))?;
+        }
+        Ok(recovered)
     }
 
     pub fn dir_of(&self, id: &str) -> Result<PathBuf, RunError> {
@@ -338,6 +393,7 @@ impl Run {
 
     /// Removes a run that never happened (a plan thrown away unwritten).
     pub fn discard(self) {
+        self.unmark();
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             tracing::warn!(run = %self.record.id, error = %e, "cannot remove a discarded run");
         }
@@ -354,8 +410,23 @@ impl Run {
         );
         self.log(line.trim_end());
         self.save()?;
+        self.unmark();
         Ok(self.record)
     }
+
+    /// Drops the run's "in progress" marker.
+    fn unmark(&self) {
+        if let Some(runs) = self.dir.parent() {
+            let _ = fs::remove_file(runs.join(".active").join(&self.record.id));
+        }
+    }
+}
+
+/// Whether a process with this id exists (signal 0 probes without sending).
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for the process.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -395,5 +466,37 @@ mod tests {
         assert!(matches!(runs.show("../../etc"), Err(RunError::NotFound(_))));
         let log = fs::read_to_string(dir.path().join(&id).join("log.txt")).unwrap();
         assert!(log.contains("hello"));
+    }
+
+    #[test]
+    fn runs_of_dead_processes_are_marked_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Runs::new(dir.path().to_path_buf());
+        let actor = Actor {
+            user: "admin".into(),
+            sudo_user: None,
+        };
+        let start = || {
+            runs.start(RunKind::Import, &actor, serde_json::json!({}), Some("s1"), false)
+                .unwrap()
+        };
+        let (dead, alive) = (start(), start());
+        // A process that has ended owns `dead`; this one owns `alive`.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        fs::write(dir.path().join(".active").join(dead.id()), gone.to_string()).unwrap();
+        fs::write(dead.dir().join(".run.json.tmp"), "{half").unwrap();
+        assert_eq!(runs.recover_interrupted().unwrap(), 1);
+        let rec = runs.show(dead.id()).unwrap();
+        assert_eq!(rec.status, RunStatus::Interrupted);
+        assert!(rec.message.unwrap().contains("killed or crashed"));
+        assert!(!dead.dir().join(".run.json.tmp").exists());
+        assert!(!dir.path().join(".active").join(dead.id()).exists());
+        assert_eq!(runs.show(alive.id()).unwrap().status, RunStatus::Running);
+        let id = alive.id().to_string();
+        alive.finish(RunStatus::Ok, None).unwrap();
+        assert!(!dir.path().join(".active").join(&id).exists());
+        assert_eq!(runs.recover_interrupted().unwrap(), 0);
     }
 }

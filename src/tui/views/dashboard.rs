@@ -29,7 +29,7 @@ pub fn status_slot(s: RunStatus) -> Slot {
         RunStatus::Ok => Slot::Ok,
         RunStatus::Running => Slot::Accent,
         RunStatus::Refused => Slot::Warn,
-        RunStatus::Failed => Slot::Error,
+        RunStatus::Failed | RunStatus::Interrupted => Slot::Error,
     }
 }
 
@@ -39,6 +39,7 @@ pub fn status_str(s: RunStatus) -> &'static str {
         RunStatus::Running => "running",
         RunStatus::Refused => "refused",
         RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
     }
 }
 
