@@ -44,13 +44,28 @@ fn top_bar(app: &App, frame: &mut Frame, area: Rect) {
         " rollcall ",
         t.get(Slot::TabActive).add_modifier(Modifier::BOLD),
     )];
-    let wide = area.width >= 100;
+    // Full titles when they fit, else short ones, else numbers only for
+    // the tabs not shown (the right side keeps room for the badges).
+    let key = |i: usize| (i + 1) % 10;
+    let label = |i: usize, v: ViewId, level: u8| match level {
+        _ if v == app.current => format!(" {} {} ", key(i), v.title()),
+        0 => format!(" {} {} ", key(i), v.title()),
+        1 => format!(" {} {} ", key(i), short(v)),
+        _ => format!(" {} ", key(i)),
+    };
+    let room = (area.width as usize).saturating_sub(10 + 24);
+    let level = (0..2u8)
+        .find(|l| {
+            ViewId::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, v)| label(i, *v, *l).chars().count())
+                .sum::<usize>()
+                <= room
+        })
+        .unwrap_or(2);
     for (i, v) in ViewId::ALL.iter().enumerate() {
-        let label = if wide || *v == app.current {
-            format!(" {} {} ", i + 1, v.title())
-        } else {
-            format!(" {} {} ", i + 1, short(*v))
-        };
+        let label = label(i, *v, level);
         let style = if *v == app.current {
             t.get(Slot::TabActive)
         } else {
@@ -83,6 +98,8 @@ fn short(v: ViewId) -> &'static str {
         ViewId::Schools => "Schools",
         ViewId::Users => "Users",
         ViewId::Limbo => "Limbo",
+        ViewId::Queues => "Queues",
+        ViewId::Trash => "Trash",
         ViewId::Jobs => "Jobs",
         ViewId::Log => "Log",
     }
