@@ -5,6 +5,7 @@
 mod behaviour;
 mod harness;
 mod svg;
+mod sync;
 
 use crossterm::event::KeyCode;
 use harness::{Harness, buffer_text};

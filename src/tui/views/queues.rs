@@ -271,10 +271,18 @@ impl View for Queues {
                 t,
             ));
             match &p.held_by {
-                Some(by) => lines.push(kv("paused by", format!("{by}: u resumes"), t)),
+                Some(by) => lines.push(kv(
+                    "paused by",
+                    format!("{by}{}", if rc.info.read_only { "" } else { ": u resumes" }),
+                    t,
+                )),
                 None => lines.push(kv(
                     "next probe",
-                    format!("after {} failed probe(s); n drains now", p.probe_failures),
+                    format!(
+                        "after {} failed probe(s){}",
+                        p.probe_failures,
+                        if rc.info.read_only { "" } else { "; n probes now" }
+                    ),
                     t,
                 )),
             }
