@@ -50,8 +50,9 @@ impl View for Dashboard {
 
     fn load(&mut self, ctx: &mut Ctx) {
         ctx.ask(ViewId::Dashboard, Call::Overview);
-        ctx.ask(ViewId::Dashboard, Call::RoleCounts);
+        // Queue counts are cheap; role counts pass over every membership.
         ctx.ask(ViewId::Dashboard, Call::QueueList);
+        ctx.ask(ViewId::Dashboard, Call::RoleCounts);
     }
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
