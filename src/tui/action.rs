@@ -580,12 +580,27 @@ mod tests {
     }
 
     #[test]
+    fn number_keys_follow_the_tab_order() {
+        for v in ViewId::ALL {
+            for from in ViewId::ALL {
+                assert_eq!(resolve(&key(v.key()), from, false), Some(Action::Goto(v)));
+            }
+        }
+    }
+
+    #[test]
     fn read_only_hides_and_refuses_destructive_actions() {
         assert_eq!(resolve(&key('x'), ViewId::Limbo, false), Some(Action::PurgeUser));
         assert_eq!(resolve(&key('x'), ViewId::Limbo, true), None);
         assert!(offered(ViewId::Limbo, true).all(|s| !s.destructive));
         assert!(hints(ViewId::Limbo, true).iter().all(|(_, c)| *c != "restore"));
         assert!(hidden_by_read_only(ViewId::Limbo) >= 3);
+        for (view, keys) in [(ViewId::Trash, "rx"), (ViewId::Queues, "pun"), (ViewId::Users, "y")] {
+            for c in keys.chars() {
+                assert!(resolve(&key(c), view, false).is_some());
+                assert_eq!(resolve(&key(c), view, true), None, "{view:?} {c}");
+            }
+        }
         // Shift folds into the character.
         let shifted = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(resolve(&shifted, ViewId::Users, false), Some(Action::Bottom));

@@ -46,26 +46,18 @@ fn top_bar(app: &App, frame: &mut Frame, area: Rect) {
     )];
     // Full titles when they fit, else short ones, else numbers only for
     // the tabs not shown (the right side keeps room for the badges).
-    let key = |i: usize| (i + 1) % 10;
-    let label = |i: usize, v: ViewId, level: u8| match level {
-        _ if v == app.current => format!(" {} {} ", key(i), v.title()),
-        0 => format!(" {} {} ", key(i), v.title()),
-        1 => format!(" {} {} ", key(i), short(v)),
-        _ => format!(" {} ", key(i)),
+    let label = |v: ViewId, level: u8| match level {
+        _ if v == app.current => format!(" {} {} ", v.key(), v.title()),
+        0 => format!(" {} {} ", v.key(), v.title()),
+        1 => format!(" {} {} ", v.key(), short(v)),
+        _ => format!(" {} ", v.key()),
     };
     let room = (area.width as usize).saturating_sub(10 + 24);
     let level = (0..2u8)
-        .find(|l| {
-            ViewId::ALL
-                .iter()
-                .enumerate()
-                .map(|(i, v)| label(i, *v, *l).chars().count())
-                .sum::<usize>()
-                <= room
-        })
+        .find(|l| ViewId::ALL.iter().map(|v| label(*v, *l).chars().count()).sum::<usize>() <= room)
         .unwrap_or(2);
-    for (i, v) in ViewId::ALL.iter().enumerate() {
-        let label = label(i, *v, level);
+    for v in ViewId::ALL.iter() {
+        let label = label(*v, level);
         let style = if *v == app.current {
             t.get(Slot::TabActive)
         } else {

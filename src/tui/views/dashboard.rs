@@ -202,7 +202,7 @@ impl View for Dashboard {
             Span::styled("jobs: ", t.get(Slot::Dim)),
             Span::styled(
                 if running > 0 {
-                    format!("{running} running (7 opens)")
+                    format!("{running} running ({} opens)", ViewId::Jobs.key())
                 } else {
                     "none running".into()
                 },

@@ -96,6 +96,11 @@ impl ViewId {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The number key that jumps here (`1`…`9`, then `0`).
+    pub fn key(self) -> char {
+        char::from(b'0' + ((self.index() + 1) % 10) as u8)
+    }
 }
 
 /// A message for the footer.

@@ -128,7 +128,10 @@ impl View for Queues {
                 self.selected = self.selected.min(self.visible().len().saturating_sub(1));
             }
             Ok(Data::Done(msg)) => ctx.status(Level::Ok, msg),
-            Ok(Data::JobStarted(info)) => ctx.status(Level::Info, format!("started: {} (7 lists jobs)", info.label)),
+            Ok(Data::JobStarted(info)) => ctx.status(
+                Level::Info,
+                format!("started: {} ({} lists jobs)", info.label, ViewId::Jobs.key()),
+            ),
             Ok(_) => {}
             Err(e) => self.error = Some(e),
         }
@@ -294,11 +297,12 @@ impl View for Queues {
         lines.push(kv(
             "waiting",
             format!(
-                "{} pending · {} in back-off · {} being sent · {} in trash (6 opens it)",
+                "{} pending · {} in back-off · {} being sent · {} in trash ({} opens it)",
                 num(q.pending),
                 num(q.retrying),
                 num(q.claimed),
-                num(q.trash)
+                num(q.trash),
+                ViewId::Trash.key()
             ),
             t,
         ));
