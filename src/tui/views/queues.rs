@@ -210,13 +210,17 @@ impl View for Queues {
         }
         let mut header = vec!["authority", "kind", "state", "depth", "retry", "trash", "oldest"];
         let mut widths = vec![
-            Constraint::Fill(1),
+            Constraint::Length(18),
             Constraint::Length(8),
             Constraint::Length(11),
             Constraint::Length(9),
             Constraint::Length(6),
             Constraint::Length(6),
-            Constraint::Length(7),
+            if wide {
+                Constraint::Length(7)
+            } else {
+                Constraint::Fill(1)
+            },
         ];
         if wide {
             header.extend(["sending", "sent", "rate", "last sent", "journal lag"]);
@@ -225,7 +229,7 @@ impl View for Queues {
                 Constraint::Length(9),
                 Constraint::Length(8),
                 Constraint::Length(10),
-                Constraint::Length(11),
+                Constraint::Fill(1),
             ]);
         }
         let mut title = format!("Queues · {} authorities", visible.len());

@@ -16,7 +16,7 @@ use crate::tui::widgets::{clip, kv, num, panel, scroll_to};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use std::collections::BTreeSet;
 
 #[derive(Default)]
@@ -336,7 +336,7 @@ impl Trash {
         let Some(ins) = &mut self.inspector else { return };
         let d = &ins.detail;
         let e = &d.entry;
-        let mut head = vec![
+        let head = vec![
             kv("object", format!("{} · {}", e.object, e.authority), t),
             Line::from(vec![
                 Span::styled(format!("{:<14}", "error"), t.get(Slot::Dim)),
@@ -379,17 +379,21 @@ impl Trash {
                 ]));
             }
         }
-        let diff_h = (diff.len() as u16 + 2).min(area.height / 3).max(3);
-        let head_h = head.len() as u16 + 2;
+        // Long errors and diff lines wrap: size the panels for it.
+        let inner = area.width.saturating_sub(2).max(1) as usize;
+        let rows = |lines: &[Line]| -> u16 { lines.iter().map(|l| l.width().max(1).div_ceil(inner) as u16).sum() };
+        let diff_h = (rows(&diff) + 2).min(area.height / 3).max(3);
+        let head_h = (rows(&head) + 2).min(area.height / 3).max(3);
         let [top, mid, bottom] = Layout::vertical([
             Constraint::Length(head_h),
             Constraint::Min(3),
             Constraint::Length(diff_h),
         ])
         .areas(area);
-        head.truncate(top.height.saturating_sub(2) as usize);
         frame.render_widget(
-            Paragraph::new(head).block(panel(format!("Trash item {}", e.item), t)),
+            Paragraph::new(head)
+                .wrap(Wrap { trim: false })
+                .block(panel(format!("Trash item {}", e.item), t)),
             top,
         );
         let lines = ins.visible(
@@ -407,6 +411,11 @@ impl Trash {
                 .block(panel("JSON", t).title_bottom(Line::from(Span::styled(pos, t.get(Slot::Dim))).right_aligned())),
             mid,
         );
-        frame.render_widget(Paragraph::new(diff).block(panel("Diff: sent → now", t)), bottom);
+        frame.render_widget(
+            Paragraph::new(diff)
+                .wrap(Wrap { trim: false })
+                .block(panel("Diff: sent → now", t)),
+            bottom,
+        );
     }
 }
