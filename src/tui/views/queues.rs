@@ -28,7 +28,7 @@ pub struct Queues {
     ticks: u32,
 }
 
-/// Ticks (about a second each) between reloads while the view is shown.
+/// Ticks (half a second each) between reloads while the view is shown.
 const RELOAD_TICKS: u32 = 3;
 
 /// `paused by admin`, `unreachable`, `inactive` or `active`.
