@@ -1,9 +1,8 @@
-//! End to end: the real binary in tmux. Opens the demo, jumps to limbo with
+//! End to end: the real binary in tmux. Opens the demo, jumps to the trash
+//! with `:trash`, inspects an item and requeues it, jumps to limbo with
 //! `:limbo`, restores a user through the picker, filters users with `/`,
 //! starts an import dry run and watches it, quits; asserts on what
-//! `tmux capture-pane` shows and on the audit log. (The trash part of the
-//! issue's scenario — `:trash`, inspect, requeue — joins when the trash
-//! exists.)
+//! `tmux capture-pane` shows and on the audit log.
 //!
 //! The binary is `CONSOLE_E2E_BIN` when set (scripts/test points it at the
 //! release build), else the one cargo built for this test run. Without tmux
@@ -96,6 +95,24 @@ fn console_end_to_end_in_tmux() {
     let s = Session(name);
     s.wait_for("Last runs", 60);
 
+    // :trash, inspect the item the demo's sync trashed, requeue it.
+    s.keys(&[":"]);
+    s.text("trash");
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("Trash · 1 items", 10);
+    assert!(screen.contains("lernplattform"), "{screen}");
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("would send now", 10);
+    assert!(
+        screen.contains("item file") && screen.contains("userName is required"),
+        "{screen}"
+    );
+    s.keys(&["r"]);
+    s.wait_for("Requeue trash item", 10);
+    s.keys(&["y"]);
+    s.wait_for("requeued 1 item(s)", 10);
+    s.wait_for("Trash · 0 items", 10);
+
     // :limbo, restore the first user into the first school.
     s.keys(&[":"]);
     s.text("limbo");
@@ -172,5 +189,11 @@ fn console_end_to_end_in_tmux() {
     }
     assert!(!s.alive(), "the console did not quit");
     let audit = std::fs::read_to_string(Path::new(data.path()).join("logs/audit.log")).expect("audit log");
-    assert!(audit.contains("console open") && audit.contains("limbo restore") && audit.contains("console close"));
+    assert!(
+        audit.contains("console open")
+            && audit.contains("trash requeue")
+            && audit.contains("limbo restore")
+            && audit.contains("console close"),
+        "{audit}"
+    );
 }

@@ -40,6 +40,16 @@ pub enum Action {
     NextPane,
     LevelNext,
     Follow,
+    Pause,
+    Resume,
+    Drain,
+    Select,
+    SelectAll,
+    Requeue,
+    DeleteTrash,
+    Fold,
+    FoldAll,
+    ScheduleSync,
 }
 
 /// How an action is confirmed, scaled to its danger.
@@ -142,9 +152,9 @@ pub struct ActionSpec {
     pub hint: bool,
 }
 
-use ViewId::{Dashboard, Jobs, Limbo, Log, Schools, Users};
+use ViewId::{Dashboard, Jobs, Limbo, Log, Queues, Schools, Trash, Users};
 
-const TABLES: &[ViewId] = &[Schools, Users, Limbo, Jobs, Log];
+const TABLES: &[ViewId] = &[Schools, Users, Limbo, Queues, Trash, Jobs, Log];
 
 const fn spec(action: Action, keys: &'static [Key], command: &'static str, help: &'static str) -> ActionSpec {
     ActionSpec {
@@ -236,6 +246,116 @@ pub const ACTIONS: &[ActionSpec] = &[
         ),
         &[Users],
     )),
+    hinted(danger(
+        only(
+            spec(
+                Action::ScheduleSync,
+                &[k('y')],
+                "schedule-sync",
+                "queue the selected user (and its groups) for every active authority",
+            ),
+            &[Users],
+        ),
+        Confirm::YesNo,
+    )),
+    // Queues
+    hinted(danger(
+        only(
+            spec(
+                Action::Pause,
+                &[k('p')],
+                "pause",
+                "pause the selected authority: nothing is sent until it is resumed",
+            ),
+            &[Queues],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::Resume,
+                &[k('u')],
+                "resume",
+                "resume the selected authority (paused by an admin or unreachable)",
+            ),
+            &[Queues],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::Drain,
+                &[k('n')],
+                "drain",
+                "drain now: sync the selected authority once as a job (c cancels in jobs)",
+            ),
+            &[Queues],
+        ),
+        Confirm::No,
+    )),
+    // Trash
+    hinted(danger(
+        only(
+            spec(
+                Action::Requeue,
+                &[k('r')],
+                "requeue",
+                "requeue the item(s): schedule the object afresh (y/n; several: type the word)",
+            ),
+            &[Trash],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::DeleteTrash,
+                &[k('x')],
+                "delete",
+                "delete the item(s) from the trash (y/n; several: type the word)",
+            ),
+            &[Trash],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(only(
+        spec(
+            Action::Select,
+            &[k(' ')],
+            "select",
+            "select or unselect the item for a bulk action",
+        ),
+        &[Trash],
+    )),
+    only(
+        spec(
+            Action::SelectAll,
+            &[k('a')],
+            "select-all",
+            "select every item shown, or clear the selection",
+        ),
+        &[Trash],
+    ),
+    only(
+        spec(
+            Action::Fold,
+            &[k('z')],
+            "fold",
+            "inspector: fold or unfold the object or array at the cursor",
+        ),
+        &[Trash],
+    ),
+    only(
+        spec(
+            Action::FoldAll,
+            &[k('Z')],
+            "fold-all",
+            "inspector: fold every nested object, or unfold all",
+        ),
+        &[Trash],
+    ),
     // Jobs and runs
     hinted(danger(
         only(
@@ -275,9 +395,9 @@ pub const ACTIONS: &[ActionSpec] = &[
             Action::NextPane,
             &[k('v')],
             "pane",
-            "cycle the run detail: summary, log, archived input",
+            "cycle the detail: run summary/log/input; user info/sync/history",
         ),
-        &[Jobs],
+        &[Jobs, Users],
     )),
     // Log
     hinted(only(
@@ -322,7 +442,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     ),
     hinted(only(
         spec(Action::Open, &[code(KeyCode::Enter)], "open", "open the selected row"),
-        &[Schools, Users, Jobs],
+        &[Schools, Users, Trash, Jobs],
     )),
     // Global
     hinted(spec(
@@ -356,8 +476,10 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec(Action::Goto(Schools), &[k('2')], "schools", "go to schools"),
     spec(Action::Goto(Users), &[k('3')], "users", "go to users"),
     spec(Action::Goto(Limbo), &[k('4')], "limbo", "go to limbo"),
-    spec(Action::Goto(Jobs), &[k('5')], "jobs", "go to jobs and runs"),
-    spec(Action::Goto(Log), &[k('6')], "log", "go to the log"),
+    spec(Action::Goto(Queues), &[k('5')], "queues", "go to the queues"),
+    spec(Action::Goto(Trash), &[k('6')], "trash", "go to the trash"),
+    spec(Action::Goto(Jobs), &[k('7')], "jobs", "go to jobs and runs"),
+    spec(Action::Goto(Log), &[k('8')], "log", "go to the log"),
     hinted(spec(
         Action::Quit,
         &[k('q'), ctrl('c')],
@@ -458,12 +580,27 @@ mod tests {
     }
 
     #[test]
+    fn number_keys_follow_the_tab_order() {
+        for v in ViewId::ALL {
+            for from in ViewId::ALL {
+                assert_eq!(resolve(&key(v.key()), from, false), Some(Action::Goto(v)));
+            }
+        }
+    }
+
+    #[test]
     fn read_only_hides_and_refuses_destructive_actions() {
         assert_eq!(resolve(&key('x'), ViewId::Limbo, false), Some(Action::PurgeUser));
         assert_eq!(resolve(&key('x'), ViewId::Limbo, true), None);
         assert!(offered(ViewId::Limbo, true).all(|s| !s.destructive));
         assert!(hints(ViewId::Limbo, true).iter().all(|(_, c)| *c != "restore"));
         assert!(hidden_by_read_only(ViewId::Limbo) >= 3);
+        for (view, keys) in [(ViewId::Trash, "rx"), (ViewId::Queues, "pun"), (ViewId::Users, "y")] {
+            for c in keys.chars() {
+                assert!(resolve(&key(c), view, false).is_some());
+                assert_eq!(resolve(&key(c), view, true), None, "{view:?} {c}");
+            }
+        }
         // Shift folds into the character.
         let shifted = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(resolve(&shifted, ViewId::Users, false), Some(Action::Bottom));

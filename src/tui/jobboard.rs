@@ -64,6 +64,27 @@ pub fn summarize(outcome: &JobOutcome) -> String {
                 None => counts,
             }
         }
+        JobOutcome::Sync(o) => {
+            let parts: Vec<String> = o
+                .authorities
+                .iter()
+                .map(|a| {
+                    let mut s = format!(
+                        "{}: sent {} · retried {} · trashed {} · left {}",
+                        a.authority, a.sent, a.retried, a.trashed, a.left
+                    );
+                    if let Some(why) = &a.incomplete {
+                        s.push_str(&format!(" ({why})"));
+                    }
+                    s
+                })
+                .collect();
+            if parts.is_empty() {
+                "nothing to sync (inactive authority)".into()
+            } else {
+                parts.join("; ")
+            }
+        }
         JobOutcome::Purge(p) => format!(
             "{} {} user(s) due on or before {}",
             if p.dry_run { "would purge" } else { "purged" },

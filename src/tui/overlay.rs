@@ -22,6 +22,11 @@ pub enum Tag {
     ImportApply,
     PurgeAsOf,
     PurgeApply { as_of: Option<NaiveDate> },
+    PauseAuthority { authority: String },
+    ResumeAuthority { authority: String },
+    TrashRequeue { items: Vec<String> },
+    TrashDelete { items: Vec<String> },
+    ScheduleUser { username: String },
     Quit,
 }
 

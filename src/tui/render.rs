@@ -44,13 +44,20 @@ fn top_bar(app: &App, frame: &mut Frame, area: Rect) {
         " rollcall ",
         t.get(Slot::TabActive).add_modifier(Modifier::BOLD),
     )];
-    let wide = area.width >= 100;
-    for (i, v) in ViewId::ALL.iter().enumerate() {
-        let label = if wide || *v == app.current {
-            format!(" {} {} ", i + 1, v.title())
-        } else {
-            format!(" {} {} ", i + 1, short(*v))
-        };
+    // Full titles when they fit, else short ones, else numbers only for
+    // the tabs not shown (the right side keeps room for the badges).
+    let label = |v: ViewId, level: u8| match level {
+        _ if v == app.current => format!(" {} {} ", v.key(), v.title()),
+        0 => format!(" {} {} ", v.key(), v.title()),
+        1 => format!(" {} {} ", v.key(), short(v)),
+        _ => format!(" {} ", v.key()),
+    };
+    let room = (area.width as usize).saturating_sub(10 + 24);
+    let level = (0..2u8)
+        .find(|l| ViewId::ALL.iter().map(|v| label(*v, *l).chars().count()).sum::<usize>() <= room)
+        .unwrap_or(2);
+    for v in ViewId::ALL.iter() {
+        let label = label(*v, level);
         let style = if *v == app.current {
             t.get(Slot::TabActive)
         } else {
@@ -83,6 +90,8 @@ fn short(v: ViewId) -> &'static str {
         ViewId::Schools => "Schools",
         ViewId::Users => "Users",
         ViewId::Limbo => "Limbo",
+        ViewId::Queues => "Queues",
+        ViewId::Trash => "Trash",
         ViewId::Jobs => "Jobs",
         ViewId::Log => "Log",
     }

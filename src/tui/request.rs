@@ -8,7 +8,9 @@ use crate::engine::api::{EngineApi, JobId, JobInfo};
 use crate::engine::browse::{FeedFileInfo, LogTail};
 use crate::engine::import::ImportRequest;
 use crate::engine::overview::{Overview, SchoolRow, UserRow};
+use crate::engine::received::HistoryEntry;
 use crate::engine::runs::RunRecord;
+use crate::engine::sync::{QueueStatus, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserDetail;
 use crate::store::{BoundedCount, UserQuery};
 use chrono::NaiveDate;
@@ -50,6 +52,17 @@ pub enum Call {
         dry_run: bool,
     },
     CancelJob(JobId),
+    QueueList,
+    PauseAuthority(String),
+    ResumeAuthority(String),
+    StartDrain(String),
+    TrashList,
+    TrashShow(String),
+    TrashDelete(Vec<String>),
+    TrashRequeue(Vec<String>),
+    ScheduleUser(String),
+    UserSyncItems(String),
+    UserHistory(String),
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +104,12 @@ pub enum Data {
     Done(String),
     JobStarted(JobInfo),
     Cancelled(bool),
+    Queues(Vec<QueueStatus>),
+    Trash(Vec<TrashEntry>),
+    TrashDetail(Box<TrashDetail>),
+    /// The user, and its queue and trash items.
+    UserSyncItems(String, Vec<UserSyncItem>),
+    UserHistory(String, Vec<HistoryEntry>),
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +143,17 @@ impl Call {
             Call::StartImport(_) => "import",
             Call::StartPurge { .. } => "purge",
             Call::CancelJob(_) => "cancel",
+            Call::QueueList => "queues",
+            Call::PauseAuthority(_) => "pause",
+            Call::ResumeAuthority(_) => "resume",
+            Call::StartDrain(_) => "drain",
+            Call::TrashList => "trash",
+            Call::TrashShow(_) => "trash item",
+            Call::TrashDelete(_) => "trash delete",
+            Call::TrashRequeue(_) => "trash requeue",
+            Call::ScheduleUser(_) => "schedule",
+            Call::UserSyncItems(_) => "user sync items",
+            Call::UserHistory(_) => "user history",
         }
     }
 }
@@ -183,5 +213,49 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         Call::StartImport(req) => Data::JobStarted(api.start_import(req).await?),
         Call::StartPurge { as_of, dry_run } => Data::JobStarted(api.start_purge(as_of, dry_run).await?),
         Call::CancelJob(id) => Data::Cancelled(api.cancel_job(id).await?),
+        Call::QueueList => Data::Queues(api.queue_list().await?),
+        Call::PauseAuthority(a) => {
+            api.authority_pause(a.clone(), String::new()).await?;
+            Data::Done(format!("paused {a}: nothing is sent to it until it is resumed"))
+        }
+        Call::ResumeAuthority(a) => {
+            let was = api.authority_resume(a.clone()).await?;
+            Data::Done(if was {
+                format!("resumed {a}")
+            } else {
+                format!("{a} was not paused")
+            })
+        }
+        Call::StartDrain(a) => Data::JobStarted(api.start_drain(a).await?),
+        Call::TrashList => Data::Trash(api.trash_list().await?),
+        Call::TrashShow(item) => Data::TrashDetail(Box::new(api.trash_show(item).await?)),
+        Call::TrashDelete(items) => {
+            let done = api.trash_delete(items).await?;
+            Data::Done(format!("deleted {} trash item(s)", done.len()))
+        }
+        Call::TrashRequeue(items) => {
+            let done = api.trash_requeue(items).await?;
+            Data::Done(format!(
+                "requeued {} item(s): their objects are scheduled afresh",
+                done.len()
+            ))
+        }
+        Call::ScheduleUser(u) => {
+            let s = api.schedule_user(u.clone()).await?;
+            let n: u64 = s.queued.values().sum();
+            let c: u64 = s.coalesced.values().sum();
+            Data::Done(format!(
+                "scheduled {u}: {n} item(s) queued, {c} already waiting, {} authorities",
+                s.queued.len().max(s.coalesced.len())
+            ))
+        }
+        Call::UserSyncItems(u) => {
+            let items = api.user_sync_items(u.clone()).await?;
+            Data::UserSyncItems(u, items)
+        }
+        Call::UserHistory(u) => {
+            let h = api.user_history(u.clone()).await?;
+            Data::UserHistory(u, h)
+        }
     })
 }

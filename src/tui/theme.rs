@@ -50,10 +50,16 @@ pub enum Slot {
     Limbo,
     Popup,
     Input,
+    JsonKey,
+    JsonString,
+    JsonNumber,
+    JsonLiteral,
+    DiffOld,
+    DiffNew,
 }
 
 impl Slot {
-    pub const ALL: [Slot; 21] = [
+    pub const ALL: [Slot; 27] = [
         Slot::Base,
         Slot::Dim,
         Slot::Title,
@@ -75,6 +81,12 @@ impl Slot {
         Slot::Limbo,
         Slot::Popup,
         Slot::Input,
+        Slot::JsonKey,
+        Slot::JsonString,
+        Slot::JsonNumber,
+        Slot::JsonLiteral,
+        Slot::DiffOld,
+        Slot::DiffNew,
     ];
 
     pub fn key(self) -> &'static str {
@@ -100,6 +112,12 @@ impl Slot {
             Slot::Limbo => "limbo",
             Slot::Popup => "popup",
             Slot::Input => "input",
+            Slot::JsonKey => "json_key",
+            Slot::JsonString => "json_string",
+            Slot::JsonNumber => "json_number",
+            Slot::JsonLiteral => "json_literal",
+            Slot::DiffOld => "diff_old",
+            Slot::DiffNew => "diff_new",
         }
     }
 }

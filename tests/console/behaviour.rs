@@ -114,7 +114,7 @@ fn import_dry_run_previews_then_applies() {
         .cloned()
         .unwrap_or(school);
 
-    h.type_str("5i");
+    h.type_str("7i");
     assert!(h.screen().contains("Import into school"), "{}", h.screen());
     h.type_str(&school);
     h.key(KeyCode::Enter);
@@ -155,7 +155,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn purge_due_needs_a_dry_run_and_the_typed_word() {
     let mut h = Harness::new();
-    h.type_str("5p");
+    h.type_str("7p");
     // As of far in the future: everyone in limbo is due.
     h.type_str("2100-01-01");
     h.key(KeyCode::Enter);

@@ -224,6 +224,45 @@ impl Harness {
                     r.run_id = self.fake_id(&r.run_id.clone());
                 }
             }
+            Data::Queues(qs) => {
+                let at = |m: i64| Some(fixed_now() - chrono::Duration::minutes(m));
+                for q in qs {
+                    q.oldest_item_at = q.oldest_item_at.and(at(4));
+                    q.oldest_age_seconds = q.oldest_age_seconds.map(|_| 240);
+                    q.next_retry_at = q.next_retry_at.and(at(-1));
+                    q.last_sent_at = q.last_sent_at.and(at(2));
+                    q.last_rate = q.last_rate.map(|_| 1000.0);
+                    if let Some(p) = &mut q.paused {
+                        p.since = fixed_now() - chrono::Duration::minutes(5);
+                        p.next_probe = fixed_now() + chrono::Duration::minutes(1);
+                    }
+                }
+            }
+            Data::Trash(items) => items.iter_mut().for_each(fix_trash_entry),
+            Data::TrashDetail(d) => {
+                fix_trash_entry(&mut d.entry);
+                let t = fixed_now() - chrono::Duration::minutes(3);
+                d.raw.enqueued_at = t - chrono::Duration::minutes(1);
+                d.raw.first_failure = d.raw.first_failure.map(|_| t);
+                d.raw.last_failure = d.raw.last_failure.map(|_| t);
+                d.raw.not_before = None;
+                if let Some(f) = &mut d.raw.failure {
+                    f.first_failure = t;
+                    f.last_failure = t;
+                    f.trashed_at = t;
+                }
+            }
+            Data::UserSyncItems(_, items) => {
+                for i in items {
+                    i.enqueued_at = fixed_now() - chrono::Duration::minutes(4);
+                }
+            }
+            Data::UserHistory(_, entries) => {
+                for e in entries {
+                    e.at = "2025-03-03T08:00:00Z".into();
+                    e.run_id = self.fake_id(&e.run_id.clone());
+                }
+            }
             _ => {}
         }
     }
@@ -306,6 +345,13 @@ impl Harness {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+}
+
+fn fix_trash_entry(e: &mut rollcall::engine::sync::TrashEntry) {
+    let t = Some(fixed_now() - chrono::Duration::minutes(3));
+    e.first_failure = e.first_failure.and(t);
+    e.last_failure = e.last_failure.and(t);
+    e.trashed_at = e.trashed_at.and(t);
 }
 
 /// Job events carry real run ids; snapshots never show them, so they pass.

@@ -5,6 +5,7 @@
 mod behaviour;
 mod harness;
 mod svg;
+mod sync;
 
 use crossterm::event::KeyCode;
 use harness::{Harness, buffer_text};
@@ -73,7 +74,7 @@ fn limbo() {
 #[test]
 fn jobs_and_run_detail() {
     let mut h = Harness::new();
-    h.type_str("5");
+    h.type_str("7");
     h.key(KeyCode::Enter);
     shoot(&mut h, "jobs");
 }
@@ -81,7 +82,7 @@ fn jobs_and_run_detail() {
 #[test]
 fn log() {
     let mut h = Harness::new();
-    h.type_str("6");
+    h.type_str("8");
     shoot(&mut h, "log");
 }
 
@@ -116,4 +117,38 @@ fn themes_render() {
         let buf = h.draw();
         check_screenshot(&format!("theme-{name}"), &svg::render(&buf));
     }
+}
+
+#[test]
+fn queues() {
+    let mut h = Harness::new();
+    h.type_str("5");
+    shoot(&mut h, "queues");
+}
+
+#[test]
+fn trash() {
+    let mut h = Harness::new();
+    h.type_str("6");
+    shoot(&mut h, "trash");
+}
+
+#[test]
+fn trash_inspector() {
+    let mut h = Harness::new();
+    h.type_str("6");
+    h.key(KeyCode::Enter);
+    // Fold the item file's object reference.
+    for _ in 0..7 {
+        h.key(KeyCode::Down);
+    }
+    h.type_str("z");
+    shoot(&mut h, "trash-inspector");
+}
+
+#[test]
+fn users_sync_pane() {
+    let mut h = Harness::new();
+    h.type_str("3dv");
+    shoot(&mut h, "users-sync");
 }

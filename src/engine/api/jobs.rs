@@ -1,5 +1,5 @@
-//! Jobs of the async facade: long work (imports, purges; later sync and
-//! verify) on its own blocking thread and its own engine connection, so the
+//! Jobs of the async facade: long work (imports, purges, "drain now"
+//! syncs; later verify) on its own blocking thread and its own engine connection, so the
 //! shared engine stays free for the reads a front end makes meanwhile.
 //! Progress is throttled to one event per [`PROGRESS_EVERY`] (plus the last),
 //! and a [`CancelToken`] per job stops it at its next check.
@@ -8,6 +8,7 @@ use super::{EngineEvent, Shared};
 use crate::engine::import::{ImportOutcome, ImportRequest};
 use crate::engine::jobs::{CancelToken, Progress, ProgressEvent};
 use crate::engine::limbo::PurgeOutcome;
+use crate::engine::sync::{SyncOptions, SyncOutcome};
 use crate::engine::{Engine, EngineError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub const PROGRESS_EVERY: Duration = Duration::from_millis(25);
 pub enum JobKind {
     Import,
     Purge,
+    /// "Drain now": one `sync run --once` for one authority.
+    Sync,
 }
 
 impl JobKind {
@@ -32,6 +35,7 @@ impl JobKind {
         match self {
             JobKind::Import => "import",
             JobKind::Purge => "purge",
+            JobKind::Sync => "sync",
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct JobInfo {
 pub enum JobOutcome {
     Import(Box<ImportOutcome>),
     Purge(PurgeOutcome),
+    Sync(Box<SyncOutcome>),
 }
 
 #[derive(Default)]
@@ -176,5 +181,25 @@ pub(super) fn spawn_purge(shared: &Arc<Shared>, as_of: Option<NaiveDate>, dry_ru
     );
     spawn(shared, JobKind::Purge, label, dry_run, move |engine, progress| {
         engine.limbo_purge(as_of, dry_run, progress).map(JobOutcome::Purge)
+    })
+}
+
+/// How long "drain now" waits for a back-off or a probe before it reports
+/// the items left.
+pub const DRAIN_MAX_WAIT: Duration = Duration::from_secs(15);
+
+/// Drains one authority once: what is ready is sent now; a paused
+/// (unreachable) authority is probed first.
+pub(super) fn spawn_drain(shared: &Arc<Shared>, authority: String) -> JobInfo {
+    let label = format!("sync {authority} (drain now)");
+    spawn(shared, JobKind::Sync, label, false, move |engine, progress| {
+        engine.authority_probe_now(&authority)?;
+        let opts = SyncOptions {
+            authority: Some(authority),
+            once: true,
+            workers: None,
+            max_wait: DRAIN_MAX_WAIT,
+        };
+        engine.sync_run(&opts, progress).map(|o| JobOutcome::Sync(Box::new(o)))
     })
 }

@@ -8,8 +8,9 @@
 //! store or file access of its own: everything it shows comes from here.
 
 mod jobs;
+mod sync;
 
-pub use jobs::{JobId, JobInfo, JobKind, JobOutcome};
+pub use jobs::{DRAIN_MAX_WAIT, JobId, JobInfo, JobKind, JobOutcome};
 
 use super::browse::{FeedFileInfo, LogTail};
 use super::import::ImportRequest;

@@ -15,9 +15,11 @@
 //! * [`mapping`]: directory object → what the authority should hold.
 //! * [`target`]: the SCIM and embedded targets behind one trait.
 //! * [`trash`], [`schedule`] (schedule and resync), [`daemon`].
+//! * [`admin`]: pause and resume by hand, a user's items.
 //! * [`authority`]: configured authorities and their status views;
 //!   [`pause`]: cursors and pause state in `state.sqlite`.
 
+pub mod admin;
 pub mod authority;
 pub mod backoff;
 pub mod daemon;
@@ -32,6 +34,7 @@ pub mod target;
 pub mod trash;
 mod worker;
 
+pub use admin::UserSyncItem;
 pub use authority::{Authority, AuthorityView, QueueStatus};
 pub use distributor::Distributed;
 pub use schedule::Scheduled;

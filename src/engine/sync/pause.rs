@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "sync-1",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "sync-1",
+        sql: r#"
 CREATE TABLE sync_authorities (
     authority      TEXT PRIMARY KEY,
     cursor         INTEGER NOT NULL,
@@ -24,7 +25,13 @@ CREATE TABLE sync_authorities (
 );
 CREATE TABLE sync_daemon (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 "#,
-}];
+    },
+    // An admin's pause (`held_by`): never probed, only an admin resumes it.
+    Migration {
+        name: "sync-2-held",
+        sql: "ALTER TABLE sync_authorities ADD COLUMN held_by TEXT;",
+    },
+];
 
 /// An authority that could not be reached.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -33,6 +40,8 @@ pub struct Paused {
     pub reason: String,
     pub next_probe: DateTime<Utc>,
     pub probe_failures: u32,
+    /// Paused by an admin (who): not probed; stays paused until resumed.
+    pub held_by: Option<String>,
 }
 
 /// What the state knows of one authority.
@@ -74,7 +83,7 @@ impl StateDb {
         self.conn
             .query_row(
                 "SELECT cursor, paused_since, paused_reason, next_probe, probe_failures, last_sent_at, \
-                 sent_total, last_rate FROM sync_authorities WHERE authority = ?1",
+                 sent_total, last_rate, held_by FROM sync_authorities WHERE authority = ?1",
                 [authority],
                 |r| {
                     let since = time(r.get(1)?);
@@ -83,6 +92,7 @@ impl StateDb {
                         reason: r.get::<_, Option<String>>(2).ok().flatten().unwrap_or_default(),
                         next_probe: time(r.get(3).ok().flatten()).unwrap_or(since),
                         probe_failures: r.get::<_, i64>(4).unwrap_or(0) as u32,
+                        held_by: r.get::<_, Option<String>>(8).ok().flatten(),
                     });
                     Ok(AuthorityState {
                         cursor: r.get::<_, i64>(0)? as u64,
@@ -126,11 +136,34 @@ impl StateDb {
         Ok(())
     }
 
+    /// An admin's pause: kept until [`Self::sync_resume`], never probed.
+    pub fn sync_hold(&self, authority: &str, by: &str, reason: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE sync_authorities SET paused_since = COALESCE(paused_since, ?2), paused_reason = ?3, \
+                 held_by = ?4 WHERE authority = ?1",
+                params![authority, stamp(Utc::now()), reason, by],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Probe a paused (unreachable) authority at the next chance.
+    pub fn sync_probe_now(&self, authority: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE sync_authorities SET next_probe = ?2 WHERE authority = ?1 AND paused_since IS NOT NULL",
+                params![authority, stamp(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub fn sync_resume(&self, authority: &str) -> Result<(), StateError> {
         self.conn
             .execute(
                 "UPDATE sync_authorities SET paused_since = NULL, paused_reason = NULL, next_probe = NULL, \
-                 probe_failures = 0 WHERE authority = ?1",
+                 probe_failures = 0, held_by = NULL WHERE authority = ?1",
                 [authority],
             )
             .map_err(|e| self.err(e))?;

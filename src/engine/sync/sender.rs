@@ -201,6 +201,15 @@ impl Engine {
                     continue;
                 }
                 let paused = self.state.sync_state(&lane.authority.name)?.and_then(|s| s.paused);
+                if let Some(by) = paused.as_ref().and_then(|p| p.held_by.as_ref()) {
+                    // Paused by an admin: only a resume sends again.
+                    if opts.once {
+                        lane.given_up = true;
+                        lane.stats.incomplete =
+                            Some(format!("paused by {by}; {depth} item(s) wait until it is resumed"));
+                    }
+                    continue;
+                }
                 let next = match &paused {
                     Some(p) => SystemTime::from(p.next_probe),
                     None => lane.next_retry.unwrap_or(now),
@@ -266,7 +275,7 @@ impl Engine {
             return Ok(true);
         };
         lane.paused_at.get_or_insert_with(Instant::now);
-        if Utc::now() < paused.next_probe {
+        if paused.held_by.is_some() || Utc::now() < paused.next_probe {
             return Ok(false);
         }
         let result = match &lane.target {

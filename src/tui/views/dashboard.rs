@@ -1,7 +1,7 @@
 //! Dashboard: the district at a glance — schools, users by state and role,
 //! limbo and the next purges, the last runs, this session's jobs — and the
-//! place where the sync panels (queues, trash, authorities) appear once the
-//! engine offers them.
+//! sync: per authority its queue depth, oldest item, trash and whether it is
+//! paused.
 
 use super::{Ctx, RenderCtx, View, ViewId};
 use crate::engine::overview::Overview;
@@ -9,7 +9,7 @@ use crate::engine::runs::RunStatus;
 use crate::tui::action::Action;
 use crate::tui::request::{Call, Data};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{days_left, kv, num, panel};
+use crate::tui::widgets::{clip, days_left, kv, num, panel};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -20,6 +20,7 @@ pub struct Dashboard {
     data: Option<Overview>,
     /// Arrives after the overview (a pass over every membership).
     roles: Option<Vec<(crate::model::Role, u64)>>,
+    queues: Option<Vec<crate::engine::sync::QueueStatus>>,
     error: Option<String>,
     filter: String,
 }
@@ -50,6 +51,8 @@ impl View for Dashboard {
 
     fn load(&mut self, ctx: &mut Ctx) {
         ctx.ask(ViewId::Dashboard, Call::Overview);
+        // Queue counts are cheap; role counts pass over every membership.
+        ctx.ask(ViewId::Dashboard, Call::QueueList);
         ctx.ask(ViewId::Dashboard, Call::RoleCounts);
     }
 
@@ -68,6 +71,7 @@ impl View for Dashboard {
                 self.error = None;
             }
             Ok(Data::RoleCounts(r)) => self.roles = Some(r),
+            Ok(Data::Queues(q)) => self.queues = Some(q),
             Ok(_) => {}
             Err(e) => self.error = Some(e),
         }
@@ -151,10 +155,11 @@ impl View for Dashboard {
         }
         frame.render_widget(Paragraph::new(limbo).block(panel("Limbo · next purges", t)), cols[2]);
 
+        let n_auth = self.queues.as_ref().map(|q| q.len().max(1)).unwrap_or(1) as u16;
         let [runs_area, side] = if wide {
-            Layout::horizontal([Constraint::Percentage(63), Constraint::Percentage(37)]).areas(lower)
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lower)
         } else {
-            Layout::vertical([Constraint::Min(4), Constraint::Length(4)]).areas(lower)
+            Layout::vertical([Constraint::Min(4), Constraint::Length(n_auth + 3)]).areas(lower)
         };
         let f = self.filter.to_lowercase();
         let mut runs = Vec::new();
@@ -198,7 +203,7 @@ impl View for Dashboard {
             Span::styled("jobs: ", t.get(Slot::Dim)),
             Span::styled(
                 if running > 0 {
-                    format!("{running} running (5 opens)")
+                    format!("{running} running ({} opens)", ViewId::Jobs.key())
                 } else {
                     "none running".into()
                 },
@@ -209,10 +214,39 @@ impl View for Dashboard {
                 },
             ),
         ]));
-        sync.push(Line::from(Span::styled(
-            "queues · trash · authorities: not in this build",
-            t.get(Slot::Dim),
-        )));
-        frame.render_widget(Paragraph::new(sync).block(panel("Jobs · Sync", t)), side);
+        let now = rc.clock.now();
+        match &self.queues {
+            None => sync.push(Line::from(Span::styled("queues: loading…", t.get(Slot::Dim)))),
+            Some(qs) if qs.is_empty() => sync.push(Line::from(Span::styled(
+                "no authorities configured: nothing is synced",
+                t.get(Slot::Dim),
+            ))),
+            Some(qs) => {
+                for q in qs {
+                    let (state, slot) = super::queues::state_label(q);
+                    sync.push(Line::from(vec![
+                        Span::styled(format!("{:<14} ", clip(&q.authority, 14)), t.get(Slot::Accent)),
+                        Span::styled(format!("{:>7} queued ", num(q.depth)), t.get(Slot::Base)),
+                        Span::styled(
+                            format!("oldest {:<4} ", super::queues::ago(now, q.oldest_item_at)),
+                            t.get(Slot::Dim),
+                        ),
+                        Span::styled(
+                            format!("trash {:<4} ", num(q.trash)),
+                            if q.trash > 0 {
+                                t.get(Slot::Warn)
+                            } else {
+                                t.get(Slot::Dim)
+                            },
+                        ),
+                        Span::styled(if state == "active" { "" } else { state }, t.get(slot)),
+                    ]));
+                }
+            }
+        }
+        frame.render_widget(
+            Paragraph::new(sync).block(panel("Jobs · Sync (5 queues, 6 trash)", t)),
+            side,
+        );
     }
 }

@@ -2,16 +2,20 @@
 //! context a view acts through ([`Ctx`]: queue engine requests, ask for an
 //! overlay, jump elsewhere) and the one it renders with ([`RenderCtx`]).
 //!
-//! Views slot in by id: the sync views (queues, trash with its JSON
-//! inspector, verify, sync schools) join [`ViewId`] and the action table when
-//! the engine offers them, without changing this structure.
+//! Views slot in by id: a view is a [`ViewId`] (its place in the tab bar,
+//! its number key and `:` name), a [`View`] in [`all`], and its rows in the
+//! action table. Verify and sync schools slot in after [`ViewId::Trash`]
+//! when the engine offers them.
 
 pub mod dashboard;
+mod inspector;
 pub mod jobs;
 mod jobs_render;
 pub mod limbo;
 pub mod log;
+pub mod queues;
 pub mod schools;
+pub mod trash;
 pub mod users;
 mod users_render;
 
@@ -31,16 +35,22 @@ pub enum ViewId {
     Schools,
     Users,
     Limbo,
+    Queues,
+    Trash,
+    // Verify and SyncSchools go here once the engine offers them.
     Jobs,
     Log,
 }
 
 impl ViewId {
-    pub const ALL: [ViewId; 6] = [
+    /// Tab and number-key order (1…9, then 0).
+    pub const ALL: [ViewId; 8] = [
         ViewId::Dashboard,
         ViewId::Schools,
         ViewId::Users,
         ViewId::Limbo,
+        ViewId::Queues,
+        ViewId::Trash,
         ViewId::Jobs,
         ViewId::Log,
     ];
@@ -52,6 +62,8 @@ impl ViewId {
             ViewId::Schools => "schools",
             ViewId::Users => "users",
             ViewId::Limbo => "limbo",
+            ViewId::Queues => "queues",
+            ViewId::Trash => "trash",
             ViewId::Jobs => "jobs",
             ViewId::Log => "log",
         }
@@ -63,6 +75,8 @@ impl ViewId {
             ViewId::Schools => "Schools",
             ViewId::Users => "Users",
             ViewId::Limbo => "Limbo",
+            ViewId::Queues => "Queues",
+            ViewId::Trash => "Trash",
             ViewId::Jobs => "Jobs & runs",
             ViewId::Log => "Log",
         }
@@ -74,12 +88,18 @@ impl ViewId {
             ViewId::Dashboard => &["home", "overview"],
             ViewId::Jobs => &["runs", "import"],
             ViewId::Log => &["logs"],
+            ViewId::Queues => &["sync", "authorities"],
             _ => &[],
         }
     }
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The number key that jumps here (`1`…`9`, then `0`).
+    pub fn key(self) -> char {
+        char::from(b'0' + ((self.index() + 1) % 10) as u8)
     }
 }
 
@@ -177,6 +197,8 @@ pub fn all() -> Vec<Box<dyn View>> {
         Box::new(schools::Schools::default()),
         Box::new(users::Users::new(ViewId::Users)),
         Box::new(limbo::Limbo::default()),
+        Box::new(queues::Queues::default()),
+        Box::new(trash::Trash::default()),
         Box::new(jobs::Jobs::default()),
         Box::new(log::Log::default()),
     ]

@@ -3,11 +3,15 @@
 //! engine for `UserQuery` pages by offset and limit, keeps one page request
 //! in flight (the newest need wins, so fast typing never queues stale
 //! queries) and drops answers of superseded filters by generation. The
-//! detail pane loads the selected user on demand.
+//! detail pane loads the selected user on demand: its attributes, its queue
+//! and trash items per authority (`y` schedules a sync), or the feed rows
+//! received for it (`v` cycles).
 
 use super::limbo::RestoreFlow;
 use super::{Ctx, Nav, RenderCtx, View, ViewId};
 use crate::engine::overview::UserRow;
+use crate::engine::received::HistoryEntry;
+use crate::engine::sync::UserSyncItem;
 use crate::engine::users::UserDetail;
 use crate::model::UserState;
 use crate::store::{BoundedCount, UserQuery, UserSort};
@@ -246,12 +250,28 @@ impl UserTable {
     }
 }
 
+/// What the detail pane shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserPane {
+    /// Attributes, schools, classes, state, the last received row.
+    #[default]
+    Info,
+    /// The user's queue and trash items per authority.
+    Sync,
+    /// Every feed row received for the user.
+    History,
+}
+
 /// The users view: the table, sort and state filter, the detail pane.
 pub struct Users {
     pub table: UserTable,
     pub show_detail: bool,
     pub detail: Option<UserDetail>,
     detail_inflight: bool,
+    pub pane: UserPane,
+    pub sync_items: Option<(String, Vec<UserSyncItem>)>,
+    pub history: Option<(String, Vec<HistoryEntry>)>,
+    extra_inflight: bool,
     restore: RestoreFlow,
     id: ViewId,
 }
@@ -263,6 +283,10 @@ impl Users {
             show_detail: false,
             detail: None,
             detail_inflight: false,
+            pane: UserPane::Info,
+            sync_items: None,
+            history: None,
+            extra_inflight: false,
             restore: RestoreFlow::default(),
             id,
         }
@@ -294,6 +318,8 @@ impl View for Users {
     fn load(&mut self, _ctx: &mut Ctx) {
         self.table.reload();
         self.detail = None;
+        self.sync_items = None;
+        self.history = None;
     }
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -322,6 +348,34 @@ impl View for Users {
                 self.table.reset();
             }
             Action::Detail | Action::Open => self.show_detail = !self.show_detail,
+            Action::NextPane => {
+                if self.show_detail {
+                    self.pane = match self.pane {
+                        UserPane::Info => UserPane::Sync,
+                        UserPane::Sync => UserPane::History,
+                        UserPane::History => UserPane::Info,
+                    };
+                } else {
+                    self.show_detail = true;
+                }
+            }
+            Action::ScheduleSync => match self.table.selected_row() {
+                Some(r) => {
+                    let username = r.username.clone();
+                    ctx.overlay(crate::tui::overlay::yes_no(
+                        self.id,
+                        Tag::ScheduleUser {
+                            username: username.clone(),
+                        },
+                        "Schedule sync",
+                        vec![
+                            format!("Queue {username} and its groups for every active authority?"),
+                            "The sender reads the user's current state when it sends.".into(),
+                        ],
+                    ))
+                }
+                None => ctx.status(super::Level::Warn, "no user selected"),
+            },
             Action::Restore => match self.table.selected_row() {
                 Some(r) if r.state == UserState::Limbo => {
                     let name = r.username.clone();
@@ -350,11 +404,37 @@ impl View for Users {
                 self.detail = Some(*d);
             }
             Err(_) if call == "user" => self.detail_inflight = false,
+            Ok(Data::UserSyncItems(name, items)) => {
+                self.extra_inflight = false;
+                self.sync_items = Some((name, items));
+            }
+            Ok(Data::UserHistory(name, h)) => {
+                self.extra_inflight = false;
+                self.history = Some((name, h));
+            }
+            Err(e) if call == "user sync items" || call == "user history" => {
+                self.extra_inflight = false;
+                let name = self
+                    .table
+                    .selected_row()
+                    .map(|r| r.username.clone())
+                    .unwrap_or_default();
+                if call == "user history" {
+                    self.history = Some((name, Vec::new()));
+                } else {
+                    self.sync_items = Some((name, Vec::new()));
+                }
+                ctx.status(super::Level::Error, e);
+            }
             other => self.restore.on_reply(self.id, other, ctx),
         }
     }
 
     fn on_answer(&mut self, tag: Tag, answer: Answer, ctx: &mut Ctx) {
+        if let (Tag::ScheduleUser { username }, Answer::Yes) = (&tag, &answer) {
+            ctx.ask(self.id, Call::ScheduleUser(username.clone()));
+            return;
+        }
         self.restore.on_answer(self.id, tag, answer, ctx);
     }
 
@@ -368,6 +448,24 @@ impl View for Users {
             {
                 self.detail_inflight = true;
                 ctx.ask(self.id, Call::UserDetail(name));
+            }
+        }
+        if self.show_detail
+            && !self.extra_inflight
+            && let Some(name) = self.table.selected_row().map(|r| r.username.clone())
+        {
+            let has_items = self.sync_items.as_ref().is_some_and(|(n, _)| *n == name);
+            let has_history = self.history.as_ref().is_some_and(|(n, _)| *n == name);
+            match self.pane {
+                UserPane::Sync if !has_items => {
+                    self.extra_inflight = true;
+                    ctx.ask(self.id, Call::UserSyncItems(name));
+                }
+                UserPane::History if !has_history => {
+                    self.extra_inflight = true;
+                    ctx.ask(self.id, Call::UserHistory(name));
+                }
+                _ => {}
             }
         }
     }

@@ -3,7 +3,7 @@
 //! date, and the feed row last received for the user.
 
 use super::RenderCtx;
-use super::users::{UserTable, Users};
+use super::users::{UserPane, UserTable, Users};
 use crate::engine::overview::UserRow;
 use crate::engine::users::UserDetail;
 use crate::model::UserState;
@@ -183,11 +183,119 @@ pub fn render_users(v: &mut Users, frame: &mut Frame, area: Rect, rc: &RenderCtx
     if area.width >= 120 {
         let [left, right] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(area);
         render_table(&mut v.table, Columns::Users, title, frame, left, rc);
-        render_detail(v.detail.as_ref(), frame, right, rc);
+        render_pane(v, frame, right, rc);
     } else {
         let [top, bottom] = Layout::vertical([Constraint::Length(7), Constraint::Min(6)]).areas(area);
         render_table(&mut v.table, Columns::Users, title, frame, top, rc);
-        render_detail(v.detail.as_ref(), frame, bottom, rc);
+        render_pane(v, frame, bottom, rc);
+    }
+}
+
+/// The pane's title: the user and the three panes, the shown one marked.
+fn pane_title(user: &str, pane: UserPane) -> String {
+    let names = [
+        (UserPane::Info, "info"),
+        (UserPane::Sync, "sync"),
+        (UserPane::History, "history"),
+    ];
+    let tabs: Vec<String> = names
+        .iter()
+        .map(|(p, n)| if *p == pane { format!("[{n}]") } else { n.to_string() })
+        .collect();
+    format!("User {user} · {} (v)", tabs.join(" "))
+}
+
+fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+    let t = rc.theme;
+    let name = v.table.selected_row().map(|r| r.username.clone()).unwrap_or_default();
+    match v.pane {
+        UserPane::Info => render_detail(v.detail.as_ref(), frame, area, rc),
+        UserPane::Sync => {
+            let mut lines = Vec::new();
+            match v.sync_items.as_ref().filter(|(n, _)| *n == name) {
+                None => lines.push(Line::from(Span::styled("loading…", t.get(Slot::Dim)))),
+                Some((_, items)) if items.is_empty() => lines.push(Line::from(Span::styled(
+                    "nothing queued or in trash for this user",
+                    t.get(Slot::Dim),
+                ))),
+                Some((_, items)) => {
+                    for i in items {
+                        let slot = if i.state == "trash" { Slot::Error } else { Slot::Accent };
+                        lines.push(Line::from(vec![
+                            Span::styled(format!("{:<14} ", i.authority), t.get(Slot::Base)),
+                            Span::styled(format!("{:<9}", i.state), t.get(slot)),
+                            Span::styled(format!("attempts {} ", i.attempts), t.get(Slot::Dim)),
+                        ]));
+                        if let Some(e) = &i.error {
+                            lines.push(Line::from(Span::styled(format!("  {e}"), t.get(Slot::Error))));
+                        }
+                    }
+                }
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                "y schedules a sync of this user to every active authority",
+                t.get(Slot::Dim),
+            )));
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(panel(pane_title(&name, v.pane), t)),
+                area,
+            );
+        }
+        UserPane::History => {
+            let mut lines = Vec::new();
+            match v.history.as_ref().filter(|(n, _)| *n == name) {
+                None => lines.push(Line::from(Span::styled("loading…", t.get(Slot::Dim)))),
+                Some((_, h)) if h.is_empty() => lines.push(Line::from(Span::styled(
+                    "no feed has mentioned this user yet",
+                    t.get(Slot::Dim),
+                ))),
+                Some((_, h)) => {
+                    for e in h.iter().rev() {
+                        let event = if e.current {
+                            format!("{} (current)", e.event)
+                        } else {
+                            e.event.clone()
+                        };
+                        lines.push(Line::from(vec![
+                            Span::styled(
+                                format!("{} ", e.at.get(..16).unwrap_or(&e.at).replace('T', " ")),
+                                t.get(Slot::Dim),
+                            ),
+                            Span::styled(format!("{} ", e.school), t.get(Slot::Accent)),
+                            Span::styled(event, t.get(Slot::Base)),
+                            Span::styled(
+                                e.line.map(|l| format!(" · line {l}")).unwrap_or_default(),
+                                t.get(Slot::Dim),
+                            ),
+                        ]));
+                        if let Some(row) = &e.row {
+                            let fields: Vec<String> = row
+                                .iter()
+                                .map(|(k, v)| {
+                                    format!(
+                                        "{k}={}",
+                                        v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+                                    )
+                                })
+                                .collect();
+                            lines.push(Line::from(Span::styled(
+                                format!("  {}", fields.join(" · ")),
+                                t.get(Slot::Base),
+                            )));
+                        }
+                    }
+                }
+            }
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(panel(pane_title(&name, v.pane), t)),
+                area,
+            );
+        }
     }
 }
 
@@ -263,7 +371,7 @@ pub fn render_detail(d: Option<&UserDetail>, frame: &mut Frame, area: Rect, rc: 
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(panel(format!("User {}", u.username), t)),
+            .block(panel(pane_title(&u.username, UserPane::Info), t)),
         area,
     );
 }

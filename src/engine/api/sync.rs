@@ -1,0 +1,78 @@
+//! The facade's sync methods: queue statuses, pause and resume, "drain now"
+//! (a sync job for one authority, with progress and cancel), the trash
+//! (list, show with the diff against what would be sent now, delete and
+//! requeue, one item or many), and a user's sync: schedule, items, history.
+
+use super::{ApiResult, EngineApi, JobInfo, jobs};
+use crate::engine::received::HistoryEntry;
+use crate::engine::sync::{QueueStatus, Scheduled, TrashDetail, TrashEntry, UserSyncItem};
+use crate::engine::users::UserSelector;
+
+impl EngineApi {
+    /// One status per configured authority (depth, oldest item, paused…).
+    pub async fn queue_list(&self) -> ApiResult<Vec<QueueStatus>> {
+        self.call(|e| e.queue_list(None)).await
+    }
+
+    /// Pauses an authority until resumed (audited; refused read-only).
+    pub async fn authority_pause(&self, authority: String, reason: String) -> ApiResult<()> {
+        self.write(move |e| e.authority_pause(&authority, &reason)).await
+    }
+
+    /// Resumes an authority; `true` when it was paused.
+    pub async fn authority_resume(&self, authority: String) -> ApiResult<bool> {
+        self.write(move |e| e.authority_resume(&authority)).await
+    }
+
+    /// "Drain now": a sync of one authority as a job.
+    pub async fn start_drain(&self, authority: String) -> ApiResult<JobInfo> {
+        let name = authority.clone();
+        self.call(move |e| {
+            e.check_writable("sync run")?;
+            e.authority(&name).map(|_| ())
+        })
+        .await?;
+        Ok(jobs::spawn_drain(&self.shared, authority))
+    }
+
+    /// Every authority's trash, oldest failure first.
+    pub async fn trash_list(&self) -> ApiResult<Vec<TrashEntry>> {
+        self.call(|e| {
+            let mut items = e.trash_list(None)?;
+            items.sort_by(|a, b| (a.last_failure, &a.item).cmp(&(b.last_failure, &b.item)));
+            Ok(items)
+        })
+        .await
+    }
+
+    /// One trash item: the file, what was sent, what would be sent now, and
+    /// the difference.
+    pub async fn trash_show(&self, item: String) -> ApiResult<TrashDetail> {
+        self.call(move |e| e.trash_show(&item)).await
+    }
+
+    pub async fn trash_delete(&self, items: Vec<String>) -> ApiResult<Vec<String>> {
+        self.write(move |e| e.trash_delete(&items)).await
+    }
+
+    /// Schedules the items' objects afresh and removes them from the trash.
+    pub async fn trash_requeue(&self, items: Vec<String>) -> ApiResult<Vec<String>> {
+        self.write(move |e| e.trash_requeue(&items)).await
+    }
+
+    /// Queues the user (and its groups) for every active authority.
+    pub async fn schedule_user(&self, username: String) -> ApiResult<Scheduled> {
+        self.write(move |e| e.schedule_user(&username)).await
+    }
+
+    /// The user's queue and trash items across authorities.
+    pub async fn user_sync_items(&self, username: String) -> ApiResult<Vec<UserSyncItem>> {
+        self.call(move |e| e.user_sync_items(&username)).await
+    }
+
+    /// The feed rows received for the user, newest last.
+    pub async fn user_history(&self, username: String) -> ApiResult<Vec<HistoryEntry>> {
+        self.call(move |e| Ok(e.user_history(&UserSelector::Username(username))?.1))
+            .await
+    }
+}
