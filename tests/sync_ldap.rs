@@ -404,3 +404,44 @@ fn config_errors_name_the_key() {
         .contains("authorities.idm.mapping.user.name.givenName")
     );
 }
+
+#[test]
+fn a_permanent_ldap_error_goes_to_trash_with_its_result_code() {
+    let Some(b) = Slapd::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = format!("ou=idm,{}", slapd::SUFFIX);
+    let mut sets = b.authority_sets("idm", tmp.path(), &base, &["gsmitte"]);
+    // An attribute no schema of the server defines: undefinedAttributeType.
+    sets.push(
+        "authorities.idm.mapping.user={uid = \"username\", sn = \"lastname\", cn = \"display_name\", \
+         departmentNumber = \"primary_school\", rollcallNoSuchAttr = \"firstname\"}"
+            .into(),
+    );
+    sets.push("authorities.idm.mapping.school_groups=false".into());
+    let mut d = with_sets_owned(&sets);
+    d.import("gsmitte", &[&student("1", "Anna", "Alt", "5a")]);
+    let out = d
+        .engine
+        .sync_run(
+            &SyncOptions {
+                max_wait: Duration::from_secs(2),
+                ..SyncOptions::default()
+            },
+            &mut Quiet,
+        )
+        .expect("sync");
+    assert_eq!(out.authorities[0].trashed, 1, "{out:?}");
+    let trash = d.engine.trash_list(Some("idm")).unwrap();
+    let item = trash
+        .iter()
+        .find(|t| t.object.starts_with("user:"))
+        .expect("the user in trash");
+    assert_eq!(item.ldap_code, Some(17), "{item:?}");
+    assert_eq!(item.attempts, 1, "permanent: not retried");
+    let dn = user_dn("a.alt", "gsmitte", &base);
+    assert!(
+        item.error.contains(&b.url()) && item.error.to_ascii_lowercase().contains(&dn) && item.error.contains("17"),
+        "{}",
+        item.error
+    );
+}
