@@ -317,6 +317,117 @@ impl Slapd {
     }
 }
 
+/// An LDIF dump as entries: lowercased DN → lowercased attribute → values
+/// (base64 values decoded).
+pub type Entries =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>;
+
+impl Slapd {
+    /// The subtree under `base` as [`Entries`] (empty when it is missing).
+    pub fn entries(&self, base: &str) -> Entries {
+        use base64::Engine as _;
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                &self.url(),
+                "-D",
+                ROOT_DN,
+                "-w",
+                ROOT_PW,
+                "-b",
+                base,
+            ])
+            .args(["(objectClass=*)", "*"])
+            .output()
+            .expect("ldapsearch (ldap-utils)");
+        // 32: no such object (nothing synced yet).
+        assert!(
+            out.status.success() || out.status.code() == Some(32),
+            "ldapsearch: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut entries = Entries::new();
+        for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let mut dn = String::new();
+            let mut attrs: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+            for line in block.lines() {
+                let Some((attr, rest)) = line.split_once(':') else {
+                    continue;
+                };
+                let value = match rest.strip_prefix(':') {
+                    Some(b64) => String::from_utf8_lossy(
+                        &base64::engine::general_purpose::STANDARD
+                            .decode(b64.trim())
+                            .expect("base64 in LDIF"),
+                    )
+                    .into_owned(),
+                    None => rest.trim_start().to_string(),
+                };
+                if attr.eq_ignore_ascii_case("dn") {
+                    dn = value.to_ascii_lowercase();
+                } else {
+                    attrs.entry(attr.to_ascii_lowercase()).or_default().insert(value);
+                }
+            }
+            entries.insert(dn, attrs);
+        }
+        entries
+    }
+
+    /// Runs `ldapmodify` (as the root DN) with this LDIF.
+    pub fn ldapmodify(&self, ldif: &str) {
+        let mut child = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PW])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("ldapmodify (ldap-utils)");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("write LDIF");
+        let out = child.wait_with_output().expect("ldapmodify");
+        assert!(
+            out.status.success(),
+            "ldapmodify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `--set`s for an ldap authority `name` writing to this server under
+    /// `base` (bound as the root DN, password file in `dir`).
+    pub fn authority_sets(&self, name: &str, dir: &Path, base: &str, schools: &[&str]) -> Vec<String> {
+        let schools = schools
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let pw = dir.join(format!("{name}.pw"));
+        std::fs::create_dir_all(dir).expect("dir");
+        std::fs::copy(self.password_file(dir), &pw).expect("password file");
+        vec![
+            format!("authorities.{name}.kind=\"ldap\""),
+            format!("authorities.{name}.url=\"{}\"", self.url()),
+            format!("authorities.{name}.bind_dn=\"{ROOT_DN}\""),
+            format!("authorities.{name}.bind_password_file=\"{}\"", pw.display()),
+            format!("authorities.{name}.ldap.base_dn=\"{base}\""),
+            format!("authorities.{name}.schools=[{schools}]"),
+            format!("authorities.{name}.retry.base_seconds=0.05"),
+            format!("authorities.{name}.retry.max_seconds=0.4"),
+            format!("authorities.{name}.timeout_seconds=5.0"),
+            "sync.poll_seconds=0.05".to_string(),
+        ]
+    }
+}
+
 impl Drop for Slapd {
     fn drop(&mut self) {
         self.kill();

@@ -191,6 +191,96 @@ pub struct AuthorityConfig {
     pub on_removal: OnRemoval,
     #[serde(default)]
     pub mapping: MappingConfig,
+    /// ldap: where and how entries are written on the remote directory.
+    #[serde(default)]
+    pub ldap: LdapTargetConfig,
+}
+
+/// `[authorities.<name>.ldap]`: a remote LDAP directory as a sync target.
+/// The user attributes are `mapping.user` (LDAP attribute = field).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapTargetConfig {
+    pub base_dn: String,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    pub starttls: bool,
+    /// Connections to the server (requests are multiplexed over them).
+    pub connections: usize,
+    /// Entries per page of a paged search (RFC 2696).
+    pub page_size: i32,
+    pub layout: LdapTargetLayout,
+    pub user_object_classes: Vec<String>,
+    pub group_object_classes: Vec<String>,
+    /// The attribute holding a user's external id (`<source>:<record>`).
+    pub user_key: String,
+    /// The attribute holding a group's external id (`class:<school>:<name>`).
+    pub group_key: String,
+    /// The group attribute listing member DNs.
+    pub group_member: String,
+}
+
+/// DN templates of a target; placeholders `<base>`, `<school>`,
+/// `<username>`, `<name>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapTargetLayout {
+    pub user: String,
+    pub class: String,
+    pub workgroup: String,
+    /// Schools sent as groups (`mapping.school_groups`).
+    pub school_group: String,
+}
+
+impl Default for LdapTargetLayout {
+    fn default() -> Self {
+        LdapTargetLayout {
+            user: "uid=<username>,cn=users,ou=<school>,<base>".into(),
+            class: "cn=<school>-<name>,cn=classes,cn=groups,ou=<school>,<base>".into(),
+            workgroup: "cn=<school>-<name>,cn=workgroups,cn=groups,ou=<school>,<base>".into(),
+            school_group: "cn=<school>,cn=schools,cn=groups,<base>".into(),
+        }
+    }
+}
+
+impl Default for LdapTargetConfig {
+    fn default() -> Self {
+        LdapTargetConfig {
+            base_dn: String::new(),
+            starttls: false,
+            connections: 4,
+            page_size: 500,
+            layout: LdapTargetLayout::default(),
+            user_object_classes: vec!["inetOrgPerson".into(), "shadowAccount".into()],
+            group_object_classes: vec!["groupOfNames".into()],
+            user_key: "employeeNumber".into(),
+            group_key: "businessCategory".into(),
+            group_member: "member".into(),
+        }
+    }
+}
+
+/// The user attributes an ldap authority writes when it names no mapping:
+/// only schemas every OpenLDAP ships (core, cosine, inetorgperson, nis).
+pub fn default_ldap_user_mapping() -> BTreeMap<String, String> {
+    [
+        ("uid", "username"),
+        ("givenName", "firstname"),
+        ("sn", "lastname"),
+        ("cn", "display_name"),
+        ("mail", "email"),
+        ("ou", "schools"),
+        ("departmentNumber", "primary_school"),
+        ("employeeType", "roles"),
+        ("shadowExpire", "active"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+fn is_ldap_attribute(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// Authority names become folder names: keep them plain.
@@ -204,6 +294,111 @@ pub fn valid_authority_name(name: &str) -> bool {
 }
 
 impl AuthorityConfig {
+    /// The user mapping in effect: an ldap authority that names none gets
+    /// LDAP attributes instead of SCIM paths.
+    pub fn user_mapping(&self) -> BTreeMap<String, String> {
+        if self.kind == AuthorityKind::Ldap && self.mapping.user == default_user_mapping() {
+            default_ldap_user_mapping()
+        } else {
+            self.mapping.user.clone()
+        }
+    }
+
+    fn check_ldap(&self, key: &dyn Fn(&str) -> String) -> Result<(), (String, String)> {
+        let url = self.url.to_ascii_lowercase();
+        if !["ldap://", "ldaps://", "ldapi://"].iter().any(|s| url.starts_with(s)) {
+            return Err((
+                key("url"),
+                format!("'{}' is not an ldap://, ldaps:// or ldapi:// URL", self.url),
+            ));
+        }
+        let l = &self.ldap;
+        if l.starttls && !url.starts_with("ldap://") {
+            return Err((key("ldap.starttls"), "StartTLS needs an ldap:// URL".into()));
+        }
+        if l.base_dn.trim().is_empty() {
+            return Err((
+                key("ldap.base_dn"),
+                "an ldap authority needs the target's base DN, e.g. dc=school,dc=example".into(),
+            ));
+        }
+        if !self.bind_dn.is_empty() && self.bind_password_file.is_empty() {
+            return Err((
+                key("bind_password_file"),
+                "bind_dn is set, so a password file is needed".into(),
+            ));
+        }
+        if l.connections == 0 || l.page_size <= 0 {
+            return Err((
+                key("ldap.connections"),
+                "connections and page_size must be at least 1".into(),
+            ));
+        }
+        for (k, tpl, needs) in [
+            ("ldap.layout.user", &l.layout.user, &["<username>"][..]),
+            ("ldap.layout.class", &l.layout.class, &["<school>", "<name>"][..]),
+            (
+                "ldap.layout.workgroup",
+                &l.layout.workgroup,
+                &["<school>", "<name>"][..],
+            ),
+            ("ldap.layout.school_group", &l.layout.school_group, &["<school>"][..]),
+        ] {
+            if !tpl.ends_with(",<base>") {
+                return Err((key(k), format!("'{tpl}' must end with ,<base>")));
+            }
+            if let Some(n) = needs.iter().find(|n| !tpl.contains(**n)) {
+                return Err((key(k), format!("'{tpl}' must contain {n}")));
+            }
+        }
+        if !l
+            .layout
+            .user
+            .split(',')
+            .next()
+            .is_some_and(|r| r.ends_with("=<username>"))
+        {
+            return Err((
+                key("ldap.layout.user"),
+                "the first RDN must be ATTRIBUTE=<username>".into(),
+            ));
+        }
+        let mapping = self.user_mapping();
+        if l.layout.user.contains("<school>") && !mapping.values().any(|f| f == "primary_school" || f == "schools") {
+            return Err((
+                key("mapping.user"),
+                "ldap.layout.user places users by <school>: map primary_school (or schools) to an attribute".into(),
+            ));
+        }
+        if !mapping.values().any(|f| f == "username") {
+            return Err((key("mapping.user"), "an ldap mapping must map username".into()));
+        }
+        for (k, v) in [
+            ("ldap.user_key", &l.user_key),
+            ("ldap.group_key", &l.group_key),
+            ("ldap.group_member", &l.group_member),
+        ] {
+            if !is_ldap_attribute(v) {
+                return Err((key(k), format!("'{v}' is not an LDAP attribute name")));
+            }
+        }
+        for attr in mapping.keys() {
+            if !is_ldap_attribute(attr) {
+                return Err((
+                    key(&format!("mapping.user.{attr}")),
+                    "an ldap mapping names LDAP attributes (letters, digits, '-')".into(),
+                ));
+            }
+        }
+        if l.user_object_classes.is_empty() || l.group_object_classes.is_empty() {
+            return Err((
+                key("ldap.user_object_classes"),
+                "the object class lists must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks one authority; errors name the key below `authorities.<name>`.
     pub fn check(&self, name: &str) -> Result<(), (String, String)> {
         let key = |k: &str| format!("authorities.{name}.{k}");
@@ -221,8 +416,8 @@ impl AuthorityConfig {
                 return Err((key("token_file"), "a scim authority needs a bearer token file".into()));
             }
         }
-        if self.kind == AuthorityKind::Ldap && !(self.url.starts_with("ldap://") || self.url.starts_with("ldaps://")) {
-            return Err((key("url"), format!("'{}' is not an ldap:// or ldaps:// URL", self.url)));
+        if self.kind == AuthorityKind::Ldap {
+            self.check_ldap(&key)?;
         }
         if self.workers == 0 || self.workers > 256 {
             return Err((key("workers"), "must be between 1 and 256".into()));

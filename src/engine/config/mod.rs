@@ -6,8 +6,8 @@ mod authority;
 mod layers;
 
 pub use authority::{
-    AuthorityConfig, AuthorityKind, MappingConfig, OnRemoval, RetryConfig, SyncConfig, USER_FIELDS,
-    default_user_mapping, valid_authority_name,
+    AuthorityConfig, AuthorityKind, LdapTargetConfig, LdapTargetLayout, MappingConfig, OnRemoval, RetryConfig,
+    SyncConfig, USER_FIELDS, default_ldap_user_mapping, default_user_mapping, valid_authority_name,
 };
 pub use layers::{ConfigSources, Layer, LoadOptions, Origin, load};
 

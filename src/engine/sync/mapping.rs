@@ -201,12 +201,7 @@ pub fn get_path<'a>(resource: &'a Map<String, Value>, path: &str) -> Option<&'a 
 impl Mapper {
     pub fn new(config: &AuthorityConfig, schools: &[String], limbo: &str) -> Self {
         Mapper {
-            user: config
-                .mapping
-                .user
-                .iter()
-                .map(|(a, f)| (a.clone(), f.clone()))
-                .collect(),
+            user: config.user_mapping().into_iter().collect(),
             school_groups: config.mapping.school_groups,
             on_removal: config.on_removal,
             scope: Scope::new(schools, limbo),

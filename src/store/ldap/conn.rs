@@ -186,13 +186,39 @@ fn tls_config(server: &str, ca_bundle: &str) -> StoreResult<Option<Arc<rustls::C
     Ok(Some(Arc::new(config)))
 }
 
+/// What a pool needs to reach and bind to a server (the directory's
+/// `[directory.ldap]` or a sync target's authority settings).
+pub struct PoolSettings<'a> {
+    pub url: &'a str,
+    pub starttls: bool,
+    pub ca_bundle: &'a str,
+    pub bind_dn: &'a str,
+    pub bind_password_file: &'a str,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub connections: usize,
+}
+
 impl Pool {
     pub fn new(cfg: &LdapConfig) -> StoreResult<Self> {
-        let server = cfg.url.clone();
+        Self::open(&PoolSettings {
+            url: &cfg.url,
+            starttls: cfg.starttls,
+            ca_bundle: &cfg.ca_bundle,
+            bind_dn: &cfg.bind_dn,
+            bind_password_file: &cfg.bind_password_file,
+            connect_timeout: Duration::from_secs(cfg.connect_timeout_secs.max(1)),
+            timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
+            connections: cfg.connections,
+        })
+    }
+
+    pub fn open(cfg: &PoolSettings<'_>) -> StoreResult<Self> {
+        let server = cfg.url.to_string();
         let bind = if !cfg.bind_dn.is_empty() {
             Bind::Simple {
-                dn: cfg.bind_dn.clone(),
-                password: read_secret_file(&server, Path::new(&cfg.bind_password_file))?,
+                dn: cfg.bind_dn.to_string(),
+                password: read_secret_file(&server, Path::new(cfg.bind_password_file))?,
             }
         } else if cfg.url.to_ascii_lowercase().starts_with("ldapi://") {
             Bind::External
@@ -206,12 +232,12 @@ impl Pool {
             .build()
             .map_err(|e| setup_err(&server, format!("cannot start the LDAP runtime: {e}")))?;
         Ok(Pool {
-            tls: tls_config(&server, &cfg.ca_bundle)?,
-            url: cfg.url.clone(),
+            tls: tls_config(&server, cfg.ca_bundle)?,
+            url: cfg.url.to_string(),
             starttls: cfg.starttls,
             bind,
-            connect_timeout: Duration::from_secs(cfg.connect_timeout_secs.max(1)),
-            timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
+            connect_timeout: cfg.connect_timeout,
+            timeout: cfg.timeout,
             slots: Mutex::new(vec![None; cfg.connections.max(1)]),
             next: AtomicUsize::new(0),
             rt,

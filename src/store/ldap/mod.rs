@@ -6,14 +6,14 @@
 //! under `cn=rollcall,<base>`, and the journal is a local intent log
 //! (`journal`) repaired after failures (`repair`).
 
-mod conn;
+pub(crate) mod conn;
 mod journal;
-mod layout;
+pub(crate) mod layout;
 mod mapping;
 mod read;
 mod repair;
 mod settings;
-mod write;
+pub(crate) mod write;
 
 pub use conn::code_name;
 pub use settings::{AttributeConfig, LayoutConfig, LdapConfig};

@@ -96,6 +96,37 @@ pub fn diff(before: &Values, after: &Values) -> Vec<Mod<String>> {
     dels
 }
 
+/// Creates a container entry (`ou`, `cn`, `o` or `dc` by its naming
+/// attribute); one that exists already is fine.
+pub(crate) async fn add_container(pool: &super::conn::Pool, dn: &str) -> StoreResult<()> {
+    let (attr, value) = rdn_parts(dn);
+    let classes: &[&str] = match attr.to_ascii_lowercase().as_str() {
+        "ou" => &["organizationalUnit"],
+        "cn" => &["organizationalRole"],
+        "o" => &["organization"],
+        "dc" => &["dcObject", "organization"],
+        _ => {
+            return Err(StoreError::Backend {
+                server: pool.server.clone(),
+                message: format!("cannot create the container {dn}: unknown naming attribute '{attr}'"),
+            });
+        }
+    };
+    let mut attrs: AddAttrs = vec![
+        ("objectClass".into(), set(classes.iter().copied())),
+        (attr.clone(), set([value.clone()])),
+    ];
+    if attr.eq_ignore_ascii_case("dc") {
+        attrs.push(("o".into(), set([value])));
+    }
+    let mut ldap = pool.conn().await?;
+    match checked(ldap.add(dn, attrs).await) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is(ALREADY_EXISTS) => Ok(()),
+        Err(e) => Err(pool.err("add container", dn, e)),
+    }
+}
+
 /// A user change's DNs: where it was, where it is now.
 type Moved = (Option<String>, Option<String>);
 
@@ -285,32 +316,7 @@ impl LdapDirectory {
     }
 
     async fn add_container(&self, dn: &str) -> StoreResult<()> {
-        let (attr, value) = rdn_parts(dn);
-        let classes: &[&str] = match attr.to_ascii_lowercase().as_str() {
-            "ou" => &["organizationalUnit"],
-            "cn" => &["organizationalRole"],
-            "o" => &["organization"],
-            "dc" => &["dcObject", "organization"],
-            _ => {
-                return Err(StoreError::Backend {
-                    server: self.pool.server.clone(),
-                    message: format!("cannot create the container {dn}: unknown naming attribute '{attr}'"),
-                });
-            }
-        };
-        let mut attrs: AddAttrs = vec![
-            ("objectClass".into(), set(classes.iter().copied())),
-            (attr.clone(), set([value.clone()])),
-        ];
-        if attr.eq_ignore_ascii_case("dc") {
-            attrs.push(("o".into(), set([value])));
-        }
-        let mut ldap = self.pool.conn().await?;
-        match checked(ldap.add(dn, attrs).await) {
-            Ok(_) => {}
-            Err(e) if e.is(ALREADY_EXISTS) => {}
-            Err(e) => return Err(self.pool.err("add container", dn, e)),
-        }
+        add_container(&self.pool, dn).await?;
         self.mark_known(dn);
         Ok(())
     }

@@ -2,10 +2,11 @@
 //! what the authority should hold for one object ([`Desired`]) and makes it
 //! so, idempotently: it looks the object up by its external id, then
 //! creates, updates, deactivates or deletes it. Kinds: `scim` (SCIM 2.0 over
-//! HTTP(S)) and `embedded` (a local SQLite mirror). `ldap` plugs in here
-//! (a remote directory through the LDAP store's code) but is not built yet.
+//! HTTP(S)), `ldap` (a remote directory through the LDAP store's code) and
+//! `embedded` (a local SQLite mirror).
 
 pub mod embedded;
+pub mod ldap;
 pub mod scim;
 
 use super::mapping::{Class, Desired};
@@ -173,8 +174,6 @@ pub fn open(name: &str, config: &AuthorityConfig, paths: &DataPaths) -> Result<B
         AuthorityKind::Embedded => Ok(Box::new(embedded::EmbeddedTarget::open(&mirror_path(
             name, config, paths,
         ))?)),
-        AuthorityKind::Ldap => Err(TargetError::permanent(format!(
-            "authority {name}: the ldap target is not available in this build yet"
-        ))),
+        AuthorityKind::Ldap => Ok(Box::new(ldap::LdapTarget::new(config)?)),
     }
 }

@@ -32,6 +32,9 @@ pub struct ScimTarget {
     patch: OnceLock<bool>,
     /// School groups' ids by external id (users join them on every send).
     group_ids: Mutex<HashMap<String, String>>,
+    /// Without PATCH a membership change is GET, change, PUT of the whole
+    /// group: workers take turns, or one would undo another's change.
+    put_members: Mutex<()>,
 }
 
 fn endpoint(class: Class) -> &'static str {
@@ -70,6 +73,7 @@ impl ScimTarget {
             http,
             patch: OnceLock::new(),
             group_ids: Mutex::new(HashMap::new()),
+            put_members: Mutex::new(()),
         })
     }
 
@@ -288,6 +292,7 @@ impl ScimTarget {
     }
 
     fn put_membership(&self, path: &str, user_id: &str, join: bool) -> Result<(), TargetError> {
+        let _turn = self.put_members.lock().unwrap_or_else(|e| e.into_inner());
         let current = self
             .http
             .call(Method::GET, path, &[], None)?
