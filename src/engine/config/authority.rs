@@ -210,19 +210,46 @@ impl AuthorityConfig {
         if !valid_authority_name(name) {
             return Err((
                 format!("authorities.{name}"),
-                "authority names are 1-64 characters of a-z, 0-9, '-' and '_'".into(),
+                format!(
+                    "'{name}' is not an authority name: use 1-64 characters of a-z, 0-9, '-' and '_' \
+                     (not starting with '-'); rename the [authorities.…] table"
+                ),
             ));
         }
         if self.kind == AuthorityKind::Scim {
+            if self.url.is_empty() {
+                return Err((
+                    key("url"),
+                    "not set: a scim authority needs url = \"https://host/scim/v2\"".into(),
+                ));
+            }
             if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
-                return Err((key("url"), format!("'{}' is not an http(s) URL", self.url)));
+                return Err((
+                    key("url"),
+                    format!(
+                        "'{}' is not an http(s) URL; use url = \"https://host/scim/v2\"",
+                        self.url
+                    ),
+                ));
             }
             if self.token_file.is_empty() {
-                return Err((key("token_file"), "a scim authority needs a bearer token file".into()));
+                return Err((key("token_file"), "not set: a scim authority needs token_file = \"/path/to/token\" (a file of mode 0600 holding the bearer token)".into()));
             }
         }
+        if self.kind == AuthorityKind::Ldap && self.url.is_empty() {
+            return Err((
+                key("url"),
+                "not set: an ldap authority needs url = \"ldaps://host\" (or ldap://)".into(),
+            ));
+        }
         if self.kind == AuthorityKind::Ldap && !(self.url.starts_with("ldap://") || self.url.starts_with("ldaps://")) {
-            return Err((key("url"), format!("'{}' is not an ldap:// or ldaps:// URL", self.url)));
+            return Err((
+                key("url"),
+                format!(
+                    "'{}' is not an ldap:// or ldaps:// URL; use url = \"ldaps://host\"",
+                    self.url
+                ),
+            ));
         }
         if self.workers == 0 || self.workers > 256 {
             return Err((key("workers"), "must be between 1 and 256".into()));

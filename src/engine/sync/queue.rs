@@ -261,10 +261,7 @@ impl Queue {
             }))),
             Err(e) => Ok(Some(Err((
                 name.to_string(),
-                format!(
-                    "unreadable queue item: {e}; the raw file was: {}",
-                    String::from_utf8_lossy(&text)
-                ),
+                unreadable_item(&self.authority, name, &e, &text),
             )))),
         }
     }
@@ -457,6 +454,29 @@ impl Queue {
 }
 
 /// Which folder of a queue an item is in.
+/// What a queue file that is not a queue item is trashed with: where,
+/// what is wrong, what to do, and the raw text (cut at 4 KiB).
+pub fn unreadable_item(authority: &str, name: &str, e: &serde_json::Error, raw: &[u8]) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "the file ends early (truncated?)".to_string(),
+        serde_json::error::Category::Syntax => "not valid JSON".to_string(),
+        serde_json::error::Category::Io => "cannot be read".to_string(),
+        serde_json::error::Category::Data => {
+            let text = e.to_string();
+            let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+            format!("not a queue item: {text}")
+        }
+    };
+    let raw = String::from_utf8_lossy(&raw[..raw.len().min(4096)]).to_string();
+    format!(
+        "queues/out/{authority}/{name}: line {}, column {}: {what}; the item was moved to the trash: \
+         schedule the object again (rollcall schedule user|group|school …) and then \
+         rollcall trash delete {authority}/{name}; the raw file was: {raw}",
+        e.line(),
+        e.column()
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItemDir {
     Pending,
