@@ -360,6 +360,13 @@ impl Queue {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("no item '{name}'")));
         }
         let path = self.item_path(dir, name);
+        // Items are plain files: a planted link must not read elsewhere.
+        if fs::symlink_metadata(&path)?.file_type().is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a symbolic link; queue items are plain files", path.display()),
+            ));
+        }
         let text = fs::read(&path)?;
         serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
