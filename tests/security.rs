@@ -614,7 +614,7 @@ fn the_password_csv_is_mode_0600() {
     let text = std::fs::read_to_string(&written[0]).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
     // And the passwords are nowhere else.
-    let pw = text.lines().nth(1).unwrap().split(',').last().unwrap().to_string();
+    let pw = text.lines().nth(1).unwrap().split(',').next_back().unwrap().to_string();
     assert!(pw.len() >= 8, "{text}");
     let mut files = Vec::new();
     all_files(&env.data(), &mut files);
