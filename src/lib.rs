@@ -5,6 +5,8 @@
 
 pub mod cli;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod store;
 pub mod tui;

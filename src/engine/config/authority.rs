@@ -305,11 +305,20 @@ impl AuthorityConfig {
     }
 
     fn check_ldap(&self, key: &dyn Fn(&str) -> String) -> Result<(), (String, String)> {
+        if self.url.is_empty() {
+            return Err((
+                key("url"),
+                "not set: an ldap authority needs url = \"ldaps://host\" (or ldap://, ldapi://)".into(),
+            ));
+        }
         let url = self.url.to_ascii_lowercase();
         if !["ldap://", "ldaps://", "ldapi://"].iter().any(|s| url.starts_with(s)) {
             return Err((
                 key("url"),
-                format!("'{}' is not an ldap://, ldaps:// or ldapi:// URL", self.url),
+                format!(
+                    "'{}' is not an ldap://, ldaps:// or ldapi:// URL; use url = \"ldaps://host\"",
+                    self.url
+                ),
             ));
         }
         let l = &self.ldap;
@@ -405,15 +414,30 @@ impl AuthorityConfig {
         if !valid_authority_name(name) {
             return Err((
                 format!("authorities.{name}"),
-                "authority names are 1-64 characters of a-z, 0-9, '-' and '_'".into(),
+                format!(
+                    "'{name}' is not an authority name: use 1-64 characters of a-z, 0-9, '-' and '_' \
+                     (not starting with '-'); rename the [authorities.…] table"
+                ),
             ));
         }
         if self.kind == AuthorityKind::Scim {
+            if self.url.is_empty() {
+                return Err((
+                    key("url"),
+                    "not set: a scim authority needs url = \"https://host/scim/v2\"".into(),
+                ));
+            }
             if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
-                return Err((key("url"), format!("'{}' is not an http(s) URL", self.url)));
+                return Err((
+                    key("url"),
+                    format!(
+                        "'{}' is not an http(s) URL; use url = \"https://host/scim/v2\"",
+                        self.url
+                    ),
+                ));
             }
             if self.token_file.is_empty() {
-                return Err((key("token_file"), "a scim authority needs a bearer token file".into()));
+                return Err((key("token_file"), "not set: a scim authority needs token_file = \"/path/to/token\" (a file of mode 0600 holding the bearer token)".into()));
             }
         }
         if self.kind == AuthorityKind::Ldap {

@@ -76,13 +76,20 @@ pub struct ConfigSources {
 
 impl ConfigSources {
     /// The last layer that sets `key` (dotted path).
+    /// A key no layer sets (a missing setting) is blamed on the layer
+    /// that set its nearest table, e.g. the file that declared the
+    /// authority.
     pub fn origin_of(&self, key: &str) -> String {
-        self.layers
-            .iter()
-            .rev()
-            .find(|l| lookup(&l.table, key).is_some())
-            .map(|l| l.origin.to_string())
-            .unwrap_or_else(|| Origin::Defaults.to_string())
+        let mut key = key;
+        loop {
+            if let Some(l) = self.layers.iter().rev().find(|l| lookup(&l.table, key).is_some()) {
+                return l.origin.to_string();
+            }
+            match key.rsplit_once('.') {
+                Some((parent, _)) => key = parent,
+                None => return Origin::Defaults.to_string(),
+            }
+        }
     }
 }
 
@@ -226,9 +233,19 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSources), ConfigError> 
     let config: Config = serde_path_to_error::deserialize(toml::Value::Table(sources.merged.clone())).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let message = match inner.split_once("unknown field") {
-            Some(_) => format!("{inner}; check the spelling (rollcall info shows every key)"),
-            None => inner,
+        // toml repeats the key on a line of its own: the message names it.
+        let inner = inner
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("in `"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = if inner.contains("unknown field") {
+            format!("{inner}; check the spelling (configs/rollcall.toml documents every key)")
+        } else if inner.contains("invalid type") || inner.contains("unknown variant") {
+            format!("{inner}; change the value (configs/rollcall.toml documents every key)")
+        } else {
+            inner
         };
         ConfigError::Key {
             origin: sources.origin_of(&key),

@@ -132,13 +132,13 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
             text.trim()
         )));
     }
+    engine.check_writable("demo")?;
     if engine.directory().count_users(&UserQuery::default())? > 0 {
         return Err(EngineError::Invalid(format!(
             "{} already holds a directory with users; build the demo in an empty --data-dir",
             paths.root().display()
         )));
     }
-    engine.check_writable("demo")?;
 
     let district = generate(spec);
     let staging = paths.feeds().join(".initial");

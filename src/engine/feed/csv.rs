@@ -88,7 +88,7 @@ impl CsvFeed {
         if columns.iter().all(String::is_empty) {
             return Err(file_error(
                 path,
-                "the file is empty or its first line is blank; the first line must be the header",
+                "the file is empty or its first line is blank; the first line must be the header: export the feed again, header first",
             ));
         }
         if let Some(dup) = columns.iter().enumerate().find_map(|(i, c)| {
@@ -99,7 +99,7 @@ impl CsvFeed {
         }) {
             return Err(file_error(
                 path,
-                format!("line 1: column '{dup}' appears twice in the header"),
+                format!("line 1: column '{dup}' appears twice in the header; rename or remove one of them"),
             ));
         }
         Ok(CsvFeed {
@@ -164,6 +164,19 @@ impl Iterator for CsvFeed {
                 continue;
             }
             self.index += 1;
+            if rec.len() != self.columns.len() && rec.iter().any(|v| v.contains('\n')) {
+                // A quote that never closes swallows the lines after it.
+                let lines = rec.iter().map(|v| v.matches('\n').count()).sum::<usize>();
+                return Some(Err(self.record_error(
+                    line,
+                    format!(
+                        "{} fields, but the header has {}; a quoted field runs over the next {lines} line(s): \
+                         is a closing quote (\") missing? Close it, or write a quote inside a field as \"\"",
+                        rec.len(),
+                        self.columns.len()
+                    ),
+                )));
+            }
             if rec.len() != self.columns.len() {
                 return Some(Err(self.record_error(
                     line,

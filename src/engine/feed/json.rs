@@ -83,7 +83,7 @@ impl JsonFeed {
                 return Err(FeedError::File {
                     path: path.to_path_buf(),
                     message: format!(
-                        "line {}: expected an array of objects or one object per line",
+                        "line {}: expected an array of objects or one object per line; export the records as [{{…}}, {{…}}] or one {{…}} per line",
                         input.line()
                     ),
                 });
@@ -91,7 +91,9 @@ impl JsonFeed {
             None => {
                 return Err(FeedError::File {
                     path: path.to_path_buf(),
-                    message: "the file is empty; expected an array of objects or one object per line".into(),
+                    message:
+                        "the file is empty; expected an array of objects or one object per line: export the feed again"
+                            .into(),
                 });
             }
         };
@@ -161,7 +163,7 @@ impl JsonFeed {
             None => {
                 let line = self.input.line();
                 return Some(Err(self.file_error(format!(
-                    "line {line}: the file ends inside the array (a missing ']'? the file may be truncated)"
+                    "line {line}: the file ends inside the array (a missing ']'? the file may be truncated); export the feed again and import the whole file"
                 ))));
             }
             Some(b']') => {
@@ -181,9 +183,9 @@ impl JsonFeed {
             }
             Some(_) if self.index > 0 => {
                 let line = self.input.line();
-                return Some(Err(
-                    self.file_error(format!("line {line}: expected ',' or ']' between records"))
-                ));
+                return Some(Err(self.file_error(format!(
+                    "line {line}: expected ',' or ']' between records; add the missing ',' after the previous record"
+                ))));
             }
             Some(_) => {}
         }
@@ -194,7 +196,9 @@ impl JsonFeed {
             Err(e) => {
                 let at = line + e.line().saturating_sub(1) as u64;
                 let message = if e.is_eof() {
-                    format!("line {at}: the file ends inside a record (truncated?)")
+                    format!(
+                        "line {at}: the file ends inside a record (truncated?); export the feed again and import the whole file"
+                    )
                 } else if e.to_string().contains("UTF-8") || e.to_string().contains("unicode code point") {
                     format!("line {at}: {NOT_UTF8}")
                 } else {
@@ -231,7 +235,14 @@ impl JsonFeed {
                 Ok(f) => self.record(line, f),
                 Err(e) => {
                     self.index += 1;
-                    Err(self.record_error(line, format!("not valid JSON: {e}")))
+                    Err(self.record_error(
+                        line,
+                        format!(
+                            "not valid JSON (column {}): {}; each line must hold one complete JSON object",
+                            e.column(),
+                            e.to_string().split(" at line ").next().unwrap_or_default()
+                        ),
+                    ))
                 }
             };
             self.line_buf = buf;

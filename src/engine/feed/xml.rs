@@ -101,7 +101,9 @@ impl XmlFeed {
                     let message = if e.to_string().contains("utf-8") || e.to_string().contains("UTF-8") {
                         NOT_UTF8.to_string()
                     } else {
-                        format!("not well-formed XML: {e}")
+                        format!(
+                            "not well-formed XML: {e}; fix the file (or export it again: it may be truncated) and import again"
+                        )
                     };
                     return Some(Err(self.fail(at, message)));
                 }
@@ -230,9 +232,13 @@ impl XmlFeed {
                 Event::Text(t) => {
                     let text = t.xml10_content();
                     if !self.push_text(&mut rec, depth, &text) && !text.trim().is_empty() {
-                        return Some(Err(
-                            self.fail(pos, format!("unexpected text '{}' outside a field", text.trim()))
-                        ));
+                        return Some(Err(self.fail(
+                            pos,
+                            format!(
+                                "unexpected text '{}' outside a field; put it in a field element or remove it",
+                                text.trim()
+                            ),
+                        )));
                     }
                 }
                 Event::CData(c) => {
@@ -246,7 +252,9 @@ impl XmlFeed {
                             let name = r.xml10_content().into_owned();
                             match quick_xml::escape::resolve_predefined_entity(&name) {
                                 Some(s) => s.to_string(),
-                                None => return Some(Err(self.fail(pos, format!("unknown entity &{name};")))),
+                                None => return Some(Err(self.fail(pos, format!(
+                                        "unknown entity &{name}; write a literal & as &amp; (XML knows only &amp; &lt; &gt; &quot; &apos;)"
+                                    )))),
                             }
                         }
                         Err(e) => return Some(Err(self.fail(pos, format!("bad character reference: {e}")))),

@@ -85,8 +85,13 @@ pub(super) fn read_feed(
             _ => BTreeMap::new(),
         };
         let origin = rules_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        let mut mapper = Mapper::new(rules.as_ref().map(|r| (r, origin.as_str())), &renames, &cfg.roles)
-            .map_err(EngineError::Invalid)?;
+        let mut mapper =
+            Mapper::new(rules.as_ref().map(|r| (r, origin.as_str())), &renames, &cfg.roles).map_err(|e| {
+                match &rules_path {
+                    Some(p) => EngineError::Invalid(format!("mapping rules {}: {e}", p.display())),
+                    None => EngineError::Invalid(e),
+                }
+            })?;
         let options = FeedOptions {
             delimiter: cfg.delimiter(),
             xml_fields: rules.as_ref().and_then(|r| r.xml_fields).unwrap_or(cfg.xml.fields),
@@ -164,9 +169,19 @@ pub(super) fn read_feed(
                 Err(e) => return Err(e.into()),
             };
             if !feed.has_header() {
-                mapper
-                    .learn_fields(feed.field_names())
-                    .map_err(|p| file_error(format!("line {}: field '{}' {}", rec.line, p.field, p.problem)))?;
+                mapper.learn_fields(feed.field_names()).map_err(|p| {
+                    let problem = if rules.is_none() && p.problem.contains("[import.csv.mapping]") {
+                        format!(
+                            "is not an attribute; write mapping rules for {} feeds that map it under [fields] \
+                                 or list it in `ignore` (--mapping FILE or [import.mappings] {} = \"FILE\")",
+                            format.as_str(),
+                            format.as_str()
+                        )
+                    } else {
+                        p.problem
+                    };
+                    file_error(format!("line {}: field '{}' {problem}", rec.line, p.field))
+                })?;
             }
             let mapped = match mapper.map(&rec, run_role) {
                 Ok(Mapped::Record(m)) => m,
@@ -199,7 +214,7 @@ pub(super) fn read_feed(
                             record_uid: Some(row.record_uid.clone()),
                             message: format!(
                                 "record_uid '{}' already appeared on line {first}; the first row wins and this one \
-                                 is skipped",
+                                 is skipped; remove the duplicate row or fix its record_uid",
                                 row.record_uid
                             ),
                         });

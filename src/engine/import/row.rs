@@ -74,7 +74,7 @@ fn check_email(value: &str) -> Result<Option<String>, String> {
         Ok(Some(value.to_string()))
     } else {
         Err(format!(
-            "email '{value}' is not an e-mail address (expected name@domain.example)"
+            "email '{value}' is not an e-mail address (expected name@domain.example); fix it or leave the field empty"
         ))
     }
 }

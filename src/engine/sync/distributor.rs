@@ -55,6 +55,7 @@ impl Engine {
     /// Moves journal entries into the queues of the active authorities
     /// (all, or the one named).
     pub fn distribute(&mut self, only: Option<&str>) -> EngineResult<Distributed> {
+        self.check_writable("sync distribute")?;
         let authorities: Vec<Authority> = self
             .authorities_selected(only)?
             .into_iter()

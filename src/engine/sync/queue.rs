@@ -261,10 +261,7 @@ impl Queue {
             }))),
             Err(e) => Ok(Some(Err((
                 name.to_string(),
-                format!(
-                    "unreadable queue item: {e}; the raw file was: {}",
-                    String::from_utf8_lossy(&text)
-                ),
+                unreadable_item(&self.authority, name, &e, &text),
             )))),
         }
     }
@@ -363,6 +360,13 @@ impl Queue {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("no item '{name}'")));
         }
         let path = self.item_path(dir, name);
+        // Items are plain files: a planted link must not read elsewhere.
+        if fs::symlink_metadata(&path)?.file_type().is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a symbolic link; queue items are plain files", path.display()),
+            ));
+        }
         let text = fs::read(&path)?;
         serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
@@ -457,6 +461,29 @@ impl Queue {
 }
 
 /// Which folder of a queue an item is in.
+/// What a queue file that is not a queue item is trashed with: where,
+/// what is wrong, what to do, and the raw text (cut at 4 KiB).
+pub fn unreadable_item(authority: &str, name: &str, e: &serde_json::Error, raw: &[u8]) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "the file ends early (truncated?)".to_string(),
+        serde_json::error::Category::Syntax => "not valid JSON".to_string(),
+        serde_json::error::Category::Io => "cannot be read".to_string(),
+        serde_json::error::Category::Data => {
+            let text = e.to_string();
+            let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+            format!("not a queue item: {text}")
+        }
+    };
+    let raw = String::from_utf8_lossy(&raw[..raw.len().min(4096)]).to_string();
+    format!(
+        "queues/out/{authority}/{name}: line {}, column {}: {what}; the item was moved to the trash: \
+         schedule the object again (rollcall schedule user|group|school …) and then \
+         rollcall trash delete {authority}/{name}; the raw file was: {raw}",
+        e.line(),
+        e.column()
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItemDir {
     Pending,

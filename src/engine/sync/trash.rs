@@ -65,6 +65,28 @@ fn entry(authority: &str, file: &str, item: &QueueItem) -> TrashEntry {
     }
 }
 
+/// A trash file that is not a trash item: where, what, what to do.
+fn unreadable(authority: &str, file: &str, e: &std::io::Error) -> String {
+    let detail = match e.get_ref().and_then(|s| s.downcast_ref::<serde_json::Error>()) {
+        Some(j) if j.is_eof() => format!(
+            "line {}, column {}: the file ends early (truncated?)",
+            j.line(),
+            j.column()
+        ),
+        Some(j) if j.is_syntax() => format!("line {}, column {}: not valid JSON", j.line(), j.column()),
+        Some(j) => {
+            let text = j.to_string();
+            let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+            format!("line {}, column {}: not a trash item: {text}", j.line(), j.column())
+        }
+        None => e.to_string(),
+    };
+    format!(
+        "queues/out/{authority}/trash/{file}: {detail}; fix the file by hand, or remove it with \
+         rollcall trash delete {authority}/{file}"
+    )
+}
+
 impl Engine {
     /// Splits `AUTHORITY/FILE` (or a bare `FILE` found in exactly one
     /// trash), refusing anything that could leave the trash folders.
@@ -99,6 +121,7 @@ impl Engine {
         let a = self.authority(authority)?;
         a.queue.read(ItemDir::Trash, file).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => EngineError::NotFound(format!("no trash item '{authority}/{file}'")),
+            std::io::ErrorKind::InvalidData => EngineError::Invalid(unreadable(authority, file, &e)),
             _ => io_error(&a.queue.item_path(ItemDir::Trash, file))(e),
         })
     }
@@ -109,6 +132,25 @@ impl Engine {
             for file in a.queue.names(ItemDir::Trash).map_err(io_error(a.queue.root()))? {
                 match a.queue.read(ItemDir::Trash, &file) {
                     Ok(item) => out.push(entry(&a.name, &file, &item)),
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        // Listed, so an admin sees it and can delete it.
+                        let message = unreadable(&a.name, &file, &e);
+                        tracing::warn!(authority = %a.name, file, error = %message, "unreadable trash item");
+                        out.push(TrashEntry {
+                            item: format!("{}/{file}", a.name),
+                            authority: a.name.clone(),
+                            file: file.clone(),
+                            object: String::new(),
+                            class: "unreadable".into(),
+                            error: message,
+                            http_status: None,
+                            ldap_code: None,
+                            attempts: 0,
+                            first_failure: None,
+                            last_failure: None,
+                            trashed_at: None,
+                        });
+                    }
                     Err(e) => tracing::warn!(authority = %a.name, file, error = %e, "unreadable trash item"),
                 }
             }

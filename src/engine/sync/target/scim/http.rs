@@ -132,36 +132,7 @@ impl Http {
         let status = resp.status().as_u16();
         let after = retry_after(&resp);
         let bytes = resp.bytes().map_err(|e| transport_error(&what, &e))?;
-        let body = if bytes.is_empty() {
-            None
-        } else {
-            serde_json::from_slice::<Value>(&bytes).ok()
-        };
-        if (200..300).contains(&status) {
-            return Ok(Answer { body });
-        }
-        let text = detail(&body);
-        let message = format!(
-            "{what}: HTTP {status}{}",
-            if text.is_empty() {
-                String::new()
-            } else {
-                format!(": {text}")
-            }
-        );
-        let class = match status {
-            429 | 500..=599 | 408 => ErrorClass::Transient,
-            401 | 403 => ErrorClass::Unreachable,
-            _ => ErrorClass::Permanent,
-        };
-        // 404 and 409 are answers the caller may handle.
-        Err(TargetError {
-            class,
-            message,
-            http_status: Some(status),
-            ldap_code: None,
-            retry_after: after,
-        })
+        answer(&what, status, after, &bytes)
     }
 
     /// Every resource of an endpoint matching `filter`, by `startIndex` and
@@ -186,13 +157,7 @@ impl Http {
                 query.push(("attributes", a.to_string()));
             }
             let answer = self.call(Method::GET, path, &query, None)?;
-            let resources = answer
-                .body
-                .as_ref()
-                .and_then(|b| b.get("Resources"))
-                .and_then(|r| r.as_array())
-                .cloned()
-                .unwrap_or_default();
+            let resources = resources(answer.body.as_ref());
             if resources.is_empty() {
                 return Ok(());
             }
@@ -210,6 +175,49 @@ impl Http {
             }
         }
     }
+}
+
+/// Reads an HTTP answer: a 2xx with its JSON body (an unparsable body
+/// counts as none), else the error the status and the SCIM error body say.
+pub fn answer(what: &str, status: u16, after: Option<Duration>, bytes: &[u8]) -> Result<Answer, TargetError> {
+    let body = if bytes.is_empty() {
+        None
+    } else {
+        serde_json::from_slice::<Value>(bytes).ok()
+    };
+    if (200..300).contains(&status) {
+        return Ok(Answer { body });
+    }
+    let text = detail(&body);
+    let message = format!(
+        "{what}: HTTP {status}{}",
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(": {text}")
+        }
+    );
+    let class = match status {
+        429 | 500..=599 | 408 => ErrorClass::Transient,
+        401 | 403 => ErrorClass::Unreachable,
+        _ => ErrorClass::Permanent,
+    };
+    // 404 and 409 are answers the caller may handle.
+    Err(TargetError {
+        class,
+        message,
+        http_status: Some(status),
+        ldap_code: None,
+        retry_after: after,
+    })
+}
+
+/// The `Resources` of a list response (none when the body has no array).
+pub fn resources(body: Option<&Value>) -> Vec<Value> {
+    body.and_then(|b| b.get("Resources"))
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn transport_error(what: &str, e: &reqwest::Error) -> TargetError {

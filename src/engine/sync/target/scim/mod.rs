@@ -52,6 +52,30 @@ fn id_of(resource: &Value) -> Result<String, TargetError> {
         .ok_or_else(|| TargetError::permanent("the server answered a resource without an id"))
 }
 
+/// (id, external id, member ids) of a resource in an answer.
+#[doc(hidden)]
+pub type ReadResource = (String, Option<String>, BTreeSet<String>);
+
+/// Reads one HTTP answer the way the target does: the status and SCIM
+/// error body, the `Resources` of a list, each resource's id, external id
+/// and members. The fuzz target and the corpus replay call it.
+#[doc(hidden)]
+pub fn read_answer(status: u16, bytes: &[u8]) -> Result<Vec<ReadResource>, TargetError> {
+    let answer = http::answer("GET /Users", status, None, bytes)?;
+    let mut out = Vec::new();
+    for r in http::resources(answer.body.as_ref()) {
+        let id = id_of(&r)?;
+        let members = r.as_object().map(patch::current_members).unwrap_or_default();
+        debug_assert!(patch::covers(&r, &r));
+        out.push((
+            id,
+            r.get("externalId").and_then(|v| v.as_str()).map(str::to_string),
+            members,
+        ));
+    }
+    Ok(out)
+}
+
 impl ScimTarget {
     pub fn new(config: &AuthorityConfig) -> Result<Self, TargetError> {
         let token = read_secret(Path::new(&config.token_file), "token_file")?;

@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `config`: the body is `rollcall::fuzzing::config`, which
+//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/config/`.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| rollcall::fuzzing::config(data));

@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `csv`: the body is `rollcall::fuzzing::csv`, which
+//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/csv/`.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| rollcall::fuzzing::csv(data));
