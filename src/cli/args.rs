@@ -99,6 +99,78 @@ pub enum Command {
     /// Items the sender gave up on: list, show, delete, requeue, purge.
     #[command(subcommand)]
     Trash(TrashCmd),
+    /// Which schools each authority receives: list, add, remove.
+    #[command(subcommand)]
+    SyncSchools(SyncSchoolsCmd),
+    /// Compare what an authority holds with what it should hold (exit 0
+    /// clean, 1 differences); --fix queues the repairs.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncSchoolsCmd {
+    /// Each authority's schools and where each assignment comes from.
+    List {
+        #[arg(long, value_name = "NAME")]
+        authority: Option<String>,
+    },
+    /// Assign schools to an authority (and queue all their objects).
+    Add {
+        #[arg(long, value_name = "NAME")]
+        authority: String,
+        #[arg(required_unless_present = "all_schools", conflicts_with = "all_schools")]
+        schools: Vec<String>,
+        /// Every school of the directory.
+        #[arg(long)]
+        all_schools: bool,
+        /// Queue every user, class and workgroup of the schools (false: only
+        /// record the assignment).
+        #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+        initial_sync: bool,
+        /// Assign (and schedule) a school that is already assigned.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take schools from an authority (and delete their objects there).
+    Remove {
+        #[arg(long, value_name = "NAME")]
+        authority: String,
+        #[arg(required = true)]
+        schools: Vec<String>,
+        /// Delete the schools' groups on the target, and their users that
+        /// have no other school synced to it (false: only drop the assignment).
+        #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+        delete_on_target: bool,
+        /// Remove (and delete on the target) a school that is not assigned.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum VerifyKindArg {
+    Schools,
+    Classes,
+    Workgroups,
+    Users,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What to compare.
+    #[arg(value_enum)]
+    pub kind: VerifyKindArg,
+    #[arg(long, value_name = "NAME")]
+    pub authority: String,
+    /// LDAP-style filter (RFC 4515) over school, role, username, firstname,
+    /// lastname, email, birthday, record_uid, source_uid, class, workgroup,
+    /// state, disabled, name, kind, external_id; e.g. "(&(school=gsmitte)(role=student))".
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// Queue every missing and different object and delete the unexpected.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 #[derive(Debug, Subcommand)]

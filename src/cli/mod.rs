@@ -32,6 +32,7 @@ fn exit_for(err: &anyhow::Error) -> Exit {
     match err.downcast_ref::<EngineError>() {
         Some(EngineError::Invalid(_)) => Exit::Usage,
         Some(EngineError::ReadOnly { .. }) => Exit::Refused,
+        Some(EngineError::Refused(_)) => Exit::Refused,
         _ => Exit::Error,
     }
 }

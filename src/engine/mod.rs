@@ -57,6 +57,9 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A guard said no (e.g. a school already assigned, without --force).
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("cancelled: {0}")]
     Cancelled(String),
     #[error(transparent)]

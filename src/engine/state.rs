@@ -25,7 +25,11 @@ pub struct Migration {
 }
 
 /// Every module's migrations, in the order they must run.
-const MIGRATIONS: &[&[Migration]] = &[super::received::MIGRATIONS, super::sync::pause::MIGRATIONS];
+const MIGRATIONS: &[&[Migration]] = &[
+    super::received::MIGRATIONS,
+    super::sync::pause::MIGRATIONS,
+    super::sync::assign::MIGRATIONS,
+];
 
 pub struct StateDb {
     pub(crate) conn: Connection,

@@ -8,6 +8,7 @@ mod limbo;
 mod runs;
 mod schools;
 mod sync;
+mod sync_schools;
 pub mod tui;
 mod users;
 
@@ -33,5 +34,7 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Schedule(c) => sync::schedule(&mut Engine::open(settings)?, c, json),
         Command::Resync { authority } => sync::resync(&mut Engine::open(settings)?, authority, json),
         Command::Trash(c) => sync::trash(&mut Engine::open(settings)?, c, json),
+        Command::SyncSchools(c) => sync_schools::sync_schools(&mut Engine::open(settings)?, c, json),
+        Command::Verify(a) => sync_schools::verify(&mut Engine::open(settings)?, a, json),
     }
 }

@@ -179,12 +179,12 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 /// Stops a long job on SIGTERM or SIGINT, after the item in hand.
-struct Stoppable<P: Progress> {
+pub(super) struct Stoppable<P: Progress> {
     inner: P,
 }
 
 impl<P: Progress> Stoppable<P> {
-    fn new(inner: P) -> Self {
+    pub(super) fn new(inner: P) -> Self {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe.
         unsafe {

@@ -16,6 +16,8 @@ use super::browse::{FeedFileInfo, LogTail};
 use super::import::ImportRequest;
 use super::overview::{Overview, SchoolRow, UserRow};
 use super::runs::RunRecord;
+use super::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsChanged, SchoolsRemove};
+use super::sync::verify::{VerifyReport, VerifyRequest};
 use super::users::{UserDetail, UserSelector};
 use super::{Engine, EngineError, Settings};
 use crate::model::User;
@@ -211,6 +213,25 @@ impl EngineApi {
     pub async fn limbo_purge_user(&self, username: String) -> ApiResult<Vec<String>> {
         self.write(move |e| Ok(e.limbo_purge_user(&username, false)?.purged))
             .await
+    }
+
+    /// `sync-schools list`.
+    pub async fn sync_schools(&self, authority: Option<String>) -> ApiResult<Vec<AuthoritySchools>> {
+        self.call(move |e| e.sync_schools_list(authority.as_deref())).await
+    }
+
+    pub async fn sync_schools_add(&self, req: SchoolsAdd) -> ApiResult<SchoolsChanged> {
+        self.write(move |e| e.sync_schools_add(&req)).await
+    }
+
+    pub async fn sync_schools_remove(&self, req: SchoolsRemove) -> ApiResult<SchoolsChanged> {
+        self.write(move |e| e.sync_schools_remove(&req)).await
+    }
+
+    /// Verifies (and with `fix` repairs) one authority on the shared
+    /// engine. Progress events are not reported (no job kind for it yet).
+    pub async fn verify(&self, req: VerifyRequest) -> ApiResult<VerifyReport> {
+        self.write(move |e| e.verify(&req, &mut super::jobs::Quiet)).await
     }
 
     /// Starts an import as a job (a dry run previews the plan).

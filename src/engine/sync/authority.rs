@@ -76,14 +76,16 @@ pub struct AuthorityView {
 }
 
 impl Engine {
-    /// The schools an authority receives. (The config's list today; the
-    /// schools-to-sync assignments in the data dir will feed this.)
+    /// The schools an authority receives: the config's list (which may
+    /// say `*`) merged with the data dir's assignments (see [`super::assign`]).
     pub fn authority_schools(&self, name: &str) -> Vec<String> {
-        self.config()
-            .authorities
-            .get(name)
-            .map(|a| a.schools.clone())
-            .unwrap_or_default()
+        match self.effective_schools(name) {
+            Ok((schools, _)) => schools,
+            Err(e) => {
+                tracing::warn!(authority = name, error = %e, "reading the schools to sync failed");
+                Vec::new()
+            }
+        }
     }
 
     /// A configured authority by name.
@@ -101,11 +103,9 @@ impl Engine {
         })?;
         let out = self.settings().paths.queues().join("out");
         let queue = Queue::open(&out, name).map_err(io_error(&out))?;
-        let mapper = Mapper::new(
-            &config,
-            &self.authority_schools(name),
-            &self.config().import.limbo_school,
-        );
+        let (schools, excluded) = self.effective_schools(name)?;
+        let mut mapper = Mapper::new(&config, &schools, &self.config().import.limbo_school);
+        mapper.scope = mapper.scope.excluding(excluded);
         Ok(Authority {
             name: name.to_string(),
             config,
@@ -186,7 +186,7 @@ impl Engine {
         if c.kind == AuthorityKind::Ldap {
             problems.push("the ldap target is not available in this build yet; items wait in the queue".into());
         }
-        if c.schools.is_empty() {
+        if self.authority_schools(&a.name).is_empty() {
             problems.push("no schools assigned: nothing is queued for it".into());
         }
         Ok(AuthorityView {

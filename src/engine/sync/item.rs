@@ -21,6 +21,9 @@ pub enum Reason {
     Resync,
     /// `trash requeue`, or an item moved back from trash by hand.
     Requeue,
+    /// `sync-schools remove` (delete on target): a user the authority would
+    /// keep deactivated is deleted instead.
+    Unassigned,
 }
 
 /// What the sender recorded when it gave up on an item.

@@ -95,6 +95,8 @@ pub enum MapError {
 pub struct Scope {
     all: bool,
     schools: BTreeSet<String>,
+    /// Taken away in the data dir (`sync-schools remove` of a TOML school).
+    excluded: BTreeSet<String>,
     limbo: String,
 }
 
@@ -103,8 +105,15 @@ impl Scope {
         Scope {
             all: schools.iter().any(|s| s == "*"),
             schools: schools.iter().filter(|s| *s != "*").cloned().collect(),
+            excluded: BTreeSet::new(),
             limbo: limbo.to_string(),
         }
+    }
+
+    /// The same scope without these schools (wins over `*`).
+    pub fn excluding(mut self, excluded: BTreeSet<String>) -> Self {
+        self.excluded = excluded;
+        self
     }
 
     pub fn is_limbo(&self, school: &str) -> bool {
@@ -112,7 +121,7 @@ impl Scope {
     }
 
     pub fn contains(&self, school: &str) -> bool {
-        school != self.limbo && (self.all || self.schools.contains(school))
+        school != self.limbo && !self.excluded.contains(school) && (self.all || self.schools.contains(school))
     }
 
     /// Whether any of these schools is synced.
@@ -297,7 +306,7 @@ impl Mapper {
         }
     }
 
-    fn map_group(&self, external_id: String, name: String, members: Option<Vec<String>>) -> Mapped {
+    pub(crate) fn map_group(&self, external_id: String, name: String, members: Option<Vec<String>>) -> Mapped {
         let mut attributes = Map::new();
         attributes.insert("schemas".into(), json!([GROUP_SCHEMA]));
         attributes.insert("externalId".into(), json!(external_id));

@@ -17,13 +17,18 @@
 //! * [`trash`], [`schedule`] (schedule and resync), [`daemon`].
 //! * [`admin`]: pause and resume by hand, a user's items.
 //! * [`authority`]: configured authorities and their status views;
-//!   [`pause`]: cursors and pause state in `state.sqlite`.
+//!   [`pause`]: cursors and pause state in `state.sqlite`; [`assign`]:
+//!   schools to sync (TOML plus data-dir records).
+//! * [`verify`]: what an authority should hold against what it holds, and
+//!   the fix; [`filter`]: RFC 4515 filters over the model's attributes.
 
 pub mod admin;
+pub mod assign;
 pub mod authority;
 pub mod backoff;
 pub mod daemon;
 pub mod distributor;
+pub mod filter;
 pub mod item;
 pub mod mapping;
 pub mod pause;
@@ -32,6 +37,7 @@ pub mod schedule;
 pub mod sender;
 pub mod target;
 pub mod trash;
+pub mod verify;
 mod worker;
 
 pub use admin::UserSyncItem;

@@ -210,7 +210,7 @@ impl Engine {
         Ok(out)
     }
 
-    fn school_items(&self, school: &str, reason: Reason) -> EngineResult<Vec<QueueItem>> {
+    pub(crate) fn school_items(&self, school: &str, reason: Reason) -> EngineResult<Vec<QueueItem>> {
         let mut items = vec![QueueItem::new(ObjectRef::school(school), [school.to_string()], reason)];
         self.dir.for_each_user(
             &UserQuery {

@@ -124,6 +124,11 @@ impl Engine {
             .mapper
             .desired(self.dir.as_ref(), &claim.item.object, &claim.item.schools);
         let desired = match mapped {
+            // A school taken away with delete on target: no leaver is kept.
+            Ok(Desired::Deactivated(m)) if claim.item.reason == Reason::Unassigned => Ok(Desired::Absent {
+                class: m.class,
+                external_id: m.external_id,
+            }),
             Ok(d) => Ok(d),
             Err(MapError::Invalid { object, message }) => {
                 Err(TargetError::permanent(format!("cannot map {object}: {message}")))

@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub use http::eq_filter as scim_eq_filter;
+pub use patch::covers;
 
 /// Members resolved per request (`externalId eq … or …`).
 const RESOLVE_CHUNK: usize = 50;

@@ -1,0 +1,283 @@
+//! Verify benchmarks (issue 5). Two parts, both by default:
+//!
+//!     cargo bench --bench verify                          # both
+//!     cargo bench --bench verify -- embedded --users 100000
+//!     cargo bench --bench verify -- scim --users 5000
+//!     cargo bench --bench verify -- --dir /dev/shm        # where data dirs go
+//!
+//! * embedded: N users in the directory and the same N on an embedded
+//!   mirror (written straight through the target, as a drained queue leaves
+//!   it); times `verify users` (target: < 5 s at 100,000), once clean and
+//!   once with 1 % of the mirror modified by hand.
+//! * scim: N users on scim2-server (created straight through the target);
+//!   times the raw listing alone (the same pages, 200 a request, from a
+//!   minimal HTTP client) against the whole `verify users`, and prints the
+//!   share of the verify the listing accounts for. Needs `SCIM2_SERVER_BIN`
+//!   or `.venv/bin/scim2-server`.
+
+use rollcall::engine::config::LoadOptions;
+use rollcall::engine::jobs::Quiet;
+use rollcall::engine::sync::mapping::Desired;
+use rollcall::engine::sync::target::Target;
+use rollcall::engine::sync::target::embedded::EmbeddedTarget;
+use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
+use rollcall::engine::{Engine, Settings};
+use rollcall::model::{Membership, Role, School, User, UserKey, UserState};
+use rollcall::store::{Batch, UserChange, UserQuery};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The same allocator as the `rollcall` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TOKEN: &str = "bench-token";
+
+fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn wants(part: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parts = ["embedded", "scim"];
+    let named: Vec<&String> = args.iter().filter(|a| parts.contains(&a.as_str())).collect();
+    named.is_empty() || named.iter().any(|a| *a == part)
+}
+
+fn engine(dir: &Path, sets: &[String]) -> Engine {
+    let opts = LoadOptions {
+        sets: sets.to_vec(),
+        ..LoadOptions::default()
+    };
+    let settings = Settings::load(&opts, Some(dir.to_path_buf()), false).expect("settings");
+    Engine::open(settings).expect("engine")
+}
+
+fn user(i: usize, school: &str) -> User {
+    let now = chrono::Utc::now();
+    let mut m = Membership::new(school, [Role::Student].into());
+    m.classes.insert(format!("{}a", 5 + i % 6));
+    User {
+        key: UserKey::new("district", format!("r{i:07}")),
+        username: format!("u{i:07}"),
+        firstname: format!("Vor{i}"),
+        lastname: format!("Nach{i}"),
+        email: Some(format!("u{i:07}@schule.example")),
+        birthday: None,
+        memberships: vec![m],
+        disabled: false,
+        state: UserState::Active,
+        purge_at: None,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// `n` users in 10 schools, straight through the store.
+fn populate(e: &mut Engine, n: usize) {
+    let schools: Vec<String> = (0..10).map(|s| format!("school{s}")).collect();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
+        let batch = Batch {
+            schools: schools.iter().map(|s| School::new(s.clone())).collect(),
+            users: chunk
+                .iter()
+                .map(|i| UserChange::Create(user(*i, &schools[i % 10])))
+                .collect(),
+            counters: Vec::new(),
+        };
+        e.directory_mut().apply(&batch).expect("apply");
+    }
+}
+
+/// What the authority should hold for every user, as the sender maps it.
+fn desired_users(e: &Engine, authority: &str) -> Vec<Desired> {
+    let a = e.authority(authority).expect("authority");
+    let mut out = Vec::new();
+    e.directory()
+        .for_each_user(&UserQuery::default(), &mut |u| {
+            out.push(Desired::Present(a.mapper.map_user(&u, &Default::default(), true)));
+            true
+        })
+        .expect("users");
+    out
+}
+
+fn verify_users(e: &mut Engine, authority: &str) -> (f64, u64, u64) {
+    let t = Instant::now();
+    let r = e
+        .verify(
+            &VerifyRequest {
+                authority: authority.into(),
+                kind: VerifyKind::Users,
+                filter: None,
+                fix: false,
+            },
+            &mut Quiet,
+        )
+        .expect("verify");
+    (t.elapsed().as_secs_f64(), r.actual, r.counts.different)
+}
+
+fn embedded(base: &Path) {
+    let n: usize = arg("--users", 100_000);
+    let tmp = tempfile::tempdir_in(base).expect("tempdir");
+    let sets = vec![
+        "authorities.mirror.kind=\"embedded\"".to_string(),
+        "authorities.mirror.schools=[\"*\"]".to_string(),
+    ];
+    let mut e = engine(tmp.path(), &sets);
+    populate(&mut e, n);
+    let mirror = EmbeddedTarget::open(&tmp.path().join("mirrors/mirror.sqlite")).expect("mirror");
+    for chunk in desired_users(&e, "mirror").chunks(10_000) {
+        for r in mirror.apply_batch(chunk) {
+            r.expect("apply");
+        }
+    }
+    drop(mirror);
+    let (secs, actual, different) = verify_users(&mut e, "mirror");
+    assert_eq!((actual, different), (n as u64, 0));
+    println!("embedded: verify users, {n} users, clean: {secs:.2} s (target < 5 s)");
+    let db = rusqlite::Connection::open(tmp.path().join("mirrors/mirror.sqlite")).expect("mirror");
+    let changed = db
+        .execute(
+            "UPDATE resources SET attributes = json_set(attributes, '$.name.familyName', 'x') \
+             WHERE rowid % 100 = 0",
+            [],
+        )
+        .expect("drift");
+    let (secs, _, different) = verify_users(&mut e, "mirror");
+    assert_eq!(different, changed as u64);
+    println!("embedded: verify users, {n} users, {different} different: {secs:.2} s");
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One GET with a fresh connection (as a minimal client would); the body.
+fn get(port: u16, path: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Accept: application/scim+json\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read");
+    let at = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .unwrap_or(0);
+    resp.split_off(at)
+}
+
+fn scim(base: &Path) {
+    let n: usize = arg("--users", 5000);
+    let bin = std::env::var("SCIM2_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/scim2-server"));
+    if !bin.is_file() {
+        println!("scim: skipped, no scim2-server (set SCIM2_SERVER_BIN)");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _server = Server(
+        Command::new(&bin)
+            .args(["--port", &port.to_string(), "--bearer-token", TOKEN])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scim2-server"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "scim2-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tmp = tempfile::tempdir_in(base).expect("tempdir");
+    let token = tmp.path().join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let data = tmp.path().join("data");
+    let sets = vec![
+        "authorities.idb.kind=\"scim\"".to_string(),
+        format!("authorities.idb.url=\"http://127.0.0.1:{port}\""),
+        format!("authorities.idb.token_file=\"{}\"", token.display()),
+        "authorities.idb.schools=[\"*\"]".to_string(),
+        "authorities.idb.mapping.school_groups=false".to_string(),
+    ];
+    let mut e = engine(&data, &sets);
+    populate(&mut e, n);
+    let target = e.authority("idb").expect("authority").open_target(&e).expect("target");
+    let t = Instant::now();
+    let desired = desired_users(&e, "idb");
+    std::thread::scope(|s| {
+        for part in desired.chunks(n.div_ceil(4).max(1)) {
+            let target = &target;
+            s.spawn(move || {
+                for d in part {
+                    target.apply(d).expect("create");
+                }
+            });
+        }
+    });
+    println!(
+        "scim: {n} users created on scim2-server in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // The raw listing: the same pages rollcall asks for.
+    let t = Instant::now();
+    let mut start = 1;
+    let mut listed = 0usize;
+    loop {
+        let body = get(port, &format!("/Users?startIndex={start}&count=200"));
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("page");
+        let got = v["Resources"].as_array().map(Vec::len).unwrap_or(0);
+        if got == 0 {
+            break;
+        }
+        listed += got;
+        start += got;
+    }
+    let raw = t.elapsed().as_secs_f64();
+    assert_eq!(listed, n);
+    let (secs, actual, different) = verify_users(&mut e, "idb");
+    assert_eq!((actual, different), (n as u64, 0));
+    println!(
+        "scim: {n} users: raw listing {raw:.2} s, verify users {secs:.2} s; the listing is {:.0} % of the verify",
+        100.0 * raw / secs
+    );
+}
+
+fn main() {
+    let base: PathBuf = arg("--dir", std::env::temp_dir());
+    if wants("embedded") {
+        embedded(&base);
+    }
+    if wants("scim") {
+        scim(&base);
+    }
+}
