@@ -29,7 +29,6 @@
 #[allow(dead_code)]
 mod scim;
 #[path = "../tests/common/slapd.rs"]
-#[allow(dead_code)]
 mod slapd;
 
 use rand::{Rng, SeedableRng};
