@@ -4,7 +4,8 @@
 //! (deactivate), purge (delete), class membership changes, a replay that
 //! changes nothing, `resync` converging after hand edits on B (checked by
 //! searching B), a wrong bind password pausing the authority, a wrong CA
-//! refused with a clear error, and config errors naming the key.
+//! refused with a clear error, and config errors naming the key; verify
+//! naming hand drift on B precisely and `--fix` repairing it.
 
 mod common;
 
@@ -12,8 +13,10 @@ use common::slapd::{self, Entries, Slapd, Tls};
 use common::{District, student, with_sets_owned};
 use rollcall::engine::config::{LoadOptions, load};
 use rollcall::engine::jobs::Quiet;
+use rollcall::engine::sync::verify::{VerifyKind, VerifyReport, VerifyRequest};
 use rollcall::engine::sync::{SyncOptions, SyncOutcome};
 use rollcall::model::Role;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -444,4 +447,142 @@ fn a_permanent_ldap_error_goes_to_trash_with_its_result_code() {
         "{}",
         item.error
     );
+}
+
+fn verify(d: &mut District, kind: VerifyKind, fix: bool) -> VerifyReport {
+    d.engine
+        .verify(
+            &VerifyRequest {
+                authority: "idm".into(),
+                kind,
+                filter: None,
+                fix,
+            },
+            &mut Quiet,
+        )
+        .expect("verify")
+}
+
+#[test]
+fn verify_names_hand_drift_on_the_ldap_target_and_fix_repairs_it() {
+    let Some(b) = Slapd::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = format!("ou=idm,{}", slapd::SUFFIX);
+    let sets = b.authority_sets("idm", tmp.path(), &base, &["gsmitte", "gsnord"]);
+    let mut d = with_sets_owned(&sets);
+    d.import(
+        "gsmitte",
+        &[
+            &student("1", "Anna", "Alt", "5a"),
+            &student("2", "Ben", "Bauer", "5a"),
+            &student("3", "Cem", "Celik", "5b"),
+        ],
+    );
+    d.import("gsnord", &[&student("4", "Dora", "Dorn", "1a")]);
+    d.import("gssued", &[&student("9", "Zoe", "Zorn", "1a")]);
+    sync(&mut d);
+    let r = verify(&mut d, VerifyKind::All, false);
+    assert!(r.clean, "{r:#?}");
+    // 4 users, 3 classes, 2 school groups.
+    assert_eq!((r.expected, r.actual, r.foreign), (9, 9, 0));
+
+    // Hand drift on B: Ben's entry deleted (his member values dangle),
+    // Anna's sn changed, Cem taken out of 5b, an entry of another system
+    // (a key not ours) and one without any key, and one with our key for
+    // an identity the directory does not know.
+    let anna = user_dn("a.alt", "gsmitte", &base);
+    let ben = user_dn("b.bauer", "gsmitte", &base);
+    let cem = user_dn("c.celik", "gsmitte", &base);
+    let person = |uid: &str, key: &str| {
+        format!(
+            "dn: uid={uid},{base}\nchangetype: add\nobjectClass: inetOrgPerson\nobjectClass: shadowAccount\n\
+             uid: {uid}\ncn: {uid}\nsn: {uid}\n{key}\n"
+        )
+    };
+    b.ldapmodify(&format!(
+        "dn: {ben}\nchangetype: delete\n\n\
+         dn: {anna}\nchangetype: modify\nreplace: sn\nsn: Hacked\n\n\
+         dn: {}\nchangetype: modify\ndelete: member\nmember: {cem}\n\n{}\n{}\n{}",
+        class_dn("gsmitte", "5b", &base),
+        person("boss", "employeeNumber: hr-7"),
+        person("guest", "description: no key"),
+        person("x.y", "employeeNumber: district:77"),
+    ));
+
+    let r = verify(&mut d, VerifyKind::All, false);
+    assert!(!r.clean);
+    assert_eq!(
+        r.foreign, 1,
+        "hr-7 is not ours; the keyless entry is not listed: {r:#?}"
+    );
+    let missing: Vec<(&str, &str)> = r.missing.iter().map(|m| (m.object.as_str(), m.name.as_str())).collect();
+    assert_eq!(missing, vec![("user:district:2", "b.bauer")]);
+    let unexpected: Vec<(&str, Option<&str>, &str)> = r
+        .unexpected
+        .iter()
+        .map(|u| (u.object.as_str(), u.name.as_deref(), u.id.as_str()))
+        .collect();
+    let stray = format!("uid=x.y,{base}").to_ascii_lowercase();
+    assert_eq!(unexpected, vec![("user:district:77", Some("x.y"), stray.as_str())]);
+    let diff: Vec<(String, String, serde_json::Value, serde_json::Value)> = r
+        .different
+        .iter()
+        .flat_map(|d| {
+            d.fields.iter().map(|f| {
+                (
+                    d.object.clone(),
+                    f.attribute.clone(),
+                    f.expected.clone(),
+                    f.actual.clone(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        diff,
+        vec![
+            (
+                "school:gsmitte".into(),
+                "members".into(),
+                json!(["district:2"]),
+                json!([ben])
+            ),
+            (
+                "class:gsmitte:5a".into(),
+                "members".into(),
+                json!(["district:2"]),
+                json!([ben])
+            ),
+            (
+                "class:gsmitte:5b".into(),
+                "members".into(),
+                json!(["district:3"]),
+                json!([])
+            ),
+            ("user:district:1".into(), "sn".into(), json!("Alt"), json!("Hacked")),
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(r.different[3].id, anna);
+
+    // Fix, drain, clean; the foreign entries are untouched.
+    let r = verify(&mut d, VerifyKind::All, true);
+    assert_eq!(r.fixed.expect("fixed").queued, 6);
+    sync(&mut d);
+    let r = verify(&mut d, VerifyKind::All, false);
+    assert!(r.clean, "{r:#?}");
+    assert_eq!(r.foreign, 1);
+    let e = b.entries(&base);
+    assert_eq!(
+        values(&e, &format!("uid=boss,{base}"), "employeenumber"),
+        set(&["hr-7"])
+    );
+    assert_eq!(
+        values(&e, &format!("uid=guest,{base}"), "description"),
+        set(&["no key"])
+    );
+    assert!(!e.contains_key(&stray));
+    assert_eq!(values(&e, &anna, "sn"), set(&["Alt"]));
+    assert_eq!(members(&e, &class_dn("gsmitte", "5b", &base)), set(&[&cem]));
+    assert!(users(&e).contains(&ben));
 }

@@ -46,6 +46,21 @@ fn listed_members(resource: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// Two arrays of strings holding the same values in any order: a
+/// multi-valued attribute is a set (RFC 7643 §2.4; LDAP values too).
+fn same_strings(have: &Value, want: &Value) -> bool {
+    let set = |v: &Value| -> Option<BTreeSet<String>> {
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect::<Option<BTreeSet<_>>>()
+    };
+    match (set(have), set(want)) {
+        (Some(h), Some(w)) => h == w && have.as_array().map(Vec::len) == want.as_array().map(Vec::len),
+        _ => false,
+    }
+}
+
 impl<'a> Comparison<'a> {
     pub fn new(expected: &'a Expected, mapper: &'a Mapper, kind: VerifyKind, filter: Option<&'a Filter>) -> Self {
         Comparison {
@@ -208,7 +223,7 @@ impl<'a> Comparison<'a> {
             let want = get_path(&m.attributes, path);
             let have = get_path(current, path).filter(|v| !v.is_null());
             let same = match (want, have) {
-                (Some(w), Some(h)) => covers(h, w),
+                (Some(w), Some(h)) => covers(h, w) || same_strings(h, w),
                 (None, None) => true,
                 _ => false,
             };

@@ -108,7 +108,7 @@ impl LdapTarget {
     }
 
     /// Where a group with this external id belongs.
-    fn group_dn(&self, external_id: &str) -> Result<String, StoreError> {
+    pub(super) fn group_dn(&self, external_id: &str) -> Result<String, StoreError> {
         match external_id.parse::<ObjectRef>() {
             Ok(ObjectRef::School { name }) => Ok(self.school_group_dn(&name)),
             Ok(ObjectRef::Group {

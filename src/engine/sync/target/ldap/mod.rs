@@ -5,10 +5,11 @@
 //! configured attribute (`ldap.user_key`, `ldap.group_key`), then created,
 //! updated, moved (ModifyDN when the primary school changes), deactivated or
 //! deleted; group members change by adding and deleting member values.
-//! `entries.rs` holds the writes; this file the setup, lookups, errors and
-//! the listing for verify.
+//! `entries.rs` holds the writes, `listing.rs` the shape verify sees; this
+//! file the setup, lookups, errors and the listing search.
 
 mod entries;
+mod listing;
 
 use super::{Applied, ErrorClass, RemoteObject, Target, TargetError};
 use crate::engine::config::{AuthorityConfig, LdapTargetConfig};
@@ -19,7 +20,6 @@ use crate::store::ldap::code_name;
 use crate::store::ldap::conn::{Pool, PoolSettings};
 use crate::store::ldap::layout::Layout;
 use ldap3::{Scope, SearchEntry, ldap_escape};
-use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -219,20 +219,8 @@ impl Target for LdapTarget {
                 &mut |e| found.push(lower(e)),
             ))
             .map_err(classify)?;
-        let key = self.key_attr(class).to_ascii_lowercase();
         for (dn, attrs) in found {
-            let external_id = attrs.get(&key).and_then(|v| v.first()).cloned();
-            let mut resource = Map::new();
-            resource.insert("dn".into(), json!(dn));
-            for (k, v) in attrs {
-                resource.insert(k, Value::from(v));
-            }
-            let more = visit(RemoteObject {
-                id: dn,
-                external_id,
-                resource: Value::Object(resource),
-            });
-            if !more {
+            if !visit(self.listed(class, dn, attrs)) {
                 break;
             }
         }
