@@ -4,8 +4,8 @@
 //!
 //! Views slot in by id: a view is a [`ViewId`] (its place in the tab bar,
 //! its number key and `:` name), a [`View`] in [`all`], and its rows in the
-//! action table. Verify and sync schools slot in after [`ViewId::Trash`]
-//! when the engine offers them.
+//! action table. Sync schools takes key `0`; Verify (key `9`) slots in
+//! before it.
 
 pub mod dashboard;
 mod inspector;
@@ -15,6 +15,7 @@ pub mod limbo;
 pub mod log;
 pub mod queues;
 pub mod schools;
+pub mod sync_schools;
 pub mod trash;
 pub mod users;
 mod users_render;
@@ -37,14 +38,15 @@ pub enum ViewId {
     Limbo,
     Queues,
     Trash,
-    // Verify and SyncSchools go here once the engine offers them.
     Jobs,
     Log,
+    // Verify (key 9) goes here.
+    SyncSchools,
 }
 
 impl ViewId {
     /// Tab and number-key order (1…9, then 0).
-    pub const ALL: [ViewId; 8] = [
+    pub const ALL: [ViewId; 9] = [
         ViewId::Dashboard,
         ViewId::Schools,
         ViewId::Users,
@@ -53,6 +55,7 @@ impl ViewId {
         ViewId::Trash,
         ViewId::Jobs,
         ViewId::Log,
+        ViewId::SyncSchools,
     ];
 
     /// The `:` command that jumps here (also the screenshot name).
@@ -66,6 +69,7 @@ impl ViewId {
             ViewId::Trash => "trash",
             ViewId::Jobs => "jobs",
             ViewId::Log => "log",
+            ViewId::SyncSchools => "sync-schools",
         }
     }
 
@@ -79,6 +83,7 @@ impl ViewId {
             ViewId::Trash => "Trash",
             ViewId::Jobs => "Jobs & runs",
             ViewId::Log => "Log",
+            ViewId::SyncSchools => "Sync schools",
         }
     }
 
@@ -88,6 +93,7 @@ impl ViewId {
             ViewId::Dashboard => &["home", "overview"],
             ViewId::Jobs => &["runs", "import"],
             ViewId::Log => &["logs"],
+            ViewId::SyncSchools => &["assign", "sync schools"],
             ViewId::Queues => &["sync", "authorities"],
             _ => &[],
         }
@@ -97,8 +103,12 @@ impl ViewId {
         self as usize
     }
 
-    /// The number key that jumps here (`1`…`9`, then `0`).
+    /// The number key that jumps here (`1`…`9`, then `0`; sync schools
+    /// keeps `0` while `9` waits for verify).
     pub fn key(self) -> char {
+        if self == ViewId::SyncSchools {
+            return '0';
+        }
         char::from(b'0' + ((self.index() + 1) % 10) as u8)
     }
 }
@@ -201,5 +211,6 @@ pub fn all() -> Vec<Box<dyn View>> {
         Box::new(trash::Trash::default()),
         Box::new(jobs::Jobs::default()),
         Box::new(log::Log::default()),
+        Box::new(sync_schools::SyncSchools::default()),
     ]
 }
