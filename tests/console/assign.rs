@@ -113,3 +113,28 @@ fn read_only_hides_and_refuses_add_and_remove() {
     h.app.dispatch(Action::AddSchool);
     assert!(h.screen().contains("refused: read-only"));
 }
+
+/// The facade's verify job on the demo's embedded mirror: it finishes with
+/// a report whose summary matches the report the plain call gives.
+#[test]
+fn verify_runs_as_a_job_on_the_embedded_mirror() {
+    use rollcall::engine::api::{JobKind, JobOutcome};
+    use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
+    let mut h = Harness::new();
+    let req = VerifyRequest {
+        authority: "schulportal".into(),
+        kind: VerifyKind::All,
+        filter: None,
+        fix: false,
+    };
+    let info = h.rt.block_on(h.api.start_verify(req.clone())).expect("started");
+    assert_eq!(info.kind, JobKind::Verify);
+    h.wait_jobs();
+    let row = h.app.jobs.rows.first().expect("verify job").clone();
+    let summary = row.result.expect("finished").expect("ok");
+    let plain = h.rt.block_on(h.api.verify(req)).expect("verify");
+    let expect = rollcall::tui::jobboard::summarize(&JobOutcome::Verify(Box::new(plain.clone())));
+    assert_eq!(summary, expect);
+    assert!(summary.starts_with("schulportal all: "), "{summary}");
+    assert!(plain.expected > 0, "{plain:?}");
+}
