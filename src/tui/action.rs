@@ -52,6 +52,8 @@ pub enum Action {
     ScheduleSync,
     AddSchool,
     RemoveSchool,
+    RunVerify,
+    FixAll,
 }
 
 /// How an action is confirmed, scaled to its danger.
@@ -154,9 +156,9 @@ pub struct ActionSpec {
     pub hint: bool,
 }
 
-use ViewId::{Dashboard, Jobs, Limbo, Log, Queues, Schools, SyncSchools, Trash, Users};
+use ViewId::{Dashboard, Jobs, Limbo, Log, Queues, Schools, SyncSchools, Trash, Users, Verify};
 
-const TABLES: &[ViewId] = &[Schools, Users, Limbo, Queues, Trash, Jobs, Log, SyncSchools];
+const TABLES: &[ViewId] = &[Schools, Users, Limbo, Queues, Trash, Jobs, Log, Verify, SyncSchools];
 
 const fn spec(action: Action, keys: &'static [Key], command: &'static str, help: &'static str) -> ActionSpec {
     ActionSpec {
@@ -296,6 +298,28 @@ pub const ACTIONS: &[ActionSpec] = &[
             &[Queues],
         ),
         Confirm::No,
+    )),
+    // Verify
+    hinted(only(
+        spec(
+            Action::RunVerify,
+            &[k('v')],
+            "run-verify",
+            "verify an authority: pick it, the objects and a filter; runs as a job",
+        ),
+        &[Verify],
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::FixAll,
+                &[k('f')],
+                "fix",
+                "fix every difference of the last verify (type the word)",
+            ),
+            &[Verify],
+        ),
+        Confirm::Typed,
     )),
     // Sync schools
     hinted(danger(
@@ -507,6 +531,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec(Action::Goto(Trash), &[k('6')], "trash", "go to the trash"),
     spec(Action::Goto(Jobs), &[k('7')], "jobs", "go to jobs and runs"),
     spec(Action::Goto(Log), &[k('8')], "log", "go to the log"),
+    spec(Action::Goto(Verify), &[k('9')], "verify", "go to verify"),
     spec(
         Action::Goto(SyncSchools),
         &[k('0')],

@@ -76,6 +76,15 @@ pub enum Tag {
         school: String,
         delete_on_target: bool,
     },
+    VerifyAuthority,
+    VerifyKind {
+        authority: String,
+    },
+    VerifyFilter {
+        authority: String,
+        kind: String,
+    },
+    VerifyFix,
     Quit,
 }
 

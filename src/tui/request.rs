@@ -65,6 +65,7 @@ pub enum Call {
     UserSyncItems(String),
     UserHistory(String),
     SyncSchools,
+    StartVerify(crate::engine::sync::verify::VerifyRequest),
     SchoolsAdd(SchoolsAdd),
     SchoolsRemove(SchoolsRemove),
 }
@@ -160,6 +161,7 @@ impl Call {
             Call::UserSyncItems(_) => "user sync items",
             Call::UserHistory(_) => "user history",
             Call::SyncSchools => "sync schools",
+            Call::StartVerify(_) => "verify",
             Call::SchoolsAdd(_) => "sync-schools add",
             Call::SchoolsRemove(_) => "sync-schools remove",
         }
@@ -236,6 +238,7 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         }
         Call::StartDrain(a) => Data::JobStarted(api.start_drain(a).await?),
         Call::SyncSchools => Data::SyncSchools(api.sync_schools(None).await?),
+        Call::StartVerify(req) => Data::JobStarted(api.start_verify(req).await?),
         Call::SchoolsAdd(req) => {
             let c = api.sync_schools_add(req).await?;
             Data::Done(format!(

@@ -138,3 +138,38 @@ fn verify_runs_as_a_job_on_the_embedded_mirror() {
     assert!(summary.starts_with("schulportal all: "), "{summary}");
     assert!(plain.expected > 0, "{plain:?}");
 }
+
+#[test]
+fn verify_view_runs_a_job_and_read_only_hides_fix() {
+    let mut h = Harness::new();
+    h.type_str("9v");
+    assert!(h.screen().contains("Verify which authority"), "{}", h.screen());
+    h.type_str("schulportal");
+    h.key(crossterm::event::KeyCode::Enter);
+    h.type_str("users");
+    h.key(crossterm::event::KeyCode::Enter);
+    h.key(crossterm::event::KeyCode::Enter);
+    h.wait_jobs();
+    let screen = h.screen();
+    assert!(screen.contains("schulportal (embedded) · users"), "{screen}");
+    let r =
+        h.rt.block_on(h.api.verify(rollcall::engine::sync::verify::VerifyRequest {
+            authority: "schulportal".into(),
+            kind: rollcall::engine::sync::verify::VerifyKind::Users,
+            filter: None,
+            fix: false,
+        }))
+        .expect("verify");
+    let n = r.missing.len() + r.unexpected.len() + r.different.len();
+    assert!(screen.contains(&format!("Differences · {n}")), "{screen}");
+
+    let mut ro = Harness::with(true, Theme::default_theme());
+    ro.type_str("9");
+    let screen = ro.screen();
+    let footer = screen.lines().last().unwrap_or_default();
+    assert!(!footer.contains("fix"), "{screen}");
+    ro.type_str("f");
+    assert!(ro.app.overlay.is_none());
+    ro.app.dispatch(Action::FixAll);
+    assert!(ro.screen().contains("refused: read-only"));
+}

@@ -128,6 +128,20 @@ fn queues() {
 }
 
 #[test]
+fn verify() {
+    let mut h = Harness::new();
+    h.type_str("9");
+    h.type_str("v");
+    h.type_str("schulportal");
+    h.key(KeyCode::Enter);
+    h.type_str("all");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Enter);
+    h.wait_jobs();
+    shoot(&mut h, "verify");
+}
+
+#[test]
 fn sync_schools() {
     let mut h = Harness::new();
     h.type_str("0");

@@ -4,8 +4,7 @@
 //!
 //! Views slot in by id: a view is a [`ViewId`] (its place in the tab bar,
 //! its number key and `:` name), a [`View`] in [`all`], and its rows in the
-//! action table. Sync schools takes key `0`; Verify (key `9`) slots in
-//! before it.
+//! action table.
 
 pub mod dashboard;
 mod inspector;
@@ -19,6 +18,7 @@ pub mod sync_schools;
 pub mod trash;
 pub mod users;
 mod users_render;
+pub mod verify;
 
 use super::action::Action;
 use super::clock::Clock;
@@ -40,13 +40,13 @@ pub enum ViewId {
     Trash,
     Jobs,
     Log,
-    // Verify (key 9) goes here.
+    Verify,
     SyncSchools,
 }
 
 impl ViewId {
     /// Tab and number-key order (1…9, then 0).
-    pub const ALL: [ViewId; 9] = [
+    pub const ALL: [ViewId; 10] = [
         ViewId::Dashboard,
         ViewId::Schools,
         ViewId::Users,
@@ -55,6 +55,7 @@ impl ViewId {
         ViewId::Trash,
         ViewId::Jobs,
         ViewId::Log,
+        ViewId::Verify,
         ViewId::SyncSchools,
     ];
 
@@ -69,6 +70,7 @@ impl ViewId {
             ViewId::Trash => "trash",
             ViewId::Jobs => "jobs",
             ViewId::Log => "log",
+            ViewId::Verify => "verify",
             ViewId::SyncSchools => "sync-schools",
         }
     }
@@ -83,6 +85,7 @@ impl ViewId {
             ViewId::Trash => "Trash",
             ViewId::Jobs => "Jobs & runs",
             ViewId::Log => "Log",
+            ViewId::Verify => "Verify",
             ViewId::SyncSchools => "Sync schools",
         }
     }
@@ -103,12 +106,8 @@ impl ViewId {
         self as usize
     }
 
-    /// The number key that jumps here (`1`…`9`, then `0`; sync schools
-    /// keeps `0` while `9` waits for verify).
+    /// The number key that jumps here (`1`…`9`, then `0`).
     pub fn key(self) -> char {
-        if self == ViewId::SyncSchools {
-            return '0';
-        }
         char::from(b'0' + ((self.index() + 1) % 10) as u8)
     }
 }
@@ -211,6 +210,7 @@ pub fn all() -> Vec<Box<dyn View>> {
         Box::new(trash::Trash::default()),
         Box::new(jobs::Jobs::default()),
         Box::new(log::Log::default()),
+        Box::new(verify::Verify::default()),
         Box::new(sync_schools::SyncSchools::default()),
     ]
 }
