@@ -50,6 +50,10 @@ pub enum Action {
     Fold,
     FoldAll,
     ScheduleSync,
+    AddSchool,
+    RemoveSchool,
+    RunVerify,
+    FixAll,
 }
 
 /// How an action is confirmed, scaled to its danger.
@@ -152,9 +156,9 @@ pub struct ActionSpec {
     pub hint: bool,
 }
 
-use ViewId::{Dashboard, Jobs, Limbo, Log, Queues, Schools, Trash, Users};
+use ViewId::{Dashboard, Jobs, Limbo, Log, Queues, Schools, SyncSchools, Trash, Users, Verify};
 
-const TABLES: &[ViewId] = &[Schools, Users, Limbo, Queues, Trash, Jobs, Log];
+const TABLES: &[ViewId] = &[Schools, Users, Limbo, Queues, Trash, Jobs, Log, Verify, SyncSchools];
 
 const fn spec(action: Action, keys: &'static [Key], command: &'static str, help: &'static str) -> ActionSpec {
     ActionSpec {
@@ -294,6 +298,53 @@ pub const ACTIONS: &[ActionSpec] = &[
             &[Queues],
         ),
         Confirm::No,
+    )),
+    // Verify
+    hinted(only(
+        spec(
+            Action::RunVerify,
+            &[k('v')],
+            "run-verify",
+            "verify an authority: pick it, the objects and a filter; runs as a job",
+        ),
+        &[Verify],
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::FixAll,
+                &[k('f')],
+                "fix",
+                "fix every difference of the last verify (type the word)",
+            ),
+            &[Verify],
+        ),
+        Confirm::Typed,
+    )),
+    // Sync schools
+    hinted(danger(
+        only(
+            spec(
+                Action::AddSchool,
+                &[k('a')],
+                "assign",
+                "add a school to the selected authority (picker, initial sync or not; y/n)",
+            ),
+            &[SyncSchools],
+        ),
+        Confirm::YesNo,
+    )),
+    hinted(danger(
+        only(
+            spec(
+                Action::RemoveSchool,
+                &[k('x')],
+                "unassign",
+                "remove the selected school (y/n; delete on target: type the word)",
+            ),
+            &[SyncSchools],
+        ),
+        Confirm::YesNo,
     )),
     // Trash
     hinted(danger(
@@ -480,6 +531,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec(Action::Goto(Trash), &[k('6')], "trash", "go to the trash"),
     spec(Action::Goto(Jobs), &[k('7')], "jobs", "go to jobs and runs"),
     spec(Action::Goto(Log), &[k('8')], "log", "go to the log"),
+    spec(Action::Goto(Verify), &[k('9')], "verify", "go to verify"),
+    spec(
+        Action::Goto(SyncSchools),
+        &[k('0')],
+        "sync-schools",
+        "go to the schools each authority syncs",
+    ),
     hinted(spec(
         Action::Quit,
         &[k('q'), ctrl('c')],
@@ -595,7 +653,12 @@ mod tests {
         assert!(offered(ViewId::Limbo, true).all(|s| !s.destructive));
         assert!(hints(ViewId::Limbo, true).iter().all(|(_, c)| *c != "restore"));
         assert!(hidden_by_read_only(ViewId::Limbo) >= 3);
-        for (view, keys) in [(ViewId::Trash, "rx"), (ViewId::Queues, "pun"), (ViewId::Users, "y")] {
+        for (view, keys) in [
+            (ViewId::Trash, "rx"),
+            (ViewId::Queues, "pun"),
+            (ViewId::Users, "y"),
+            (ViewId::SyncSchools, "ax"),
+        ] {
             for c in keys.chars() {
                 assert!(resolve(&key(c), view, false).is_some());
                 assert_eq!(resolve(&key(c), view, true), None, "{view:?} {c}");

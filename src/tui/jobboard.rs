@@ -85,6 +85,22 @@ pub fn summarize(outcome: &JobOutcome) -> String {
                 parts.join("; ")
             }
         }
+        JobOutcome::Verify(r) if r.clean => format!(
+            "{} {}: clean ({} expected, {} on the target)",
+            r.authority,
+            r.kind.as_str(),
+            r.expected,
+            r.actual
+        ),
+        JobOutcome::Verify(r) => format!(
+            "{} {}: {} missing · {} unexpected · {} different{}",
+            r.authority,
+            r.kind.as_str(),
+            r.counts.missing,
+            r.counts.unexpected,
+            r.counts.different,
+            if r.fixed.is_some() { " (fix queued)" } else { "" }
+        ),
         JobOutcome::Purge(p) => format!(
             "{} {} user(s) due on or before {}",
             if p.dry_run { "would purge" } else { "purged" },

@@ -12,21 +12,79 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 /// What an overlay's answer is about, for the view that opened it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tag {
-    RestorePick { username: String },
-    RestoreConfirm { username: String, school: String },
-    ExtendDays { username: String },
-    PurgeUser { username: String },
+    RestorePick {
+        username: String,
+    },
+    RestoreConfirm {
+        username: String,
+        school: String,
+    },
+    ExtendDays {
+        username: String,
+    },
+    PurgeUser {
+        username: String,
+    },
     ImportSchool,
-    ImportRole { school: String },
-    ImportFile { school: String, roles: Vec<Role> },
+    ImportRole {
+        school: String,
+    },
+    ImportFile {
+        school: String,
+        roles: Vec<Role>,
+    },
     ImportApply,
     PurgeAsOf,
-    PurgeApply { as_of: Option<NaiveDate> },
-    PauseAuthority { authority: String },
-    ResumeAuthority { authority: String },
-    TrashRequeue { items: Vec<String> },
-    TrashDelete { items: Vec<String> },
-    ScheduleUser { username: String },
+    PurgeApply {
+        as_of: Option<NaiveDate>,
+    },
+    PauseAuthority {
+        authority: String,
+    },
+    ResumeAuthority {
+        authority: String,
+    },
+    TrashRequeue {
+        items: Vec<String>,
+    },
+    TrashDelete {
+        items: Vec<String>,
+    },
+    ScheduleUser {
+        username: String,
+    },
+    SchoolsAddPick {
+        authority: String,
+    },
+    SchoolsAddMode {
+        authority: String,
+        school: String,
+        force: bool,
+    },
+    SchoolsAdd {
+        authority: String,
+        school: String,
+        initial_sync: bool,
+        force: bool,
+    },
+    SchoolsRemoveMode {
+        authority: String,
+        school: String,
+    },
+    SchoolsRemove {
+        authority: String,
+        school: String,
+        delete_on_target: bool,
+    },
+    VerifyAuthority,
+    VerifyKind {
+        authority: String,
+    },
+    VerifyFilter {
+        authority: String,
+        kind: String,
+    },
+    VerifyFix,
     Quit,
 }
 

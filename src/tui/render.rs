@@ -94,6 +94,8 @@ fn short(v: ViewId) -> &'static str {
         ViewId::Trash => "Trash",
         ViewId::Jobs => "Jobs",
         ViewId::Log => "Log",
+        ViewId::Verify => "Verify",
+        ViewId::SyncSchools => "Assign",
     }
 }
 

@@ -10,6 +10,7 @@ use crate::engine::import::ImportRequest;
 use crate::engine::overview::{Overview, SchoolRow, UserRow};
 use crate::engine::received::HistoryEntry;
 use crate::engine::runs::RunRecord;
+use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
 use crate::engine::sync::{QueueStatus, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserDetail;
 use crate::store::{BoundedCount, UserQuery};
@@ -63,6 +64,10 @@ pub enum Call {
     ScheduleUser(String),
     UserSyncItems(String),
     UserHistory(String),
+    SyncSchools,
+    StartVerify(crate::engine::sync::verify::VerifyRequest),
+    SchoolsAdd(SchoolsAdd),
+    SchoolsRemove(SchoolsRemove),
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +115,7 @@ pub enum Data {
     /// The user, and its queue and trash items.
     UserSyncItems(String, Vec<UserSyncItem>),
     UserHistory(String, Vec<HistoryEntry>),
+    SyncSchools(Vec<AuthoritySchools>),
 }
 
 #[derive(Clone, Debug)]
@@ -154,6 +160,10 @@ impl Call {
             Call::ScheduleUser(_) => "schedule",
             Call::UserSyncItems(_) => "user sync items",
             Call::UserHistory(_) => "user history",
+            Call::SyncSchools => "sync schools",
+            Call::StartVerify(_) => "verify",
+            Call::SchoolsAdd(_) => "sync-schools add",
+            Call::SchoolsRemove(_) => "sync-schools remove",
         }
     }
 }
@@ -227,6 +237,34 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
             })
         }
         Call::StartDrain(a) => Data::JobStarted(api.start_drain(a).await?),
+        Call::SyncSchools => Data::SyncSchools(api.sync_schools(None).await?),
+        Call::StartVerify(req) => Data::JobStarted(api.start_verify(req).await?),
+        Call::SchoolsAdd(req) => {
+            let c = api.sync_schools_add(req).await?;
+            Data::Done(format!(
+                "{} now syncs {}{}",
+                c.authority,
+                c.schools.join(", "),
+                if c.schedule {
+                    format!(" ({} item(s) queued)", c.scheduled.queued.values().sum::<u64>())
+                } else {
+                    String::new()
+                }
+            ))
+        }
+        Call::SchoolsRemove(req) => {
+            let c = api.sync_schools_remove(req).await?;
+            Data::Done(format!(
+                "{} no longer syncs {}{}",
+                c.authority,
+                c.schools.join(", "),
+                if c.schedule {
+                    format!(" ({} delete(s) queued)", c.scheduled.queued.values().sum::<u64>())
+                } else {
+                    String::new()
+                }
+            ))
+        }
         Call::TrashList => Data::Trash(api.trash_list().await?),
         Call::TrashShow(item) => Data::TrashDetail(Box::new(api.trash_show(item).await?)),
         Call::TrashDelete(items) => {

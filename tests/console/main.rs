@@ -2,6 +2,7 @@
 //! at 80×24 and 160×48 (also written as SVG screenshots, checked for
 //! staleness), and behaviour through the real App and engine facade.
 
+mod assign;
 mod behaviour;
 mod harness;
 mod svg;
@@ -124,6 +125,27 @@ fn queues() {
     let mut h = Harness::new();
     h.type_str("5");
     shoot(&mut h, "queues");
+}
+
+#[test]
+fn verify() {
+    let mut h = Harness::new();
+    h.type_str("9");
+    h.type_str("v");
+    h.type_str("schulportal");
+    h.key(KeyCode::Enter);
+    h.type_str("all");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Enter);
+    h.wait_jobs();
+    shoot(&mut h, "verify");
+}
+
+#[test]
+fn sync_schools() {
+    let mut h = Harness::new();
+    h.type_str("0");
+    shoot(&mut h, "sync-schools");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use super::{EngineEvent, Shared};
 use crate::engine::import::{ImportOutcome, ImportRequest};
 use crate::engine::jobs::{CancelToken, Progress, ProgressEvent};
 use crate::engine::limbo::PurgeOutcome;
+use crate::engine::sync::verify::{VerifyReport, VerifyRequest};
 use crate::engine::sync::{SyncOptions, SyncOutcome};
 use crate::engine::{Engine, EngineError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -28,6 +29,8 @@ pub enum JobKind {
     Purge,
     /// "Drain now": one `sync run --once` for one authority.
     Sync,
+    /// One verify (optionally fixing) of one authority.
+    Verify,
 }
 
 impl JobKind {
@@ -36,6 +39,7 @@ impl JobKind {
             JobKind::Import => "import",
             JobKind::Purge => "purge",
             JobKind::Sync => "sync",
+            JobKind::Verify => "verify",
         }
     }
 }
@@ -55,6 +59,7 @@ pub enum JobOutcome {
     Import(Box<ImportOutcome>),
     Purge(PurgeOutcome),
     Sync(Box<SyncOutcome>),
+    Verify(Box<VerifyReport>),
 }
 
 #[derive(Default)]
@@ -201,5 +206,19 @@ pub(super) fn spawn_drain(shared: &Arc<Shared>, authority: String) -> JobInfo {
             max_wait: DRAIN_MAX_WAIT,
         };
         engine.sync_run(&opts, progress).map(|o| JobOutcome::Sync(Box::new(o)))
+    })
+}
+
+/// Verifies (with `fix`, repairs) one authority as a job with progress.
+pub(super) fn spawn_verify(shared: &Arc<Shared>, req: VerifyRequest) -> JobInfo {
+    let mut label = format!("verify {} {}", req.authority, req.kind.as_str());
+    if let Some(f) = &req.filter {
+        label.push_str(&format!(" {f}"));
+    }
+    if req.fix {
+        label.push_str(" (fix)");
+    }
+    spawn(shared, JobKind::Verify, label, false, move |engine, progress| {
+        engine.verify(&req, progress).map(|r| JobOutcome::Verify(Box::new(r)))
     })
 }

@@ -229,7 +229,7 @@ impl EngineApi {
     }
 
     /// Verifies (and with `fix` repairs) one authority on the shared
-    /// engine. Progress events are not reported (no job kind for it yet).
+    /// engine, without progress events (`start_verify` runs it as a job).
     pub async fn verify(&self, req: VerifyRequest) -> ApiResult<VerifyReport> {
         self.write(move |e| e.verify(&req, &mut super::jobs::Quiet)).await
     }

@@ -35,6 +35,21 @@ impl EngineApi {
         Ok(jobs::spawn_drain(&self.shared, authority))
     }
 
+    /// Verify (with `fix`, repair) one authority as a job: progress events
+    /// as it lists the target, the report as the job's outcome.
+    pub async fn start_verify(&self, req: crate::engine::sync::verify::VerifyRequest) -> ApiResult<JobInfo> {
+        let name = req.authority.clone();
+        let fix = req.fix;
+        self.call(move |e| {
+            if fix {
+                e.check_writable("verify --fix")?;
+            }
+            e.authority(&name).map(|_| ())
+        })
+        .await?;
+        Ok(jobs::spawn_verify(&self.shared, req))
+    }
+
     /// Every authority's trash, oldest failure first.
     pub async fn trash_list(&self) -> ApiResult<Vec<TrashEntry>> {
         self.call(|e| {

@@ -4,8 +4,7 @@
 //!
 //! Views slot in by id: a view is a [`ViewId`] (its place in the tab bar,
 //! its number key and `:` name), a [`View`] in [`all`], and its rows in the
-//! action table. Verify and sync schools slot in after [`ViewId::Trash`]
-//! when the engine offers them.
+//! action table.
 
 pub mod dashboard;
 mod inspector;
@@ -15,9 +14,11 @@ pub mod limbo;
 pub mod log;
 pub mod queues;
 pub mod schools;
+pub mod sync_schools;
 pub mod trash;
 pub mod users;
 mod users_render;
+pub mod verify;
 
 use super::action::Action;
 use super::clock::Clock;
@@ -37,14 +38,15 @@ pub enum ViewId {
     Limbo,
     Queues,
     Trash,
-    // Verify and SyncSchools go here once the engine offers them.
     Jobs,
     Log,
+    Verify,
+    SyncSchools,
 }
 
 impl ViewId {
     /// Tab and number-key order (1…9, then 0).
-    pub const ALL: [ViewId; 8] = [
+    pub const ALL: [ViewId; 10] = [
         ViewId::Dashboard,
         ViewId::Schools,
         ViewId::Users,
@@ -53,6 +55,8 @@ impl ViewId {
         ViewId::Trash,
         ViewId::Jobs,
         ViewId::Log,
+        ViewId::Verify,
+        ViewId::SyncSchools,
     ];
 
     /// The `:` command that jumps here (also the screenshot name).
@@ -66,6 +70,8 @@ impl ViewId {
             ViewId::Trash => "trash",
             ViewId::Jobs => "jobs",
             ViewId::Log => "log",
+            ViewId::Verify => "verify",
+            ViewId::SyncSchools => "sync-schools",
         }
     }
 
@@ -79,6 +85,8 @@ impl ViewId {
             ViewId::Trash => "Trash",
             ViewId::Jobs => "Jobs & runs",
             ViewId::Log => "Log",
+            ViewId::Verify => "Verify",
+            ViewId::SyncSchools => "Sync schools",
         }
     }
 
@@ -88,6 +96,7 @@ impl ViewId {
             ViewId::Dashboard => &["home", "overview"],
             ViewId::Jobs => &["runs", "import"],
             ViewId::Log => &["logs"],
+            ViewId::SyncSchools => &["assign", "sync schools"],
             ViewId::Queues => &["sync", "authorities"],
             _ => &[],
         }
@@ -201,5 +210,7 @@ pub fn all() -> Vec<Box<dyn View>> {
         Box::new(trash::Trash::default()),
         Box::new(jobs::Jobs::default()),
         Box::new(log::Log::default()),
+        Box::new(verify::Verify::default()),
+        Box::new(sync_schools::SyncSchools::default()),
     ]
 }

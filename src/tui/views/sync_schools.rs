@@ -1,0 +1,424 @@
+//! Sync schools: each authority and the schools it syncs, with where each
+//! assignment comes from (`config`, `data_dir` — added from here or with
+//! `sync-schools add` — or both) and the config schools taken away
+//! (`excluded`). `a` adds a school to the selected authority (picker, then
+//! with or without an initial sync; already assigned means force), `x`
+//! removes the selected school (keep objects on the target: y/n; delete them
+//! there: the typed word). The engine refuses in read-only mode and audits.
+
+use super::{Ctx, Level, RenderCtx, View, ViewId};
+use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
+use crate::tui::action::Action;
+use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::request::{Call, Data};
+use crate::tui::theme::Slot;
+use crate::tui::widgets::{clip, kv, panel};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+/// The add flow's choices, as the picker shows them.
+const WITH_INITIAL: &str = "add and schedule an initial sync of its objects";
+const WITHOUT_INITIAL: &str = "add only (objects go out as they change)";
+const KEEP_ON_TARGET: &str = "remove; keep its objects on the target";
+const DELETE_ON_TARGET: &str = "remove and delete its objects on the target";
+
+/// One line of the table: an authority's school (or the authority itself
+/// when it syncs none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SchoolLine {
+    pub authority: String,
+    pub school: Option<String>,
+    pub source: &'static str,
+    pub detail: String,
+}
+
+#[derive(Default)]
+pub struct SyncSchools {
+    pub rows: Vec<AuthoritySchools>,
+    pub loaded: bool,
+    pub error: Option<String>,
+    pub selected: usize,
+    pub filter: String,
+    /// The authority an add is for, while its school picker is loading.
+    adding: Option<String>,
+}
+
+impl SyncSchools {
+    pub fn lines(&self) -> Vec<SchoolLine> {
+        let f = self.filter.to_lowercase();
+        let mut out = Vec::new();
+        for a in &self.rows {
+            let mut mine = Vec::new();
+            for s in &a.schools {
+                let detail = match (&s.since, &s.by) {
+                    (Some(at), Some(by)) => format!("added {} by {by}", at.format("%Y-%m-%d %H:%M")),
+                    (Some(at), None) => format!("added {}", at.format("%Y-%m-%d %H:%M")),
+                    _ if a.config_all => "config: schools = [\"*\"]".into(),
+                    _ => String::new(),
+                };
+                mine.push(SchoolLine {
+                    authority: a.authority.clone(),
+                    school: Some(s.school.clone()),
+                    source: s.source,
+                    detail,
+                });
+            }
+            for s in &a.excluded {
+                mine.push(SchoolLine {
+                    authority: a.authority.clone(),
+                    school: Some(s.school.clone()),
+                    source: "excluded",
+                    detail: match &s.by {
+                        Some(by) => format!("removed by {by}"),
+                        None => "removed from the config's list".into(),
+                    },
+                });
+            }
+            if mine.is_empty() {
+                mine.push(SchoolLine {
+                    authority: a.authority.clone(),
+                    school: None,
+                    source: "-",
+                    detail: "no schools: a adds one".into(),
+                });
+            }
+            out.extend(mine.into_iter().filter(|l| {
+                f.is_empty()
+                    || l.authority.contains(&f)
+                    || l.source.contains(&f)
+                    || l.school.as_deref().is_some_and(|s| s.to_lowercase().contains(&f))
+            }));
+        }
+        out
+    }
+
+    fn assigned(&self, authority: &str, school: &str) -> bool {
+        self.rows
+            .iter()
+            .filter(|a| a.authority == authority)
+            .any(|a| a.schools.iter().any(|s| s.school == school))
+    }
+}
+
+impl View for SyncSchools {
+    fn id(&self) -> ViewId {
+        ViewId::SyncSchools
+    }
+
+    fn load(&mut self, ctx: &mut Ctx) {
+        ctx.ask(ViewId::SyncSchools, Call::SyncSchools);
+    }
+
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        let lines = self.lines();
+        let n = lines.len();
+        match action {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
+            Action::PageUp | Action::Top => self.selected = 0,
+            Action::PageDown | Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::AddSchool => {
+                let Some(line) = lines.get(self.selected) else {
+                    ctx.status(Level::Warn, "no authority selected");
+                    return true;
+                };
+                self.adding = Some(line.authority.clone());
+                ctx.ask(ViewId::SyncSchools, Call::SchoolNames);
+            }
+            Action::RemoveSchool => match lines.get(self.selected) {
+                Some(SchoolLine {
+                    authority,
+                    school: Some(school),
+                    source,
+                    ..
+                }) if *source != "excluded" => ctx.overlay(overlay::picker(
+                    ViewId::SyncSchools,
+                    Tag::SchoolsRemoveMode {
+                        authority: authority.clone(),
+                        school: school.clone(),
+                    },
+                    format!("Remove {school} from {authority}"),
+                    vec![KEEP_ON_TARGET.into(), DELETE_ON_TARGET.into()],
+                )),
+                _ => ctx.status(Level::Warn, "select an assigned school to remove"),
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+        match result {
+            Ok(Data::SyncSchools(rows)) => {
+                self.rows = rows;
+                self.loaded = true;
+                self.error = None;
+                self.selected = self.selected.min(self.lines().len().saturating_sub(1));
+            }
+            Ok(Data::SchoolNames(names)) => {
+                if let Some(authority) = self.adding.take() {
+                    ctx.overlay(overlay::picker(
+                        ViewId::SyncSchools,
+                        Tag::SchoolsAddPick {
+                            authority: authority.clone(),
+                        },
+                        format!("Add a school to {authority}"),
+                        names,
+                    ));
+                }
+            }
+            Ok(Data::Done(msg)) => {
+                ctx.status(Level::Ok, msg);
+                ctx.ask(ViewId::SyncSchools, Call::SyncSchools);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.adding = None;
+                ctx.status(Level::Error, e);
+            }
+        }
+    }
+
+    fn on_answer(&mut self, tag: Tag, answer: Answer, ctx: &mut Ctx) {
+        match (tag, answer) {
+            (Tag::SchoolsAddPick { authority }, Answer::Picked(school)) => {
+                let force = self.assigned(&authority, &school);
+                let title = if force {
+                    format!("{school} is assigned to {authority} already: add again (force)")
+                } else {
+                    format!("Add {school} to {authority}")
+                };
+                ctx.overlay(overlay::picker(
+                    ViewId::SyncSchools,
+                    Tag::SchoolsAddMode {
+                        authority,
+                        school,
+                        force,
+                    },
+                    title,
+                    vec![WITH_INITIAL.into(), WITHOUT_INITIAL.into()],
+                ));
+            }
+            (
+                Tag::SchoolsAddMode {
+                    authority,
+                    school,
+                    force,
+                },
+                Answer::Picked(mode),
+            ) => {
+                let initial_sync = mode == WITH_INITIAL;
+                ctx.overlay(overlay::yes_no(
+                    ViewId::SyncSchools,
+                    Tag::SchoolsAdd {
+                        authority: authority.clone(),
+                        school: school.clone(),
+                        initial_sync,
+                        force,
+                    },
+                    "Add school",
+                    vec![
+                        format!("Sync {school} to {authority}{}?", if force { " (force)" } else { "" }),
+                        if initial_sync {
+                            "Its users and groups are queued for the authority now.".into()
+                        } else {
+                            "Nothing is queued now; objects go out as they change.".into()
+                        },
+                    ],
+                ));
+            }
+            (
+                Tag::SchoolsAdd {
+                    authority,
+                    school,
+                    initial_sync,
+                    force,
+                },
+                Answer::Yes,
+            ) => ctx.ask(
+                ViewId::SyncSchools,
+                Call::SchoolsAdd(SchoolsAdd {
+                    authority,
+                    schools: vec![school],
+                    all_schools: false,
+                    initial_sync,
+                    force,
+                }),
+            ),
+            (Tag::SchoolsRemoveMode { authority, school }, Answer::Picked(mode)) => {
+                let delete_on_target = mode == DELETE_ON_TARGET;
+                let tag = Tag::SchoolsRemove {
+                    authority: authority.clone(),
+                    school: school.clone(),
+                    delete_on_target,
+                };
+                ctx.overlay(if delete_on_target {
+                    overlay::typed(
+                        ViewId::SyncSchools,
+                        tag,
+                        "Remove school and delete on target",
+                        vec![
+                            format!("Stop syncing {school} to {authority} and DELETE its users"),
+                            format!("and groups on {authority}. This cannot be undone from here."),
+                            "Type delete to confirm.".into(),
+                        ],
+                        "delete",
+                    )
+                } else {
+                    overlay::yes_no(
+                        ViewId::SyncSchools,
+                        tag,
+                        "Remove school",
+                        vec![
+                            format!("Stop syncing {school} to {authority}?"),
+                            "Its objects stay on the target.".into(),
+                        ],
+                    )
+                });
+            }
+            (
+                Tag::SchoolsRemove {
+                    authority,
+                    school,
+                    delete_on_target,
+                },
+                Answer::Yes,
+            ) => ctx.ask(
+                ViewId::SyncSchools,
+                Call::SchoolsRemove(SchoolsRemove {
+                    authority,
+                    schools: vec![school],
+                    delete_on_target,
+                    force: false,
+                }),
+            ),
+            _ => {}
+        }
+    }
+
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
+        self.filter = text;
+        self.selected = 0;
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+        let t = rc.theme;
+        let wide = area.width >= 120;
+        let lines = self.lines();
+        let table_h = (lines.len() as u16 + 3).clamp(5, area.height.saturating_sub(7).max(5));
+        let [top, bottom] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(3)]).areas(area);
+        // Keep the selection in sight.
+        let room = table_h.saturating_sub(3) as usize;
+        let skip = self.selected.saturating_sub(room.saturating_sub(1));
+        let mut rows = Vec::new();
+        for (i, l) in lines.iter().enumerate().skip(skip) {
+            let slot = match l.source {
+                "excluded" => Slot::Warn,
+                "-" => Slot::Dim,
+                _ => Slot::Base,
+            };
+            let mut cells = vec![
+                Cell::from(l.authority.clone()),
+                Cell::from(match l.school.as_deref() {
+                    Some("*") => "* (every school)".to_string(),
+                    Some(s) => s.to_string(),
+                    None => "-".into(),
+                }),
+                Cell::from(Span::styled(l.source, t.get(slot))),
+            ];
+            if wide {
+                cells.push(Cell::from(l.detail.clone()));
+            }
+            let style = if i == self.selected {
+                t.get(Slot::Selected)
+            } else {
+                t.get(Slot::Base)
+            };
+            rows.push(Row::new(cells).style(style));
+        }
+        let mut header = vec!["authority", "school", "source"];
+        let mut widths = vec![
+            Constraint::Length(18),
+            Constraint::Length(24),
+            if wide {
+                Constraint::Length(16)
+            } else {
+                Constraint::Fill(1)
+            },
+        ];
+        if wide {
+            header.push("assignment");
+            widths.push(Constraint::Fill(1));
+        }
+        let mut title = format!("Sync schools · {} authorities", self.rows.len());
+        if !self.filter.is_empty() {
+            title.push_str(&format!(" · /{}", self.filter));
+        }
+        let mut block = panel(title, t);
+        if let Some(e) = &self.error {
+            block = block.title_bottom(Span::styled(
+                format!(" {} ", clip(e, area.width as usize - 4)),
+                t.get(Slot::Error),
+            ));
+        } else if !self.loaded {
+            block = block.title_bottom(Span::styled(" loading… ", t.get(Slot::Dim)));
+        } else if self.rows.is_empty() {
+            block = block.title_bottom(Span::styled(
+                " no authorities configured: add [authorities.NAME] to the config ",
+                t.get(Slot::Dim),
+            ));
+        }
+        frame.render_widget(
+            Table::new(rows, widths)
+                .header(Row::new(header).style(t.get(Slot::Header)))
+                .block(block),
+            top,
+        );
+
+        let Some(l) = lines.get(self.selected) else {
+            frame.render_widget(Paragraph::new("").block(panel("Authority", t)), bottom);
+            return;
+        };
+        let Some(a) = self.rows.iter().find(|a| a.authority == l.authority) else {
+            return;
+        };
+        let mut text = vec![
+            kv(
+                "kind",
+                format!("{}{}", a.kind, if a.active { "" } else { " (inactive)" }),
+                t,
+            ),
+            kv(
+                "schools",
+                format!(
+                    "{} synced{} · {} excluded",
+                    a.schools.len(),
+                    if a.config_all { " (config: every school)" } else { "" },
+                    a.excluded.len()
+                ),
+                t,
+            ),
+        ];
+        if let Some(s) = &l.school {
+            text.push(kv("school", format!("{s} · {}", l.source), t));
+            if !l.detail.is_empty() {
+                text.push(kv("assignment", l.detail.clone(), t));
+            }
+        }
+        if !rc.info.read_only {
+            text.push(kv("actions", "a adds a school · x removes the selected one".into(), t));
+        }
+        frame.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: false })
+                .block(panel(format!("Authority {}", a.authority), t)),
+            bottom,
+        );
+    }
+}

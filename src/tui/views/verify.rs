@@ -1,0 +1,341 @@
+//! Verify: `v` picks an authority, the kinds (users, classes, workgroups,
+//! schools, all) and an optional filter, and runs verify as a job (progress
+//! in the job list); the last report fills a table of missing, unexpected
+//! and different objects with the field diffs of the selected one in the
+//! detail pane. `f` fixes all (the typed word; the engine queues the
+//! repairs and audits).
+
+use super::{Ctx, Level, RenderCtx, View, ViewId};
+use crate::engine::api::{EngineEvent, JobOutcome};
+use crate::engine::sync::verify::{VerifyKind, VerifyReport, VerifyRequest};
+use crate::tui::action::Action;
+use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::request::{Call, Data};
+use crate::tui::theme::Slot;
+use crate::tui::widgets::{clip, kv, num, panel};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+const KINDS: [VerifyKind; 5] = [
+    VerifyKind::All,
+    VerifyKind::Users,
+    VerifyKind::Classes,
+    VerifyKind::Workgroups,
+    VerifyKind::Schools,
+];
+
+/// One difference as the table shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub what: &'static str,
+    pub object: String,
+    pub name: String,
+    /// `attribute: expected → actual`, one per field (different only).
+    pub fields: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Verify {
+    pub report: Option<VerifyReport>,
+    pub last: Option<VerifyRequest>,
+    pub selected: usize,
+    pub filter: String,
+    /// Picking: the authority chosen so far.
+    picking: Option<String>,
+    error: Option<String>,
+}
+
+fn findings(r: &VerifyReport) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for m in &r.missing {
+        out.push(Finding {
+            what: "missing",
+            object: m.object.clone(),
+            name: m.name.clone(),
+            fields: Vec::new(),
+        });
+    }
+    for u in &r.unexpected {
+        out.push(Finding {
+            what: "unexpected",
+            object: u.object.clone(),
+            name: u.name.clone().unwrap_or_default(),
+            fields: Vec::new(),
+        });
+    }
+    for d in &r.different {
+        out.push(Finding {
+            what: "different",
+            object: d.object.clone(),
+            name: d.name.clone(),
+            fields: d
+                .fields
+                .iter()
+                .map(|f| format!("{}: {} → {}", f.attribute, f.expected, f.actual))
+                .collect(),
+        });
+    }
+    out
+}
+
+impl Verify {
+    pub fn visible(&self) -> Vec<Finding> {
+        let f = self.filter.to_lowercase();
+        self.report
+            .as_ref()
+            .map(findings)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|x| {
+                f.is_empty()
+                    || x.what.contains(&f)
+                    || x.object.to_lowercase().contains(&f)
+                    || x.name.to_lowercase().contains(&f)
+            })
+            .collect()
+    }
+}
+
+impl View for Verify {
+    fn id(&self) -> ViewId {
+        ViewId::Verify
+    }
+
+    fn load(&mut self, _ctx: &mut Ctx) {}
+
+    fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        let n = self.visible().len();
+        match action {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
+            Action::PageUp | Action::Top => self.selected = 0,
+            Action::PageDown | Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::RunVerify => {
+                self.picking = Some(String::new());
+                ctx.ask(ViewId::Verify, Call::SyncSchools);
+            }
+            Action::FixAll => match (&self.last, &self.report) {
+                (Some(req), Some(r)) if !r.clean => {
+                    let total = r.counts.missing + r.counts.unexpected + r.counts.different;
+                    ctx.overlay(overlay::typed(
+                        ViewId::Verify,
+                        Tag::VerifyFix,
+                        "Fix all differences",
+                        vec![
+                            format!("Queue repairs of {total} object(s) on {}:", req.authority),
+                            "missing ones are created, different ones sent again,".into(),
+                            "unexpected ones DELETED on the target. Type fix to confirm.".into(),
+                        ],
+                        "fix",
+                    ))
+                }
+                _ => ctx.status(Level::Info, "nothing to fix: run verify (v) first"),
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+        match result {
+            Ok(Data::SyncSchools(rows)) if self.picking.take().is_some() => ctx.overlay(overlay::picker(
+                ViewId::Verify,
+                Tag::VerifyAuthority,
+                "Verify which authority",
+                rows.into_iter().map(|a| a.authority).collect(),
+            )),
+            Ok(Data::JobStarted(info)) => ctx.status(
+                Level::Info,
+                format!("started: {} (progress in {})", info.label, ViewId::Jobs.key()),
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                self.error = Some(e.clone());
+                ctx.status(Level::Error, e);
+            }
+        }
+    }
+
+    fn on_answer(&mut self, tag: Tag, answer: Answer, ctx: &mut Ctx) {
+        match (tag, answer) {
+            (Tag::VerifyAuthority, Answer::Picked(authority)) => ctx.overlay(overlay::picker(
+                ViewId::Verify,
+                Tag::VerifyKind { authority },
+                "Verify which objects",
+                KINDS.iter().map(|k| k.as_str().to_string()).collect(),
+            )),
+            (Tag::VerifyKind { authority }, Answer::Picked(kind)) => ctx.overlay(overlay::input(
+                ViewId::Verify,
+                Tag::VerifyFilter { authority, kind },
+                "Verify filter",
+                "LDAP-style filter (empty: everything)",
+                "",
+            )),
+            (Tag::VerifyFilter { authority, kind }, Answer::Text(f)) => {
+                let kind = KINDS
+                    .into_iter()
+                    .find(|k| k.as_str() == kind)
+                    .unwrap_or(VerifyKind::All);
+                let f = f.trim().to_string();
+                let req = VerifyRequest {
+                    authority,
+                    kind,
+                    filter: (!f.is_empty()).then_some(f),
+                    fix: false,
+                };
+                self.last = Some(req.clone());
+                ctx.ask(ViewId::Verify, Call::StartVerify(req));
+            }
+            (Tag::VerifyFix, Answer::Yes) => {
+                if let Some(mut req) = self.last.clone() {
+                    req.fix = true;
+                    ctx.ask(ViewId::Verify, Call::StartVerify(req));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_event(&mut self, event: &EngineEvent, ctx: &mut Ctx) {
+        if let EngineEvent::JobFinished {
+            result: Ok(JobOutcome::Verify(r)),
+            ..
+        } = event
+        {
+            if let Some(fixed) = &r.fixed {
+                ctx.status(
+                    Level::Ok,
+                    format!("fix queued {} item(s) for {}", fixed.queued, r.authority),
+                );
+            }
+            self.report = Some((**r).clone());
+            self.error = None;
+            self.selected = 0;
+        }
+    }
+
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
+        self.filter = text;
+        self.selected = 0;
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+        let t = rc.theme;
+        let visible = self.visible();
+        let [head, top, bottom] = Layout::vertical([
+            Constraint::Length(4),
+            Constraint::Min(5),
+            Constraint::Length((area.height / 3).max(5)),
+        ])
+        .areas(area);
+        let summary = match &self.report {
+            None => vec![Line::from(Span::styled(
+                if rc.info.read_only {
+                    "no verify run yet: v chooses authority, objects and filter"
+                } else {
+                    "no verify run yet: v chooses authority, objects and filter; f then fixes"
+                },
+                t.get(Slot::Dim),
+            ))],
+            Some(r) => vec![
+                kv(
+                    "verified",
+                    format!(
+                        "{} ({}) · {}{}",
+                        r.authority,
+                        r.target,
+                        r.kind.as_str(),
+                        r.filter.as_deref().map(|f| format!(" · {f}")).unwrap_or_default()
+                    ),
+                    t,
+                ),
+                Line::from(vec![
+                    Span::styled(format!("{:<14}", "result"), t.get(Slot::Dim)),
+                    Span::styled(
+                        if r.clean {
+                            format!("clean: {} expected, {} on the target", num(r.expected), num(r.actual))
+                        } else {
+                            format!(
+                                "{} missing · {} unexpected · {} different ({} expected, {} on the target)",
+                                num(r.counts.missing),
+                                num(r.counts.unexpected),
+                                num(r.counts.different),
+                                num(r.expected),
+                                num(r.actual)
+                            )
+                        },
+                        t.get(if r.clean { Slot::Ok } else { Slot::Warn }),
+                    ),
+                ]),
+            ],
+        };
+        let mut block = panel("Verify", t);
+        if let Some(e) = &self.error {
+            block = block.title_bottom(Span::styled(
+                format!(" {} ", clip(e, area.width as usize - 4)),
+                t.get(Slot::Error),
+            ));
+        }
+        frame.render_widget(Paragraph::new(summary).block(block), head);
+
+        let room = top.height.saturating_sub(3) as usize;
+        let skip = self.selected.saturating_sub(room.saturating_sub(1));
+        let rows: Vec<Row> = visible
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, f)| {
+                let slot = match f.what {
+                    "missing" => Slot::Warn,
+                    "unexpected" => Slot::Error,
+                    _ => Slot::Accent,
+                };
+                Row::new(vec![
+                    Cell::from(Span::styled(f.what, t.get(slot))),
+                    Cell::from(f.object.clone()),
+                    Cell::from(f.name.clone()),
+                ])
+                .style(if i == self.selected {
+                    t.get(Slot::Selected)
+                } else {
+                    t.get(Slot::Base)
+                })
+            })
+            .collect();
+        let mut title = format!("Differences · {}", visible.len());
+        if !self.filter.is_empty() {
+            title.push_str(&format!(" · /{}", self.filter));
+        }
+        frame.render_widget(
+            Table::new(rows, [Constraint::Length(11), Constraint::Fill(2), Constraint::Fill(1)])
+                .header(Row::new(vec!["", "object", "name"]).style(t.get(Slot::Header)))
+                .block(panel(title, t)),
+            top,
+        );
+        let lines: Vec<Line> = match visible.get(self.selected) {
+            None => Vec::new(),
+            Some(f) if f.fields.is_empty() => vec![kv(
+                f.what,
+                match f.what {
+                    "missing" => "not on the target: fix creates it".to_string(),
+                    _ => "ours on the target but not expected: fix deletes it".to_string(),
+                },
+                t,
+            )],
+            Some(f) => f.fields.iter().map(|d| Line::from(d.clone())).collect(),
+        };
+        let name = visible.get(self.selected).map(|f| f.object.clone()).unwrap_or_default();
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(panel(format!("Detail {name}"), t)),
+            bottom,
+        );
+    }
+}
