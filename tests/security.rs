@@ -177,6 +177,11 @@ read_only! {
     read_only_refuses_trash_purge: ["trash", "purge", "--older-than", "0"] => "trash purge";
     read_only_refuses_daemon: ["daemon"] => "daemon";
     read_only_refuses_demo: ["demo", "--schools", "1", "--users-per-school", "5", "--no-tui"] => "demo";
+    read_only_refuses_authority_pause: ["authorities", "pause", "mirror"] => "authority pause";
+    read_only_refuses_authority_resume: ["authorities", "resume", "mirror"] => "authority resume";
+    read_only_refuses_sync_schools_add: ["sync-schools", "add", "--authority", "mirror", "gs"] => "sync-schools add";
+    read_only_refuses_sync_schools_remove: ["sync-schools", "remove", "--authority", "mirror", "gs"] => "sync-schools remove";
+    read_only_refuses_verify_fix: ["verify", "users", "--authority", "mirror", "--fix"] => "verify --fix";
 }
 
 /// Every `check_writable("<action>")` in the engine has a test above, so a

@@ -179,6 +179,15 @@ pub enum AuthoritiesCmd {
     List,
     /// One authority: settings, mapping, problems, queue.
     Show { name: String },
+    /// Hold an authority: nothing is sent to it until `resume` (audited).
+    Pause {
+        name: String,
+        /// Why, shown in `queue list` and the console.
+        #[arg(long, default_value = "paused by an admin")]
+        reason: String,
+    },
+    /// Send to a held or unreachable authority again (audited).
+    Resume { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,7 +27,7 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Limbo(c) => limbo::run(&mut Engine::open(settings)?, c, json),
         Command::Runs(c) => runs::run(&Engine::open(settings)?, c, json),
         Command::Tui(a) => tui::run(settings, &a),
-        Command::Authorities(c) => sync::authorities(&Engine::open(settings)?, c, json),
+        Command::Authorities(c) => sync::authorities(&mut Engine::open(settings)?, c, json),
         Command::Sync(c) => sync::sync(&mut Engine::open(settings)?, c, json),
         Command::Daemon => sync::daemon(&mut Engine::open(settings)?, json),
         Command::Queue(c) => sync::queue(&Engine::open(settings)?, c, json),

@@ -53,7 +53,7 @@ fn queue_table(queues: &[QueueStatus]) -> std::io::Result<()> {
     t.print()
 }
 
-pub fn authorities(engine: &Engine, cmd: AuthoritiesCmd, json: bool) -> anyhow::Result<Exit> {
+pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyhow::Result<Exit> {
     match cmd {
         AuthoritiesCmd::List => {
             let list = engine.authorities_list()?;
@@ -81,6 +81,24 @@ pub fn authorities(engine: &Engine, cmd: AuthoritiesCmd, json: bool) -> anyhow::
                         eprintln!("{}: {p}", a.name);
                     }
                 }
+            }
+        }
+        AuthoritiesCmd::Pause { name, reason } => {
+            engine.authority_pause(&name, &reason)?;
+            if json {
+                output::json(&serde_json::json!({ "authority": name, "paused": true, "reason": reason }))?;
+            } else {
+                println!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again");
+            }
+        }
+        AuthoritiesCmd::Resume { name } => {
+            let was = engine.authority_resume(&name)?;
+            if json {
+                output::json(&serde_json::json!({ "authority": name, "resumed": was }))?;
+            } else if was {
+                println!("{name}: resumed");
+            } else {
+                println!("{name}: was not paused");
             }
         }
         AuthoritiesCmd::Show { name } => {
