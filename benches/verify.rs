@@ -15,15 +15,13 @@
 //!   share of the verify the listing accounts for. Needs `SCIM2_SERVER_BIN`
 //!   or `.venv/bin/scim2-server`.
 
-use rollcall::engine::config::LoadOptions;
+use rollcall::engine::Engine;
 use rollcall::engine::jobs::Quiet;
 use rollcall::engine::sync::mapping::Desired;
 use rollcall::engine::sync::target::Target;
 use rollcall::engine::sync::target::embedded::EmbeddedTarget;
 use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
-use rollcall::engine::{Engine, Settings};
-use rollcall::model::{Membership, Role, School, User, UserKey, UserState};
-use rollcall::store::{Batch, UserChange, UserQuery};
+use rollcall::store::UserQuery;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -34,68 +32,16 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const TOKEN: &str = "bench-token";
+mod common;
+use common::{arg, engine, populate};
 
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const TOKEN: &str = "bench-token";
 
 fn wants(part: &str) -> bool {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parts = ["embedded", "scim"];
     let named: Vec<&String> = args.iter().filter(|a| parts.contains(&a.as_str())).collect();
     named.is_empty() || named.iter().any(|a| *a == part)
-}
-
-fn engine(dir: &Path, sets: &[String]) -> Engine {
-    let opts = LoadOptions {
-        sets: sets.to_vec(),
-        ..LoadOptions::default()
-    };
-    let settings = Settings::load(&opts, Some(dir.to_path_buf()), false).expect("settings");
-    Engine::open(settings).expect("engine")
-}
-
-fn user(i: usize, school: &str) -> User {
-    let now = chrono::Utc::now();
-    let mut m = Membership::new(school, [Role::Student].into());
-    m.classes.insert(format!("{}a", 5 + i % 6));
-    User {
-        key: UserKey::new("district", format!("r{i:07}")),
-        username: format!("u{i:07}"),
-        firstname: format!("Vor{i}"),
-        lastname: format!("Nach{i}"),
-        email: Some(format!("u{i:07}@schule.example")),
-        birthday: None,
-        memberships: vec![m],
-        disabled: false,
-        state: UserState::Active,
-        purge_at: None,
-        password_hash: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-/// `n` users in 10 schools, straight through the store.
-fn populate(e: &mut Engine, n: usize) {
-    let schools: Vec<String> = (0..10).map(|s| format!("school{s}")).collect();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
-        let batch = Batch {
-            schools: schools.iter().map(|s| School::new(s.clone())).collect(),
-            users: chunk
-                .iter()
-                .map(|i| UserChange::Create(user(*i, &schools[i % 10])))
-                .collect(),
-            counters: Vec::new(),
-        };
-        e.directory_mut().apply(&batch).expect("apply");
-    }
 }
 
 /// What the authority should hold for every user, as the sender maps it.

@@ -1,0 +1,64 @@
+//! What the sync and verify benchmarks share: argument parsing, an engine
+//! on a data dir, and users written straight through the store.
+#![allow(dead_code)]
+
+use rollcall::engine::config::LoadOptions;
+use rollcall::engine::{Engine, Settings};
+use rollcall::model::{Membership, Role, School, User, UserKey, UserState};
+use rollcall::store::{Batch, UserChange};
+use std::path::Path;
+
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn engine(dir: &Path, sets: &[String]) -> Engine {
+    let opts = LoadOptions {
+        sets: sets.to_vec(),
+        ..LoadOptions::default()
+    };
+    let settings = Settings::load(&opts, Some(dir.to_path_buf()), false).expect("settings");
+    Engine::open(settings).expect("engine")
+}
+
+pub fn user(i: usize, school: &str) -> User {
+    let now = chrono::Utc::now();
+    let mut m = Membership::new(school, [Role::Student].into());
+    m.classes.insert(format!("{}a", 5 + i % 6));
+    User {
+        key: UserKey::new("district", format!("r{i:07}")),
+        username: format!("u{i:07}"),
+        firstname: format!("Vor{i}"),
+        lastname: format!("Nach{i}"),
+        email: Some(format!("u{i:07}@schule.example")),
+        birthday: None,
+        memberships: vec![m],
+        disabled: false,
+        state: UserState::Active,
+        purge_at: None,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// `n` users in 10 schools, straight through the store.
+pub fn populate(e: &mut Engine, n: usize) {
+    let schools: Vec<String> = (0..10).map(|s| format!("school{s}")).collect();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
+        let batch = Batch {
+            schools: schools.iter().map(|s| School::new(s.clone())).collect(),
+            users: chunk
+                .iter()
+                .map(|i| UserChange::Create(user(*i, &schools[i % 10])))
+                .collect(),
+            counters: Vec::new(),
+        };
+        e.directory_mut().apply(&batch).expect("apply");
+    }
+}
