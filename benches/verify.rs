@@ -84,7 +84,7 @@ fn embedded(base: &Path) {
     populate(&mut e, n);
     let mirror = EmbeddedTarget::open(&tmp.path().join("mirrors/mirror.sqlite")).expect("mirror");
     for chunk in desired_users(&e, "mirror").chunks(10_000) {
-        for r in mirror.apply_batch(chunk) {
+        for r in mirror.apply_batch(&chunk.iter().collect::<Vec<_>>()) {
             r.expect("apply");
         }
     }

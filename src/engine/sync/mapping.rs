@@ -323,6 +323,48 @@ impl Mapper {
         }
     }
 
+    /// What the target must hold for the user `key`, given the directory's
+    /// `user` (read by the caller, possibly for a whole batch at once).
+    pub fn desired_user(
+        &self,
+        object: &ObjectRef,
+        key: UserKey,
+        user: Option<User>,
+        touched: &BTreeSet<String>,
+    ) -> Result<Desired, MapError> {
+        let Some(user) = user else {
+            return Ok(Desired::Absent {
+                class: Class::User,
+                external_id: user_external_id(&key),
+            });
+        };
+        if user.username.is_empty() {
+            return Err(MapError::Invalid {
+                object: object.to_string(),
+                message: "the user has no username".into(),
+            });
+        }
+        if self.user_in_scope(&user) {
+            let mapped = self.map_user(&user, touched, !user.disabled);
+            if let Some((_, field)) = self.user.iter().find(|(a, _)| a == "userName")
+                && get_path(&mapped.attributes, "userName").is_none()
+            {
+                return Err(MapError::Invalid {
+                    object: object.to_string(),
+                    message: format!("userName is required, but '{field}' is empty for {}", user.username),
+                });
+            }
+            return Ok(Desired::Present(mapped));
+        }
+        Ok(match self.on_removal {
+            OnRemoval::Deactivate => Desired::Deactivated(self.map_user(&user, touched, false)),
+            OnRemoval::Delete => Desired::Absent {
+                class: Class::User,
+                external_id: user_external_id(&key),
+            },
+        })
+    }
+
     /// What the target must hold for `object`, from the directory's current
     /// state. `touched` are the schools the queued changes involved.
     pub fn desired(
@@ -368,37 +410,8 @@ impl Mapper {
             }
             ObjectRef::User { source_uid, record_uid } => {
                 let key = UserKey::new(source_uid.clone(), record_uid.clone());
-                let Some(user) = dir.user(&key)? else {
-                    return Ok(Desired::Absent {
-                        class: Class::User,
-                        external_id: user_external_id(&key),
-                    });
-                };
-                if user.username.is_empty() {
-                    return Err(MapError::Invalid {
-                        object: object.to_string(),
-                        message: "the user has no username".into(),
-                    });
-                }
-                if self.user_in_scope(&user) {
-                    let mapped = self.map_user(&user, touched, !user.disabled);
-                    if let Some((_, field)) = self.user.iter().find(|(a, _)| a == "userName")
-                        && get_path(&mapped.attributes, "userName").is_none()
-                    {
-                        return Err(MapError::Invalid {
-                            object: object.to_string(),
-                            message: format!("userName is required, but '{field}' is empty for {}", user.username),
-                        });
-                    }
-                    return Ok(Desired::Present(mapped));
-                }
-                Ok(match self.on_removal {
-                    OnRemoval::Deactivate => Desired::Deactivated(self.map_user(&user, touched, false)),
-                    OnRemoval::Delete => Desired::Absent {
-                        class: Class::User,
-                        external_id: user_external_id(&key),
-                    },
-                })
+                let user = dir.user(&key)?;
+                self.desired_user(object, key, user, touched)
             }
             ObjectRef::Group {
                 school,

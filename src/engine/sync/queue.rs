@@ -181,7 +181,7 @@ impl Queue {
                 .map(|(name, item)| Ok((name.clone(), self.write_temp(name, item, true)?)))
                 .collect::<io::Result<_>>()?
         } else {
-            parallel(&fresh, |(name, item)| {
+            parallel(&fresh, WRITE_THREADS, |(name, item)| {
                 Ok((name.clone(), self.write_temp(name, item, false)?))
             })?
         };
@@ -201,7 +201,21 @@ impl Queue {
         if claims.len() <= 4 {
             return claims.iter().try_for_each(|c| self.complete(c));
         }
-        parallel(claims, |c| self.complete(c)).map(|_| ())
+        parallel(claims, REMOVE_THREADS, |c| self.complete(c)).map(|_| ())
+    }
+
+    /// Forgets sent items on a background thread, so the sender goes on
+    /// with the next batch while the disk frees the files. One batch is in
+    /// flight per [`Reaper`]; a crash before it finishes leaves claims that
+    /// `recover_claims` puts back and a resend finds already applied.
+    pub fn complete_later(&self, claims: Vec<Claim>, reaper: &mut Reaper) -> io::Result<()> {
+        reaper.wait()?;
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let queue = self.clone();
+        reaper.pending = Some(std::thread::spawn(move || queue.complete_many(&claims)));
+        Ok(())
     }
 
     pub fn enqueue(&self, item: &QueueItem) -> io::Result<Enqueued> {
@@ -491,12 +505,44 @@ pub enum ItemDir {
     Trash,
 }
 
-/// Threads for file-system work that waits on the disk, not the CPU.
-const IO_THREADS: usize = 8;
+/// Threads for writing item files (creating a file waits on the disk).
+const WRITE_THREADS: usize = 8;
 
-/// Runs `f` over `items` in up to [`IO_THREADS`] threads; results in order.
-fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> io::Result<R> + Sync) -> io::Result<Vec<R>> {
-    let per = items.len().div_ceil(IO_THREADS).max(1);
+/// Threads for removing sent items' files: on a file system that discards
+/// freed blocks (ext4 `-o discard`) an unlink waits ~1 ms, so many run at
+/// once (measured: 8 threads 10,000/s, 32 threads 19,000/s).
+const REMOVE_THREADS: usize = 32;
+
+/// The background removal of one batch of sent items (see
+/// [`Queue::complete_later`]). Dropping it waits for the batch.
+#[derive(Debug, Default)]
+pub struct Reaper {
+    pending: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl Reaper {
+    /// Waits for the batch in flight, if any.
+    pub fn wait(&mut self) -> io::Result<()> {
+        match self.pending.take() {
+            Some(h) => h.join().map_err(|_| io::Error::other("a queue thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.wait();
+    }
+}
+
+/// Runs `f` over `items` in up to `threads` threads; results in order.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> io::Result<R> + Sync,
+) -> io::Result<Vec<R>> {
+    let per = items.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(per)

@@ -6,6 +6,7 @@
 
 use super::authority::Authority;
 use super::backoff;
+use super::queue::Reaper;
 use super::target::Target;
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::runs::{Run, RunKind, RunStatus};
@@ -85,6 +86,8 @@ pub(super) struct Lane {
     /// When this sync first found it paused.
     pub(super) paused_at: Option<Instant>,
     pub(super) next_retry: Option<SystemTime>,
+    /// Removes the files of the last batch sent while the next one goes.
+    pub(super) reaper: Reaper,
 }
 
 impl Engine {
@@ -156,6 +159,7 @@ impl Engine {
                 given_up: false,
                 paused_at: None,
                 next_retry: None,
+                reaper: Reaper::default(),
             });
         }
         let poll = Duration::from_secs_f64(self.config().sync.poll_seconds);
@@ -243,6 +247,8 @@ impl Engine {
         }
         let _ = sent_total;
         for lane in lanes.iter_mut() {
+            let q = &lane.authority.queue;
+            lane.reaper.wait().map_err(io_error(q.root()))?;
             lane.stats.left = self.lane_depth(lane)?;
         }
         let complete = lanes.iter().all(|l| l.stats.left == 0);

@@ -16,7 +16,9 @@ use super::sender::Lane;
 use super::target::{Applied, ErrorClass, TargetError};
 use crate::engine::runs::Run;
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
+use crate::model::{ObjectRef, User, UserKey};
 use chrono::Utc;
+use rustc_hash::FxHashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,6 +26,12 @@ use std::time::{Duration, Instant, SystemTime};
 /// A stream round ends after this long, so new journal entries and other
 /// authorities get their turn.
 const ROUND: Duration = Duration::from_secs(2);
+
+/// Items whose users are read from the directory together.
+const PREFETCH: usize = 128;
+
+/// Users read for a chunk of items; a slot is emptied when its item takes it.
+type Prefetched = FxHashMap<UserKey, Option<User>>;
 
 fn phase(name: &str) -> u8 {
     name.as_bytes().first().copied().unwrap_or(b'9')
@@ -107,22 +115,38 @@ impl Engine {
             match q.claim(&name, from_retry).map_err(io_error(q.root()))? {
                 // Another process took it first.
                 None => continue,
-                Some(Ok(claim)) => return self.prepare(lane, claim).map(Some),
+                Some(Ok(claim)) => return self.prepare(lane, claim, None).map(Some),
                 Some(Err((name, message))) => self.trash_unreadable(lane, &name, &message, run)?,
             }
         }
     }
 
-    /// Reads and maps the claimed object now.
-    fn prepare(&self, lane: &Lane, mut claim: Claim) -> EngineResult<Prepared> {
+    /// Reads and maps the claimed object now. `users`: the users of a chunk
+    /// of items read at once (see [`Engine::prepare_chunk`]).
+    fn prepare(&self, lane: &Lane, mut claim: Claim, users: Option<&mut Prefetched>) -> EngineResult<Prepared> {
         if claim.item.failure.is_some() {
             // Moved back from trash by hand: a fresh start.
             claim.item = claim.item.fresh(Reason::Requeue);
         }
-        let mapped = lane
-            .authority
-            .mapper
-            .desired(self.dir.as_ref(), &claim.item.object, &claim.item.schools);
+        let mapper = &lane.authority.mapper;
+        let (object, touched) = (&claim.item.object, &claim.item.schools);
+        let mapped = match (object, users) {
+            (ObjectRef::User { source_uid, record_uid }, Some(users)) => {
+                let key = UserKey::new(source_uid.clone(), record_uid.clone());
+                let user = match users.get_mut(&key) {
+                    Some(slot) => match slot.take() {
+                        Some(user) => Ok(Some(user)),
+                        // A second item for the same user: read it again.
+                        None => self.dir.user(&key),
+                    },
+                    // Read with the chunk and not found: gone.
+                    None => Ok(None),
+                };
+                user.map_err(MapError::Store)
+                    .and_then(|user| mapper.desired_user(object, key, user, touched))
+            }
+            _ => mapper.desired(self.dir.as_ref(), object, touched),
+        };
         let desired = match mapped {
             // A school taken away with delete on target: no leaver is kept.
             Ok(Desired::Deactivated(m)) if claim.item.reason == Reason::Unassigned => Ok(Desired::Absent {
@@ -143,20 +167,76 @@ impl Engine {
         Ok(Prepared { claim, desired })
     }
 
-    /// Local targets: one batch, one transaction.
-    fn batch(&self, lane: &mut Lane, phase_of: u8, run: &mut Run) -> EngineResult<(u64, Option<String>)> {
-        let size = lane.workers * self.config().sync.batch_per_worker * 4;
-        let mut prepared = Vec::with_capacity(size);
-        while prepared.len() < size {
-            match self.next(lane, phase_of, run)? {
-                Some(p) => prepared.push(p),
-                None => break,
+    /// Prepares a chunk of claimed items, reading their users from the
+    /// directory with one query per source instead of one per item.
+    fn prepare_chunk(&self, lane: &Lane, chunk: &mut Vec<Claim>, out: &mut Vec<Prepared>) -> EngineResult<()> {
+        let mut wanted: FxHashMap<&str, Vec<String>> = FxHashMap::default();
+        for claim in chunk.iter() {
+            if let ObjectRef::User { source_uid, record_uid } = &claim.item.object {
+                wanted.entry(source_uid).or_default().push(record_uid.clone());
             }
         }
-        let ready: Vec<Desired> = prepared
-            .iter()
-            .filter_map(|p| p.desired.as_ref().ok().cloned())
-            .collect();
+        let mut users = Prefetched::default();
+        for (source, uids) in wanted {
+            match self.dir.users_by_record_uids(source, &uids) {
+                Ok(found) => users.extend(found.into_iter().map(|u| (u.key.clone(), Some(u)))),
+                Err(e) => {
+                    // The directory is unreadable: put the items back, stop.
+                    let q = &lane.authority.queue;
+                    for claim in chunk.iter() {
+                        q.unclaim(claim).map_err(io_error(q.root()))?;
+                    }
+                    return Err(EngineError::Store(e));
+                }
+            }
+        }
+        for claim in chunk.drain(..) {
+            out.push(self.prepare(lane, claim, Some(&mut users))?);
+        }
+        Ok(())
+    }
+
+    /// Local targets: one batch, one transaction. A helper thread claims
+    /// (rename + read + parse) while this one reads and maps each object,
+    /// and the sent items' files are removed while the next batch goes.
+    fn batch(&self, lane: &mut Lane, phase_of: u8, run: &mut Run) -> EngineResult<(u64, Option<String>)> {
+        let size = lane.workers * self.config().sync.batch_per_worker * 4;
+        let mut names = Vec::with_capacity(size);
+        while names.len() < size && lane.backlog.front().is_some_and(|(n, _)| phase(n) == phase_of) {
+            if let Some(next) = lane.backlog.pop_front() {
+                names.push(next);
+            }
+        }
+        let q = lane.authority.queue.clone();
+        let mut prepared = Vec::with_capacity(names.len());
+        std::thread::scope(|s| -> EngineResult<()> {
+            let (tx, rx) = mpsc::sync_channel(256);
+            let claimer = q.clone();
+            s.spawn(move || {
+                for (name, from_retry) in names {
+                    let claimed = claimer.claim(&name, from_retry);
+                    if tx.send(claimed).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut chunk = Vec::with_capacity(PREFETCH);
+            for claimed in rx {
+                match claimed.map_err(io_error(q.root()))? {
+                    // Another process took it first.
+                    None => {}
+                    Some(Ok(claim)) => {
+                        chunk.push(claim);
+                        if chunk.len() == PREFETCH {
+                            self.prepare_chunk(lane, &mut chunk, &mut prepared)?;
+                        }
+                    }
+                    Some(Err((name, message))) => self.trash_unreadable(lane, &name, &message, run)?,
+                }
+            }
+            self.prepare_chunk(lane, &mut chunk, &mut prepared)
+        })?;
+        let ready: Vec<&Desired> = prepared.iter().filter_map(|p| p.desired.as_ref().ok()).collect();
         let mut results = match &lane.target {
             Some(t) => t.apply_batch(&ready).into_iter(),
             None => Vec::new().into_iter(),
@@ -178,8 +258,7 @@ impl Engine {
                 }
             }
         }
-        let q = &lane.authority.queue;
-        q.complete_many(&done).map_err(io_error(q.root()))?;
+        q.complete_later(done, &mut lane.reaper).map_err(io_error(q.root()))?;
         Ok((settled, unreachable))
     }
 

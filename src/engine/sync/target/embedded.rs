@@ -63,8 +63,7 @@ impl EmbeddedTarget {
         TargetError::transient(format!("mirror {}: {e}", self.path.display()))
     }
 
-    fn write(&self, tx: &Transaction<'_>, desired: &Desired) -> Result<Applied, TargetError> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    fn write(&self, tx: &Transaction<'_>, desired: &Desired, now: &str) -> Result<Applied, TargetError> {
         let (mapped, active) = match desired {
             Desired::Skip => return Ok(Applied::Skipped),
             Desired::Absent { external_id, .. } => {
@@ -87,7 +86,8 @@ impl EmbeddedTarget {
         if !active && found.is_none() {
             return Ok(Applied::Absent);
         }
-        let attributes = Value::Object(mapped.attributes.clone()).to_string();
+        let attributes =
+            serde_json::to_string(&mapped.attributes).map_err(|e| TargetError::permanent(e.to_string()))?;
         let members_changed = match &mapped.members {
             Some(wanted) => self.set_members(tx, &mapped.external_id, wanted)?,
             None => false,
@@ -224,12 +224,12 @@ impl Target for EmbeddedTarget {
     }
 
     fn apply(&self, desired: &Desired) -> Result<Applied, TargetError> {
-        self.apply_batch(std::slice::from_ref(desired))
+        self.apply_batch(&[desired])
             .pop()
             .unwrap_or_else(|| Err(TargetError::transient("no result")))
     }
 
-    fn apply_batch(&self, desired: &[Desired]) -> Vec<Result<Applied, TargetError>> {
+    fn apply_batch(&self, desired: &[&Desired]) -> Vec<Result<Applied, TargetError>> {
         let fail_all = |e: TargetError| desired.iter().map(|_| Err(e.clone())).collect();
         let mut conn = match self.conn.lock() {
             Ok(c) => c,
@@ -239,7 +239,8 @@ impl Target for EmbeddedTarget {
             Ok(tx) => tx,
             Err(e) => return fail_all(self.err(e)),
         };
-        let results: Vec<_> = desired.iter().map(|d| self.write(&tx, d)).collect();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let results: Vec<_> = desired.iter().map(|d| self.write(&tx, d, &now)).collect();
         match tx.commit() {
             Ok(()) => results,
             Err(e) => fail_all(self.err(e)),

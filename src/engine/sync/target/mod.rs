@@ -121,7 +121,7 @@ pub trait Target: Send + Sync {
     fn apply(&self, desired: &Desired) -> Result<Applied, TargetError>;
     /// Makes many objects as desired; a target that writes locally does it
     /// in one transaction. Results are in order.
-    fn apply_batch(&self, desired: &[Desired]) -> Vec<Result<Applied, TargetError>> {
+    fn apply_batch(&self, desired: &[&Desired]) -> Vec<Result<Applied, TargetError>> {
         desired.iter().map(|d| self.apply(d)).collect()
     }
     /// Whether the sender should call [`Target::apply`] from its workers in
