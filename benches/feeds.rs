@@ -21,26 +21,8 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is valid.
-    let u = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
-        u.assume_init()
-    };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{arg, cpu_seconds};
 
 fn esc(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
@@ -150,7 +132,7 @@ fn engine(dir: &Path) -> Engine {
 }
 
 fn main() {
-    let records = arg("--records", 1_000_000);
+    let records: usize = arg("--records", 1_000_000);
     let tmp = tempfile::tempdir().expect("tempdir");
 
     // 1. Parse and map a JSON-lines feed.

@@ -1,5 +1,5 @@
-//! What the sync and verify benchmarks share: argument parsing, an engine
-//! on a data dir, and users written straight through the store.
+//! What the benchmarks share: argument parsing, CPU time, an engine on a
+//! data dir, and users written straight through the store.
 #![allow(dead_code)]
 
 use rollcall::engine::config::LoadOptions;
@@ -15,6 +15,18 @@ pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// User + system CPU seconds of this process so far.
+pub fn cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is valid.
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 pub fn engine(dir: &Path, sets: &[String]) -> Engine {

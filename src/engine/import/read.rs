@@ -96,7 +96,7 @@ pub(super) fn read_feed(
             delimiter: cfg.delimiter(),
             xml_fields: rules.as_ref().and_then(|r| r.xml_fields).unwrap_or(cfg.xml.fields),
         };
-        let mut feed = feed::open(&req.file, Some(format), &options)?;
+        let feed = feed::open(&req.file, Some(format), &options)?;
         let file_error = |message: String| FeedError::File {
             path: req.file.clone(),
             message,
@@ -146,94 +146,151 @@ pub(super) fn read_feed(
         };
         let mut first_line: FxHashMap<String, u64> = FxHashMap::default();
         let mut n: u64 = 0;
-        while let Some(rec) = feed.next() {
-            n += 1;
-            if n.is_multiple_of(4096) {
-                progress.update(ProgressEvent {
-                    phase: "reading",
-                    done: n,
-                    total: None,
-                });
-            }
-            let rec = match rec {
-                Ok(rec) => rec,
-                Err(FeedError::Record { line, message, .. }) => {
-                    out.unknown_rejected = true;
-                    out.errors.push(RowError {
-                        line,
-                        record_uid: None,
-                        message,
-                    });
-                    continue;
+        let has_header = feed.has_header();
+        let mut names: Vec<String> = feed.field_names().to_vec();
+        // Names a record can use: those seen up to it (JSON/XML learn them
+        // while reading; the reader's snapshot may run ahead).
+        let mut seen = names.len();
+        std::thread::scope(|s| -> EngineResult<()> {
+            let batches = read_ahead(s, feed);
+            for batch in batches {
+                if let Some(grown) = batch.names {
+                    names = grown;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            if !feed.has_header() {
-                mapper.learn_fields(feed.field_names()).map_err(|p| {
-                    let problem = if rules.is_none() && p.problem.contains("[import.csv.mapping]") {
-                        format!(
-                            "is not an attribute; write mapping rules for {} feeds that map it under [fields] \
-                                 or list it in `ignore` (--mapping FILE or [import.mappings] {} = \"FILE\")",
-                            format.as_str(),
-                            format.as_str()
-                        )
-                    } else {
-                        p.problem
-                    };
-                    file_error(format!("line {}: field '{}' {problem}", rec.line, p.field))
-                })?;
-            }
-            let mapped = match mapper.map(&rec, run_role) {
-                Ok(Mapped::Record(m)) => m,
-                Ok(Mapped::Skipped { line, rule }) => {
-                    out.skipped.push((line, rule));
-                    continue;
-                }
-                Err(e) => {
-                    let record_uid = mapper.record_uid(&rec);
-                    match &record_uid {
-                        Some(uid) => {
-                            out.protected.insert(uid.clone());
-                        }
-                        None => out.unknown_rejected = true,
-                    }
-                    out.errors.push(RowError {
-                        line: rec.line,
-                        record_uid,
-                        message: format!("mapping rule {}: {}", e.rule, e.message),
-                    });
-                    continue;
-                }
-            };
-            let raw = row::raw_json(feed.field_names(), &rec.fields);
-            match row::parse_row(&mapped, raw, &ctx) {
-                Ok(row) => {
-                    if let Some(first) = first_line.get(&row.record_uid) {
-                        out.errors.push(RowError {
-                            line: row.line,
-                            record_uid: Some(row.record_uid.clone()),
-                            message: format!(
-                                "record_uid '{}' already appeared on line {first}; the first row wins and this one \
-                                 is skipped; remove the duplicate row or fix its record_uid",
-                                row.record_uid
-                            ),
+                for (rec, raw) in batch.records {
+                    n += 1;
+                    if n.is_multiple_of(4096) {
+                        progress.update(ProgressEvent {
+                            phase: "reading",
+                            done: n,
+                            total: None,
                         });
-                        continue;
                     }
-                    first_line.insert(row.record_uid.clone(), row.line);
-                    out.rows.push(row);
-                }
-                Err(e) => {
-                    match &e.record_uid {
-                        Some(uid) => {
-                            out.protected.insert(uid.clone());
+                    let rec = match rec {
+                        Ok(rec) => rec,
+                        Err(FeedError::Record { line, message, .. }) => {
+                            out.unknown_rejected = true;
+                            out.errors.push(RowError {
+                                line,
+                                record_uid: None,
+                                message,
+                            });
+                            continue;
                         }
-                        None => out.unknown_rejected = true,
+                        Err(e) => return Err(e.into()),
+                    };
+                    if !has_header {
+                        seen = rec.fields.iter().map(|(id, _)| id + 1).fold(seen, usize::max);
+                        mapper.learn_fields(&names[..seen.min(names.len())]).map_err(|p| {
+                            let problem = if rules.is_none() && p.problem.contains("[import.csv.mapping]") {
+                                format!(
+                                    "is not an attribute; write mapping rules for {} feeds that map it under [fields] \
+                                         or list it in `ignore` (--mapping FILE or [import.mappings] {} = \"FILE\")",
+                                    format.as_str(),
+                                    format.as_str()
+                                )
+                            } else {
+                                p.problem
+                            };
+                            file_error(format!("line {}: field '{}' {problem}", rec.line, p.field))
+                        })?;
                     }
-                    out.errors.push(e);
+                    let mapped = match mapper.map(&rec, run_role) {
+                        Ok(Mapped::Record(m)) => m,
+                        Ok(Mapped::Skipped { line, rule }) => {
+                            out.skipped.push((line, rule));
+                            continue;
+                        }
+                        Err(e) => {
+                            let record_uid = mapper.record_uid(&rec);
+                            match &record_uid {
+                                Some(uid) => {
+                                    out.protected.insert(uid.clone());
+                                }
+                                None => out.unknown_rejected = true,
+                            }
+                            out.errors.push(RowError {
+                                line: rec.line,
+                                record_uid,
+                                message: format!("mapping rule {}: {}", e.rule, e.message),
+                            });
+                            continue;
+                        }
+                    };
+                    match row::parse_row(&mapped, raw, &ctx) {
+                        Ok(row) => {
+                            if let Some(first) = first_line.get(&row.record_uid) {
+                                out.errors.push(RowError {
+                                    line: row.line,
+                                    record_uid: Some(row.record_uid.clone()),
+                                    message: format!(
+                                        "record_uid '{}' already appeared on line {first}; the first row wins and \
+                                         this one is skipped; remove the duplicate row or fix its record_uid",
+                                        row.record_uid
+                                    ),
+                                });
+                                continue;
+                            }
+                            first_line.insert(row.record_uid.clone(), row.line);
+                            out.rows.push(row);
+                        }
+                        Err(e) => {
+                            match &e.record_uid {
+                                Some(uid) => {
+                                    out.protected.insert(uid.clone());
+                                }
+                                None => out.unknown_rejected = true,
+                            }
+                            out.errors.push(e);
+                        }
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
+}
+
+/// Records per hand-over between the reading thread and the mapping one.
+const AHEAD: usize = 512;
+
+/// Records read (and kept as raw JSON, the "last received row") on a
+/// second thread, with the field names when they grew.
+struct Batch {
+    records: Vec<(Result<feed::RawRecord, FeedError>, String)>,
+    names: Option<Vec<String>>,
+}
+
+/// Parses the feed on its own thread while the caller maps and validates:
+/// the two halves of the work then use both cores. The thread stops when
+/// the caller drops the receiver (an error ended the import).
+fn read_ahead<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    mut feed: Box<dyn feed::FeedReader>,
+) -> std::sync::mpsc::Receiver<Batch> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    scope.spawn(move || {
+        let mut known = feed.field_names().len();
+        loop {
+            let mut records = Vec::with_capacity(AHEAD);
+            while records.len() < AHEAD {
+                let Some(rec) = feed.next() else { break };
+                let raw = match &rec {
+                    Ok(r) => row::raw_json(feed.field_names(), &r.fields),
+                    Err(_) => String::new(),
+                };
+                records.push((rec, raw));
+            }
+            let names = (feed.field_names().len() != known).then(|| {
+                known = feed.field_names().len();
+                feed.field_names().to_vec()
+            });
+            let end = records.len() < AHEAD;
+            if tx.send(Batch { records, names }).is_err() || end {
+                break;
+            }
+        }
+    });
+    rx
 }
