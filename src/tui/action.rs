@@ -446,7 +446,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             Action::NextPane,
             &[k('v')],
             "pane",
-            "cycle the detail: run summary/log/input; user info/sync/history",
+            "cycle the detail: run summary/log/input; user info/sync/history/authorities",
         ),
         &[Jobs, Users],
     )),

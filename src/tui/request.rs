@@ -11,6 +11,7 @@ use crate::engine::overview::{Overview, SchoolRow, UserRow};
 use crate::engine::received::HistoryEntry;
 use crate::engine::runs::RunRecord;
 use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
+use crate::engine::sync::holdings::AuthorityHolding;
 use crate::engine::sync::{QueueStatus, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserDetail;
 use crate::store::{BoundedCount, UserQuery};
@@ -64,6 +65,8 @@ pub enum Call {
     ScheduleUser(String),
     UserSyncItems(String),
     UserHistory(String),
+    /// What each authority holds for the user (remote lookups).
+    UserHoldings(String),
     SyncSchools,
     StartVerify(crate::engine::sync::verify::VerifyRequest),
     SchoolsAdd(SchoolsAdd),
@@ -115,6 +118,7 @@ pub enum Data {
     /// The user, and its queue and trash items.
     UserSyncItems(String, Vec<UserSyncItem>),
     UserHistory(String, Vec<HistoryEntry>),
+    UserHoldings(String, Vec<AuthorityHolding>),
     SyncSchools(Vec<AuthoritySchools>),
 }
 
@@ -160,6 +164,7 @@ impl Call {
             Call::ScheduleUser(_) => "schedule",
             Call::UserSyncItems(_) => "user sync items",
             Call::UserHistory(_) => "user history",
+            Call::UserHoldings(_) => "user authorities",
             Call::SyncSchools => "sync schools",
             Call::StartVerify(_) => "verify",
             Call::SchoolsAdd(_) => "sync-schools add",
@@ -290,6 +295,10 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         Call::UserSyncItems(u) => {
             let items = api.user_sync_items(u.clone()).await?;
             Data::UserSyncItems(u, items)
+        }
+        Call::UserHoldings(u) => {
+            let h = api.user_holdings(u.clone()).await?;
+            Data::UserHoldings(u, h)
         }
         Call::UserHistory(u) => {
             let h = api.user_history(u.clone()).await?;

@@ -5,6 +5,7 @@
 mod assign;
 mod behaviour;
 mod harness;
+mod holdings;
 mod svg;
 mod sync;
 
@@ -173,4 +174,12 @@ fn users_sync_pane() {
     let mut h = Harness::new();
     h.type_str("3dv");
     shoot(&mut h, "users-sync");
+}
+
+#[test]
+fn users_authorities_pane() {
+    let mut h = Harness::new();
+    let (user, _) = holdings::user_of_first_school(&h);
+    holdings::open_authorities_pane(&mut h, &user);
+    shoot(&mut h, "users-authorities");
 }

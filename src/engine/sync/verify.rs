@@ -31,6 +31,7 @@ use serde_json::Value;
 use std::time::Instant;
 
 pub use compare::FIELDS_MEMBERS;
+pub(crate) use compare::field_differences;
 pub use expected::FILTER_ATTRIBUTES;
 
 /// What to verify.

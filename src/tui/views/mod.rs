@@ -7,6 +7,7 @@
 //! action table.
 
 pub mod dashboard;
+mod holdings;
 mod inspector;
 pub mod jobs;
 mod jobs_render;

@@ -1,6 +1,7 @@
 //! Drawing the virtualised user tables (users and limbo) and the user
 //! detail pane: attributes, schools with roles and classes, state and purge
-//! date, and the feed row last received for the user.
+//! date, and the feed row last received for the user; its queue and trash
+//! items, its feed history (what each authority holds: [`super::holdings`]).
 
 use super::RenderCtx;
 use super::users::{UserPane, UserTable, Users};
@@ -192,11 +193,12 @@ pub fn render_users(v: &mut Users, frame: &mut Frame, area: Rect, rc: &RenderCtx
 }
 
 /// The pane's title: the user and the three panes, the shown one marked.
-fn pane_title(user: &str, pane: UserPane) -> String {
+pub(super) fn pane_title(user: &str, pane: UserPane) -> String {
     let names = [
         (UserPane::Info, "info"),
         (UserPane::Sync, "sync"),
         (UserPane::History, "history"),
+        (UserPane::Authorities, "authorities"),
     ];
     let tabs: Vec<String> = names
         .iter()
@@ -243,6 +245,14 @@ fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                     .block(panel(pane_title(&name, v.pane), t)),
                 area,
             );
+        }
+        UserPane::Authorities => {
+            let held = v
+                .holdings
+                .as_ref()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, h)| h.as_slice());
+            super::holdings::render_holdings(&name, held, frame, area, rc);
         }
         UserPane::History => {
             let mut lines = Vec::new();
