@@ -183,3 +183,12 @@ fn users_authorities_pane() {
     holdings::open_authorities_pane(&mut h, &user);
     shoot(&mut h, "users-authorities");
 }
+
+#[test]
+fn sync_schools_add_chooser() {
+    let mut h = Harness::new();
+    h.type_str("0a ");
+    h.key(KeyCode::Down);
+    h.type_str(" ");
+    shoot(&mut h, "sync-schools-add");
+}
