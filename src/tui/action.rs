@@ -54,6 +54,7 @@ pub enum Action {
     RemoveSchool,
     RunVerify,
     FixAll,
+    FixSelected,
 }
 
 /// How an action is confirmed, scaled to its danger.
@@ -321,6 +322,18 @@ pub const ACTIONS: &[ActionSpec] = &[
         ),
         Confirm::Typed,
     )),
+    hinted(danger(
+        only(
+            spec(
+                Action::FixSelected,
+                &[k('F')],
+                "fix-selected",
+                "fix only the marked differences (Space marks; y/n, deleting: type the word)",
+            ),
+            &[Verify],
+        ),
+        Confirm::YesNo,
+    )),
     // Sync schools
     hinted(danger(
         only(
@@ -378,7 +391,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "select",
             "select or unselect the item for a bulk action",
         ),
-        &[Trash],
+        &[Trash, Verify],
     )),
     only(
         spec(
@@ -387,7 +400,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "select-all",
             "select every item shown, or clear the selection",
         ),
-        &[Trash],
+        &[Trash, Verify],
     ),
     only(
         spec(
@@ -437,9 +450,9 @@ pub const ACTIONS: &[ActionSpec] = &[
             Action::CancelJob,
             &[k('c')],
             "cancel",
-            "cancel the selected running job",
+            "cancel the selected running job (verify: the running verify)",
         ),
-        &[Jobs],
+        &[Jobs, Verify],
     )),
     hinted(only(
         spec(
@@ -658,6 +671,7 @@ mod tests {
             (ViewId::Queues, "pun"),
             (ViewId::Users, "y"),
             (ViewId::SyncSchools, "ax"),
+            (ViewId::Verify, "fF"),
         ] {
             for c in keys.chars() {
                 assert!(resolve(&key(c), view, false).is_some());

@@ -80,6 +80,10 @@ pub enum Tag {
         kind: String,
     },
     VerifyFix,
+    VerifyFixSelected {
+        authority: String,
+        objects: Vec<String>,
+    },
     Quit,
 }
 

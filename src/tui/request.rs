@@ -69,6 +69,11 @@ pub enum Call {
     UserHoldings(String),
     SyncSchools,
     StartVerify(crate::engine::sync::verify::VerifyRequest),
+    /// Fix only these objects of the last verify.
+    VerifyFixObjects {
+        authority: String,
+        objects: Vec<String>,
+    },
     SchoolsAdd(SchoolsAdd),
     SchoolsRemove(SchoolsRemove),
 }
@@ -167,6 +172,7 @@ impl Call {
             Call::UserHoldings(_) => "user authorities",
             Call::SyncSchools => "sync schools",
             Call::StartVerify(_) => "verify",
+            Call::VerifyFixObjects { .. } => "verify fix",
             Call::SchoolsAdd(_) => "sync-schools add",
             Call::SchoolsRemove(_) => "sync-schools remove",
         }
@@ -244,6 +250,13 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         Call::StartDrain(a) => Data::JobStarted(api.start_drain(a).await?),
         Call::SyncSchools => Data::SyncSchools(api.sync_schools(None).await?),
         Call::StartVerify(req) => Data::JobStarted(api.start_verify(req).await?),
+        Call::VerifyFixObjects { authority, objects } => {
+            let f = api.verify_fix_objects(authority.clone(), objects).await?;
+            Data::Done(format!(
+                "fix queued {} item(s) for {authority} ({} already waiting); drain or wait for the sender",
+                f.queued, f.coalesced
+            ))
+        }
         Call::SchoolsAdd(req) => {
             let c = api.sync_schools_add(req).await?;
             Data::Done(format!(

@@ -8,6 +8,7 @@ mod harness;
 mod holdings;
 mod svg;
 mod sync;
+mod verify;
 
 use crossterm::event::KeyCode;
 use harness::{Harness, buffer_text};

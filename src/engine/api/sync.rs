@@ -51,6 +51,15 @@ impl EngineApi {
         Ok(jobs::spawn_verify(&self.shared, req))
     }
 
+    /// Queues repairs of the chosen objects of a verify report only.
+    pub async fn verify_fix_objects(
+        &self,
+        authority: String,
+        objects: Vec<String>,
+    ) -> ApiResult<crate::engine::sync::verify::Fixed> {
+        self.write(move |e| e.verify_fix_objects(&authority, &objects)).await
+    }
+
     /// Every authority's trash, oldest failure first.
     pub async fn trash_list(&self) -> ApiResult<Vec<TrashEntry>> {
         self.call(|e| {
