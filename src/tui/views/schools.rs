@@ -12,7 +12,7 @@ use crate::tui::widgets::{num, panel, scroll_to};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Row, Table};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Sort {
@@ -136,11 +136,15 @@ impl View for Schools {
         if !self.filter.is_empty() {
             title.push_str(&format!(" · /{}", self.filter));
         }
-        let block = panel(title, t);
-        if !self.loaded {
-            let msg = self.error.clone().unwrap_or_else(|| "loading…".into());
-            frame.render_widget(Paragraph::new(msg).block(block), area);
-            return;
+        let mut block = panel(title, t);
+        if let Some(note) = super::table_note(
+            self.error.as_deref(),
+            !self.loaded,
+            (self.rows.is_empty()).then_some("no schools yet: an import creates them"),
+            area.width,
+            t,
+        ) {
+            block = block.title_bottom(note);
         }
         let height = area.height.saturating_sub(3) as usize;
         let selected = self.selected.min(visible.len().saturating_sub(1));

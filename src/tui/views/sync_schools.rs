@@ -15,7 +15,7 @@ use crate::tui::chooser::Chooser;
 use crate::tui::overlay::{self, Answer, Overlay, Tag};
 use crate::tui::request::{Call, Data};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, kv, panel};
+use crate::tui::widgets::{kv, panel};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
@@ -393,18 +393,16 @@ impl View for SyncSchools {
             title.push_str(&format!(" · /{}", self.filter));
         }
         let mut block = panel(title, t);
-        if let Some(e) = &self.error {
-            block = block.title_bottom(Span::styled(
-                format!(" {} ", clip(e, area.width as usize - 4)),
-                t.get(Slot::Error),
-            ));
-        } else if !self.loaded {
-            block = block.title_bottom(Span::styled(" loading… ", t.get(Slot::Dim)));
-        } else if self.rows.is_empty() {
-            block = block.title_bottom(Span::styled(
-                " no authorities configured: add [authorities.NAME] to the config ",
-                t.get(Slot::Dim),
-            ));
+        if let Some(note) = super::table_note(
+            self.error.as_deref(),
+            !self.loaded,
+            self.rows
+                .is_empty()
+                .then_some("no authorities configured: add [authorities.NAME] to the config"),
+            area.width,
+            t,
+        ) {
+            block = block.title_bottom(note);
         }
         frame.render_widget(
             Table::new(rows, widths)

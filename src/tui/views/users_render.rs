@@ -9,7 +9,7 @@ use crate::engine::overview::UserRow;
 use crate::engine::users::UserDetail;
 use crate::model::UserState;
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, days_left, kv, num, panel, scroll_to};
+use crate::tui::widgets::{days_left, kv, num, panel, scroll_to};
 use chrono::NaiveDate;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -146,15 +146,14 @@ pub fn render_table(t: &mut UserTable, cols: Columns, title: String, frame: &mut
         ),
     };
     let mut block = panel(title, th);
-    if let Some(e) = &t.error {
-        block = block.title_bottom(Span::styled(
-            format!(" {} ", clip(e, area.width as usize - 4)),
-            th.get(Slot::Error),
-        ));
-    } else if t.loading() {
-        block = block.title_bottom(Span::styled(" loading… ", th.get(Slot::Dim)));
-    } else if t.total.is_some_and(|c| c.n == 0) {
-        block = block.title_bottom(Span::styled(" no matches ", th.get(Slot::Dim)));
+    if let Some(note) = super::table_note(
+        t.error.as_deref(),
+        t.loading(),
+        t.total.is_some_and(|c| c.n == 0).then_some("no matches"),
+        area.width,
+        th,
+    ) {
+        block = block.title_bottom(note);
     } else {
         let pos = format!(" {} of {} ", num(t.selected + 1), count_label(t, "").trim_end());
         block = block.title_bottom(Line::from(Span::styled(pos, th.get(Slot::Dim))).right_aligned());

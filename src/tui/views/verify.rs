@@ -371,11 +371,8 @@ impl View for Verify {
             summary.push(super::jobs_render::progress_line(j, rc));
         }
         let mut block = panel("Verify", t);
-        if let Some(e) = &self.error {
-            block = block.title_bottom(Span::styled(
-                format!(" {} ", clip(e, area.width as usize - 4)),
-                t.get(Slot::Error),
-            ));
+        if let Some(note) = super::table_note(self.error.as_deref(), false, None, area.width, t) {
+            block = block.title_bottom(note);
         }
         frame.render_widget(Paragraph::new(summary).block(block), head);
 
