@@ -80,6 +80,7 @@ pub enum Tag {
         kind: String,
     },
     VerifyFix,
+    SyncAuthority,
     VerifyFixSelected {
         authority: String,
         objects: Vec<String>,

@@ -273,3 +273,38 @@ fn verify_view_runs_a_job_and_read_only_hides_fix() {
     ro.app.dispatch(Action::FixAll);
     assert!(ro.screen().contains("refused: read-only"));
 }
+
+/// The schools view names the authorities syncing each school, following
+/// an assignment made in the sync-schools view.
+#[test]
+fn schools_view_names_the_authorities_syncing_each_school() {
+    let mut h = Harness::new();
+    let synced = lern(&h);
+    let names = h.rt.block_on(h.api.school_names()).expect("schools");
+    let other = names
+        .iter()
+        .find(|n| !synced.contains(n))
+        .expect("another school")
+        .clone();
+    let line_of = |h: &mut Harness, school: &str| {
+        h.resize(160, 48);
+        let screen = h.screen();
+        screen
+            .lines()
+            .find(|l| l.starts_with(&format!("│{school} ")))
+            .unwrap_or_else(|| panic!("no row for {school}: {screen}"))
+            .to_string()
+    };
+    h.type_str("2");
+    assert!(line_of(&mut h, &synced[0]).contains("lernplattform"));
+    assert!(!line_of(&mut h, &other).contains("lernplattform"));
+    h.rt.block_on(h.api.sync_schools_add(rollcall::engine::sync::assign::SchoolsAdd {
+        authority: "lernplattform".into(),
+        schools: vec![other.clone()],
+        ..Default::default()
+    }))
+    .expect("add");
+    h.app.dispatch(Action::Refresh);
+    h.settle();
+    assert!(line_of(&mut h, &other).contains("lernplattform"), "{}", h.screen());
+}

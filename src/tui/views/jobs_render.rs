@@ -85,9 +85,9 @@ pub fn render(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         .collect();
     if lines.is_empty() {
         let hint = if rc.info.read_only {
-            "no jobs this session (read-only: imports and purges are off)"
+            "no jobs this session (read-only: imports, purges and syncs are off)"
         } else {
-            "no jobs this session · i starts an import · p purges limbo"
+            "no jobs this session · i starts an import · p purges limbo · n syncs"
         };
         lines.push(Line::from(Span::styled(hint, t.get(Slot::Dim))));
     }
