@@ -112,3 +112,19 @@ fn a_field_changed_on_the_mirror_shows_as_a_difference() {
         "{screen}"
     );
 }
+
+/// Asking the authorities is a read: read-only mode shows the pane, and
+/// neither pane offers the sync it would refuse.
+#[test]
+fn read_only_shows_holdings_without_offering_a_sync() {
+    let mut h = Harness::with(true, rollcall::tui::theme::Theme::default_theme());
+    let (user, _) = user_of_first_school(&h);
+    open_authorities_pane(&mut h, &user);
+    let screen = h.screen();
+    assert!(screen.contains("schulportal") && screen.contains("present"), "{screen}");
+    assert!(!screen.contains("y schedules"), "{screen}");
+    // Back to the sync pane (v cycles: authorities → info → sync).
+    h.type_str("vv");
+    let screen = h.screen();
+    assert!(screen.contains("[sync]") && !screen.contains("y schedules"), "{screen}");
+}

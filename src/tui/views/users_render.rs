@@ -233,11 +233,13 @@ fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                     }
                 }
             }
-            lines.push(Line::from(""));
-            lines.push(Line::from(Span::styled(
-                "y schedules a sync of this user to every active authority",
-                t.get(Slot::Dim),
-            )));
+            if !rc.info.read_only {
+                lines.push(Line::from(""));
+                lines.push(Line::from(Span::styled(
+                    "y schedules a sync of this user to every active authority",
+                    t.get(Slot::Dim),
+                )));
+            }
             frame.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: false })
