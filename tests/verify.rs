@@ -476,3 +476,60 @@ fn scim_drift_is_named_fixed_and_foreign_objects_stay() {
     assert_eq!(server.by_external_id("/Users")["district:4"]["active"], false);
     assert!(!server.by_external_id("/Groups").contains_key("school:gsnord"));
 }
+
+/// What one user's authorities hold, looked up by external id on the real
+/// scim2-server (no listing): present, differing field by field, missing,
+/// and no authority at all for a school nobody syncs.
+#[test]
+fn user_holdings_on_scim_name_present_differs_and_missing() {
+    use rollcall::engine::sync::holdings::Holding;
+    use rollcall::engine::users::UserSelector;
+    let Some(server) = ScimServer::start() else { return };
+    let (_t, token) = token_file();
+    let mut d = district(scim_authority("idb", &server.url(), &token, &["gsmitte", "gsnord"]));
+    sync(&mut d);
+    let by_record = |r: &str| UserSelector::RecordUid {
+        record_uid: r.into(),
+        source_uid: Some("district".into()),
+    };
+    let holdings = |d: &District, r: &str| d.engine.user_holdings(&by_record(r)).expect("holdings");
+
+    let dora = holdings(&d, "4");
+    assert_eq!(dora.len(), 1, "{dora:?}");
+    assert_eq!((dora[0].authority.as_str(), dora[0].holding), ("idb", Holding::Present));
+    assert!(dora[0].id.is_some());
+
+    let users = server.by_external_id("/Users");
+    let mut anna = users["district:1"].clone();
+    anna["name"]["familyName"] = json!("Hacked");
+    anna.as_object_mut().unwrap().remove("meta");
+    let anna_id = anna["id"].as_str().unwrap().to_string();
+    let (s, _) = server.request("PUT", &format!("/Users/{anna_id}"), Some(&anna));
+    assert_eq!(s, 200);
+    let ben = users["district:2"]["id"].as_str().unwrap().to_string();
+    let (s, _) = server.request("DELETE", &format!("/Users/{ben}"), None);
+    assert_eq!(s, 204);
+
+    let a = holdings(&d, "1");
+    assert_eq!(a[0].holding, Holding::Differs, "{a:?}");
+    assert_eq!(a[0].id.as_deref(), Some(anna_id.as_str()));
+    let fields: Vec<(&str, &Value, &Value)> = a[0]
+        .differences
+        .iter()
+        .map(|f| (f.attribute.as_str(), &f.expected, &f.actual))
+        .collect();
+    assert_eq!(fields, vec![("name.familyName", &json!("Alt"), &json!("Hacked"))]);
+
+    let b = holdings(&d, "2");
+    assert_eq!((b[0].holding, b[0].expected), (Holding::Missing, "active"), "{b:?}");
+    assert!(holdings(&d, "9").is_empty(), "gssued is synced by nobody");
+
+    // The server gone: the error, classed, instead of an answer.
+    drop(server);
+    let a = holdings(&d, "1");
+    assert_eq!(a[0].holding, Holding::Error, "{a:?}");
+    assert!(
+        a[0].error.as_deref().is_some_and(|e| e.contains("unreachable")),
+        "{a:?}"
+    );
+}

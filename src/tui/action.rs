@@ -54,6 +54,7 @@ pub enum Action {
     RemoveSchool,
     RunVerify,
     FixAll,
+    FixSelected,
 }
 
 /// How an action is confirmed, scaled to its danger.
@@ -293,9 +294,9 @@ pub const ACTIONS: &[ActionSpec] = &[
                 Action::Drain,
                 &[k('n')],
                 "drain",
-                "drain now: sync the selected authority once as a job (c cancels in jobs)",
+                "sync now: drain an authority's queue once as a job (queues: the selected one)",
             ),
-            &[Queues],
+            &[Queues, Jobs],
         ),
         Confirm::No,
     )),
@@ -321,6 +322,18 @@ pub const ACTIONS: &[ActionSpec] = &[
         ),
         Confirm::Typed,
     )),
+    hinted(danger(
+        only(
+            spec(
+                Action::FixSelected,
+                &[k('F')],
+                "fix-selected",
+                "fix only the marked differences (Space marks; y/n, deleting: type the word)",
+            ),
+            &[Verify],
+        ),
+        Confirm::YesNo,
+    )),
     // Sync schools
     hinted(danger(
         only(
@@ -328,7 +341,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 Action::AddSchool,
                 &[k('a')],
                 "assign",
-                "add a school to the selected authority (picker, initial sync or not; y/n)",
+                "add schools to the selected authority (Space marks; initial sync, force; y/n)",
             ),
             &[SyncSchools],
         ),
@@ -340,7 +353,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 Action::RemoveSchool,
                 &[k('x')],
                 "unassign",
-                "remove the selected school (y/n; delete on target: type the word)",
+                "remove schools (Space marks; force; y/n, delete on target: type the word)",
             ),
             &[SyncSchools],
         ),
@@ -378,7 +391,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "select",
             "select or unselect the item for a bulk action",
         ),
-        &[Trash],
+        &[Trash, Verify],
     )),
     only(
         spec(
@@ -387,7 +400,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "select-all",
             "select every item shown, or clear the selection",
         ),
-        &[Trash],
+        &[Trash, Verify],
     ),
     only(
         spec(
@@ -437,16 +450,16 @@ pub const ACTIONS: &[ActionSpec] = &[
             Action::CancelJob,
             &[k('c')],
             "cancel",
-            "cancel the selected running job",
+            "cancel the selected running job (verify: the running verify)",
         ),
-        &[Jobs],
+        &[Jobs, Verify],
     )),
     hinted(only(
         spec(
             Action::NextPane,
             &[k('v')],
             "pane",
-            "cycle the detail: run summary/log/input; user info/sync/history",
+            "cycle the detail: run summary/log/input; user info/sync/history/authorities",
         ),
         &[Jobs, Users],
     )),
@@ -658,6 +671,7 @@ mod tests {
             (ViewId::Queues, "pun"),
             (ViewId::Users, "y"),
             (ViewId::SyncSchools, "ax"),
+            (ViewId::Verify, "fF"),
         ] {
             for c in keys.chars() {
                 assert!(resolve(&key(c), view, false).is_some());

@@ -15,6 +15,7 @@
 
 pub mod action;
 pub mod app;
+pub mod chooser;
 pub mod clock;
 pub mod event_loop;
 pub mod jobboard;

@@ -56,25 +56,20 @@ pub enum Tag {
     SchoolsAddPick {
         authority: String,
     },
-    SchoolsAddMode {
-        authority: String,
-        school: String,
-        force: bool,
-    },
     SchoolsAdd {
         authority: String,
-        school: String,
+        schools: Vec<String>,
         initial_sync: bool,
         force: bool,
     },
-    SchoolsRemoveMode {
+    SchoolsRemovePick {
         authority: String,
-        school: String,
     },
     SchoolsRemove {
         authority: String,
-        school: String,
+        schools: Vec<String>,
         delete_on_target: bool,
+        force: bool,
     },
     VerifyAuthority,
     VerifyKind {
@@ -85,6 +80,11 @@ pub enum Tag {
         kind: String,
     },
     VerifyFix,
+    SyncAuthority,
+    VerifyFixSelected {
+        authority: String,
+        objects: Vec<String>,
+    },
     Quit,
 }
 
@@ -93,6 +93,11 @@ pub enum Answer {
     Yes,
     Picked(String),
     Text(String),
+    /// A multi-select: the marked items and each option's state.
+    Chosen {
+        items: Vec<String>,
+        toggles: Vec<bool>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -196,6 +201,7 @@ pub enum Overlay {
     Confirm(ConfirmBox),
     Picker(Picker),
     Input(InputBox),
+    Choose(super::chooser::Chooser),
 }
 
 /// What a key did to an overlay.
@@ -327,6 +333,7 @@ impl Overlay {
                     Outcome::Keep
                 }
             },
+            Overlay::Choose(c) => c.on_key(k),
             Overlay::Input(i) => match k.code {
                 KeyCode::Esc => Outcome::Close,
                 KeyCode::Enter => Outcome::Answer(i.owner, i.tag.clone(), Answer::Text(i.value.clone())),

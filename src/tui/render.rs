@@ -245,6 +245,7 @@ fn overlay(app: &App, o: &Overlay, frame: &mut Frame, area: Rect) {
                 r,
             );
         }
+        Overlay::Choose(c) => c.render(t, frame, area),
         Overlay::Input(i) => {
             let r = centered(area, 60.min(area.width), 5);
             frame.render_widget(Clear, r);

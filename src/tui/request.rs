@@ -11,6 +11,7 @@ use crate::engine::overview::{Overview, SchoolRow, UserRow};
 use crate::engine::received::HistoryEntry;
 use crate::engine::runs::RunRecord;
 use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
+use crate::engine::sync::holdings::AuthorityHolding;
 use crate::engine::sync::{QueueStatus, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserDetail;
 use crate::store::{BoundedCount, UserQuery};
@@ -64,8 +65,15 @@ pub enum Call {
     ScheduleUser(String),
     UserSyncItems(String),
     UserHistory(String),
+    /// What each authority holds for the user (remote lookups).
+    UserHoldings(String),
     SyncSchools,
     StartVerify(crate::engine::sync::verify::VerifyRequest),
+    /// Fix only these objects of the last verify.
+    VerifyFixObjects {
+        authority: String,
+        objects: Vec<String>,
+    },
     SchoolsAdd(SchoolsAdd),
     SchoolsRemove(SchoolsRemove),
 }
@@ -115,6 +123,7 @@ pub enum Data {
     /// The user, and its queue and trash items.
     UserSyncItems(String, Vec<UserSyncItem>),
     UserHistory(String, Vec<HistoryEntry>),
+    UserHoldings(String, Vec<AuthorityHolding>),
     SyncSchools(Vec<AuthoritySchools>),
 }
 
@@ -160,8 +169,10 @@ impl Call {
             Call::ScheduleUser(_) => "schedule",
             Call::UserSyncItems(_) => "user sync items",
             Call::UserHistory(_) => "user history",
+            Call::UserHoldings(_) => "user authorities",
             Call::SyncSchools => "sync schools",
             Call::StartVerify(_) => "verify",
+            Call::VerifyFixObjects { .. } => "verify fix",
             Call::SchoolsAdd(_) => "sync-schools add",
             Call::SchoolsRemove(_) => "sync-schools remove",
         }
@@ -239,6 +250,13 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         Call::StartDrain(a) => Data::JobStarted(api.start_drain(a).await?),
         Call::SyncSchools => Data::SyncSchools(api.sync_schools(None).await?),
         Call::StartVerify(req) => Data::JobStarted(api.start_verify(req).await?),
+        Call::VerifyFixObjects { authority, objects } => {
+            let f = api.verify_fix_objects(authority.clone(), objects).await?;
+            Data::Done(format!(
+                "fix queued {} item(s) for {authority} ({} already waiting); drain or wait for the sender",
+                f.queued, f.coalesced
+            ))
+        }
         Call::SchoolsAdd(req) => {
             let c = api.sync_schools_add(req).await?;
             Data::Done(format!(
@@ -290,6 +308,10 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         Call::UserSyncItems(u) => {
             let items = api.user_sync_items(u.clone()).await?;
             Data::UserSyncItems(u, items)
+        }
+        Call::UserHoldings(u) => {
+            let h = api.user_holdings(u.clone()).await?;
+            Data::UserHoldings(u, h)
         }
         Call::UserHistory(u) => {
             let h = api.user_history(u.clone()).await?;

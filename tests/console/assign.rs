@@ -1,9 +1,11 @@
 //! The sync-schools view through the real App and engine: add a school to
-//! an authority (picker, initial-sync choice, y/n), remove it again with
-//! delete-on-target (typed word), both audited by the engine; read-only
-//! mode hides and refuses both.
+//! an authority (multi-select chooser, initial-sync option, y/n), remove it
+//! again with delete-on-target (typed word), several schools at once and the
+//! force option, all audited by the engine; read-only mode hides and refuses
+//! them.
 
 use super::harness::Harness;
+use crossterm::event::KeyCode;
 use rollcall::tui::action::Action;
 use rollcall::tui::theme::Theme;
 
@@ -30,20 +32,24 @@ fn add_a_school_then_remove_it_deleting_on_target() {
     );
     h.type_str("a");
     assert!(
-        h.screen().contains(&format!("Add a school to {}", first.authority)),
+        h.screen().contains(&format!("Add schools to {}", first.authority)),
         "{}",
         h.screen()
     );
+    // Filter to the school, mark it, switch the initial sync off.
     h.type_str(&school);
-    h.key(crossterm::event::KeyCode::Enter);
-    assert!(h.screen().contains("add only"), "{}", h.screen());
-    h.type_str("add only");
-    h.key(crossterm::event::KeyCode::Enter);
+    h.type_str(" ");
+    assert!(h.screen().contains(&format!("[x] {school}")), "{}", h.screen());
+    h.key(KeyCode::Tab);
+    h.type_str(" ");
+    assert!(h.screen().contains("[ ] initial sync"), "{}", h.screen());
+    h.key(KeyCode::Enter);
     assert!(
         h.screen().contains(&format!("Sync {school} to {}?", first.authority)),
         "{}",
         h.screen()
     );
+    assert!(h.screen().contains("Nothing is queued now"), "{}", h.screen());
     h.type_str("y");
     let screen = h.screen();
     assert!(
@@ -62,13 +68,16 @@ fn add_a_school_then_remove_it_deleting_on_target() {
     h.type_str(&school);
     h.key(crossterm::event::KeyCode::Enter);
     h.type_str("x");
+    let screen = h.screen();
     assert!(
-        h.screen().contains("delete its objects on the target"),
-        "{}",
-        h.screen()
+        screen.contains(&format!("Remove schools from {}", first.authority))
+            && screen.contains(&format!("[x] {school}")),
+        "the school under the cursor comes marked: {screen}"
     );
-    h.type_str("delete");
-    h.key(crossterm::event::KeyCode::Enter);
+    h.key(KeyCode::Tab);
+    h.type_str(" ");
+    assert!(h.screen().contains("[x] delete on target"), "{}", h.screen());
+    h.key(KeyCode::Enter);
     assert!(h.screen().contains("Type delete to confirm"), "{}", h.screen());
     // `y` alone does not confirm a typed confirmation.
     h.type_str("y");
@@ -97,6 +106,97 @@ fn add_a_school_then_remove_it_deleting_on_target() {
         a.contains("sync-schools remove") && a.contains("\"delete_on_target\":true"),
         "{a}"
     );
+}
+
+fn lern(h: &Harness) -> Vec<String> {
+    h.rt.block_on(h.api.sync_schools(Some("lernplattform".into())))
+        .expect("list")[0]
+        .schools
+        .iter()
+        .map(|s| s.school.clone())
+        .collect()
+}
+
+#[test]
+fn several_schools_at_once_and_force_for_assigned_ones() {
+    let mut h = Harness::new();
+    let names = h.rt.block_on(h.api.school_names()).expect("schools");
+    let before = lern(&h);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let others: Vec<&String> = names.iter().filter(|n| !before.contains(n)).take(2).collect();
+    h.type_str("0/lernplattform");
+    h.key(KeyCode::Enter);
+    h.type_str("a");
+    // Mark two new schools and the one it syncs already.
+    for name in others.iter().copied().chain(before.iter()) {
+        h.type_str(name);
+        h.type_str(" ");
+        for _ in 0..name.len() {
+            h.key(KeyCode::Backspace);
+        }
+    }
+    assert!(h.screen().contains("3 chosen"), "{}", h.screen());
+    h.key(KeyCode::Enter);
+    assert!(
+        h.screen().contains("syncs") && h.screen().contains("switch force on"),
+        "{}",
+        h.screen()
+    );
+    assert_eq!(lern(&h), before, "nothing added without force");
+    // The chooser is gone; open it again, mark the same, force on.
+    h.type_str("a");
+    for name in others.iter().copied().chain(before.iter()) {
+        h.type_str(name);
+        h.type_str(" ");
+        for _ in 0..name.len() {
+            h.key(KeyCode::Backspace);
+        }
+    }
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Down);
+    h.type_str(" ");
+    assert!(h.screen().contains("[x] force"), "{}", h.screen());
+    h.key(KeyCode::Enter);
+    assert!(h.screen().contains("(force)?"), "{}", h.screen());
+    h.type_str("y");
+    let mut want: Vec<String> = before
+        .iter()
+        .cloned()
+        .chain(others.iter().map(|s| s.to_string()))
+        .collect();
+    want.sort();
+    let mut now = lern(&h);
+    now.sort();
+    assert_eq!(now, want);
+    let a = audit(&h);
+    assert!(a.contains("sync-schools add") && a.contains("\"forced\":[\""), "{a}");
+
+    // Remove a school it does not sync: refused until force is on.
+    let stray = names
+        .iter()
+        .find(|n| !want.contains(n))
+        .expect("a school not synced")
+        .clone();
+    h.type_str("x");
+    h.type_str(&stray);
+    h.type_str(" ");
+    h.key(KeyCode::Enter);
+    assert!(h.screen().contains("does not sync"), "{}", h.screen());
+    h.type_str("x");
+    h.type_str(&stray);
+    h.type_str(" ");
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Down);
+    h.type_str(" ");
+    h.key(KeyCode::Enter);
+    // The school under the cursor comes marked too.
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(", {stray} to lernplattform")) && screen.contains("(force)?"),
+        "{screen}"
+    );
+    h.type_str("y");
+    assert!(audit(&h).contains("sync-schools remove"), "{}", audit(&h));
 }
 
 #[test]
@@ -172,4 +272,39 @@ fn verify_view_runs_a_job_and_read_only_hides_fix() {
     assert!(ro.app.overlay.is_none());
     ro.app.dispatch(Action::FixAll);
     assert!(ro.screen().contains("refused: read-only"));
+}
+
+/// The schools view names the authorities syncing each school, following
+/// an assignment made in the sync-schools view.
+#[test]
+fn schools_view_names_the_authorities_syncing_each_school() {
+    let mut h = Harness::new();
+    let synced = lern(&h);
+    let names = h.rt.block_on(h.api.school_names()).expect("schools");
+    let other = names
+        .iter()
+        .find(|n| !synced.contains(n))
+        .expect("another school")
+        .clone();
+    let line_of = |h: &mut Harness, school: &str| {
+        h.resize(160, 48);
+        let screen = h.screen();
+        screen
+            .lines()
+            .find(|l| l.starts_with(&format!("│{school} ")))
+            .unwrap_or_else(|| panic!("no row for {school}: {screen}"))
+            .to_string()
+    };
+    h.type_str("2");
+    assert!(line_of(&mut h, &synced[0]).contains("lernplattform"));
+    assert!(!line_of(&mut h, &other).contains("lernplattform"));
+    h.rt.block_on(h.api.sync_schools_add(rollcall::engine::sync::assign::SchoolsAdd {
+        authority: "lernplattform".into(),
+        schools: vec![other.clone()],
+        ..Default::default()
+    }))
+    .expect("add");
+    h.app.dispatch(Action::Refresh);
+    h.settle();
+    assert!(line_of(&mut h, &other).contains("lernplattform"), "{}", h.screen());
 }

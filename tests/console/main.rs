@@ -5,8 +5,10 @@
 mod assign;
 mod behaviour;
 mod harness;
+mod holdings;
 mod svg;
 mod sync;
+mod verify;
 
 use crossterm::event::KeyCode;
 use harness::{Harness, buffer_text};
@@ -173,4 +175,21 @@ fn users_sync_pane() {
     let mut h = Harness::new();
     h.type_str("3dv");
     shoot(&mut h, "users-sync");
+}
+
+#[test]
+fn users_authorities_pane() {
+    let mut h = Harness::new();
+    let (user, _) = holdings::user_of_first_school(&h);
+    holdings::open_authorities_pane(&mut h, &user);
+    shoot(&mut h, "users-authorities");
+}
+
+#[test]
+fn sync_schools_add_chooser() {
+    let mut h = Harness::new();
+    h.type_str("0a ");
+    h.key(KeyCode::Down);
+    h.type_str(" ");
+    shoot(&mut h, "sync-schools-add");
 }

@@ -215,3 +215,34 @@ fn read_only_hides_and_refuses_sync_actions() {
     }
     assert_eq!(trash_items(&h).len(), 1);
 }
+
+/// Jobs view: `n` picks an authority and syncs it now as a job, with its
+/// outcome on the job board; read-only mode hides it.
+#[test]
+fn sync_an_authority_from_the_jobs_view() {
+    let mut h = Harness::new();
+    let before = h.rt.block_on(h.api.queue_list()).expect("queues");
+    let depth = |qs: &[rollcall::engine::sync::QueueStatus]| {
+        qs.iter()
+            .find(|q| q.authority == "schulportal")
+            .expect("schulportal")
+            .depth
+    };
+    assert!(depth(&before) > 0, "the demo leaves schulportal items queued");
+    h.type_str("7n");
+    assert!(h.screen().contains("Sync which authority now"), "{}", h.screen());
+    h.type_str("schulportal");
+    h.key(KeyCode::Enter);
+    h.wait_jobs();
+    let row = h.app.jobs.rows.first().expect("a job").clone();
+    assert_eq!(row.info.label, "sync schulportal (drain now)");
+    assert!(matches!(row.result, Some(Ok(_))), "{:?}", row.result);
+    let after = h.rt.block_on(h.api.queue_list()).expect("queues");
+    assert_eq!(depth(&after), 0, "drained");
+
+    let mut ro = Harness::with(true, Theme::default_theme());
+    ro.type_str("7n");
+    assert!(ro.app.overlay.is_none());
+    ro.app.dispatch(Action::Drain);
+    assert!(ro.screen().contains("refused: read-only"));
+}

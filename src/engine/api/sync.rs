@@ -5,6 +5,7 @@
 
 use super::{ApiResult, EngineApi, JobInfo, jobs};
 use crate::engine::received::HistoryEntry;
+use crate::engine::sync::holdings::AuthorityHolding;
 use crate::engine::sync::{QueueStatus, Scheduled, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserSelector;
 
@@ -50,6 +51,15 @@ impl EngineApi {
         Ok(jobs::spawn_verify(&self.shared, req))
     }
 
+    /// Queues repairs of the chosen objects of a verify report only.
+    pub async fn verify_fix_objects(
+        &self,
+        authority: String,
+        objects: Vec<String>,
+    ) -> ApiResult<crate::engine::sync::verify::Fixed> {
+        self.write(move |e| e.verify_fix_objects(&authority, &objects)).await
+    }
+
     /// Every authority's trash, oldest failure first.
     pub async fn trash_list(&self) -> ApiResult<Vec<TrashEntry>> {
         self.call(|e| {
@@ -83,6 +93,19 @@ impl EngineApi {
     /// The user's queue and trash items across authorities.
     pub async fn user_sync_items(&self, username: String) -> ApiResult<Vec<UserSyncItem>> {
         self.call(move |e| e.user_sync_items(&username)).await
+    }
+
+    /// What each authority whose schools include the user holds for it,
+    /// against what would be sent now. The directory is read under the
+    /// engine's lock; the targets are asked after it is released, so a slow
+    /// authority never stalls the rest of the console.
+    pub async fn user_holdings(&self, username: String) -> ApiResult<Vec<AuthorityHolding>> {
+        let plan = self
+            .call(move |e| e.user_holdings_plan(&UserSelector::Username(username)))
+            .await?;
+        tokio::task::spawn_blocking(move || plan.fetch())
+            .await
+            .map_err(|e| super::ApiError::Worker(e.to_string()))
     }
 
     /// The feed rows received for the user, newest last.

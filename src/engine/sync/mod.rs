@@ -29,6 +29,7 @@ pub mod backoff;
 pub mod daemon;
 pub mod distributor;
 pub mod filter;
+pub mod holdings;
 pub mod item;
 pub mod mapping;
 pub mod pause;

@@ -31,6 +31,7 @@ use serde_json::Value;
 use std::time::Instant;
 
 pub use compare::FIELDS_MEMBERS;
+pub(crate) use compare::field_differences;
 pub use expected::FILTER_ATTRIBUTES;
 
 /// What to verify.
@@ -285,13 +286,37 @@ impl Engine {
     }
 
     fn verify_fix(&self, authority: &super::Authority, report: &VerifyReport) -> EngineResult<Fixed> {
-        let mut objects: Vec<String> = report
+        let objects: Vec<String> = report
             .missing
             .iter()
             .map(|m| m.object.clone())
             .chain(report.different.iter().map(|d| d.object.clone()))
             .chain(report.unexpected.iter().map(|u| u.object.clone()))
             .collect();
+        self.enqueue_fix(authority, objects)
+    }
+
+    /// Queues repairs of some objects of a verify report (the console's
+    /// "fix selected"): each is scheduled afresh, so the sender creates,
+    /// updates or deletes it as the directory now says. Audited as
+    /// `verify --fix`; refused read-only.
+    pub fn verify_fix_objects(&mut self, authority: &str, objects: &[String]) -> EngineResult<Fixed> {
+        self.check_writable("verify --fix")?;
+        let authority = self.authority(authority)?;
+        let fixed = self.enqueue_fix(&authority, objects.to_vec())?;
+        self.audit.record(
+            "verify --fix",
+            serde_json::json!({
+                "authority": authority.name, "selected": objects.len(),
+                "objects": fixed.objects, "queued": fixed.queued,
+            }),
+            "queued",
+        );
+        Ok(fixed)
+    }
+
+    /// Schedules `objects` (`user:…`, `class:…`) on the authority's queue.
+    fn enqueue_fix(&self, authority: &super::Authority, mut objects: Vec<String>) -> EngineResult<Fixed> {
         let mut seen = std::collections::HashSet::new();
         objects.retain(|o| seen.insert(o.clone()));
         let mut items = Vec::with_capacity(objects.len());

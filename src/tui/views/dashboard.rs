@@ -245,7 +245,7 @@ impl View for Dashboard {
             }
         }
         frame.render_widget(
-            Paragraph::new(sync).block(panel("Jobs · Sync (5 queues, 6 trash)", t)),
+            Paragraph::new(sync).block(panel("Jobs · Sync (keys: 5 queues, 6 trash)", t)),
             side,
         );
     }

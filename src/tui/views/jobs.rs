@@ -7,7 +7,9 @@
 //!   removes users or the guard refused and only `force` would apply it) →
 //!   the real import runs as a job;
 //! * purge: as-of date → a dry-run job lists who is due → type `purge` →
-//!   the purge runs as a job.
+//!   the purge runs as a job;
+//! * sync: pick an authority → one drain of its queue runs as a job (as
+//!   "drain now" in the queues view).
 
 use super::{Ctx, Level, RenderCtx, View, ViewId};
 use crate::engine::api::{EngineEvent, JobId, JobKind, JobOutcome};
@@ -73,6 +75,8 @@ pub struct Jobs {
     pub pane: Pane,
     pub filter: String,
     pub flow: Flow,
+    /// `n`: the authority picker is loading.
+    picking_sync: bool,
 }
 
 const ROLE_CHOICES: [&str; 5] = [
@@ -258,6 +262,10 @@ impl View for Jobs {
             }
             Action::Back if self.show_detail => self.show_detail = false,
             Action::CancelJob => self.cancel(ctx),
+            Action::Drain => {
+                self.picking_sync = true;
+                ctx.ask(ViewId::Jobs, Call::SyncSchools);
+            }
             Action::NewImport => {
                 self.flow = Flow::PickSchool;
                 ctx.ask(ViewId::Jobs, Call::SchoolNames);
@@ -290,6 +298,15 @@ impl View for Jobs {
                 self.error = None;
             }
             Ok(Data::RunDetail(d)) => self.detail = Some(*d),
+            Ok(Data::SyncSchools(rows)) if self.picking_sync => {
+                self.picking_sync = false;
+                ctx.overlay(overlay::picker(
+                    ViewId::Jobs,
+                    Tag::SyncAuthority,
+                    "Sync which authority now (one drain of its queue)",
+                    rows.into_iter().filter(|a| a.active).map(|a| a.authority).collect(),
+                ));
+            }
             Ok(Data::SchoolNames(names)) if matches!(self.flow, Flow::PickSchool) => ctx.overlay(overlay::picker(
                 ViewId::Jobs,
                 Tag::ImportSchool,
@@ -320,6 +337,7 @@ impl View for Jobs {
             }
             Ok(Data::Cancelled(false)) => ctx.status(Level::Warn, "that job had already finished"),
             Err(e) => {
+                self.picking_sync = false;
                 if !matches!(self.flow, Flow::Idle) {
                     self.flow = Flow::Idle;
                 }
@@ -384,6 +402,7 @@ impl View for Jobs {
                 self.flow = Flow::PurgePreviewing { job: 0, as_of };
                 ctx.ask(ViewId::Jobs, Call::StartPurge { as_of, dry_run: true });
             }
+            (Tag::SyncAuthority, Answer::Picked(authority)) => ctx.ask(ViewId::Jobs, Call::StartDrain(authority)),
             (Tag::PurgeApply { as_of }, Answer::Yes) => {
                 ctx.ask(ViewId::Jobs, Call::StartPurge { as_of, dry_run: false });
             }

@@ -12,6 +12,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
+/// One job: label, gauge, done/total, rate, ETA, phase or result.
 fn job_line<'a>(j: &JobRow, width: usize, rc: &RenderCtx) -> Line<'a> {
     let t = rc.theme;
     let now = rc.clock.now();
@@ -40,6 +41,36 @@ fn job_line<'a>(j: &JobRow, width: usize, rc: &RenderCtx) -> Line<'a> {
     ])
 }
 
+/// A job's progress without its label, for a view that shows its own job
+/// (verify): gauge, done/total, rate, ETA, then phase or outcome.
+pub(super) fn progress_line<'a>(j: &JobRow, rc: &RenderCtx) -> Line<'a> {
+    let t = rc.theme;
+    let now = rc.clock.now();
+    let bar_w = 12usize;
+    let filled = (j.ratio() * bar_w as f64).round() as usize;
+    let mut parts = vec![match j.total {
+        Some(total) => format!("{}/{}", num(j.done), num(total)),
+        None => num(j.done),
+    }];
+    parts.extend(j.rate(now).map(|r| format!("{}/s", num(r as u64))));
+    parts.extend(j.eta(now).map(|s| format!("ETA {}", duration(s))));
+    let (state, slot) = match (&j.result, j.cancel_requested) {
+        (None, true) => ("cancelling".to_string(), Slot::Warn),
+        (None, false) => (format!("{} · c cancels", j.phase), Slot::Accent),
+        (Some(Ok(_)), _) => ("finished".to_string(), Slot::Ok),
+        (Some(Err(e)), _) => (format!("failed: {e}"), Slot::Error),
+    };
+    Line::from(vec![
+        Span::styled(format!("{:<14}", "progress"), t.get(Slot::Dim)),
+        Span::styled(
+            format!("{}{} ", "█".repeat(filled), "░".repeat(bar_w - filled)),
+            t.get(Slot::Gauge),
+        ),
+        Span::styled(format!("{} · ", parts.join(" · ")), t.get(Slot::Dim)),
+        Span::styled(state, t.get(slot)),
+    ])
+}
+
 pub fn render(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
     let t = rc.theme;
     let shown = rc.jobs.rows.len().min(4);
@@ -54,9 +85,9 @@ pub fn render(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         .collect();
     if lines.is_empty() {
         let hint = if rc.info.read_only {
-            "no jobs this session (read-only: imports and purges are off)"
+            "no jobs this session (read-only: imports, purges and syncs are off)"
         } else {
-            "no jobs this session · i starts an import · p purges limbo"
+            "no jobs this session · i starts an import · p purges limbo · n syncs"
         };
         lines.push(Line::from(Span::styled(hint, t.get(Slot::Dim))));
     }

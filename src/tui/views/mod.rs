@@ -7,6 +7,7 @@
 //! action table.
 
 pub mod dashboard;
+mod holdings;
 mod inspector;
 pub mod jobs;
 mod jobs_render;
@@ -197,6 +198,27 @@ pub trait View {
     fn filter(&self) -> &str;
     fn set_filter(&mut self, text: String, ctx: &mut Ctx);
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx);
+}
+
+/// What a table's bottom border says instead of its position: the error of
+/// the last load (clipped to `width`), "loading…" before the first answer,
+/// or `empty` when there are no rows. `None`: the table has rows to show.
+pub fn table_note(
+    error: Option<&str>,
+    loading: bool,
+    empty: Option<&str>,
+    width: u16,
+    theme: &Theme,
+) -> Option<ratatui::text::Line<'static>> {
+    use super::theme::Slot;
+    use ratatui::text::{Line, Span};
+    let (text, slot) = match (error, loading, empty) {
+        (Some(e), _, _) => (super::widgets::clip(e, (width as usize).saturating_sub(4)), Slot::Error),
+        (None, true, _) => ("loading…".to_string(), Slot::Dim),
+        (None, false, Some(msg)) => (msg.to_string(), Slot::Dim),
+        (None, false, None) => return None,
+    };
+    Some(Line::from(Span::styled(format!(" {text} "), theme.get(slot))))
 }
 
 /// Every view, in [`ViewId`] order.

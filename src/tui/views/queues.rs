@@ -11,7 +11,7 @@ use crate::tui::action::Action;
 use crate::tui::overlay::{self, Answer, Tag};
 use crate::tui::request::{Call, Data};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{age, clip, kv, num, panel};
+use crate::tui::widgets::{age, kv, num, panel};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -237,18 +237,16 @@ impl View for Queues {
             title.push_str(&format!(" · /{}", self.filter));
         }
         let mut block = panel(title, t);
-        if let Some(e) = &self.error {
-            block = block.title_bottom(Span::styled(
-                format!(" {} ", clip(e, area.width as usize - 4)),
-                t.get(Slot::Error),
-            ));
-        } else if !self.loaded {
-            block = block.title_bottom(Span::styled(" loading… ", t.get(Slot::Dim)));
-        } else if self.rows.is_empty() {
-            block = block.title_bottom(Span::styled(
-                " no authorities configured: add [authorities.NAME] to the config ",
-                t.get(Slot::Dim),
-            ));
+        if let Some(note) = super::table_note(
+            self.error.as_deref(),
+            !self.loaded,
+            self.rows
+                .is_empty()
+                .then_some("no authorities configured: add [authorities.NAME] to the config"),
+            area.width,
+            t,
+        ) {
+            block = block.title_bottom(note);
         }
         frame.render_widget(
             Table::new(rows, widths)

@@ -1,9 +1,10 @@
-//! Schools: every school with its users per role and its classes; Enter
-//! opens the school's users. Thousands of schools fit in memory, so the
+//! Schools: every school with its users per role, its classes and the
+//! authorities syncing it; Enter opens the school's users. Thousands of schools fit in memory, so the
 //! filter and sort run here.
 
 use super::{Ctx, Effect, Nav, RenderCtx, View, ViewId};
 use crate::engine::overview::SchoolRow;
+use crate::engine::sync::assign::AuthoritySchools;
 use crate::model::Role;
 use crate::tui::action::Action;
 use crate::tui::request::{Call, Data};
@@ -12,7 +13,7 @@ use crate::tui::widgets::{num, panel, scroll_to};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Row, Table};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Sort {
@@ -25,6 +26,8 @@ enum Sort {
 #[derive(Default)]
 pub struct Schools {
     rows: Vec<SchoolRow>,
+    /// Which schools each authority syncs.
+    authorities: Vec<AuthoritySchools>,
     loaded: bool,
     error: Option<String>,
     filter: String,
@@ -36,6 +39,20 @@ pub struct Schools {
 }
 
 impl Schools {
+    /// The active authorities syncing a school (`*` in the config: every
+    /// school but the limbo school and the excluded ones).
+    fn syncing(&self, r: &SchoolRow) -> Vec<&str> {
+        self.authorities
+            .iter()
+            .filter(|a| a.active && !r.limbo)
+            .filter(|a| {
+                let excluded = a.excluded.iter().any(|s| s.school == r.name);
+                a.schools.iter().any(|s| s.school == r.name) || (a.config_all && !excluded)
+            })
+            .map(|a| a.authority.as_str())
+            .collect()
+    }
+
     fn visible(&self) -> Vec<&SchoolRow> {
         let f = self.filter.to_lowercase();
         let mut v: Vec<&SchoolRow> = self
@@ -68,6 +85,7 @@ impl View for Schools {
 
     fn load(&mut self, ctx: &mut Ctx) {
         ctx.ask(ViewId::Schools, Call::SchoolRows);
+        ctx.ask(ViewId::Schools, Call::SyncSchools);
     }
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -105,6 +123,7 @@ impl View for Schools {
                 self.loaded = true;
                 self.error = None;
             }
+            Ok(Data::SyncSchools(a)) => self.authorities = a,
             Ok(_) => {}
             Err(e) => self.error = Some(e),
         }
@@ -136,11 +155,15 @@ impl View for Schools {
         if !self.filter.is_empty() {
             title.push_str(&format!(" · /{}", self.filter));
         }
-        let block = panel(title, t);
-        if !self.loaded {
-            let msg = self.error.clone().unwrap_or_else(|| "loading…".into());
-            frame.render_widget(Paragraph::new(msg).block(block), area);
-            return;
+        let mut block = panel(title, t);
+        if let Some(note) = super::table_note(
+            self.error.as_deref(),
+            !self.loaded,
+            (self.rows.is_empty()).then_some("no schools yet: an import creates them"),
+            area.width,
+            t,
+        ) {
+            block = block.title_bottom(note);
         }
         let height = area.height.saturating_sub(3) as usize;
         let selected = self.selected.min(visible.len().saturating_sub(1));
@@ -164,6 +187,12 @@ impl View for Schools {
                     Cell::from(Line::from(role(r, Role::SchoolAdmin)).right_aligned()),
                     Cell::from(Line::from(num(r.classes)).right_aligned()),
                 ]);
+                let syncing = self.syncing(r);
+                cells.push(Cell::from(if wide {
+                    syncing.join(", ")
+                } else {
+                    num(syncing.len() as u64)
+                }));
                 let style = if i == selected {
                     t.get(Slot::Selected)
                 } else if r.limbo {
@@ -189,6 +218,13 @@ impl View for Schools {
             Constraint::Length(7),
         ]);
         header.extend(["users", "students", "teachers", "staff", "admins", "classes"]);
+        if wide {
+            widths.push(Constraint::Fill(2));
+            header.push(" authorities");
+        } else {
+            widths.push(Constraint::Length(5));
+            header.push(" auth");
+        }
         let table = Table::new(rows, widths)
             .header(Row::new(header).style(t.get(Slot::Header)))
             .block(block);

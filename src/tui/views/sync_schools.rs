@@ -1,28 +1,39 @@
 //! Sync schools: each authority and the schools it syncs, with where each
 //! assignment comes from (`config`, `data_dir` — added from here or with
 //! `sync-schools add` — or both) and the config schools taken away
-//! (`excluded`). `a` adds a school to the selected authority (picker, then
-//! with or without an initial sync; already assigned means force), `x`
-//! removes the selected school (keep objects on the target: y/n; delete them
-//! there: the typed word). The engine refuses in read-only mode and audits.
+//! (`excluded`). `a` adds schools to the selected authority (a multi-select
+//! chooser with the initial-sync and force options, then y/n), `x` removes
+//! schools (the same chooser, the school under the cursor marked, with the
+//! delete-on-target and force options; keeping objects on the target: y/n,
+//! deleting them there: the typed word). The engine refuses in read-only
+//! mode and audits.
 
 use super::{Ctx, Level, RenderCtx, View, ViewId};
 use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
 use crate::tui::action::Action;
-use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::chooser::Chooser;
+use crate::tui::overlay::{self, Answer, Overlay, Tag};
 use crate::tui::request::{Call, Data};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, kv, panel};
+use crate::tui::widgets::{kv, panel};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-/// The add flow's choices, as the picker shows them.
-const WITH_INITIAL: &str = "add and schedule an initial sync of its objects";
-const WITHOUT_INITIAL: &str = "add only (objects go out as they change)";
-const KEEP_ON_TARGET: &str = "remove; keep its objects on the target";
-const DELETE_ON_TARGET: &str = "remove and delete its objects on the target";
+/// The options of the add and remove choosers.
+const INITIAL_SYNC: &str = "initial sync: queue the schools' users and groups now";
+const FORCE_ADD: &str = "force: add (and schedule) schools assigned already";
+const DELETE_ON_TARGET: &str = "delete on target: delete the schools' objects there";
+const FORCE_REMOVE: &str = "force: remove schools that are not assigned";
+
+/// What the school names being loaded are for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    Add(String),
+    /// The authority, and the school the cursor was on (pre-marked).
+    Remove(String, Option<String>),
+}
 
 /// One line of the table: an authority's school (or the authority itself
 /// when it syncs none).
@@ -41,8 +52,8 @@ pub struct SyncSchools {
     pub error: Option<String>,
     pub selected: usize,
     pub filter: String,
-    /// The authority an add is for, while its school picker is loading.
-    adding: Option<String>,
+    /// An add or remove whose school chooser is loading.
+    pending: Option<Pending>,
 }
 
 impl SyncSchools {
@@ -100,6 +111,36 @@ impl SyncSchools {
             .filter(|a| a.authority == authority)
             .any(|a| a.schools.iter().any(|s| s.school == school))
     }
+
+    /// The chooser over every school, each noted with its assignment.
+    fn chooser(&self, pending: Pending, names: Vec<String>) -> Chooser {
+        let (authority, tag, title, toggles) = match &pending {
+            Pending::Add(a) => (
+                a.clone(),
+                Tag::SchoolsAddPick { authority: a.clone() },
+                format!("Add schools to {a}"),
+                vec![(INITIAL_SYNC.to_string(), true), (FORCE_ADD.to_string(), false)],
+            ),
+            Pending::Remove(a, _) => (
+                a.clone(),
+                Tag::SchoolsRemovePick { authority: a.clone() },
+                format!("Remove schools from {a}"),
+                vec![(DELETE_ON_TARGET.to_string(), false), (FORCE_REMOVE.to_string(), false)],
+            ),
+        };
+        let items = names
+            .into_iter()
+            .map(|n| {
+                let note = if self.assigned(&authority, &n) { "synced" } else { "" };
+                (n, note.to_string())
+            })
+            .collect();
+        let mut c = Chooser::new(ViewId::SyncSchools, tag, title, items, toggles);
+        if let Pending::Remove(_, Some(school)) = &pending {
+            c.mark(school);
+        }
+        c
+    }
 }
 
 impl View for SyncSchools {
@@ -119,31 +160,22 @@ impl View for SyncSchools {
             Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
             Action::PageUp | Action::Top => self.selected = 0,
             Action::PageDown | Action::Bottom => self.selected = n.saturating_sub(1),
-            Action::AddSchool => {
+            Action::AddSchool | Action::RemoveSchool => {
                 let Some(line) = lines.get(self.selected) else {
                     ctx.status(Level::Warn, "no authority selected");
                     return true;
                 };
-                self.adding = Some(line.authority.clone());
+                self.pending = Some(if action == Action::AddSchool {
+                    Pending::Add(line.authority.clone())
+                } else {
+                    let here = line
+                        .school
+                        .clone()
+                        .filter(|s| line.source != "excluded" && self.assigned(&line.authority, s));
+                    Pending::Remove(line.authority.clone(), here)
+                });
                 ctx.ask(ViewId::SyncSchools, Call::SchoolNames);
             }
-            Action::RemoveSchool => match lines.get(self.selected) {
-                Some(SchoolLine {
-                    authority,
-                    school: Some(school),
-                    source,
-                    ..
-                }) if *source != "excluded" => ctx.overlay(overlay::picker(
-                    ViewId::SyncSchools,
-                    Tag::SchoolsRemoveMode {
-                        authority: authority.clone(),
-                        school: school.clone(),
-                    },
-                    format!("Remove {school} from {authority}"),
-                    vec![KEEP_ON_TARGET.into(), DELETE_ON_TARGET.into()],
-                )),
-                _ => ctx.status(Level::Warn, "select an assigned school to remove"),
-            },
             _ => return false,
         }
         true
@@ -158,15 +190,8 @@ impl View for SyncSchools {
                 self.selected = self.selected.min(self.lines().len().saturating_sub(1));
             }
             Ok(Data::SchoolNames(names)) => {
-                if let Some(authority) = self.adding.take() {
-                    ctx.overlay(overlay::picker(
-                        ViewId::SyncSchools,
-                        Tag::SchoolsAddPick {
-                            authority: authority.clone(),
-                        },
-                        format!("Add a school to {authority}"),
-                        names,
-                    ));
+                if let Some(p) = self.pending.take() {
+                    ctx.overlay(Overlay::Choose(self.chooser(p, names)));
                 }
             }
             Ok(Data::Done(msg)) => {
@@ -175,7 +200,7 @@ impl View for SyncSchools {
             }
             Ok(_) => {}
             Err(e) => {
-                self.adding = None;
+                self.pending = None;
                 ctx.status(Level::Error, e);
             }
         }
@@ -183,46 +208,37 @@ impl View for SyncSchools {
 
     fn on_answer(&mut self, tag: Tag, answer: Answer, ctx: &mut Ctx) {
         match (tag, answer) {
-            (Tag::SchoolsAddPick { authority }, Answer::Picked(school)) => {
-                let force = self.assigned(&authority, &school);
-                let title = if force {
-                    format!("{school} is assigned to {authority} already: add again (force)")
-                } else {
-                    format!("Add {school} to {authority}")
-                };
-                ctx.overlay(overlay::picker(
-                    ViewId::SyncSchools,
-                    Tag::SchoolsAddMode {
-                        authority,
-                        school,
-                        force,
-                    },
-                    title,
-                    vec![WITH_INITIAL.into(), WITHOUT_INITIAL.into()],
-                ));
-            }
-            (
-                Tag::SchoolsAddMode {
-                    authority,
-                    school,
-                    force,
-                },
-                Answer::Picked(mode),
-            ) => {
-                let initial_sync = mode == WITH_INITIAL;
+            (Tag::SchoolsAddPick { authority }, Answer::Chosen { items, toggles }) => {
+                let initial_sync = toggles.first().copied().unwrap_or(true);
+                let force = toggles.get(1).copied().unwrap_or(false);
+                let again: Vec<&String> = items.iter().filter(|s| self.assigned(&authority, s)).collect();
+                if !force && !again.is_empty() {
+                    ctx.status(
+                        Level::Warn,
+                        format!(
+                            "{authority} syncs {} already: unmark them or switch force on",
+                            again.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    return;
+                }
                 ctx.overlay(overlay::yes_no(
                     ViewId::SyncSchools,
                     Tag::SchoolsAdd {
                         authority: authority.clone(),
-                        school: school.clone(),
+                        schools: items.clone(),
                         initial_sync,
                         force,
                     },
-                    "Add school",
+                    "Add schools",
                     vec![
-                        format!("Sync {school} to {authority}{}?", if force { " (force)" } else { "" }),
+                        format!(
+                            "Sync {} to {authority}{}?",
+                            items.join(", "),
+                            if force { " (force)" } else { "" }
+                        ),
                         if initial_sync {
-                            "Its users and groups are queued for the authority now.".into()
+                            "Their users and groups are queued for the authority now.".into()
                         } else {
                             "Nothing is queued now; objects go out as they change.".into()
                         },
@@ -232,7 +248,7 @@ impl View for SyncSchools {
             (
                 Tag::SchoolsAdd {
                     authority,
-                    school,
+                    schools,
                     initial_sync,
                     force,
                 },
@@ -241,27 +257,42 @@ impl View for SyncSchools {
                 ViewId::SyncSchools,
                 Call::SchoolsAdd(SchoolsAdd {
                     authority,
-                    schools: vec![school],
+                    schools,
                     all_schools: false,
                     initial_sync,
                     force,
                 }),
             ),
-            (Tag::SchoolsRemoveMode { authority, school }, Answer::Picked(mode)) => {
-                let delete_on_target = mode == DELETE_ON_TARGET;
+            (Tag::SchoolsRemovePick { authority }, Answer::Chosen { items, toggles }) => {
+                let delete_on_target = toggles.first().copied().unwrap_or(false);
+                let force = toggles.get(1).copied().unwrap_or(false);
+                let strays: Vec<&String> = items.iter().filter(|s| !self.assigned(&authority, s)).collect();
+                if !force && !strays.is_empty() {
+                    ctx.status(
+                        Level::Warn,
+                        format!(
+                            "{authority} does not sync {}: unmark them or switch force on",
+                            strays.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    return;
+                }
+                let list = items.join(", ");
                 let tag = Tag::SchoolsRemove {
                     authority: authority.clone(),
-                    school: school.clone(),
+                    schools: items,
                     delete_on_target,
+                    force,
                 };
+                let forced = if force { " (force)" } else { "" };
                 ctx.overlay(if delete_on_target {
                     overlay::typed(
                         ViewId::SyncSchools,
                         tag,
-                        "Remove school and delete on target",
+                        "Remove schools and delete on target",
                         vec![
-                            format!("Stop syncing {school} to {authority} and DELETE its users"),
-                            format!("and groups on {authority}. This cannot be undone from here."),
+                            format!("Stop syncing {list} to {authority}{forced} and DELETE"),
+                            format!("their users and groups on {authority}. This cannot be undone here."),
                             "Type delete to confirm.".into(),
                         ],
                         "delete",
@@ -270,10 +301,10 @@ impl View for SyncSchools {
                     overlay::yes_no(
                         ViewId::SyncSchools,
                         tag,
-                        "Remove school",
+                        "Remove schools",
                         vec![
-                            format!("Stop syncing {school} to {authority}?"),
-                            "Its objects stay on the target.".into(),
+                            format!("Stop syncing {list} to {authority}{forced}?"),
+                            "Their objects stay on the target.".into(),
                         ],
                     )
                 });
@@ -281,17 +312,18 @@ impl View for SyncSchools {
             (
                 Tag::SchoolsRemove {
                     authority,
-                    school,
+                    schools,
                     delete_on_target,
+                    force,
                 },
                 Answer::Yes,
             ) => ctx.ask(
                 ViewId::SyncSchools,
                 Call::SchoolsRemove(SchoolsRemove {
                     authority,
-                    schools: vec![school],
+                    schools,
                     delete_on_target,
-                    force: false,
+                    force,
                 }),
             ),
             _ => {}
@@ -361,18 +393,16 @@ impl View for SyncSchools {
             title.push_str(&format!(" · /{}", self.filter));
         }
         let mut block = panel(title, t);
-        if let Some(e) = &self.error {
-            block = block.title_bottom(Span::styled(
-                format!(" {} ", clip(e, area.width as usize - 4)),
-                t.get(Slot::Error),
-            ));
-        } else if !self.loaded {
-            block = block.title_bottom(Span::styled(" loading… ", t.get(Slot::Dim)));
-        } else if self.rows.is_empty() {
-            block = block.title_bottom(Span::styled(
-                " no authorities configured: add [authorities.NAME] to the config ",
-                t.get(Slot::Dim),
-            ));
+        if let Some(note) = super::table_note(
+            self.error.as_deref(),
+            !self.loaded,
+            self.rows
+                .is_empty()
+                .then_some("no authorities configured: add [authorities.NAME] to the config"),
+            area.width,
+            t,
+        ) {
+            block = block.title_bottom(note);
         }
         frame.render_widget(
             Table::new(rows, widths)
@@ -412,7 +442,11 @@ impl View for SyncSchools {
             }
         }
         if !rc.info.read_only {
-            text.push(kv("actions", "a adds a school · x removes the selected one".into(), t));
+            text.push(kv(
+                "actions",
+                "a adds schools · x removes schools (Space marks)".into(),
+                t,
+            ));
         }
         frame.render_widget(
             Paragraph::new(text)

@@ -305,15 +305,14 @@ impl Trash {
             title.push_str(&format!(" · /{}", self.filter));
         }
         let mut block = panel(title, t);
-        if let Some(e) = &self.error {
-            block = block.title_bottom(Span::styled(
-                format!(" {} ", clip(e, area.width as usize - 4)),
-                t.get(Slot::Error),
-            ));
-        } else if !self.loaded {
-            block = block.title_bottom(Span::styled(" loading… ", t.get(Slot::Dim)));
-        } else if visible.is_empty() {
-            block = block.title_bottom(Span::styled(" the trash is empty ", t.get(Slot::Dim)));
+        if let Some(note) = super::table_note(
+            self.error.as_deref(),
+            !self.loaded,
+            visible.is_empty().then_some("the trash is empty"),
+            area.width,
+            t,
+        ) {
+            block = block.title_bottom(note);
         } else {
             block = block.title_bottom(
                 Line::from(Span::styled(

@@ -5,13 +5,15 @@
 //! queries) and drops answers of superseded filters by generation. The
 //! detail pane loads the selected user on demand: its attributes, its queue
 //! and trash items per authority (`y` schedules a sync), or the feed rows
-//! received for it (`v` cycles).
+//! received for it, or what each authority holds for it — looked up on the
+//! targets only while that pane is shown (`v` cycles).
 
 use super::limbo::RestoreFlow;
 use super::{Ctx, Nav, RenderCtx, View, ViewId};
 use crate::engine::overview::UserRow;
 use crate::engine::received::HistoryEntry;
 use crate::engine::sync::UserSyncItem;
+use crate::engine::sync::holdings::AuthorityHolding;
 use crate::engine::users::UserDetail;
 use crate::model::UserState;
 use crate::store::{BoundedCount, UserQuery, UserSort};
@@ -260,6 +262,8 @@ pub enum UserPane {
     Sync,
     /// Every feed row received for the user.
     History,
+    /// What each authority holds for the user (asked when shown).
+    Authorities,
 }
 
 /// The users view: the table, sort and state filter, the detail pane.
@@ -271,6 +275,7 @@ pub struct Users {
     pub pane: UserPane,
     pub sync_items: Option<(String, Vec<UserSyncItem>)>,
     pub history: Option<(String, Vec<HistoryEntry>)>,
+    pub holdings: Option<(String, Vec<AuthorityHolding>)>,
     extra_inflight: bool,
     restore: RestoreFlow,
     id: ViewId,
@@ -286,6 +291,7 @@ impl Users {
             pane: UserPane::Info,
             sync_items: None,
             history: None,
+            holdings: None,
             extra_inflight: false,
             restore: RestoreFlow::default(),
             id,
@@ -320,6 +326,7 @@ impl View for Users {
         self.detail = None;
         self.sync_items = None;
         self.history = None;
+        self.holdings = None;
     }
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -353,7 +360,8 @@ impl View for Users {
                     self.pane = match self.pane {
                         UserPane::Info => UserPane::Sync,
                         UserPane::Sync => UserPane::History,
-                        UserPane::History => UserPane::Info,
+                        UserPane::History => UserPane::Authorities,
+                        UserPane::Authorities => UserPane::Info,
                     };
                 } else {
                     self.show_detail = true;
@@ -412,7 +420,11 @@ impl View for Users {
                 self.extra_inflight = false;
                 self.history = Some((name, h));
             }
-            Err(e) if call == "user sync items" || call == "user history" => {
+            Ok(Data::UserHoldings(name, h)) => {
+                self.extra_inflight = false;
+                self.holdings = Some((name, h));
+            }
+            Err(e) if call == "user sync items" || call == "user history" || call == "user authorities" => {
                 self.extra_inflight = false;
                 let name = self
                     .table
@@ -421,6 +433,8 @@ impl View for Users {
                     .unwrap_or_default();
                 if call == "user history" {
                     self.history = Some((name, Vec::new()));
+                } else if call == "user authorities" {
+                    self.holdings = Some((name, Vec::new()));
                 } else {
                     self.sync_items = Some((name, Vec::new()));
                 }
@@ -456,6 +470,7 @@ impl View for Users {
         {
             let has_items = self.sync_items.as_ref().is_some_and(|(n, _)| *n == name);
             let has_history = self.history.as_ref().is_some_and(|(n, _)| *n == name);
+            let has_holdings = self.holdings.as_ref().is_some_and(|(n, _)| *n == name);
             match self.pane {
                 UserPane::Sync if !has_items => {
                     self.extra_inflight = true;
@@ -464,6 +479,10 @@ impl View for Users {
                 UserPane::History if !has_history => {
                     self.extra_inflight = true;
                     ctx.ask(self.id, Call::UserHistory(name));
+                }
+                UserPane::Authorities if !has_holdings => {
+                    self.extra_inflight = true;
+                    ctx.ask(self.id, Call::UserHoldings(name));
                 }
                 _ => {}
             }

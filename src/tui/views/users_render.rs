@@ -1,6 +1,7 @@
 //! Drawing the virtualised user tables (users and limbo) and the user
 //! detail pane: attributes, schools with roles and classes, state and purge
-//! date, and the feed row last received for the user.
+//! date, and the feed row last received for the user; its queue and trash
+//! items, its feed history (what each authority holds: [`super::holdings`]).
 
 use super::RenderCtx;
 use super::users::{UserPane, UserTable, Users};
@@ -8,7 +9,7 @@ use crate::engine::overview::UserRow;
 use crate::engine::users::UserDetail;
 use crate::model::UserState;
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, days_left, kv, num, panel, scroll_to};
+use crate::tui::widgets::{days_left, kv, num, panel, scroll_to};
 use chrono::NaiveDate;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -145,15 +146,14 @@ pub fn render_table(t: &mut UserTable, cols: Columns, title: String, frame: &mut
         ),
     };
     let mut block = panel(title, th);
-    if let Some(e) = &t.error {
-        block = block.title_bottom(Span::styled(
-            format!(" {} ", clip(e, area.width as usize - 4)),
-            th.get(Slot::Error),
-        ));
-    } else if t.loading() {
-        block = block.title_bottom(Span::styled(" loading… ", th.get(Slot::Dim)));
-    } else if t.total.is_some_and(|c| c.n == 0) {
-        block = block.title_bottom(Span::styled(" no matches ", th.get(Slot::Dim)));
+    if let Some(note) = super::table_note(
+        t.error.as_deref(),
+        t.loading(),
+        t.total.is_some_and(|c| c.n == 0).then_some("no matches"),
+        area.width,
+        th,
+    ) {
+        block = block.title_bottom(note);
     } else {
         let pos = format!(" {} of {} ", num(t.selected + 1), count_label(t, "").trim_end());
         block = block.title_bottom(Line::from(Span::styled(pos, th.get(Slot::Dim))).right_aligned());
@@ -192,11 +192,12 @@ pub fn render_users(v: &mut Users, frame: &mut Frame, area: Rect, rc: &RenderCtx
 }
 
 /// The pane's title: the user and the three panes, the shown one marked.
-fn pane_title(user: &str, pane: UserPane) -> String {
+pub(super) fn pane_title(user: &str, pane: UserPane) -> String {
     let names = [
         (UserPane::Info, "info"),
         (UserPane::Sync, "sync"),
         (UserPane::History, "history"),
+        (UserPane::Authorities, "authorities"),
     ];
     let tabs: Vec<String> = names
         .iter()
@@ -232,17 +233,27 @@ fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                     }
                 }
             }
-            lines.push(Line::from(""));
-            lines.push(Line::from(Span::styled(
-                "y schedules a sync of this user to every active authority",
-                t.get(Slot::Dim),
-            )));
+            if !rc.info.read_only {
+                lines.push(Line::from(""));
+                lines.push(Line::from(Span::styled(
+                    "y schedules a sync of this user to every active authority",
+                    t.get(Slot::Dim),
+                )));
+            }
             frame.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: false })
                     .block(panel(pane_title(&name, v.pane), t)),
                 area,
             );
+        }
+        UserPane::Authorities => {
+            let held = v
+                .holdings
+                .as_ref()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, h)| h.as_slice());
+            super::holdings::render_holdings(&name, held, frame, area, rc);
         }
         UserPane::History => {
             let mut lines = Vec::new();

@@ -1,12 +1,14 @@
 //! Verify: `v` picks an authority, the kinds (users, classes, workgroups,
-//! schools, all) and an optional filter, and runs verify as a job (progress
-//! in the job list); the last report fills a table of missing, unexpected
-//! and different objects with the field diffs of the selected one in the
-//! detail pane. `f` fixes all (the typed word; the engine queues the
-//! repairs and audits).
+//! schools, all) and an optional filter, and runs verify as a job, its
+//! progress (phase, done/total, rate; `c` cancels) shown here as in the job
+//! list; the last report fills a table of missing, unexpected and different
+//! objects with the field diffs of the selected one in the detail pane. `f`
+//! fixes all (the typed word); Space marks rows and `F` fixes only those
+//! (y/n, or the typed word when one would be deleted). The engine queues
+//! the repairs and audits.
 
 use super::{Ctx, Level, RenderCtx, View, ViewId};
-use crate::engine::api::{EngineEvent, JobOutcome};
+use crate::engine::api::{EngineEvent, JobId, JobKind, JobOutcome};
 use crate::engine::sync::verify::{VerifyKind, VerifyReport, VerifyRequest};
 use crate::tui::action::Action;
 use crate::tui::overlay::{self, Answer, Tag};
@@ -17,6 +19,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use std::collections::BTreeSet;
 
 const KINDS: [VerifyKind; 5] = [
     VerifyKind::All,
@@ -42,6 +45,10 @@ pub struct Verify {
     pub last: Option<VerifyRequest>,
     pub selected: usize,
     pub filter: String,
+    /// Objects marked for "fix selected".
+    pub marked: BTreeSet<String>,
+    /// The latest verify job (its progress line).
+    pub job: Option<JobId>,
     /// Picking: the authority chosen so far.
     picking: Option<String>,
     error: Option<String>,
@@ -98,6 +105,53 @@ impl Verify {
     }
 }
 
+impl Verify {
+    /// "Fix selected": y/n, or the typed word when a marked object would be
+    /// deleted on the target.
+    fn ask_fix_selected(&self, ctx: &mut Ctx) {
+        let (Some(req), Some(report)) = (&self.last, &self.report) else {
+            ctx.status(Level::Info, "nothing to fix: run verify (v) first");
+            return;
+        };
+        let chosen: Vec<Finding> = findings(report)
+            .into_iter()
+            .filter(|f| self.marked.contains(&f.object))
+            .collect();
+        if chosen.is_empty() {
+            ctx.status(Level::Info, "mark rows with Space first (f fixes all)");
+            return;
+        }
+        let deletes = chosen.iter().filter(|f| f.what == "unexpected").count();
+        let objects: Vec<String> = chosen.iter().map(|f| f.object.clone()).collect();
+        let mut lines = vec![format!(
+            "Queue repairs of {} marked object(s) on {}:",
+            objects.len(),
+            req.authority
+        )];
+        lines.extend(
+            chosen
+                .iter()
+                .take(4)
+                .map(|f| format!("• {} {}", f.what, clip(&f.object, 48))),
+        );
+        if chosen.len() > 4 {
+            lines.push(format!("• … and {} more", chosen.len() - 4));
+        }
+        let tag = Tag::VerifyFixSelected {
+            authority: req.authority.clone(),
+            objects,
+        };
+        ctx.overlay(if deletes > 0 {
+            lines.push(format!(
+                "{deletes} unexpected one(s) are DELETED on the target. Type fix."
+            ));
+            overlay::typed(ViewId::Verify, tag, "Fix marked differences", lines, "fix")
+        } else {
+            overlay::yes_no(ViewId::Verify, tag, "Fix marked differences", lines)
+        });
+    }
+}
+
 impl View for Verify {
     fn id(&self) -> ViewId {
         ViewId::Verify
@@ -133,6 +187,27 @@ impl View for Verify {
                 }
                 _ => ctx.status(Level::Info, "nothing to fix: run verify (v) first"),
             },
+            Action::Select => {
+                if let Some(f) = self.visible().get(self.selected)
+                    && !self.marked.remove(&f.object)
+                {
+                    self.marked.insert(f.object.clone());
+                }
+                self.selected = (self.selected + 1).min(n.saturating_sub(1));
+            }
+            Action::SelectAll => {
+                let visible = self.visible();
+                if visible.iter().all(|f| self.marked.contains(&f.object)) {
+                    self.marked.clear();
+                } else {
+                    self.marked.extend(visible.into_iter().map(|f| f.object));
+                }
+            }
+            Action::FixSelected => self.ask_fix_selected(ctx),
+            Action::CancelJob => match self.job.and_then(|id| ctx.jobs.get(id)) {
+                Some(j) if j.running() => ctx.ask(ViewId::Verify, Call::CancelJob(j.info.id)),
+                _ => ctx.status(Level::Info, "no verify is running"),
+            },
             _ => return false,
         }
         true
@@ -146,10 +221,16 @@ impl View for Verify {
                 "Verify which authority",
                 rows.into_iter().map(|a| a.authority).collect(),
             )),
-            Ok(Data::JobStarted(info)) => ctx.status(
-                Level::Info,
-                format!("started: {} (progress in {})", info.label, ViewId::Jobs.key()),
-            ),
+            Ok(Data::JobStarted(info)) => {
+                self.job = Some(info.id);
+                ctx.status(Level::Info, format!("started: {}", info.label));
+            }
+            Ok(Data::Done(msg)) => {
+                self.marked.clear();
+                ctx.status(Level::Ok, msg);
+            }
+            Ok(Data::Cancelled(true)) => ctx.status(Level::Warn, "cancelling the verify…"),
+            Ok(Data::Cancelled(false)) => ctx.status(Level::Info, "the verify had already finished"),
             Ok(_) => {}
             Err(e) => {
                 self.error = Some(e.clone());
@@ -188,6 +269,9 @@ impl View for Verify {
                 self.last = Some(req.clone());
                 ctx.ask(ViewId::Verify, Call::StartVerify(req));
             }
+            (Tag::VerifyFixSelected { authority, objects }, Answer::Yes) => {
+                ctx.ask(ViewId::Verify, Call::VerifyFixObjects { authority, objects })
+            }
             (Tag::VerifyFix, Answer::Yes) => {
                 if let Some(mut req) = self.last.clone() {
                     req.fix = true;
@@ -199,6 +283,11 @@ impl View for Verify {
     }
 
     fn on_event(&mut self, event: &EngineEvent, ctx: &mut Ctx) {
+        if let EngineEvent::JobStarted(info) = event
+            && info.kind == JobKind::Verify
+        {
+            self.job = Some(info.id);
+        }
         if let EngineEvent::JobFinished {
             result: Ok(JobOutcome::Verify(r)),
             ..
@@ -213,6 +302,7 @@ impl View for Verify {
             self.report = Some((**r).clone());
             self.error = None;
             self.selected = 0;
+            self.marked.clear();
         }
     }
 
@@ -228,8 +318,9 @@ impl View for Verify {
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         let t = rc.theme;
         let visible = self.visible();
+        let job = self.job.and_then(|id| rc.jobs.get(id));
         let [head, top, bottom] = Layout::vertical([
-            Constraint::Length(4),
+            Constraint::Length(if job.is_some() { 5 } else { 4 }),
             Constraint::Min(5),
             Constraint::Length((area.height / 3).max(5)),
         ])
@@ -275,12 +366,13 @@ impl View for Verify {
                 ]),
             ],
         };
+        let mut summary = summary;
+        if let Some(j) = job {
+            summary.push(super::jobs_render::progress_line(j, rc));
+        }
         let mut block = panel("Verify", t);
-        if let Some(e) = &self.error {
-            block = block.title_bottom(Span::styled(
-                format!(" {} ", clip(e, area.width as usize - 4)),
-                t.get(Slot::Error),
-            ));
+        if let Some(note) = super::table_note(self.error.as_deref(), false, None, area.width, t) {
+            block = block.title_bottom(note);
         }
         frame.render_widget(Paragraph::new(summary).block(block), head);
 
@@ -296,7 +388,9 @@ impl View for Verify {
                     "unexpected" => Slot::Error,
                     _ => Slot::Accent,
                 };
+                let mark = if self.marked.contains(&f.object) { "●" } else { " " };
                 Row::new(vec![
+                    Cell::from(Span::styled(mark, t.get(Slot::Accent))),
                     Cell::from(Span::styled(f.what, t.get(slot))),
                     Cell::from(f.object.clone()),
                     Cell::from(f.name.clone()),
@@ -309,13 +403,24 @@ impl View for Verify {
             })
             .collect();
         let mut title = format!("Differences · {}", visible.len());
+        if !self.marked.is_empty() {
+            title.push_str(&format!(" · {} marked (F fixes them)", self.marked.len()));
+        }
         if !self.filter.is_empty() {
             title.push_str(&format!(" · /{}", self.filter));
         }
         frame.render_widget(
-            Table::new(rows, [Constraint::Length(11), Constraint::Fill(2), Constraint::Fill(1)])
-                .header(Row::new(vec!["", "object", "name"]).style(t.get(Slot::Header)))
-                .block(panel(title, t)),
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(1),
+                    Constraint::Length(11),
+                    Constraint::Fill(2),
+                    Constraint::Fill(1),
+                ],
+            )
+            .header(Row::new(vec!["", "", "object", "name"]).style(t.get(Slot::Header)))
+            .block(panel(title, t)),
             top,
         );
         let lines: Vec<Line> = match visible.get(self.selected) {

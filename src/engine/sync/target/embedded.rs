@@ -251,6 +251,29 @@ impl Target for EmbeddedTarget {
         false
     }
 
+    fn fetch(&self, class: Class, external_id: &str) -> Result<Option<RemoteObject>, TargetError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| TargetError::transient("mirror lock poisoned"))?;
+        let row: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT rowid, attributes FROM resources WHERE class = ?1 AND external_id = ?2",
+                [class_str(class), external_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(|(id, attributes)| {
+            Ok(RemoteObject {
+                id: id.to_string(),
+                resource: self.resource(&conn, external_id, class_str(class), &attributes)?,
+                external_id: Some(external_id.to_string()),
+            })
+        })
+        .transpose()
+    }
+
     fn list(&self, class: Class, visit: &mut dyn FnMut(RemoteObject) -> bool) -> Result<(), TargetError> {
         let conn = self
             .conn

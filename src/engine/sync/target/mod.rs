@@ -133,6 +133,9 @@ pub trait Target: Send + Sync {
     /// Lists every resource of a class, page by page, handing each to
     /// `visit` until it returns `false`.
     fn list(&self, class: Class, visit: &mut dyn FnMut(RemoteObject) -> bool) -> Result<(), TargetError>;
+    /// The one resource of a class holding this external id, as
+    /// [`Target::list`] would show it (one lookup, never a listing).
+    fn fetch(&self, class: Class, external_id: &str) -> Result<Option<RemoteObject>, TargetError>;
 }
 
 /// Reads a secret from a file that only its owner may read.

@@ -216,42 +216,7 @@ impl<'a> Comparison<'a> {
 
     /// The owned attributes (and members) that differ.
     fn fields(&self, m: &Mapped, resource: &Value) -> Vec<FieldDifference> {
-        let mut out = Vec::new();
-        let empty = serde_json::Map::new();
-        let current = resource.as_object().unwrap_or(&empty);
-        for path in &m.paths {
-            let want = get_path(&m.attributes, path);
-            let have = get_path(current, path).filter(|v| !v.is_null());
-            let same = match (want, have) {
-                (Some(w), Some(h)) => covers(h, w) || same_strings(h, w),
-                (None, None) => true,
-                _ => false,
-            };
-            if !same {
-                out.push(FieldDifference {
-                    attribute: path.clone(),
-                    expected: want.cloned().unwrap_or(Value::Null),
-                    actual: have.cloned().unwrap_or(Value::Null),
-                });
-            }
-        }
-        if let Some(wanted) = &m.members {
-            let have: BTreeSet<String> = listed_members(resource)
-                .into_iter()
-                .map(|v| self.user_ids.get(v).cloned().unwrap_or_else(|| v.to_string()))
-                .collect();
-            let want: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
-            let lacking: Vec<&str> = want.iter().filter(|w| !have.contains(**w)).copied().collect();
-            let extra: Vec<&String> = have.iter().filter(|h| !want.contains(h.as_str())).collect();
-            if !lacking.is_empty() || !extra.is_empty() {
-                out.push(FieldDifference {
-                    attribute: FIELDS_MEMBERS.into(),
-                    expected: json!(lacking),
-                    actual: json!(extra),
-                });
-            }
-        }
-        out
+        field_differences(m, resource, &self.user_ids)
     }
 
     /// The report (authority, target and timing filled in by the caller).
@@ -295,4 +260,50 @@ impl<'a> Comparison<'a> {
             seconds: 0.0,
         }
     }
+}
+
+/// The attributes a mapping owns (and a group's members) that differ between
+/// what would be sent (`m`) and what the target holds (`resource`). Members
+/// listed by the target's own ids translate through `user_ids`.
+pub(crate) fn field_differences(
+    m: &Mapped,
+    resource: &Value,
+    user_ids: &HashMap<String, String>,
+) -> Vec<FieldDifference> {
+    let mut out = Vec::new();
+    let empty = serde_json::Map::new();
+    let current = resource.as_object().unwrap_or(&empty);
+    for path in &m.paths {
+        let want = get_path(&m.attributes, path);
+        let have = get_path(current, path).filter(|v| !v.is_null());
+        let same = match (want, have) {
+            (Some(w), Some(h)) => covers(h, w) || same_strings(h, w),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            out.push(FieldDifference {
+                attribute: path.clone(),
+                expected: want.cloned().unwrap_or(Value::Null),
+                actual: have.cloned().unwrap_or(Value::Null),
+            });
+        }
+    }
+    if let Some(wanted) = &m.members {
+        let have: BTreeSet<String> = listed_members(resource)
+            .into_iter()
+            .map(|v| user_ids.get(v).cloned().unwrap_or_else(|| v.to_string()))
+            .collect();
+        let want: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
+        let lacking: Vec<&str> = want.iter().filter(|w| !have.contains(**w)).copied().collect();
+        let extra: Vec<&String> = have.iter().filter(|h| !want.contains(h.as_str())).collect();
+        if !lacking.is_empty() || !extra.is_empty() {
+            out.push(FieldDifference {
+                attribute: FIELDS_MEMBERS.into(),
+                expected: json!(lacking),
+                actual: json!(extra),
+            });
+        }
+    }
+    out
 }

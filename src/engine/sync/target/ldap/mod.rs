@@ -202,6 +202,11 @@ impl Target for LdapTarget {
         }
     }
 
+    fn fetch(&self, class: Class, external_id: &str) -> Result<Option<RemoteObject>, TargetError> {
+        let found = self.pool.block_on(self.find(class, external_id)).map_err(classify)?;
+        Ok(found.map(|(dn, attrs)| self.listed(class, dn, attrs)))
+    }
+
     fn list(&self, class: Class, visit: &mut dyn FnMut(RemoteObject) -> bool) -> Result<(), TargetError> {
         let filter = format!(
             "(&(objectClass={})({}=*))",

@@ -435,6 +435,17 @@ impl Target for ScimTarget {
         }
     }
 
+    fn fetch(&self, class: Class, external_id: &str) -> Result<Option<RemoteObject>, TargetError> {
+        let Some(r) = self.lookup(class, external_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(RemoteObject {
+            id: id_of(&r)?,
+            external_id: r.get("externalId").and_then(|v| v.as_str()).map(str::to_string),
+            resource: r,
+        }))
+    }
+
     fn list(&self, class: Class, visit: &mut dyn FnMut(RemoteObject) -> bool) -> Result<(), TargetError> {
         let mut failed = None;
         self.http
