@@ -164,10 +164,15 @@ pub fn run(server: &ScimServer, plan: &Plan) -> Report {
     assert_eq!(trash.len() as u64, report.trashed, "every trashed item is in trash");
 
     // 2. Recovery: faults off, the trash requeued, drained. The client
-    // timeout was short so that stalls fail fast; scim2-server itself may
-    // take longer than that for a big group on a busy machine.
+    // timeout was short so that stalls fail fast; scim2-server itself
+    // takes seconds to resolve a class's members (an `externalId eq … or …`
+    // listing scans every user) once it holds thousands, and it serves one
+    // request at a time: with many workers and a short timeout the requests
+    // that time out still cost it their work, and every later one times
+    // out too. So: two workers, a generous timeout.
     proxy.set(Faults::default());
-    sets.push("authorities.idb.timeout_seconds=30".to_string());
+    sets.push("authorities.idb.timeout_seconds=120".to_string());
+    sets.push(format!("authorities.idb.workers={}", plan.workers.min(2)));
     d.reopen(&sets.iter().map(String::as_str).collect::<Vec<_>>(), false);
     let t = Instant::now();
     let items: Vec<String> = trash.into_iter().map(|t| t.item).collect();
