@@ -4,16 +4,15 @@
 //! code on every `cargo test`. Each function must return normally for any
 //! input: an error is a fine answer, a panic, hang or runaway allocation is
 //! a bug. Not part of the API.
-//!
-//! The RFC 4515 filter parser gets its target here (`ldap_filter`) once it
-//! lands; see RELIABILITY.md, "Fuzzing".
 
 use crate::engine::config::{LoadOptions, load};
 use crate::engine::feed::{self, FeedOptions, Format, XmlFields};
 use crate::engine::mapping::{Mapper, RulesFile};
 use crate::engine::scheme::{EmailScheme, NameRegistry, SchemeError, SchemeFields, UsernameScheme};
+use crate::engine::sync::filter::{Attributes, Filter};
 use crate::engine::sync::item::{QueueItem, file_name, valid_file_name};
 use crate::engine::sync::queue::{ItemDir, Queue};
+use crate::engine::sync::verify::FILTER_ATTRIBUTES;
 use crate::model::ObjectRef;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -257,6 +256,42 @@ pub fn scheme(data: &[u8]) {
     }
 }
 
+/// A user as `verify --filter` sees one, for [`ldap_filter`].
+struct FilterObject;
+
+impl Attributes for FilterObject {
+    fn values(&self, attribute: &str) -> Vec<String> {
+        match attribute {
+            "school" => vec!["gsmitte".into(), "GSNord".into()],
+            "role" => vec!["student".into()],
+            "username" | "name" => vec!["a.alt".into()],
+            "firstname" => vec!["Anna (Ann)".into()],
+            "lastname" => vec!["Ält*\\".into()],
+            "email" => Vec::new(),
+            _ => vec![String::new()],
+        }
+    }
+}
+
+/// An RFC 4515 filter as `verify --filter` takes it: parsed over the
+/// attributes verify knows; a filter that parses prints back to text that
+/// parses to the same filter, and matching it never fails.
+pub fn ldap_filter(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match Filter::parse(&text, FILTER_ATTRIBUTES) {
+        Ok(filter) => {
+            let printed = filter.to_string();
+            let again = Filter::parse(&printed, FILTER_ATTRIBUTES);
+            assert_eq!(again.as_ref(), Ok(&filter), "{text:?} printed as {printed:?}");
+            let _ = filter.matches(&FilterObject);
+        }
+        Err(e) => {
+            let chars = text.chars().count();
+            assert!(e.position >= 1 && e.position <= chars + 1, "{e}");
+        }
+    }
+}
+
 /// A target: its name (the folder under `fuzz/corpus/`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
 
@@ -272,4 +307,5 @@ pub const TARGETS: &[Target] = &[
     ("config", config),
     ("scim_response", scim_response),
     ("scheme", scheme),
+    ("ldap_filter", ldap_filter),
 ];

@@ -232,3 +232,27 @@ fn retry_after_is_honoured_and_a_requeue_never_reverts_a_newer_change() {
     let wait = waiting.not_before.expect("not_before") - chrono::Utc::now();
     assert!(wait.num_seconds() >= 25, "Retry-After 30 s honoured: {wait}");
 }
+
+/// The fault drain of RELIABILITY.md at a few hundred items (the full
+/// 10,000 is `examples/fault_drain.rs`): every fault kind at a combined
+/// 30 %, trash requeued after recovery, `verify all` clean.
+#[test]
+fn every_fault_kind_at_30_percent_converges_after_requeue_and_verify_is_clean() {
+    let Some(server) = ScimServer::start() else { return };
+    let r = common::fault_drain::run(
+        &server,
+        &common::fault_drain::Plan {
+            users: 240,
+            class_size: 20,
+            workers: 8,
+            max_attempts: 3,
+            fault_rate: 0.3,
+            verbose: false,
+        },
+    );
+    eprintln!("{r:?}");
+    assert!(r.items >= 250, "{r:?}");
+    assert!(r.retried > 0 && r.trashed > 0, "faults were retried and trashed: {r:?}");
+    assert_eq!(r.requeued as u64, r.trashed);
+    assert_eq!(r.server_users, 240);
+}

@@ -3,6 +3,7 @@
 //! embedded store, or the shared throwaway slapd inside [`on_ldap`].
 #![allow(dead_code)]
 
+pub mod fault_drain;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;

@@ -1,7 +1,9 @@
 //! A fault-injecting loopback HTTP proxy for the sync tests: sits between
 //! rollcall and scim2-server and, at configurable rates, answers 500, 429
-//! with Retry-After, stalls past the client's timeout, or resets the
-//! connection; it can also go down (connection refused) and come back on
+//! with Retry-After, stalls past the client's timeout, resets the
+//! connection, answers 409 (a uniqueness conflict that is not there), or
+//! forwards the request and garbles the answer's body (the server did the
+//! work, the client cannot read the reply); it can also go down (connection refused) and come back on
 //! the same port. Every request is bounded; the proxy stops when dropped.
 
 use std::io::{Read, Write};
@@ -20,6 +22,11 @@ pub struct Faults {
     /// How long a stalled request is held (longer than the client timeout).
     pub stall: Duration,
     pub reset: f64,
+    /// Answered 409 without forwarding.
+    pub conflict_409: f64,
+    /// Forwarded, then the response body is cut in half (padded to the
+    /// same length, so the client reads it whole and cannot parse it).
+    pub malformed: f64,
     /// Rewrites every `"totalResults": N` to claim 1 (same length).
     pub wrong_totals: bool,
 }
@@ -31,6 +38,25 @@ pub struct Counters {
     pub throttle_429: AtomicU64,
     pub timeout: AtomicU64,
     pub reset: AtomicU64,
+    pub conflict_409: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+impl Counters {
+    /// (kind, injected) for every fault kind.
+    pub fn injected(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("500", &self.error_500),
+            ("429", &self.throttle_429),
+            ("timeout", &self.timeout),
+            ("reset", &self.reset),
+            ("409", &self.conflict_409),
+            ("malformed", &self.malformed),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k, n.load(Ordering::Relaxed)))
+        .collect()
+    }
 }
 
 struct Shared {
@@ -234,6 +260,19 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
         );
         return;
     }
+    r -= faults.throttle_429;
+    if r < faults.conflict_409 {
+        c.conflict_409.fetch_add(1, Ordering::Relaxed);
+        let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness","detail":"injected"}"#;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 409 Conflict\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    r -= faults.conflict_409;
+    let garble = r < faults.malformed;
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return reset(conn);
     };
@@ -247,7 +286,26 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
     if faults.wrong_totals {
         lie_about_totals(&mut response);
     }
+    if garble && cut_body(&mut response) {
+        c.malformed.fetch_add(1, Ordering::Relaxed);
+    }
     let _ = conn.write_all(&response);
+}
+
+/// Blanks the second half of a non-empty body (same length): `true` when
+/// there was a body to garble.
+fn cut_body(response: &mut [u8]) -> bool {
+    let Some(start) = response.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+        return false;
+    };
+    let len = response.len() - start;
+    if len < 2 {
+        return false;
+    }
+    for b in &mut response[start + len / 2..] {
+        *b = b' ';
+    }
+    true
 }
 
 fn lie_about_totals(response: &mut [u8]) {

@@ -4,9 +4,14 @@
 //! Values escape `*`, `(`, `)`, `\` and NUL as `\2a`, `\28`, `\29`, `\5c`,
 //! `\00` (any byte as `\XX`). Attribute names and values compare without
 //! regard to case. The outer parentheses may be left out for one item
-//! (`username=a.*`). Errors name the position (1-based character).
+//! (`username=a.*`). Errors name the position (1-based character). Filters
+//! nest at most [`MAX_DEPTH`] levels (the parser recurses; a hostile
+//! `(&(&(&…` must not overflow the stack).
 
 use std::fmt;
+
+/// How deep `&`, `|` and `!` may nest.
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("filter {text:?}: at position {position}: {message}")]
@@ -55,6 +60,7 @@ impl Filter {
             text,
             chars: &chars,
             pos: 0,
+            depth: 0,
             known,
         };
         p.skip_space();
@@ -154,6 +160,8 @@ struct Parser<'a> {
     text: &'a str,
     chars: &'a [char],
     pos: usize,
+    /// Open parentheses around the current position.
+    depth: usize,
     known: &'a [&'a str],
 }
 
@@ -193,6 +201,18 @@ impl Parser<'_> {
 
     /// `(` filtercomp `)`.
     fn filter(&mut self) -> Result<Filter, FilterError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(format!(
+                "filters nest deeper than {MAX_DEPTH} levels; write a flatter filter"
+            )));
+        }
+        self.depth += 1;
+        let f = self.filter_inner();
+        self.depth -= 1;
+        f
+    }
+
+    fn filter_inner(&mut self) -> Result<Filter, FilterError> {
         self.expect('(')?;
         self.skip_space();
         let f = match self.peek() {
@@ -296,7 +316,8 @@ impl Parser<'_> {
                 }
                 Some('\\') => {
                     let hex: String = self.chars.iter().skip(self.pos + 1).take(2).collect();
-                    let byte = (hex.len() == 2)
+                    // Two hex digits exactly (`from_str_radix` alone would take "+f").
+                    let byte = (hex.len() == 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
                         .then(|| u8::from_str_radix(&hex, 16).ok())
                         .flatten()
                         .ok_or_else(|| self.error("'\\' must be followed by two hex digits, e.g. \\2a for '*'"))?;
@@ -323,7 +344,8 @@ impl Parser<'_> {
             }
         } else if op != "=" {
             return Err(self.error_at(op_at, format!("'*' is only allowed with '=' (found '{op}')")));
-        } else if parts.len() == 2 && parts.iter().all(String::is_empty) {
+        } else if parts.iter().all(String::is_empty) {
+            // `*`, `**`, …: any value at all.
             Test::Present
         } else {
             let n = parts.len();
@@ -441,5 +463,26 @@ mod tests {
         assert!(x.message.contains("expected =, ~=, >= or <="), "{x}");
         let x = e("(lastname=\\ff)");
         assert!(x.message.contains("UTF-8"), "{x}");
+        let x = e("(username=\\+f)");
+        assert!(x.message.contains("two hex digits"), "a sign is not a hex digit: {x}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let nested = |n: usize| format!("{}(role=student){}", "(!".repeat(n), ")".repeat(n));
+        assert!(Filter::parse(&nested(MAX_DEPTH - 1), KNOWN).is_ok());
+        let x = Filter::parse(&nested(MAX_DEPTH), KNOWN).unwrap_err();
+        assert!(x.message.contains("nest deeper"), "{x}");
+        let x = Filter::parse(&"(&".repeat(100_000), KNOWN).unwrap_err();
+        assert_eq!(x.position, 2 * MAX_DEPTH + 1, "{x}");
+    }
+
+    #[test]
+    fn only_stars_is_presence_and_prints_back_the_same() {
+        for f in ["(username=**)", "(username=***)"] {
+            let p = Filter::parse(f, KNOWN).unwrap();
+            assert_eq!(p, Filter::Item("username".into(), Test::Present), "{f}");
+            assert_eq!(Filter::parse(&p.to_string(), KNOWN).unwrap(), p);
+        }
     }
 }

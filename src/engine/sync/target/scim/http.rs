@@ -177,17 +177,32 @@ impl Http {
     }
 }
 
-/// Reads an HTTP answer: a 2xx with its JSON body (an unparsable body
-/// counts as none), else the error the status and the SCIM error body say.
+/// Reads an HTTP answer: a 2xx with its JSON body, else the error the
+/// status and the SCIM error body say. A 2xx whose body is not JSON is a
+/// transient error: read as "no body", a garbled list would look empty
+/// (a group sent without members the listing did not show, as if they did
+/// not exist) and a garbled create would lose the new resource's id.
 pub fn answer(what: &str, status: u16, after: Option<Duration>, bytes: &[u8]) -> Result<Answer, TargetError> {
-    let body = if bytes.is_empty() {
+    let blank = bytes.iter().all(u8::is_ascii_whitespace);
+    let parsed = if blank {
         None
     } else {
-        serde_json::from_slice::<Value>(bytes).ok()
+        Some(serde_json::from_slice::<Value>(bytes))
     };
     if (200..300).contains(&status) {
-        return Ok(Answer { body });
+        return match parsed {
+            None => Ok(Answer { body: None }),
+            Some(Ok(v)) => Ok(Answer { body: Some(v) }),
+            Some(Err(e)) => Err(TargetError {
+                class: ErrorClass::Transient,
+                message: format!("{what}: HTTP {status} with a body that is not JSON ({e}); will retry"),
+                http_status: Some(status),
+                ldap_code: None,
+                retry_after: None,
+            }),
+        };
     }
+    let body = parsed.and_then(Result::ok);
     let text = detail(&body);
     let message = format!(
         "{what}: HTTP {status}{}",
@@ -247,6 +262,22 @@ fn transport_error(what: &str, e: &reqwest::Error) -> TargetError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_success_with_a_garbled_body_is_a_transient_error() {
+        let ok = answer("GET /Users", 200, None, br#"{"Resources": []}"#).unwrap();
+        assert!(ok.body.is_some());
+        assert!(answer("DELETE /Users/1", 204, None, b"").unwrap().body.is_none());
+        assert!(answer("DELETE /Users/1", 200, None, b" \r\n").unwrap().body.is_none());
+        let e = answer("GET /Users", 200, None, br#"{"Resources": [{"id": "#)
+            .err()
+            .unwrap();
+        assert_eq!((e.class, e.http_status), (ErrorClass::Transient, Some(200)));
+        assert!(e.message.contains("not JSON"), "{}", e.message);
+        // Error bodies that are not JSON still give the status's error.
+        let e = answer("GET /Users", 503, None, b"<html>busy</html>").err().unwrap();
+        assert_eq!((e.class, e.http_status), (ErrorClass::Transient, Some(503)));
+    }
 
     #[test]
     fn filter_values_are_escaped() {
