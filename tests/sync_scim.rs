@@ -397,3 +397,37 @@ fn a_wrong_token_pauses_the_authority_instead_of_trashing_items() {
     let paused = status.paused.clone().expect("paused");
     assert!(paused.reason.contains("401"), "{paused:?}");
 }
+
+#[test]
+fn a_user_created_after_waiting_for_a_retry_joins_the_groups_sent_meanwhile() {
+    let Some(server) = ScimServer::start() else { return };
+    let (_t, token) = token_file();
+    let mut d = with_sets_owned(&scim_authority("idb", &server.url(), &token, &["gsmitte"]));
+    d.import(
+        "gsmitte",
+        &[&student("1", "Anna", "Alt", "5a"), &student("2", "Ben", "Bauer", "5a")],
+    );
+    d.engine.distribute(None).expect("distribute");
+    // Ben's item waits aside (as in a back-off) while his class goes out:
+    // the server does not hold him, so the class is sent without him.
+    let queue = d.dir.path().join("queues/out/idb");
+    let ben = rollcall::engine::sync::item::file_name(&rollcall::model::ObjectRef::User {
+        source_uid: "district".into(),
+        record_uid: "2".into(),
+    });
+    let text = std::fs::read_to_string(queue.join(&ben)).expect("Ben's item");
+    std::fs::remove_file(queue.join(&ben)).expect("set aside");
+    sync(&mut d);
+    assert_eq!(memberships(&server)["class:gsmitte:5a"], set(&["district:1"]));
+
+    // Back after one failed attempt: created now, and his class goes again.
+    let mut item: Value = serde_json::from_str(&text).expect("item json");
+    item["attempts"] = json!(1);
+    std::fs::write(queue.join(&ben), item.to_string()).expect("back");
+    let out = sync(&mut d);
+    assert_eq!(out.authorities[0].applied.get("created"), Some(&1), "{out:?}");
+    assert_eq!(
+        memberships(&server)["class:gsmitte:5a"],
+        set(&["district:1", "district:2"])
+    );
+}

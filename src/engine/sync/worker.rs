@@ -399,6 +399,13 @@ impl Engine {
         let Prepared { claim, desired } = p;
         let e = match result {
             Ok(applied) => {
+                if applied == Applied::Created && claim.item.attempts > 0 {
+                    // Created only after waiting for a retry: its groups may
+                    // have gone out meanwhile without it (members the target
+                    // does not hold are left out), so they go again.
+                    let again = self.companions(&claim.item.object, Reason::Change)?;
+                    q.enqueue_many(&again).map_err(io_error(q.root()))?;
+                }
                 match done {
                     Some(d) => d.push(claim),
                     None => q.complete(&claim).map_err(io_error(q.root()))?,
