@@ -399,7 +399,7 @@ impl Engine {
         let Prepared { claim, desired } = p;
         let e = match result {
             Ok(applied) => {
-                if applied == Applied::Created && claim.item.attempts > 0 {
+                if applied == Applied::Created && claim.item.attempts > 0 && lane.drops_unknown_members {
                     // Created only after waiting for a retry: its groups may
                     // have gone out meanwhile without it (members the target
                     // does not hold are left out), so they go again.
