@@ -23,7 +23,6 @@ use rollcall::store::{Batch, UserChange, UserQuery};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -32,9 +31,8 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod common;
+use common::scim::{self, TOKEN};
 use common::{arg, cpu_seconds, engine, populate};
-
-const TOKEN: &str = "bench-token";
 
 fn wants(part: &str) -> bool {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,15 +93,6 @@ fn embedded(base: &Path) {
     );
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn http(port: u16, method: &str, path: &str, body: &str) -> u16 {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let req = format!(
@@ -136,47 +125,14 @@ fn encode(s: &str) -> String {
 fn scim(base: &Path) {
     let n: usize = arg("--users", 2000);
     let workers: usize = arg("--workers", 4);
-    let bin = std::env::var("SCIM2_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/scim2-server"));
-    if !bin.is_file() {
+    let Some(bin) = scim::bin() else {
         println!("scim: skipped, no scim2-server (set SCIM2_SERVER_BIN)");
         return;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let _server = Server(
-        Command::new(&bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bearer-token",
-                TOKEN,
-                "--tenant",
-                "direct",
-                "--tenant",
-                "rollcall",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scim2-server"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "scim2-server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    };
+    let port = scim::free_port();
+    let _server = scim::start(&bin, port, &["direct", "rollcall"]);
     let tmp = tempfile::tempdir_in(base).expect("tempdir");
-    let token = tmp.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
+    let token = scim::token_file(tmp.path());
     let data = tmp.path().join("data");
     let sets = vec![
         "authorities.idb.kind=\"scim\"".to_string(),
@@ -250,17 +206,8 @@ fn coalesce(base: &Path) {
     let n: usize = arg("--users", 1000);
     let changes: usize = arg("--changes", 100_000);
     let tmp = tempfile::tempdir_in(base).expect("tempdir");
-    let token = tmp.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let token = scim::token_file(tmp.path());
+    let port = scim::free_port();
     let data = tmp.path().join("data");
     let sets = vec![
         "authorities.down.kind=\"scim\"".to_string(),

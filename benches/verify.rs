@@ -25,17 +25,15 @@ use rollcall::store::UserQuery;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The same allocator as the `rollcall` binary.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod common;
+use common::scim::{self, TOKEN};
 use common::{arg, engine, populate};
-
-const TOKEN: &str = "bench-token";
 
 fn wants(part: &str) -> bool {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -105,15 +103,6 @@ fn embedded(base: &Path) {
     println!("embedded: verify users, {n} users, {different} different: {secs:.2} s");
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One GET with a fresh connection (as a minimal client would); the body.
 fn get(port: u16, path: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -134,38 +123,14 @@ fn get(port: u16, path: &str) -> Vec<u8> {
 
 fn scim(base: &Path) {
     let n: usize = arg("--users", 5000);
-    let bin = std::env::var("SCIM2_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/scim2-server"));
-    if !bin.is_file() {
+    let Some(bin) = scim::bin() else {
         println!("scim: skipped, no scim2-server (set SCIM2_SERVER_BIN)");
         return;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let _server = Server(
-        Command::new(&bin)
-            .args(["--port", &port.to_string(), "--bearer-token", TOKEN])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scim2-server"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "scim2-server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    };
+    let port = scim::free_port();
+    let _server = scim::start(&bin, port, &[]);
     let tmp = tempfile::tempdir_in(base).expect("tempdir");
-    let token = tmp.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
+    let token = scim::token_file(tmp.path());
     let data = tmp.path().join("data");
     let sets = vec![
         "authorities.idb.kind=\"scim\"".to_string(),

@@ -8,6 +8,8 @@ use rollcall::model::{Membership, Role, School, User, UserKey, UserState};
 use rollcall::store::{Batch, UserChange};
 use std::path::Path;
 
+pub mod scim;
+
 pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
