@@ -34,6 +34,13 @@ impl AuthorityKind {
             AuthorityKind::Embedded => "embedded",
         }
     }
+
+    /// Whether a group sent before one of its members exists on the target
+    /// leaves that member out (SCIM resolves members by external id; the
+    /// embedded mirror and LDAP write them as they are).
+    pub fn drops_unknown_members(self) -> bool {
+        self == AuthorityKind::Scim
+    }
 }
 
 /// What happens on the target to a user that no longer belongs there (left

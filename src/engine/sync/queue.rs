@@ -153,6 +153,11 @@ impl Queue {
         self.root.join(name).exists() || self.retry_dir().join(name).exists()
     }
 
+    /// Whether the object of this file name has an item in trash.
+    pub fn in_trash(&self, name: &str) -> bool {
+        self.trash_dir().join(name).exists()
+    }
+
     /// Queues items, one per object: an object that already has a waiting
     /// item is coalesced into it. Durable when this returns.
     pub fn enqueue_many(&self, items: &[QueueItem]) -> io::Result<Vec<Enqueued>> {

@@ -8,7 +8,6 @@ use super::authority::Authority;
 use super::backoff;
 use super::queue::Reaper;
 use super::target::Target;
-use crate::engine::config::AuthorityKind;
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::runs::{Run, RunKind, RunStatus};
 use crate::engine::{Engine, EngineResult, io_error};
@@ -89,10 +88,6 @@ pub(super) struct Lane {
     pub(super) next_retry: Option<SystemTime>,
     /// Removes the files of the last batch sent while the next one goes.
     pub(super) reaper: Reaper,
-    /// The target leaves out group members it does not hold yet (SCIM
-    /// resolves them by external id): a user created only on a retry then
-    /// sends its groups again.
-    pub(super) drops_unknown_members: bool,
 }
 
 impl Engine {
@@ -152,7 +147,6 @@ impl Engine {
             }
             a.queue.recover_claims(false).map_err(io_error(a.queue.root()))?;
             let workers = opts.workers.unwrap_or(a.config.workers).max(1);
-            let drops_unknown_members = a.config.kind == AuthorityKind::Scim;
             lanes.push(Lane {
                 stats: AuthoritySync {
                     authority: a.name.clone(),
@@ -166,7 +160,6 @@ impl Engine {
                 paused_at: None,
                 next_retry: None,
                 reaper: Reaper::default(),
-                drops_unknown_members,
             });
         }
         let poll = Duration::from_secs_f64(self.config().sync.poll_seconds);

@@ -9,7 +9,7 @@
 //! unreachable → put back untouched and the authority paused.
 
 use super::backoff;
-use super::item::{Failure, QueueItem, Reason};
+use super::item::{Failure, QueueItem, Reason, file_name};
 use super::mapping::{Desired, MapError};
 use super::queue::Claim;
 use super::sender::Lane;
@@ -399,11 +399,19 @@ impl Engine {
         let Prepared { claim, desired } = p;
         let e = match result {
             Ok(applied) => {
-                if applied == Applied::Created && claim.item.attempts > 0 && lane.drops_unknown_members {
+                if applied == Applied::Created
+                    && claim.item.attempts > 0
+                    && lane.authority.config.kind.drops_unknown_members()
+                {
                     // Created only after waiting for a retry: its groups may
                     // have gone out meanwhile without it (members the target
-                    // does not hold are left out), so they go again.
-                    let again = self.companions(&claim.item.object, Reason::Change)?;
+                    // does not hold are left out), so they go again — except
+                    // those in trash, which wait for the admin's requeue.
+                    let again: Vec<_> = self
+                        .companions(&claim.item.object, Reason::Change)?
+                        .into_iter()
+                        .filter(|i| !q.in_trash(&file_name(&i.object)))
+                        .collect();
                     q.enqueue_many(&again).map_err(io_error(q.root()))?;
                 }
                 match done {
