@@ -19,16 +19,10 @@ use std::collections::HashSet;
 /// The same allocator as the `rollcall` binary.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::time::Instant;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::arg;
+use std::time::Instant;
 
 fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

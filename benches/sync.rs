@@ -20,8 +20,6 @@ use rollcall::engine::jobs::Quiet;
 use rollcall::engine::sync::SyncOptions;
 use rollcall::engine::sync::mapping::Mapper;
 use rollcall::store::{Batch, UserChange, UserQuery};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,15 +29,10 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod common;
-use common::scim::{self, TOKEN};
-use common::{arg, cpu_seconds, engine, populate};
+use common::scim;
+use common::{arg, cpu_seconds, engine, populate, wants};
 
-fn wants(part: &str) -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let parts = ["embedded", "scim", "coalesce"];
-    let named: Vec<&String> = args.iter().filter(|a| parts.contains(&a.as_str())).collect();
-    named.is_empty() || named.iter().any(|a| *a == part)
-}
+const PARTS: &[&str] = &["embedded", "scim", "coalesce"];
 
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
@@ -93,35 +86,6 @@ fn embedded(base: &Path) {
     );
 }
 
-fn http(port: u16, method: &str, path: &str, body: &str) -> u16 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Accept: application/scim+json\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).expect("read");
-    String::from_utf8_lossy(&resp)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn scim(base: &Path) {
     let n: usize = arg("--users", 2000);
     let workers: usize = arg("--workers", 4);
@@ -170,7 +134,7 @@ fn scim(base: &Path) {
             let m = mapper.map_user(u, &Default::default(), true);
             let filter = rollcall::engine::sync::target::scim::scim_eq_filter("externalId", &m.external_id);
             (
-                format!("/direct/Users?filter={}&count=2", encode(&filter)),
+                format!("/direct/Users?filter={}&count=2", scim::encode(&filter)),
                 serde_json::Value::Object(m.attributes).to_string(),
             )
         })
@@ -183,8 +147,8 @@ fn scim(base: &Path) {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((lookup, body)) = payloads.get(i) else { break };
-                    assert_eq!(http(port, "GET", lookup, ""), 200);
-                    assert_eq!(http(port, "POST", "/direct/Users", body), 201);
+                    assert_eq!(scim::request(port, "GET", lookup, "").0, 200);
+                    assert_eq!(scim::request(port, "POST", "/direct/Users", body).0, 201);
                 }
             });
         }
@@ -287,13 +251,13 @@ fn main() {
             .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
             .unwrap_or_default()
     );
-    if wants("embedded") {
+    if wants("embedded", PARTS) {
         embedded(&base);
     }
-    if wants("scim") {
+    if wants("scim", PARTS) {
         scim(&base);
     }
-    if wants("coalesce") {
+    if wants("coalesce", PARTS) {
         coalesce(&base);
     }
 }

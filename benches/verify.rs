@@ -22,8 +22,6 @@ use rollcall::engine::sync::target::Target;
 use rollcall::engine::sync::target::embedded::EmbeddedTarget;
 use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
 use rollcall::store::UserQuery;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -32,15 +30,10 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod common;
-use common::scim::{self, TOKEN};
-use common::{arg, engine, populate};
+use common::scim;
+use common::{arg, engine, populate, wants};
 
-fn wants(part: &str) -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let parts = ["embedded", "scim"];
-    let named: Vec<&String> = args.iter().filter(|a| parts.contains(&a.as_str())).collect();
-    named.is_empty() || named.iter().any(|a| *a == part)
-}
+const PARTS: &[&str] = &["embedded", "scim"];
 
 /// What the authority should hold for every user, as the sender maps it.
 fn desired_users(e: &Engine, authority: &str) -> Vec<Desired> {
@@ -103,24 +96,6 @@ fn embedded(base: &Path) {
     println!("embedded: verify users, {n} users, {different} different: {secs:.2} s");
 }
 
-/// One GET with a fresh connection (as a minimal client would); the body.
-fn get(port: u16, path: &str) -> Vec<u8> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Accept: application/scim+json\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).expect("read");
-    let at = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .unwrap_or(0);
-    resp.split_off(at)
-}
-
 fn scim(base: &Path) {
     let n: usize = arg("--users", 5000);
     let Some(bin) = scim::bin() else {
@@ -164,7 +139,7 @@ fn scim(base: &Path) {
     let mut start = 1;
     let mut listed = 0usize;
     loop {
-        let body = get(port, &format!("/Users?startIndex={start}&count=200"));
+        let body = scim::request(port, "GET", &format!("/Users?startIndex={start}&count=200"), "").1;
         let v: serde_json::Value = serde_json::from_slice(&body).expect("page");
         let got = v["Resources"].as_array().map(Vec::len).unwrap_or(0);
         if got == 0 {
@@ -185,10 +160,10 @@ fn scim(base: &Path) {
 
 fn main() {
     let base: PathBuf = arg("--dir", std::env::temp_dir());
-    if wants("embedded") {
+    if wants("embedded", PARTS) {
         embedded(&base);
     }
-    if wants("scim") {
+    if wants("scim", PARTS) {
         scim(&base);
     }
 }

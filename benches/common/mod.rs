@@ -19,6 +19,13 @@ pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Whether the command line names `part` among `parts` (none named: all).
+pub fn wants(part: &str, parts: &[&str]) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let named: Vec<&String> = args.iter().filter(|a| parts.contains(&a.as_str())).collect();
+    named.is_empty() || named.iter().any(|a| *a == part)
+}
+
 /// User + system CPU seconds of this process so far.
 pub fn cpu_seconds() -> f64 {
     let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();

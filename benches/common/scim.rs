@@ -1,6 +1,9 @@
 //! A throwaway scim2-server for the sync and verify benchmarks: its binary,
-//! a free port, the process (killed on drop) and the bearer token file.
+//! a free port, the process (killed on drop), the bearer token file, and
+//! the minimal client the benches measure against (one request per
+//! connection).
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,4 +66,42 @@ pub fn token_file(dir: &Path) -> PathBuf {
     std::fs::write(&token, TOKEN).expect("token");
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     token
+}
+
+/// One request on a fresh connection (as a minimal client would): the
+/// status and the body.
+pub fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Accept: application/scim+json\r\nContent-Type: application/scim+json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read");
+    let status = String::from_utf8_lossy(&resp[..resp.len().min(32)])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let at = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(resp.len(), |i| i + 4);
+    (status, resp.split_off(at))
+}
+
+/// Percent-encodes a query parameter's value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

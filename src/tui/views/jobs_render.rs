@@ -174,9 +174,7 @@ fn render_history(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         header.push("by");
     }
     let mut title = format!("Runs ({n})");
-    if !v.filter.is_empty() {
-        title.push_str(&format!(" · /{}", v.filter));
-    }
+    super::push_filter(&mut title, &v.filter);
     if !v.runs_loaded {
         title.push_str(" · loading…");
     }

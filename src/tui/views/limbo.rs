@@ -202,9 +202,7 @@ impl View for Limbo {
         if self.table.base.descending {
             title.push_str(" ↓");
         }
-        if !self.table.filter.is_empty() {
-            title.push_str(&format!(" · /{}", self.table.filter));
-        }
+        super::push_filter(&mut title, &self.table.filter);
         render_table(&mut self.table, Columns::Limbo, title, frame, area, rc);
     }
 }

@@ -179,9 +179,7 @@ impl View for Log {
             "Log · {file} · {level} · {}",
             if self.follow { "following" } else { "paused" }
         );
-        if !self.filter.is_empty() {
-            title.push_str(&format!(" · /{}", self.filter));
-        }
+        super::push_filter(&mut title, &self.filter);
         let body = if body.is_empty() {
             let msg = self.error.clone().unwrap_or_else(|| {
                 if self.loaded {

@@ -222,6 +222,15 @@ pub fn table_note(
 }
 
 /// Every view, in [`ViewId`] order.
+/// Appends the active `/filter` to a panel title (` · /text`), as every
+/// filtered view shows it.
+pub fn push_filter(title: &mut String, filter: &str) {
+    if !filter.is_empty() {
+        title.push_str(" · /");
+        title.push_str(filter);
+    }
+}
+
 pub fn all() -> Vec<Box<dyn View>> {
     vec![
         Box::new(dashboard::Dashboard::default()),

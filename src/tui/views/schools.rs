@@ -152,9 +152,7 @@ impl View for Schools {
             visible.len(),
             if self.descending { " ↓" } else { "" }
         );
-        if !self.filter.is_empty() {
-            title.push_str(&format!(" · /{}", self.filter));
-        }
+        super::push_filter(&mut title, &self.filter);
         let mut block = panel(title, t);
         if let Some(note) = super::table_note(
             self.error.as_deref(),

@@ -389,9 +389,7 @@ impl View for SyncSchools {
             widths.push(Constraint::Fill(1));
         }
         let mut title = format!("Sync schools · {} authorities", self.rows.len());
-        if !self.filter.is_empty() {
-            title.push_str(&format!(" · /{}", self.filter));
-        }
+        super::push_filter(&mut title, &self.filter);
         let mut block = panel(title, t);
         if let Some(note) = super::table_note(
             self.error.as_deref(),

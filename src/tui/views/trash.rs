@@ -301,9 +301,7 @@ impl Trash {
         if !self.marked.is_empty() {
             title.push_str(&format!(" · {} selected", self.marked.len()));
         }
-        if !self.filter.is_empty() {
-            title.push_str(&format!(" · /{}", self.filter));
-        }
+        super::push_filter(&mut title, &self.filter);
         let mut block = panel(title, t);
         if let Some(note) = super::table_note(
             self.error.as_deref(),

@@ -173,9 +173,7 @@ pub fn render_users(v: &mut Users, frame: &mut Frame, area: Rect, rc: &RenderCtx
     if v.table.base.descending {
         title.push_str(" ↓");
     }
-    if !v.table.filter.is_empty() {
-        title.push_str(&format!(" · /{}", v.table.filter));
-    }
+    super::push_filter(&mut title, &v.table.filter);
     if !v.show_detail {
         render_table(&mut v.table, Columns::Users, title, frame, area, rc);
         return;

@@ -406,9 +406,7 @@ impl View for Verify {
         if !self.marked.is_empty() {
             title.push_str(&format!(" · {} marked (F fixes them)", self.marked.len()));
         }
-        if !self.filter.is_empty() {
-            title.push_str(&format!(" · /{}", self.filter));
-        }
+        super::push_filter(&mut title, &self.filter);
         frame.render_widget(
             Table::new(
                 rows,
