@@ -7,7 +7,7 @@
 //!
 //!     SCIM2_SERVER_BIN=.venv/bin/scim2-server \
 //!       cargo run --release --example fault_drain -- [--users 9630] [--class-size 25] \
-//!       [--workers 8] [--max-attempts 3] [--rate 0.3]
+//!       [--workers 8] [--lookup-batch 50] [--max-attempts 3] [--rate 0.3]
 //!
 //! Prints a line per round and the figures; panics (exit 101) naming what
 //! did not converge.
@@ -33,6 +33,7 @@ fn main() {
         users: arg("--users", 9630.0) as usize,
         class_size: arg("--class-size", 25.0) as usize,
         workers: arg("--workers", 8.0) as usize,
+        lookup_batch: arg("--lookup-batch", 50.0) as usize,
         max_attempts: arg("--max-attempts", 3.0) as u32,
         fault_rate: arg("--rate", 0.3),
         verbose: true,

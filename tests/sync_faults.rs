@@ -245,6 +245,7 @@ fn every_fault_kind_at_30_percent_converges_after_requeue_and_verify_is_clean() 
             users: 240,
             class_size: 20,
             workers: 8,
+            lookup_batch: 50,
             max_attempts: 3,
             fault_rate: 0.3,
             verbose: false,
@@ -255,4 +256,44 @@ fn every_fault_kind_at_30_percent_converges_after_requeue_and_verify_is_clean() 
     assert!(r.retried > 0 && r.trashed > 0, "faults were retried and trashed: {r:?}");
     assert_eq!(r.requeued as u64, r.trashed);
     assert_eq!(r.server_users, 240);
+}
+
+#[test]
+fn a_server_that_refuses_or_filters_gets_members_looked_up_one_by_one() {
+    let Some(server) = ScimServer::start() else { return };
+    let proxy = FaultProxy::start(server.port);
+    proxy.set(Faults {
+        refuse_or_filters: true,
+        ..Faults::default()
+    });
+    let (_t, token) = token_file();
+    let mut sets = scim_authority("idb", &proxy.url(), &token, &["gsmitte"]);
+    sets.push("authorities.idb.workers=2".to_string());
+    let mut d = with_sets_owned(&sets);
+    import(&mut d, &roster(30, ""));
+
+    // The default lookup (50 members per `or` filter) is refused with 400;
+    // the target falls back to one `eq` per member, nothing goes to trash.
+    let out = sync(&mut d, 10.0);
+    assert!(out.complete, "{out:?}");
+    assert!(d.engine.trash_list(None).expect("trash").is_empty());
+    let refused = proxy.counters().refused_or.load(Ordering::Relaxed);
+    assert!((1..=2).contains(&refused), "refused once per worker at most: {refused}");
+    let members = |server: &ScimServer, class: &str| -> usize {
+        server.by_external_id("/Groups")[&format!("class:gsmitte:{class}")]["members"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!((members(&server, "5a"), members(&server, "5b")), (15, 15));
+
+    // Configured to look up one by one, it never tries an `or`.
+    sets.push("authorities.idb.lookup_batch=1".to_string());
+    d.reopen(&sets.iter().map(String::as_str).collect::<Vec<_>>(), false);
+    let mut moved = roster(30, "");
+    moved[1] = student("2", "F2", "L2", "5b");
+    import(&mut d, &moved);
+    let out = sync(&mut d, 10.0);
+    assert!(out.complete, "{out:?}");
+    assert_eq!(proxy.counters().refused_or.load(Ordering::Relaxed), refused);
+    assert_eq!((members(&server, "5a"), members(&server, "5b")), (14, 16));
 }

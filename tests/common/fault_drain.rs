@@ -26,6 +26,8 @@ pub struct Plan {
     /// Students per class (every class is a group item).
     pub class_size: usize,
     pub workers: usize,
+    /// Class members looked up per request (`lookup_batch`).
+    pub lookup_batch: usize,
     /// Attempts before an item goes to trash.
     pub max_attempts: u32,
     /// Combined share of requests that fail.
@@ -129,6 +131,7 @@ pub fn run(server: &ScimServer, plan: &Plan) -> Report {
         format!("authorities.idb.max_attempts={}", plan.max_attempts),
         "authorities.idb.timeout_seconds=0.5".to_string(),
         format!("authorities.idb.workers={}", plan.workers),
+        format!("authorities.idb.lookup_batch={}", plan.lookup_batch),
         // School groups of thousands of members: scim2-server re-validates
         // the whole group on every change. Class groups stay.
         "authorities.idb.mapping.school_groups=false".to_string(),

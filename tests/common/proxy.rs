@@ -29,6 +29,9 @@ pub struct Faults {
     pub malformed: f64,
     /// Rewrites every `"totalResults": N` to claim 1 (same length).
     pub wrong_totals: bool,
+    /// Answers a filter with `or` in it 400 invalidFilter, as servers that
+    /// take only single comparisons do (not counted as a fault).
+    pub refuse_or_filters: bool,
 }
 
 #[derive(Default)]
@@ -40,6 +43,8 @@ pub struct Counters {
     pub reset: AtomicU64,
     pub conflict_409: AtomicU64,
     pub malformed: AtomicU64,
+    /// Filters with `or` answered 400 (`refuse_or_filters`).
+    pub refused_or: AtomicU64,
 }
 
 impl Counters {
@@ -228,6 +233,16 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
     let Some(request) = read_request(&mut conn) else { return };
     let faults = shared.faults.lock().map(|f| f.clone()).unwrap_or_default();
     let c = &shared.counters;
+    if faults.refuse_or_filters && has_or_filter(&request) {
+        c.refused_or.fetch_add(1, Ordering::Relaxed);
+        let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400","scimType":"invalidFilter","detail":"only single comparisons are supported"}"#;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
     let mut r = roll(shared);
     if r < faults.reset {
         c.reset.fetch_add(1, Ordering::Relaxed);
@@ -290,6 +305,14 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
         c.malformed.fetch_add(1, Ordering::Relaxed);
     }
     let _ = conn.write_all(&response);
+}
+
+/// Whether the request line carries a `filter` with an `or` (form-encoded:
+/// `+or+` or `%20or%20`).
+fn has_or_filter(request: &[u8]) -> bool {
+    let line_end = request.iter().position(|&b| b == b'\n').unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..line_end]).to_ascii_lowercase();
+    line.contains("filter=") && (line.contains("+or+") || line.contains("%20or%20"))
 }
 
 /// Blanks the second half of a non-empty body (same length): `true` when

@@ -155,6 +155,9 @@ fn default_attempts() -> u32 {
 fn default_timeout() -> f64 {
     30.0
 }
+fn default_lookup_batch() -> usize {
+    50
+}
 
 /// `[authorities.<name>]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -194,6 +197,12 @@ pub struct AuthorityConfig {
     /// Timeout of one request.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
+    /// scim: a group's members looked up per request
+    /// (`externalId eq … or …`); 1 looks each up alone, for servers that
+    /// refuse `or` filters (rollcall falls back to 1 by itself on a 400
+    /// answer) or scan every user for one (scim2-server).
+    #[serde(default = "default_lookup_batch")]
+    pub lookup_batch: usize,
     #[serde(default)]
     pub on_removal: OnRemoval,
     #[serde(default)]
@@ -465,6 +474,9 @@ impl AuthorityConfig {
         }
         if !(self.timeout_seconds > 0.0 && self.timeout_seconds.is_finite()) {
             return Err((key("timeout_seconds"), "must be > 0".into()));
+        }
+        if !(1..=200).contains(&self.lookup_batch) {
+            return Err((key("lookup_batch"), "must be between 1 and 200".into()));
         }
         for school in &self.schools {
             if school != "*" {

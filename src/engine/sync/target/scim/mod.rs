@@ -16,14 +16,13 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub use http::eq_filter as scim_eq_filter;
 pub use patch::covers;
 
-/// Members resolved per request (`externalId eq … or …`).
-const RESOLVE_CHUNK: usize = 50;
 /// Member changes per PATCH request.
 const MEMBER_OPS: usize = 200;
 const PAGE: usize = 200;
@@ -36,6 +35,9 @@ pub struct ScimTarget {
     /// Without PATCH a membership change is GET, change, PUT of the whole
     /// group: workers take turns, or one would undo another's change.
     put_members: Mutex<()>,
+    /// Members looked up per request (`lookup_batch`); drops to 1 for good
+    /// when the server refuses an `or` filter.
+    lookup_batch: AtomicUsize,
 }
 
 fn endpoint(class: Class) -> &'static str {
@@ -99,6 +101,7 @@ impl ScimTarget {
             patch: OnceLock::new(),
             group_ids: Mutex::new(HashMap::new()),
             put_members: Mutex::new(()),
+            lookup_batch: AtomicUsize::new(config.lookup_batch.max(1)),
         })
     }
 
@@ -147,26 +150,48 @@ impl ScimTarget {
     }
 
     /// SCIM ids of users by external id; unknown ones are left out.
+    /// Looks up `lookup_batch` users per request; a server that answers an
+    /// `or` filter with 400 gets one `eq` per user from then on.
     fn resolve(&self, external_ids: &[String]) -> Result<HashMap<String, String>, TargetError> {
         let mut out = HashMap::with_capacity(external_ids.len());
-        for chunk in external_ids.chunks(RESOLVE_CHUNK) {
-            let filter = chunk
-                .iter()
-                .map(|e| eq_filter("externalId", e))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            self.http
-                .list("/Users", Some(&filter), Some("externalId"), PAGE, &mut |r| {
-                    if let (Some(id), Some(ext)) = (
-                        r.get("id").and_then(|v| v.as_str()),
-                        r.get("externalId").and_then(|v| v.as_str()),
-                    ) {
-                        out.insert(ext.to_string(), id.to_string());
+        let mut rest = external_ids;
+        while !rest.is_empty() {
+            let batch = self.lookup_batch.load(Ordering::Relaxed).clamp(1, rest.len());
+            let (chunk, tail) = rest.split_at(batch);
+            match self.resolve_chunk(chunk, &mut out) {
+                Ok(()) => rest = tail,
+                Err(e) if chunk.len() > 1 && e.http_status == Some(400) => {
+                    if self.lookup_batch.swap(1, Ordering::Relaxed) > 1 {
+                        tracing::warn!(
+                            url = %self.http.base(),
+                            error = %e.message,
+                            "the server refuses `or` filters: members are looked up one by one \
+                             from now on (set lookup_batch = 1 for this authority to skip the try)"
+                        );
                     }
-                    true
-                })?;
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
+    }
+
+    fn resolve_chunk(&self, chunk: &[String], out: &mut HashMap<String, String>) -> Result<(), TargetError> {
+        let filter = chunk
+            .iter()
+            .map(|e| eq_filter("externalId", e))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        self.http
+            .list("/Users", Some(&filter), Some("externalId"), PAGE, &mut |r| {
+                if let (Some(id), Some(ext)) = (
+                    r.get("id").and_then(|v| v.as_str()),
+                    r.get("externalId").and_then(|v| v.as_str()),
+                ) {
+                    out.insert(ext.to_string(), id.to_string());
+                }
+                true
+            })
     }
 
     fn create(&self, m: &Mapped, members: Option<&[String]>) -> Result<Applied, TargetError> {
