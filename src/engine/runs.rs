@@ -137,6 +137,13 @@ impl Runs {
     ) -> Result<Run, RunError> {
         let now = Utc::now();
         let id = new_id(kind, now);
+        // Marks the run as owned by this process until it finishes, before
+        // anything of it is written: a process killed at any later point
+        // leaves a marker for `recover_interrupted` to find.
+        let active = self.active_dir();
+        create_private_dir(&active).map_err(io_err(&active))?;
+        let marker = active.join(&id);
+        fs::write(&marker, std::process::id().to_string()).map_err(io_err(&marker))?;
         let dir = self.dir.join(&id);
         create_private_dir(&dir).map_err(io_err(&dir))?;
         let log_path = dir.join("log.txt");
@@ -166,11 +173,6 @@ impl Runs {
             log: Some(log),
         };
         run.save()?;
-        // Marks the run as owned by this process until it finishes (see
-        // `recover_interrupted`).
-        let marker = self.active_dir().join(&run.record.id);
-        create_private_dir(&self.active_dir()).map_err(io_err(&self.active_dir()))?;
-        fs::write(&marker, std::process::id().to_string()).map_err(io_err(&marker))?;
         Ok(run)
     }
 
@@ -201,6 +203,15 @@ impl Runs {
             let tmp = dir.join(".run.json.tmp");
             if tmp.exists() {
                 fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+            }
+            if !dir.join("run.json").exists() {
+                // Killed before its first record was written: nothing but
+                // an empty log to keep.
+                if dir.is_dir() {
+                    fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+                }
+                fs::remove_file(&marker).map_err(io_err(&marker))?;
+                continue;
             }
             match self.show(&id) {
                 Ok(mut record) if record.status == RunStatus::Running => {
@@ -498,5 +509,32 @@ mod tests {
         alive.finish(RunStatus::Ok, None).unwrap();
         assert!(!dir.path().join(".active").join(&id).exists());
         assert_eq!(runs.recover_interrupted().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_run_killed_before_its_first_record_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Runs::new(dir.path().to_path_buf());
+        let actor = Actor {
+            user: "admin".into(),
+            sudo_user: None,
+        };
+        let run = runs
+            .start(RunKind::Import, &actor, serde_json::json!({}), None, false)
+            .unwrap();
+        let id = run.id().to_string();
+        // As a kill between writing the first record's temp file and
+        // renaming it leaves it: the marker, the log, the temp file.
+        fs::remove_file(run.dir().join("run.json")).unwrap();
+        fs::write(run.dir().join(".run.json.tmp"), "{half").unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        fs::write(dir.path().join(".active").join(&id), gone.to_string()).unwrap();
+        drop(run);
+        assert_eq!(runs.recover_interrupted().unwrap(), 0);
+        assert!(!dir.path().join(&id).exists());
+        assert!(!dir.path().join(".active").join(&id).exists());
+        assert!(runs.list(&|_| true, 10).unwrap().is_empty());
     }
 }
