@@ -1,6 +1,7 @@
 //! A throwaway OpenLDAP server for tests: its own slapd.conf (mdb, the core,
-//! cosine, inetorgperson and nis schemas, maxsize 1 GiB, no size limits) in a
-//! temp dir, a random loopback port, optional TLS (ldaps:// and StartTLS)
+//! cosine, inetorgperson and nis schemas, a 16 GiB map (address space, not
+//! disk: the crash trials put 100 districts on one server), no size limits)
+//! in a temp dir, a random loopback port, optional TLS (ldaps:// and StartTLS)
 //! and an ldapi:// socket. Stopped and removed on drop; the one shared per
 //! test binary ([`shared`]) is stopped by a watchdog when the tests exit.
 //!
@@ -181,7 +182,7 @@ impl Slapd {
         }
         conf.push_str(&format!(
             "database mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {ROOT_PW}\ndirectory {}/db\n\
-             maxsize 1073741824\ndbnosync\nsizelimit unlimited\n\
+             maxsize 17179869184\ndbnosync\nsizelimit unlimited\n\
              index objectClass eq\n\
              index cn,departmentNumber,ou,employeeType,businessCategory,description eq\n\
              index uid,employeeNumber eq,sub\n\
