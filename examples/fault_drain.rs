@@ -3,7 +3,7 @@
 //! scim2-server through the fault proxy with every fault kind at a combined
 //! 30 % of requests; trash requeued after recovery; `verify all` clean.
 //! The scenario is `tests/common/fault_drain.rs`, which
-//! `tests/sync_faults.rs` also runs at a few hundred items.
+//! `tests/sync/faults.rs` also runs at a few hundred items.
 //!
 //!     SCIM2_SERVER_BIN=.venv/bin/scim2-server \
 //!       cargo run --release --example fault_drain -- [--users 9630] [--class-size 25] \

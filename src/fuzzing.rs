@@ -1,6 +1,6 @@
 //! The bodies of the fuzz targets (`fuzz/fuzz_targets/*.rs`), one function
 //! per target taking the fuzzer's bytes. They live in the library so that
-//! `tests/fuzz_corpus.rs` replays the saved corpus through exactly the same
+//! `tests/directory/fuzz_corpus.rs` replays the saved corpus through exactly the same
 //! code on every `cargo test`. Each function must return normally for any
 //! input: an error is a fine answer, a panic, hang or runaway allocation is
 //! a bug. Not part of the API.

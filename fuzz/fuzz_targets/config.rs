@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `config`: the body is `rollcall::fuzzing::config`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/config/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/config/`.
 
 use libfuzzer_sys::fuzz_target;
 

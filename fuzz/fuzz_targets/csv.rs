@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `csv`: the body is `rollcall::fuzzing::csv`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/csv/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/csv/`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `json`: the body is `rollcall::fuzzing::json`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/json/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/json/`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `mapping`: the body is `rollcall::fuzzing::mapping`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/mapping/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/mapping/`.
 
 use libfuzzer_sys::fuzz_target;
 

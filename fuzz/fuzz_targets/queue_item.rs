@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `queue_item`: the body is `rollcall::fuzzing::queue_item`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/queue_item/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/queue_item/`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `scheme`: the body is `rollcall::fuzzing::scheme`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/scheme/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/scheme/`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `scim_response`: the body is `rollcall::fuzzing::scim_response`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/scim_response/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/scim_response/`.
 
 use libfuzzer_sys::fuzz_target;
 

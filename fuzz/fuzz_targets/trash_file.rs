@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `trash_file`: the body is `rollcall::fuzzing::trash_file`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/trash_file/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/trash_file/`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `tsv`: the body is `rollcall::fuzzing::tsv`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/tsv/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/tsv/`.
 
 use libfuzzer_sys::fuzz_target;
 

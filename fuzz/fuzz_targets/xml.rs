@@ -1,6 +1,6 @@
 #![no_main]
 //! Fuzz target `xml`: the body is `rollcall::fuzzing::xml`, which
-//! `tests/fuzz_corpus.rs` also replays over `fuzz/corpus/xml/`.
+//! `tests/directory/fuzz_corpus.rs` also replays over `fuzz/corpus/xml/`.
 
 use libfuzzer_sys::fuzz_target;
 

@@ -6,7 +6,7 @@
 //! each). Items that exhaust their attempts land in trash. Then the faults
 //! stop, the trash is requeued, the queue drains, and `verify all` must be
 //! clean with the server holding exactly the directory's users. Run small
-//! by `tests/sync_faults.rs`, at 10,000 items by `examples/fault_drain.rs`.
+//! by `tests/sync/faults.rs`, at 10,000 items by `examples/fault_drain.rs`.
 //! Panics (with what broke) when anything does not converge.
 
 use super::proxy::{FaultProxy, Faults};

@@ -4,6 +4,7 @@
 
 mod assign;
 mod behaviour;
+mod e2e;
 mod harness;
 mod holdings;
 mod svg;

@@ -4,7 +4,7 @@
 //! the target) is named precisely, `--fix` plus a drain makes it clean, and
 //! foreign objects on the target stay untouched.
 
-mod common;
+use crate::common;
 
 use common::scim::ScimServer;
 use common::{District, scim_authority, student, token_file, with_sets_owned};

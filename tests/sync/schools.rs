@@ -4,7 +4,7 @@
 //! `--delete-on-target false`; and the CLI contract of `sync-schools` and
 //! `verify` through the real binary (exit codes, `--json` fields).
 
-mod common;
+use crate::common;
 
 use common::{District, student};
 use rollcall::engine::EngineError;

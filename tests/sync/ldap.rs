@@ -7,7 +7,7 @@
 //! refused with a clear error, and config errors naming the key; verify
 //! naming hand drift on B precisely and `--fix` repairing it.
 
-mod common;
+use crate::common;
 
 use common::slapd::{self, Entries, Slapd, Tls};
 use common::{District, student, with_sets_owned};

@@ -2,7 +2,7 @@
 //! backends: the embedded SQLite store and an LdapDirectory on the shared
 //! throwaway slapd (each test under its own base DN).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use common::slapd;

@@ -6,7 +6,7 @@
 //! escaped, the audit log, the password CSV's mode.
 //!
 //! LDAP TLS (StartTLS, ldaps://, a wrong CA refused with a clear error) is
-//! exercised against a real slapd in `tests/ldap.rs`
+//! exercised against a real slapd in `tests/directory/ldap.rs`
 //! (`tls_starttls_and_ldaps_verify_the_server`).
 
 use serde_json::Value;

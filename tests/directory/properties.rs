@@ -3,7 +3,7 @@
 //! aside), a second pass changes nothing, and a user present in any feed is
 //! never deleted and ends up active.
 
-mod common;
+use crate::common;
 
 use common::District;
 use proptest::prelude::*;

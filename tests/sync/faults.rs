@@ -4,7 +4,7 @@
 //! their reason, an unreachable authority pauses (items keep their
 //! attempts) and resumes, and after `trash requeue` everything converges.
 
-mod common;
+use crate::common;
 
 use common::proxy::{FaultProxy, Faults};
 use common::scim::ScimServer;

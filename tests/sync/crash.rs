@@ -3,7 +3,7 @@
 //! (a restart converges the target), and two senders running at once never
 //! send an item twice (claims are atomic).
 
-mod common;
+use crate::common;
 
 use rollcall::engine::sync::mapping::Class;
 use rollcall::engine::sync::target::Target;

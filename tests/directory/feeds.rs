@@ -1,7 +1,7 @@
 //! Feed formats, mapping rules, unchanged-record skipping and run history
 //! (issue: feed formats).
 
-mod common;
+use crate::common;
 
 use common::District;
 use rollcall::engine::feed::Format;

@@ -1,6 +1,6 @@
 //! Scenario tests for every rule of the per-school import (DESIGN §2).
 
-mod common;
+use crate::common;
 
 use chrono::{Days, Local};
 use common::{District, student};

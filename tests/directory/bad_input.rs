@@ -7,7 +7,7 @@
 //! folder, `{name}` the queue file name. Every case also checks that
 //! nothing was written or lost.
 //!
-//! `BLESS_BAD_INPUT=1 cargo test --test bad_input` rewrites the expected
+//! `BLESS_BAD_INPUT=1 cargo test --test directory bad_input::` rewrites the expected
 //! files from what the binary says now (review the diff before committing).
 
 use serde_json::Value;

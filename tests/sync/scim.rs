@@ -3,7 +3,7 @@
 //! delete, uniqueness adoption, a full resync converging after hand edits
 //! on the server, and secrets refused when their file is too open.
 
-mod common;
+use crate::common;
 
 use common::scim::ScimServer;
 use common::{District, scim_authority, student, token_file, with_sets_owned};

@@ -4,7 +4,7 @@
 //! mapping, and faults: slapd dying in the middle of an import, then the
 //! re-run converging.
 
-mod common;
+use crate::common;
 
 use common::slapd::{self, Slapd};
 use common::{District, student};

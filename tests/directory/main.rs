@@ -1,0 +1,21 @@
+//! The directory side, one test binary: the per-school import (every rule of
+//! DESIGN §2, on SQLite and slapd), its property tests, feed formats, the
+//! store contract on both backends, OpenLDAP specifics, the CLI contract,
+//! the bad-input corpus, the fuzz corpus and the security review.
+//!
+//! Grouped into one binary so `tests/common` is compiled once and one
+//! throwaway slapd serves every module; run one part with e.g.
+//! `cargo test --test directory sisopi::`.
+
+#[path = "../common/mod.rs"]
+use crate::common;
+
+mod bad_input;
+mod cli;
+mod feeds;
+mod fuzz_corpus;
+mod ldap;
+mod properties;
+mod security;
+mod sisopi;
+mod store_conformance;

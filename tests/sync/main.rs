@@ -1,0 +1,15 @@
+//! The sync side, one test binary: queues, senders and targets (embedded,
+//! LDAP between two slapds, the real scim2-server, faults through a proxy),
+//! crash safety of the real binary, schools to sync, verify and the sync
+//! commands' CLI contract. Run one part with e.g. `cargo test --test sync scim::`.
+
+#[path = "../common/mod.rs"]
+use crate::common;
+
+mod cli;
+mod crash;
+mod faults;
+mod ldap;
+mod schools;
+mod scim;
+mod verify;
