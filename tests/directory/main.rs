@@ -8,7 +8,7 @@
 //! `cargo test --test directory sisopi::`.
 
 #[path = "../common/mod.rs"]
-use crate::common;
+mod common;
 
 mod bad_input;
 mod cli;

@@ -4,7 +4,7 @@
 //! commands' CLI contract. Run one part with e.g. `cargo test --test sync scim::`.
 
 #[path = "../common/mod.rs"]
-use crate::common;
+mod common;
 
 mod cli;
 mod crash;
