@@ -7,6 +7,7 @@
 mod common;
 
 mod cli;
+mod concurrency;
 mod crash;
 mod faults;
 mod ldap;

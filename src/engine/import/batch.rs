@@ -142,6 +142,27 @@ impl Engine {
             return self.import_one_by_one(reqs, progress);
         }
         self.prune_runs();
+        // Every school's import lock, in one order (no deadlock with other
+        // batches), for the whole batch.
+        let mut schools: Vec<String> = reqs
+            .iter()
+            .filter(|r| !r.dry_run)
+            .map(|r| r.school.to_lowercase())
+            .collect();
+        schools.sort();
+        schools.dedup();
+        let locks = self.settings.paths.locks();
+        let _held = schools
+            .iter()
+            .map(|s| {
+                crate::engine::lock::SchoolLock::acquire(
+                    &locks,
+                    s,
+                    &mut || tracing::info!(school = %s, "waiting for another import of this school to finish"),
+                )
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(crate::engine::io_error(&locks))?;
         let carry = Mutex::new(Reservations::default());
         let settings = self.settings.clone();
         let runs = self.runs.clone();

@@ -104,10 +104,29 @@ impl Engine {
         self.check_request(req)?;
         self.prune_runs();
         let mut run = self.start_import_run(req)?;
+        // A second import of this school waits here, then plans on the
+        // first one's result.
+        let lock = if req.dry_run {
+            None
+        } else {
+            Some(self.lock_school(&mut run, &req.school)?)
+        };
         let result = self
             .prepare_here(&mut run, req, progress)
             .and_then(|p| self.commit(&mut run, req, p, progress));
-        self.finish_import(run, req, result)
+        // Held until the run is closed, so runs finish in commit order.
+        let outcome = self.finish_import(run, req, result);
+        drop(lock);
+        outcome
+    }
+
+    /// Takes the import lock of `school` (see [`crate::engine::lock::SchoolLock`]).
+    pub(super) fn lock_school(&self, run: &mut Run, school: &str) -> EngineResult<crate::engine::lock::SchoolLock> {
+        let locks = self.settings.paths.locks();
+        crate::engine::lock::SchoolLock::acquire(&locks, school, &mut || {
+            run.log(&format!("waiting for another import of {school} to finish"));
+        })
+        .map_err(crate::engine::io_error(&locks))
     }
 
     /// Checks what can be checked before a run starts.

@@ -69,7 +69,9 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(|e| crate::store::sqlite::sqlite_err(path, e))?;
+        let mut conn = Connection::open(path).map_err(|e| crate::store::sqlite::sqlite_err(path, e))?;
+        // Write transactions wait for busy_timeout instead of failing.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let j = Journal {
             conn,
             path: path.to_path_buf(),
