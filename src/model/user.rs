@@ -92,7 +92,7 @@ pub struct User {
     pub disabled: bool,
     pub state: UserState,
     pub purge_at: Option<NaiveDate>,
-    /// Hash of the initial password (`{SSHA256}…`); never the plaintext.
+    /// Hash of the initial password (`{CRYPT}$6$…` by default); never the plaintext.
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

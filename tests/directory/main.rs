@@ -15,6 +15,7 @@ mod cli;
 mod feeds;
 mod fuzz_corpus;
 mod ldap;
+mod passwords;
 mod properties;
 mod security;
 mod sisopi;

@@ -40,6 +40,7 @@ pub struct Config {
     pub data_dir: String,
     pub read_only: bool,
     pub log: LogConfig,
+    pub logs: LogsConfig,
     pub directory: DirectoryConfig,
     pub import: ImportConfig,
     pub runs: RunsConfig,
@@ -54,6 +55,13 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub level: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Daily log files kept (older ones are deleted).
+    pub max_files: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +100,10 @@ pub struct ImportConfig {
     pub username_max_length: usize,
     pub email_scheme: String,
     pub passwords_csv: String,
+    /// How initial passwords are hashed: crypt (SHA-512), ssha256, argon2.
+    pub password_scheme: crate::engine::password::Scheme,
+    /// A school whose last feed is older than this many days is stale.
+    pub stale_after_days: u32,
     pub create_schools: bool,
     pub guard: GuardConfig,
     pub csv: CsvConfig,

@@ -74,6 +74,7 @@ pub struct PlanSettings<'a> {
     pub grace_days: u32,
     pub usernames: &'a UsernameScheme,
     pub emails: Option<&'a EmailScheme>,
+    pub password_scheme: password::Scheme,
 }
 
 /// The planner's result.
@@ -474,7 +475,7 @@ fn create(s: &PlanSettings<'_>, row: &Row, names: &mut PlanNames<'_>) -> Result<
         disabled: false,
         state: UserState::Active,
         purge_at: None,
-        password_hash: Some(password::hash(&pw)),
+        password_hash: Some(password::hash_with(s.password_scheme, &pw)),
         created_at: s.now,
         updated_at: s.now,
     };

@@ -170,6 +170,7 @@ pub(super) fn prepare(
         grace_days: cfg.deletion_grace_days,
         usernames: &usernames,
         emails: emails.as_ref(),
+        password_scheme: cfg.password_scheme,
     };
     let carry = match ctx.carry {
         Some((m, place)) => Some((
