@@ -83,8 +83,22 @@ pub enum Command {
     /// Send queued changes to the authorities.
     #[command(subcommand)]
     Sync(SyncCmd),
-    /// Sync forever; purge limbo and old trash daily.
-    Daemon,
+    /// Sync forever; purge limbo and old trash daily. SIGTERM/SIGINT stop
+    /// it (a second one at once), SIGHUP reloads the configuration.
+    Daemon(DaemonArgs),
+    /// Write every metric in the Prometheus text format (to stdout, or
+    /// atomically to a file for node_exporter's textfile collector).
+    Metrics {
+        #[arg(long, value_name = "PATH")]
+        textfile: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
     /// Out-queues: depth, oldest item, paused or not.
     #[command(subcommand)]
     Queue(QueueCmd),
@@ -105,6 +119,14 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Serve /metrics (Prometheus) and /healthz on this address, e.g.
+    /// 127.0.0.1:9465.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,8 @@ pub struct Overview {
     pub last_runs: Vec<RunRecord>,
     pub today: NaiveDate,
     pub read_only: bool,
+    /// Schools whose last feed is older than `import.stale_after_days`.
+    pub stale_schools: Vec<String>,
 }
 
 /// One row of the schools table.
@@ -102,6 +104,7 @@ impl Engine {
             last_runs,
             today,
             read_only: self.read_only(),
+            stale_schools: self.stale_schools()?,
         })
     }
 

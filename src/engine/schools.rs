@@ -12,11 +12,18 @@ pub struct SchoolView {
     /// Users with this school (active, or in limbo for the limbo school).
     pub users: u64,
     pub limbo: bool,
+    /// When its last feed arrived, and whether that is longer ago than
+    /// `import.stale_after_days` (`last_feed_at`, `last_feed_age_seconds`,
+    /// `stale`).
+    #[serde(flatten)]
+    pub feed: super::freshness::Freshness,
 }
 
 impl Engine {
     pub fn schools_list(&self) -> EngineResult<Vec<SchoolView>> {
         let limbo = &self.config().import.limbo_school;
+        let feeds = self.last_feeds()?;
+        let now = chrono::Utc::now();
         self.dir
             .schools()?
             .into_iter()
@@ -26,6 +33,7 @@ impl Engine {
                     ..UserQuery::default()
                 })?;
                 Ok(SchoolView {
+                    feed: self.freshness(feeds.get(&s.name.to_lowercase()), now),
                     limbo: &s.name == limbo,
                     name: s.name,
                     display_name: s.display_name,

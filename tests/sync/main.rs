@@ -11,6 +11,7 @@ mod concurrency;
 mod crash;
 mod faults;
 mod ldap;
+mod lifecycle;
 mod schools;
 mod scim;
 mod verify;

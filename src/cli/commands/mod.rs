@@ -1,6 +1,7 @@
 //! One function per subcommand; each prints its result and returns the
 //! exit code.
 
+mod daemon;
 mod demo;
 mod import;
 mod info;
@@ -16,6 +17,13 @@ use super::Exit;
 use super::args::{Command, Global};
 use crate::engine::{Engine, Settings};
 
+/// `completions` and `man` are answered before any config is read.
+fn unreachable_meta() -> anyhow::Result<Exit> {
+    Err(anyhow::anyhow!(
+        "completions and man are handled before the config is loaded"
+    ))
+}
+
 pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow::Result<Exit> {
     let json = global.json;
     match command {
@@ -29,7 +37,9 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Tui(a) => tui::run(settings, &a),
         Command::Authorities(c) => sync::authorities(&mut Engine::open(settings)?, c, json),
         Command::Sync(c) => sync::sync(&mut Engine::open(settings)?, c, json),
-        Command::Daemon => sync::daemon(&mut Engine::open(settings)?, json),
+        Command::Daemon(a) => daemon::run(global, settings, &a, json),
+        Command::Metrics { textfile } => daemon::metrics(&Engine::open(settings)?, textfile.as_deref()),
+        Command::Completions { .. } | Command::Man => unreachable_meta(),
         Command::Queue(c) => sync::queue(&Engine::open(settings)?, c, json),
         Command::Schedule(c) => sync::schedule(&mut Engine::open(settings)?, c, json),
         Command::Resync { authority } => sync::resync(&mut Engine::open(settings)?, authority, json),

@@ -177,6 +177,9 @@ impl Engine {
     ) -> EngineResult<ImportOutcome> {
         match result {
             Ok(outcome) => {
+                if !req.dry_run {
+                    self.feed_arrived(&req.school, &outcome.run_id);
+                }
                 let status = if outcome.refused.is_some() {
                     RunStatus::Refused
                 } else {

@@ -120,6 +120,14 @@ impl View for Dashboard {
                 t.get(Slot::Warn),
             )),
         ];
+        let mut directory = directory;
+        if !o.stale_schools.is_empty() {
+            // Feeds that stopped arriving (import.stale_after_days).
+            directory.push(Line::from(Span::styled(
+                format!("stale feeds: {}", o.stale_schools.len()),
+                t.get(Slot::Warn),
+            )));
+        }
         frame.render_widget(Paragraph::new(directory).block(panel("Directory", t)), cols[0]);
 
         let roles: Vec<Line> = match &self.roles {
