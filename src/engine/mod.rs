@@ -92,15 +92,19 @@ impl Settings {
     /// Loads the config layers; `data_dir` is `--data-dir`, `read_only`
     /// is `--read-only` (either it or the config switches read-only on).
     pub fn load(opts: &LoadOptions, data_dir: Option<PathBuf>, read_only: bool) -> EngineResult<Self> {
-        let (mut config, mut sources) = config::load(opts)?;
-        let paths = DataPaths::resolve(data_dir, config.data_dir()).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        // The data dir's own rollcall.toml (it cannot move the data dir).
+        // Where the data dir is comes first: its own rollcall.toml is a
+        // layer too (it cannot move the data dir), and only the merge of
+        // every layer is deserialized.
+        let configured = config::configured_data_dir(opts)?;
+        let paths = DataPaths::resolve(data_dir, configured).map_err(|e| EngineError::Invalid(e.to_string()))?;
         let local = paths.local_config();
-        if opts.data_files.is_empty() && local.is_file() {
+        let (config, sources) = if opts.data_files.is_empty() && local.is_file() {
             let mut with_local = opts.clone();
             with_local.data_files.push(local);
-            (config, sources) = config::load(&with_local)?;
-        }
+            config::load(&with_local)?
+        } else {
+            config::load(opts)?
+        };
         let read_only = read_only || config.read_only;
         Ok(Settings {
             config,

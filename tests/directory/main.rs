@@ -12,6 +12,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod config_layers;
 mod feeds;
 mod fuzz_corpus;
 mod ldap;

@@ -9,7 +9,7 @@ pub use authority::{
     AuthorityConfig, AuthorityKind, LdapTargetConfig, LdapTargetLayout, MappingConfig, OnRemoval, RetryConfig,
     SyncConfig, USER_FIELDS, default_ldap_user_mapping, default_user_mapping, valid_authority_name,
 };
-pub use layers::{ConfigSources, Layer, LoadOptions, Origin, load};
+pub use layers::{ConfigSources, Layer, LoadOptions, Origin, data_dir as configured_data_dir, load};
 
 use crate::model::{Role, validate_school_name, validate_source_uid};
 use serde::{Deserialize, Serialize};
