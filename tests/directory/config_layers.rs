@@ -32,7 +32,10 @@ fn set_and_env_override_an_authority_of_an_earlier_layer() {
     )
     .unwrap();
     let show = ["--json", "authorities", "show", "schulportal"];
-    assert_eq!(max_attempts(rollcall(&data, dir.path()).args(show).output().unwrap()), 8);
+    assert_eq!(
+        max_attempts(rollcall(&data, dir.path()).args(show).output().unwrap()),
+        8
+    );
     let out = rollcall(&data, dir.path())
         .args(["--set", "authorities.schulportal.max_attempts=3"])
         .args(show)
@@ -55,9 +58,18 @@ fn set_and_env_override_an_authority_of_an_earlier_layer() {
     assert_eq!(max_attempts(out), 5);
     // An authority from a --config overlay, overridden by --set.
     let overlay = dir.path().join("overlay.toml");
-    std::fs::write(&overlay, "[authorities.extra]\nkind = \"embedded\"\nschools = [\"a\"]\n").unwrap();
+    std::fs::write(
+        &overlay,
+        "[authorities.extra]\nkind = \"embedded\"\nschools = [\"a\"]\n",
+    )
+    .unwrap();
     let out = rollcall(&data, dir.path())
-        .args(["--config", overlay.to_str().unwrap(), "--set", "authorities.extra.max_attempts=2"])
+        .args([
+            "--config",
+            overlay.to_str().unwrap(),
+            "--set",
+            "authorities.extra.max_attempts=2",
+        ])
         .args(["--json", "authorities", "show", "extra"])
         .output()
         .unwrap();

@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod ldap;
 mod passwords;
 mod properties;
+mod secrets;
 mod security;
 mod sisopi;
 mod store_conformance;

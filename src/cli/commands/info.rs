@@ -24,24 +24,7 @@ struct Info {
     config: toml::Table,
 }
 
-/// Whether a key holds a secret rather than a path to one.
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    !k.ends_with("_file")
-        && ["password", "token", "secret", "credential"]
-            .iter()
-            .any(|s| k.contains(s))
-}
-
-pub fn mask(table: &mut toml::Table) {
-    for (k, v) in table.iter_mut() {
-        match v {
-            toml::Value::Table(t) => mask(t),
-            _ if is_secret(k) => *v = toml::Value::String("********".into()),
-            _ => {}
-        }
-    }
-}
+pub use crate::engine::config::secrets::mask;
 
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
     let mut layers = Vec::new();

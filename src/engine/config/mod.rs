@@ -4,6 +4,7 @@
 
 mod authority;
 mod layers;
+pub mod secrets;
 
 pub use authority::{
     AuthorityConfig, AuthorityKind, LdapTargetConfig, LdapTargetLayout, MappingConfig, OnRemoval, RetryConfig,
@@ -241,6 +242,18 @@ impl Config {
                     ),
                 ));
             }
+        }
+        // Credentials only from files: a URL's userinfo is refused
+        // wherever it is, before anything could print or use it.
+        secrets::check_url(&self.directory.ldap.url, "directory.ldap.bind_password_file")
+            .map_err(|m| fail("directory.ldap.url", m))?;
+        for (name, authority) in &self.authorities {
+            let file = match authority.kind {
+                AuthorityKind::Ldap => "bind_password_file",
+                _ => "token_file",
+            };
+            secrets::check_url(&authority.url, &format!("authorities.{name}.{file}"))
+                .map_err(|m| fail(&format!("authorities.{name}.url"), m))?;
         }
         if self.directory.backend == Backend::Ldap
             && let Err((key, message)) = self.directory.ldap.check()

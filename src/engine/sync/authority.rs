@@ -196,7 +196,7 @@ impl Engine {
                 AuthorityKind::Embedded => target::mirror_path(&a.name, c, &self.settings().paths)
                     .display()
                     .to_string(),
-                _ => c.url.clone(),
+                _ => crate::engine::config::secrets::redact_url(&c.url),
             },
             active: c.active,
             schools: self.authority_schools(&a.name),
