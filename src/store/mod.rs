@@ -160,6 +160,17 @@ impl Batch {
     }
 }
 
+/// Why a new user's username could not be claimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimLoss {
+    /// Another writer of the directory issued this name after the plan read
+    /// it: plan another name.
+    Taken,
+    /// Another writer is creating the same person (same key) under this
+    /// name at this moment: leave the person to it.
+    SamePerson,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyReport {
     pub journal_entries: u64,
@@ -262,6 +273,21 @@ pub trait Directory: Send {
             }
         }
         Ok(out)
+    }
+
+    /// Claims the usernames of users about to be created (`(username,
+    /// key)`), so that several writers of one directory (rollcall nodes
+    /// sharing an LDAP server) never issue the same name: the names another
+    /// writer holds are returned with why; the others are this writer's
+    /// until the [`apply`] that creates their users (or until this
+    /// connection is dropped without creating them). The embedded store has
+    /// one writer at a time and checks names inside `apply`'s transaction,
+    /// so by default nothing is claimed here.
+    ///
+    /// [`apply`]: Directory::apply
+    fn claim_usernames(&mut self, claims: &[(String, UserKey)]) -> StoreResult<HashMap<String, ClaimLoss>> {
+        let _ = claims;
+        Ok(HashMap::new())
     }
 
     /// Starts a consistent read view: every read until [`end_read`] sees the

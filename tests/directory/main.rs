@@ -15,6 +15,7 @@ mod cli;
 mod feeds;
 mod fuzz_corpus;
 mod ldap;
+mod ldap_nodes;
 mod properties;
 mod security;
 mod sisopi;

@@ -24,6 +24,15 @@ CREATE TABLE IF NOT EXISTS intents (
     journal INTEGER NOT NULL,
     at      TEXT NOT NULL
 );
+-- Usernames this data dir's processes claimed in the directory for users
+-- not created yet; `token` names the claiming process (its lock file).
+CREATE TABLE IF NOT EXISTS claims (
+    username TEXT NOT NULL,
+    object   TEXT NOT NULL,
+    token    TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    PRIMARY KEY (username, token)
+);
 CREATE TABLE IF NOT EXISTS journal (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     object  TEXT NOT NULL,
@@ -187,6 +196,56 @@ impl Journal {
             });
         }
         Ok(out)
+    }
+
+    /// Records claims (username, object) made by the process `token`,
+    /// before they are made in the directory.
+    pub fn record_claims(&mut self, token: &str, claims: &[(String, ObjectRef)]) -> StoreResult<()> {
+        let at = super::mapping::time_str(Utc::now());
+        let path = self.path.clone();
+        let e = |err| crate::store::sqlite::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT OR REPLACE INTO claims (username, object, token, at) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(e)?;
+            for (name, object) in claims {
+                stmt.execute(params![name, object.to_string(), token, at]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Forgets claims of the process `token` (their users exist, or the
+    /// names were not ours).
+    pub fn drop_claims(&mut self, token: &str, names: &[String]) -> StoreResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |err| crate::store::sqlite::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM claims WHERE username = ?1 AND token = ?2")
+                .map_err(e)?;
+            for name in names {
+                stmt.execute([name, token]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Every recorded claim: (username, object, token).
+    pub fn claims(&self) -> StoreResult<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT username, object, token FROM claims ORDER BY username")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     pub fn head(&self) -> StoreResult<u64> {

@@ -1,8 +1,9 @@
-//! Writing a batch: the intents first, then schools and containers, then
-//! every user change concurrently (Add; ModifyDN and Modify guarded by an
-//! assertion on the stored `updated_at`; Delete after a tombstone keeps the
-//! username issued), then the group member deltas (one Modify per group),
-//! then counters, and finally the intents are completed.
+//! Writing a batch: the new users' usernames claimed (see `claim`), the
+//! intents, then schools and containers, then every user change
+//! concurrently (Add; ModifyDN and Modify guarded by an assertion on the
+//! stored `updated_at`; Delete after a tombstone keeps the username
+//! issued), then the group member deltas (one Modify per group), then
+//! counters, and finally the intents are completed.
 
 use super::LdapDirectory;
 use super::conn::{
@@ -11,7 +12,7 @@ use super::conn::{
 use super::journal::Changes;
 use super::layout::{chain, first_rdn, parent};
 use super::mapping::{Values, group_value, time_str};
-use crate::model::{GroupKey, GroupKind, ObjectRef, School, User};
+use crate::model::{GroupKey, GroupKind, ObjectRef, School, User, UserKey};
 use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
 use futures_util::{StreamExt, TryStreamExt};
 use ldap3::controls::Assertion;
@@ -186,12 +187,32 @@ impl LdapDirectory {
                 schools.push(s);
             }
         }
+        // Every new user's name is claimed first (most were, by the engine).
+        let created: Vec<(String, UserKey)> = batch
+            .users
+            .iter()
+            .filter_map(|c| match c {
+                UserChange::Create(u) => Some((u.username.clone(), u.key.clone())),
+                _ => None,
+            })
+            .collect();
+        let names: Vec<String> = created.iter().map(|(n, _)| n.clone()).collect();
+        if !created.is_empty()
+            && let Some(name) = self.claim_usernames_impl(&created)?.into_keys().min()
+        {
+            self.claims_unused(&names);
+            return Err(StoreError::UsernameTaken(name));
+        }
         let changes = self.changes(batch, &schools);
         let ids = self.journal.begin(&changes)?;
         let intents = started.elapsed();
-        self.pool.block_on(self.write(batch, &schools))?;
+        if let Err(e) = self.pool.block_on(self.write(batch, &schools)) {
+            self.claims_unused(&names);
+            return Err(e);
+        }
         let written = started.elapsed();
         self.journal.complete(&ids)?;
+        self.claims_used(&names)?;
         tracing::debug!(
             intents_ms = intents.as_millis() as u64,
             write_ms = (written - intents).as_millis() as u64,
@@ -476,16 +497,26 @@ impl LdapDirectory {
             }
             UserChange::Delete(u) => {
                 let dn = self.locate(u).await?;
-                // The name stays issued: the tombstone goes in first.
+                // The name stays issued: the tombstone goes in first (the
+                // name's claim, marked purged, or a new entry).
                 let stone = self.layout.tombstone_dn(&u.username);
-                let attrs: AddAttrs = vec![
-                    ("objectClass".into(), set(["account"])),
-                    ("uid".into(), set([u.username.clone()])),
-                ];
-                match checked(ldap.add(&stone, attrs).await) {
+                let purged = format!("{}{}", super::claim::PURGED_PREFIX, ObjectRef::user(&u.key));
+                let mark = vec![Mod::Replace("description".to_string(), set([purged.clone()]))];
+                match checked(ldap.modify(&stone, mark).await) {
                     Ok(_) => {}
-                    Err(e) if e.is(ALREADY_EXISTS) => {}
-                    Err(e) => return Err(self.pool.err("add tombstone", &stone, e)),
+                    Err(e) if e.is(NO_SUCH_OBJECT) => {
+                        let attrs: AddAttrs = vec![
+                            ("objectClass".into(), set(["account"])),
+                            ("uid".into(), set([u.username.clone()])),
+                            ("description".into(), set([purged])),
+                        ];
+                        match checked(ldap.add(&stone, attrs).await) {
+                            Ok(_) => {}
+                            Err(e) if e.is(ALREADY_EXISTS) => {}
+                            Err(e) => return Err(self.pool.err("add tombstone", &stone, e)),
+                        }
+                    }
+                    Err(e) => return Err(self.pool.err("mark tombstone", &stone, e)),
                 }
                 let r = ldap.with_controls(self.guard(u)).delete(&dn).await;
                 if let Err(e) = checked(r) {
@@ -612,33 +643,43 @@ impl LdapDirectory {
         Ok(())
     }
 
-    async fn write_counter(&self, base: &str, next: u32, old: Option<u32>) -> StoreResult<()> {
+    /// Moves a counter up to `next` (never down): a Modify guarded by an
+    /// assertion on the value read (RFC 4528), read again and retried when
+    /// another writer moved it meanwhile.
+    async fn write_counter(&self, base: &str, next: u32, mut old: Option<u32>) -> StoreResult<()> {
         let dn = self.layout.counter_dn(base);
         let mut ldap = self.pool.conn().await?;
-        match old {
-            Some(old) => {
-                let mods = vec![Mod::Replace("description".to_string(), set([next.to_string()]))];
-                let guard = Assertion::new(format!("(description={old})"));
-                match checked(ldap.with_controls(guard).modify(&dn, mods).await) {
-                    Ok(_) => Ok(()),
-                    // Another writer moved it on: theirs is as good.
-                    Err(e) if e.is(ASSERTION_FAILED) => Ok(()),
-                    Err(e) => Err(self.pool.err("modify counter", &dn, e)),
+        for _ in 0..32 {
+            let outcome = match old {
+                Some(old) if old >= next => return Ok(()),
+                Some(old) => {
+                    let mods = vec![Mod::Replace("description".to_string(), set([next.to_string()]))];
+                    let mut guard = Assertion::new(format!("(description={old})"));
+                    guard.crit = true;
+                    checked(ldap.with_controls(guard).modify(&dn, mods).await)
                 }
-            }
-            None => {
-                let attrs: AddAttrs = vec![
-                    ("objectClass".into(), set(["applicationProcess"])),
-                    ("cn".into(), set([base.to_string()])),
-                    ("description".into(), set([next.to_string()])),
-                ];
-                match checked(ldap.add(&dn, attrs).await) {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is(ALREADY_EXISTS) => Ok(()),
-                    Err(e) => Err(self.pool.err("add counter", &dn, e)),
+                None => {
+                    let attrs: AddAttrs = vec![
+                        ("objectClass".into(), set(["applicationProcess"])),
+                        ("cn".into(), set([base.to_string()])),
+                        ("description".into(), set([next.to_string()])),
+                    ];
+                    checked(ldap.add(&dn, attrs).await)
                 }
+            };
+            match outcome {
+                Ok(_) => return Ok(()),
+                // Another writer moved it (or created it) meanwhile.
+                Err(e) if e.is(ASSERTION_FAILED) || e.is(ALREADY_EXISTS) || e.is(NO_SUCH_OBJECT) => {
+                    old = self.counters_async(&[base.to_string()]).await?.remove(base);
+                }
+                Err(e) => return Err(self.pool.err("write counter", &dn, e)),
             }
         }
+        Err(StoreError::Backend {
+            server: self.pool.server.clone(),
+            message: format!("counter {dn} kept changing under concurrent writers; run the command again"),
+        })
     }
 }
 
