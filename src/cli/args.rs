@@ -85,6 +85,9 @@ pub enum Command {
     Sync(SyncCmd),
     /// Sync forever; purge limbo and old trash daily.
     Daemon,
+    /// Follow the LDAP directory's change stream (RFC 4533) into the journal
+    /// until stopped (the daemon does it too).
+    Listen,
     /// Out-queues: depth, oldest item, paused or not.
     #[command(subcommand)]
     Queue(QueueCmd),

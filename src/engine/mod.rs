@@ -11,6 +11,7 @@ pub mod feed;
 pub mod import;
 pub mod jobs;
 pub mod limbo;
+pub mod listen;
 pub mod mapping;
 pub mod overview;
 pub mod password;

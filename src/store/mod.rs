@@ -58,6 +58,9 @@ pub enum StoreError {
         code: Option<u32>,
         message: String,
     },
+    /// Another process follows this data dir's directory changes already.
+    #[error("a directory change listener already runs for this data dir (it holds {path})")]
+    ListenerBusy { path: String },
     #[error("user {key} was changed by another process since it was read; run the command again")]
     Conflict { key: String },
     #[error("username '{0}' is already in use")]

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod faults;
 mod ldap;
+mod listen;
 mod schools;
 mod scim;
 mod verify;

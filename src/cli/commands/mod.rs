@@ -5,6 +5,7 @@ mod demo;
 mod import;
 mod info;
 mod limbo;
+mod listen;
 mod runs;
 mod schools;
 mod sync;
@@ -30,6 +31,7 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Authorities(c) => sync::authorities(&mut Engine::open(settings)?, c, json),
         Command::Sync(c) => sync::sync(&mut Engine::open(settings)?, c, json),
         Command::Daemon => sync::daemon(&mut Engine::open(settings)?, json),
+        Command::Listen => listen::run(&Engine::open(settings)?, json),
         Command::Queue(c) => sync::queue(&Engine::open(settings)?, c, json),
         Command::Schedule(c) => sync::schedule(&mut Engine::open(settings)?, c, json),
         Command::Resync { authority } => sync::resync(&mut Engine::open(settings)?, authority, json),

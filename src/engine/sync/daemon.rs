@@ -26,6 +26,8 @@ impl Engine {
             max_wait: Duration::ZERO,
         };
         let mut targets = Targets::new();
+        // The directory's change stream (LDAP), followed on its own thread.
+        let listener = crate::engine::listen::ListenerThread::spawn(&self.settings)?;
         let mut run = self.daemon_run()?;
         let mut opened = Instant::now();
         let mut sent = 0u64;
@@ -60,6 +62,7 @@ impl Engine {
             }
             std::thread::sleep(poll);
         }
+        drop(listener);
         run.finish(RunStatus::Ok, Some("stopped".into()))?;
         self.audit.record("daemon stop", serde_json::Value::Null, "ok");
         Ok(())

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS intents (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     object  TEXT NOT NULL,
@@ -38,6 +38,44 @@ CREATE TABLE IF NOT EXISTS journal (
     object  TEXT NOT NULL,
     schools TEXT NOT NULL,
     at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_object ON intents (object);
+-- The change listener (listen/): where it is in the directory's change
+-- stream (the RFC 4533 cookie, stored with the journal entries it covers),
+-- what it last saw of each entry (to know an entry's old schools and
+-- whether it changed), rollcall's own writes (not journalled twice), and
+-- its status for other processes.
+CREATE TABLE IF NOT EXISTS listen_state (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    cookie    BLOB,
+    cookie_at TEXT,
+    gen       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS listen_entries (
+    uuid    TEXT PRIMARY KEY,
+    object  TEXT NOT NULL,
+    schools TEXT NOT NULL,
+    digest  INTEGER NOT NULL,
+    gen     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS own_changes (
+    uuid TEXT NOT NULL,
+    -- the entryCSN this node's write produced; '' for a delete
+    csn  TEXT NOT NULL,
+    at   TEXT NOT NULL,
+    PRIMARY KEY (uuid, csn)
+);
+CREATE TABLE IF NOT EXISTS listen_status (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    url          TEXT NOT NULL,
+    connected    INTEGER NOT NULL,
+    phase        TEXT NOT NULL,
+    since        TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    last_change_at TEXT,
+    lag_ms       INTEGER,
+    journaled    INTEGER NOT NULL DEFAULT 0,
+    error        TEXT
 );
 ";
 
@@ -119,15 +157,34 @@ impl Journal {
         Ok(ids)
     }
 
+    /// Whether a change listener follows this data dir's directory (it
+    /// ran here once): then writes record their entryCSNs (`own`).
+    pub fn listening(&self) -> StoreResult<bool> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM listen_state)", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Completes intents: journalled ones become journal entries (in id
-    /// order, i.e. schools, users, groups), all are removed.
-    pub fn complete(&mut self, ids: &[i64]) -> StoreResult<()> {
-        if ids.is_empty() {
+    /// order, i.e. schools, users, groups), all are removed. `own` are the
+    /// (entryUUID, entryCSN) the writes produced ('' for a delete), so the
+    /// change listener does not journal them again.
+    pub fn complete(&mut self, ids: &[i64], own: &[(String, String)]) -> StoreResult<()> {
+        if ids.is_empty() && own.is_empty() {
             return Ok(());
         }
         let path = self.path.clone();
         let e = |err| crate::store::sqlite::sqlite_err(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
+        if !own.is_empty() {
+            let at = super::mapping::time_str(Utc::now());
+            let mut stmt = tx
+                .prepare_cached("INSERT OR IGNORE INTO own_changes (uuid, csn, at) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            for (uuid, csn) in own {
+                stmt.execute(params![uuid, csn, at]).map_err(e)?;
+            }
+        }
         for chunk in ids.chunks(500) {
             let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
             tx.execute_batch(&format!(

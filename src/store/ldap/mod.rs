@@ -10,13 +10,16 @@ mod claim;
 pub(crate) mod conn;
 mod journal;
 pub(crate) mod layout;
+pub mod listen;
 mod mapping;
+mod own;
 mod read;
 mod repair;
 mod settings;
 pub(crate) mod write;
 
 pub use conn::code_name;
+pub use listen::{Listener, ListenerStatus};
 pub use settings::{AttributeConfig, LayoutConfig, LdapConfig};
 
 use super::{ApplyReport, Batch, ClaimLoss, Directory, GroupSummary, StoreError, StoreResult, UserQuery};
@@ -44,6 +47,10 @@ pub struct LdapDirectory {
     /// users not written yet.
     owner: claim::Owner,
     claimed: Mutex<HashSet<String>>,
+    /// Whether a change listener follows this data dir (see `own`), and
+    /// the writes of the batch in hand that it must not journal again.
+    listening: std::sync::atomic::AtomicBool,
+    own: Mutex<Vec<(String, String)>>,
 }
 
 impl LdapDirectory {
@@ -66,6 +73,8 @@ impl LdapDirectory {
             known: Mutex::new(HashSet::new()),
             owner: claim::Owner::new(&journal_path.with_file_name("ldap-claims"))?,
             claimed: Mutex::new(HashSet::new()),
+            listening: std::sync::atomic::AtomicBool::new(false),
+            own: Mutex::new(Vec::new()),
         };
         if let Err(e) = dir.repair_pending() {
             tracing::warn!(error = %e, "unfinished LDAP changes could not be repaired yet; retrying before the next write");

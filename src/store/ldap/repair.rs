@@ -27,7 +27,7 @@ impl LdapDirectory {
         tracing::info!(count = pending.len(), "repairing unfinished LDAP changes");
         self.pool.block_on(self.repair(&pending))?;
         let ids: Vec<i64> = pending.iter().map(|i| i.id).collect();
-        self.journal.complete(&ids)
+        self.journal.complete(&ids, &[])
     }
 
     async fn repair(&self, pending: &[Intent]) -> StoreResult<()> {

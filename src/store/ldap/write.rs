@@ -204,14 +204,17 @@ impl LdapDirectory {
             return Err(StoreError::UsernameTaken(name));
         }
         let changes = self.changes(batch, &schools);
+        self.listening
+            .store(self.journal.listening()?, std::sync::atomic::Ordering::Relaxed);
+        self.take_own();
         let ids = self.journal.begin(&changes)?;
         let intents = started.elapsed();
-        if let Err(e) = self.pool.block_on(self.write(batch, &schools)) {
+        if let Err(e) = self.pool.block_on(self.write(batch, &schools, &changes)) {
             self.claims_unused(&names);
             return Err(e);
         }
         let written = started.elapsed();
-        self.journal.complete(&ids)?;
+        self.journal.complete(&ids, &self.take_own())?;
         self.claims_used(&names)?;
         tracing::debug!(
             intents_ms = intents.as_millis() as u64,
@@ -224,7 +227,7 @@ impl LdapDirectory {
         })
     }
 
-    async fn write(&self, batch: &Batch, schools: &[&School]) -> StoreResult<()> {
+    async fn write(&self, batch: &Batch, schools: &[&School], changes: &Changes) -> StoreResult<()> {
         let started = std::time::Instant::now();
         self.ensure_base().await?;
         for s in schools {
@@ -284,8 +287,11 @@ impl LdapDirectory {
             .into_iter()
             .collect();
         self.ensure(&group_parents).await?;
+        // A group only touched (its member DNs follow a move) is not
+        // journalled: its write is not noted as this node's own.
+        let journalled = |k: &GroupKey| changes.0.get(&ObjectRef::group(k)).is_some_and(|(_, j)| *j);
         futures_util::stream::iter(groups.iter())
-            .map(|(k, d)| self.write_group(k, d))
+            .map(|(k, d)| self.write_group(k, d, journalled(k)))
             .buffer_unordered(self.max_in_flight)
             .try_collect::<Vec<()>>()
             .await?;
@@ -373,14 +379,21 @@ impl LdapDirectory {
             attrs.push((k.clone(), set([v.clone()])));
         }
         let mut ldap = self.pool.conn().await?;
+        if let Some(c) = self.read_back(false) {
+            ldap.with_controls(c);
+        }
         match checked(ldap.add(&dn, attrs).await) {
-            Ok(_) => {}
+            Ok(r) => self.note_own(&r),
             Err(e) if e.is(ALREADY_EXISTS) => {
                 let mods = vec![Mod::Replace(
                     self.map.school_display.clone(),
                     set([s.display_name.clone()]),
                 )];
-                checked(ldap.modify(&dn, mods).await).map_err(|e| self.pool.err("modify school", &dn, e))?;
+                if let Some(c) = self.read_back(false) {
+                    ldap.with_controls(c);
+                }
+                let r = checked(ldap.modify(&dn, mods).await).map_err(|e| self.pool.err("modify school", &dn, e))?;
+                self.note_own(&r);
                 if let Some((k, v)) = &self.map.school_marker {
                     let classes: Vec<Mod<String>> = vec![
                         Mod::Add(
@@ -447,6 +460,13 @@ impl LdapDirectory {
         c
     }
 
+    /// The guard, and the read-back control when a listener needs it.
+    fn guarded(&self, before: &User, delete: bool) -> Vec<ldap3::controls::RawControl> {
+        let mut c = vec![self.guard(before)];
+        c.extend(self.read_back(delete));
+        c
+    }
+
     async fn write_user(&self, change: &UserChange) -> StoreResult<Moved> {
         let mut ldap = self.pool.conn().await?;
         match change {
@@ -459,8 +479,11 @@ impl LdapDirectory {
                         .into_values()
                         .map(|(name, v)| (name, v.into_iter().collect())),
                 );
+                if let Some(c) = self.read_back(false) {
+                    ldap.with_controls(c);
+                }
                 match checked(ldap.add(&dn, attrs).await) {
-                    Ok(_) => {}
+                    Ok(r) => self.note_own(&r),
                     Err(e) if e.is(ALREADY_EXISTS) => return Err(StoreError::UsernameTaken(u.username.clone())),
                     Err(e) => return Err(self.pool.err("add user", &dn, e)),
                 }
@@ -476,18 +499,20 @@ impl LdapDirectory {
                     let rdn = first_rdn(&new);
                     let sup = parent(&new);
                     let r = ldap
-                        .with_controls(self.guard(before))
+                        .with_controls(self.guarded(before, false))
                         .modifydn(&old, rdn, true, sup)
                         .await;
-                    if let Err(e) = checked(r) {
-                        return Err(self.explain("move user", &old, before, e).await);
+                    match checked(r) {
+                        Ok(r) => self.note_own(&r),
+                        Err(e) => return Err(self.explain("move user", &old, before, e).await),
                     }
                 }
                 let mods = super::write::diff(&self.map.encode(before), &self.map.encode(after));
                 if !mods.is_empty() {
-                    let r = ldap.with_controls(self.guard(before)).modify(&new, mods).await;
-                    if let Err(e) = checked(r) {
-                        return Err(self.explain("modify user", &new, before, e).await);
+                    let r = ldap.with_controls(self.guarded(before, false)).modify(&new, mods).await;
+                    match checked(r) {
+                        Ok(r) => self.note_own(&r),
+                        Err(e) => return Err(self.explain("modify user", &new, before, e).await),
                     }
                 }
                 if let Ok(mut dns) = self.dns.lock() {
@@ -518,9 +543,10 @@ impl LdapDirectory {
                     }
                     Err(e) => return Err(self.pool.err("mark tombstone", &stone, e)),
                 }
-                let r = ldap.with_controls(self.guard(u)).delete(&dn).await;
-                if let Err(e) = checked(r) {
-                    return Err(self.explain("delete user", &dn, u, e).await);
+                let r = ldap.with_controls(self.guarded(u, true)).delete(&dn).await;
+                match checked(r) {
+                    Ok(r) => self.note_own(&r),
+                    Err(e) => return Err(self.explain("delete user", &dn, u, e).await),
                 }
                 if let Ok(mut dns) = self.dns.lock() {
                     dns.remove(&u.key);
@@ -570,12 +596,19 @@ impl LdapDirectory {
         Ok(found)
     }
 
-    async fn write_group(&self, key: &GroupKey, d: &Delta) -> StoreResult<()> {
+    async fn write_group(&self, key: &GroupKey, d: &Delta, own: bool) -> StoreResult<()> {
         let dn = self.layout.group_dn(key);
         let mut ldap = self.pool.conn().await?;
+        let read_back = |ldap: &mut ldap3::Ldap| {
+            if let Some(c) = self.read_back(false).filter(|_| own) {
+                ldap.with_controls(c);
+            }
+        };
         if !self.is_known(&dn) && !d.add.is_empty() {
+            read_back(&mut ldap);
             match checked(ldap.add(&dn, self.group_entry(key, d.add.iter().cloned())).await) {
-                Ok(_) => {
+                Ok(r) => {
+                    self.note_own(&r);
                     self.mark_known(&dn);
                     return Ok(());
                 }
@@ -594,12 +627,15 @@ impl LdapDirectory {
             m
         };
         let first = mods(d.add.iter().cloned().collect(), d.remove.iter().cloned().collect());
+        read_back(&mut ldap);
         match checked(ldap.modify(&dn, first).await) {
-            Ok(_) => {}
+            Ok(r) => self.note_own(&r),
             Err(e) if e.is(NO_SUCH_OBJECT) => {
                 if !d.add.is_empty() {
-                    checked(ldap.add(&dn, self.group_entry(key, d.add.iter().cloned())).await)
+                    read_back(&mut ldap);
+                    let r = checked(ldap.add(&dn, self.group_entry(key, d.add.iter().cloned())).await)
                         .map_err(|e| self.pool.err("add group", &dn, e))?;
+                    self.note_own(&r);
                 }
             }
             Err(e) if e.is(VALUE_EXISTS) || e.is(NO_SUCH_ATTRIBUTE) => {
@@ -620,7 +656,10 @@ impl LdapDirectory {
                     .collect();
                 let exact = mods(add, remove);
                 if !exact.is_empty() {
-                    checked(ldap.modify(&dn, exact).await).map_err(|e| self.pool.err("modify group", &dn, e))?;
+                    read_back(&mut ldap);
+                    let r =
+                        checked(ldap.modify(&dn, exact).await).map_err(|e| self.pool.err("modify group", &dn, e))?;
+                    self.note_own(&r);
                 }
             }
             Err(e) => return Err(self.pool.err("modify group", &dn, e)),
