@@ -8,9 +8,12 @@
 
 use crate::common;
 
-use common::slapd;
-use common::{District, student};
-use rollcall::engine::jobs::{CancelToken, Progress, ProgressEvent};
+use common::scim::ScimServer;
+use common::slapd::{self, Slapd};
+use common::{District, scim_authority, student, token_file};
+use rollcall::engine::jobs::{CancelToken, Progress, ProgressEvent, Quiet};
+use rollcall::engine::sync::SyncOptions;
+use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
 use rollcall::model::{JournalEntry, ObjectRef};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -227,4 +230,251 @@ fn foreign_changes_are_journalled_once_with_old_and_new_schools() {
     let status = d.engine.listener_status().expect("status").expect("ran");
     assert!(!status.running && !status.connected, "{status:?}");
     assert!(status.cookie_age_seconds.is_some(), "{status:?}");
+}
+
+/// Drops the stored cookie, as if it was lost.
+fn lose_cookie(d: &District) {
+    let conn = rusqlite::Connection::open(d.data_dir().join("ldap-journal.sqlite")).expect("journal");
+    conn.execute("UPDATE listen_state SET cookie = NULL", [])
+        .expect("drop cookie");
+}
+
+fn district_of_five(server: &Slapd) -> (District, String) {
+    let mut d = District::on_server(server, &[]);
+    let base = base_of(&d);
+    let lines: Vec<String> = (1..=5)
+        .map(|i| student(&i.to_string(), "Kim", &format!("Nr{i}"), "5a"))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    d.import("a", &refs);
+    (d, base)
+}
+
+#[test]
+fn a_lost_cookie_refreshes_in_full_and_journals_only_what_differs() {
+    let Some(server) = slapd::shared() else { return };
+    let (d, base) = district_of_five(server);
+    Running::start(&d, &[]).stop();
+    // Nothing changed: a full refresh journals nothing.
+    lose_cookie(&d);
+    let head = d.journal_head();
+    Running::start(&d, &[]).stop();
+    assert_eq!(entries_after(&d, head), [], "nothing differs");
+    // Changes while nobody listened, then the cookie is lost: exactly those.
+    server.ldapmodify(&format!(
+        "dn: uid=k.nr1,cn=users,ou=a,{base}\nchangetype: modify\nreplace: sn\nsn: Eins\n"
+    ));
+    server.tool("ldapdelete", &[], &format!("uid=k.nr2,cn=users,ou=a,{base}\n"));
+    server.ldapmodify(&format!(
+        "dn: uid=k.nr3,cn=users,ou=a,{base}\nchangetype: modify\nadd: telephoneNumber\ntelephoneNumber: 1\n"
+    ));
+    lose_cookie(&d);
+    Running::start(&d, &[]).stop();
+    let mut got: Vec<String> = entries_after(&d, head).iter().map(|e| e.object.to_string()).collect();
+    got.sort();
+    // The deleted user's class lost a member.
+    assert_eq!(got, ["class:a:5a", "user:district:1", "user:district:2"]);
+}
+
+#[test]
+fn an_expired_cookie_catches_up_through_the_present_phase() {
+    if slapd::binary().is_none() {
+        return;
+    }
+    // A session log of 2 changes: five deletes are more than a cookie can
+    // catch up on, so syncprov sends what is present instead.
+    let server = Slapd::start_opts(slapd::Options {
+        sessionlog: Some(2),
+        ..slapd::Options::default()
+    })
+    .expect("slapd");
+    let (d, base) = district_of_five(&server);
+    Running::start(&d, &[]).stop();
+    let head = d.journal_head();
+    for i in 1..=4 {
+        server.tool("ldapdelete", &[], &format!("uid=k.nr{i},cn=users,ou=a,{base}\n"));
+    }
+    server.ldapmodify(&format!(
+        "dn: uid=k.nr5,cn=users,ou=a,{base}\nchangetype: modify\nreplace: sn\nsn: Fuenf\n"
+    ));
+    Running::start(&d, &[]).stop();
+    let mut got: Vec<String> = entries_after(&d, head).iter().map(|e| e.object.to_string()).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(
+        got,
+        [
+            "class:a:5a",
+            "user:district:1",
+            "user:district:2",
+            "user:district:3",
+            "user:district:4",
+            "user:district:5"
+        ]
+    );
+    // Once caught up, the same again journals nothing.
+    let head = d.journal_head();
+    Running::start(&d, &[]).stop();
+    assert_eq!(entries_after(&d, head), []);
+}
+
+#[test]
+fn the_listener_follows_a_read_only_consumer_while_writes_go_to_the_provider() {
+    if slapd::binary().is_none() {
+        return;
+    }
+    let provider = Slapd::start().expect("provider");
+    let consumer = Slapd::start_opts(slapd::Options {
+        provider: Some(provider.url()),
+        ..slapd::Options::default()
+    })
+    .expect("consumer");
+    let listen_url = format!("directory.ldap.listen_url=\"{}\"", consumer.url());
+    let mut d = District::on_server(&provider, &[&listen_url]);
+    let base = base_of(&d);
+    d.import(
+        "a",
+        &[&student("1", "Max", "Muster", "5a"), &student("2", "Eva", "E", "5a")],
+    );
+    // The consumer has what the provider has.
+    let replicated = |n: usize| {
+        let t = Instant::now();
+        while consumer.entries(&base).len() != n {
+            assert!(t.elapsed() < Duration::from_secs(20), "replication");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    replicated(provider.entries(&base).len());
+    let listener = Running::start(&d, &[listen_url.clone()]);
+    let status = d.engine.listener_status().expect("status").expect("ran");
+    assert_eq!(status.url, consumer.url());
+    // A foreign change on the provider arrives through the consumer.
+    let head = d.journal_head();
+    provider.ldapmodify(&format!(
+        "dn: uid=m.muster,cn=users,ou=a,{base}\nchangetype: modify\nreplace: sn\nsn: Mustermann\n"
+    ));
+    assert_eq!(wait_entry(&d, head, "user:district:1").schools, ["a"]);
+    // rollcall's own write (to the provider) is recognised on the consumer
+    // by its entryCSN, which replication keeps.
+    let seq = d.journal_head();
+    d.import(
+        "a",
+        &[
+            &student("1", "Max", "Mustermann", "5a"),
+            &student("2", "Eva", "E", "6b"),
+        ],
+    );
+    provider.ldapmodify(&format!(
+        "dn: uid=m.muster,cn=users,ou=a,{base}\nchangetype: modify\nreplace: mail\nmail: max@example.org\n"
+    ));
+    wait_entry(&d, seq, "user:district:1");
+    let after = entries_after(&d, seq);
+    assert_eq!(count(&after, "user:district:2"), 1, "{after:#?}");
+    assert_eq!(count(&after, "class:a:6b"), 1, "{after:#?}");
+    listener.stop();
+}
+
+fn sync(d: &mut District) {
+    let out = d
+        .engine
+        .sync_run(
+            &SyncOptions {
+                max_wait: Duration::from_secs(5),
+                ..SyncOptions::default()
+            },
+            &mut Quiet,
+        )
+        .expect("sync");
+    assert!(out.complete, "sync left work: {out:?}");
+    assert!(out.authorities.iter().all(|a| a.trashed == 0), "{out:?}");
+}
+
+/// Differences between the directory and an authority (empty: clean).
+fn drift(d: &mut District, authority: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in [VerifyKind::Users, VerifyKind::Classes] {
+        let r = d
+            .engine
+            .verify(
+                &VerifyRequest {
+                    authority: authority.into(),
+                    kind,
+                    filter: None,
+                    fix: false,
+                },
+                &mut Quiet,
+            )
+            .expect("verify");
+        out.extend(r.missing.iter().map(|m| format!("missing {m:?}")));
+        out.extend(r.unexpected.iter().map(|m| format!("unexpected {m:?}")));
+        out.extend(r.different.iter().map(|m| format!("different {m:?}")));
+    }
+    out
+}
+
+#[test]
+fn foreign_ldap_tools_reach_an_embedded_and_a_scim_authority() {
+    let Some(server) = slapd::shared() else { return };
+    let Some(scim) = ScimServer::start() else { return };
+    let (_token_dir, token) = token_file();
+    let mut sets = vec![
+        "authorities.mirror.kind=\"embedded\"".to_string(),
+        "authorities.mirror.schools=[\"a\", \"b\"]".to_string(),
+    ];
+    sets.extend(scim_authority("scim", &scim.url(), &token, &["a"]));
+    let refs: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let mut d = District::on_server(server, &refs);
+    let base = base_of(&d);
+    d.import(
+        "a",
+        &[
+            &student("1", "Max", "Muster", "5a"),
+            &student("2", "Eva", "E", "5a"),
+            &student("3", "Tom", "T", "5b"),
+        ],
+    );
+    d.import("b", &[&student("4", "Ida", "I", "7c")]);
+    sync(&mut d);
+    let listener = Running::start(&d, &[]);
+    let head = d.journal_head();
+    server.ldapmodify(&format!(
+        "dn: uid=m.muster,cn=users,ou=a,{base}\nchangetype: modify\nreplace: givenName\ngivenName: Maximilian\n"
+    ));
+    server.tool(
+        "ldapadd",
+        &[],
+        &format!(
+            "dn: uid=z.z,cn=users,ou=a,{base}\nobjectClass: inetOrgPerson\nobjectClass: shadowAccount\nuid: z.z\n\
+             cn: Zoe Z\nsn: Z\ngivenName: Zoe\nemployeeNumber: 9\ndepartmentNumber: district\nou: a\n\
+             employeeType: student:school:a\nbusinessCategory: class:a:5a\ndescription: rollcall-state=active\n\
+             description: rollcall-updated=2026-01-01T00:00:00.000000Z\n"
+        ),
+    );
+    server.tool(
+        "ldapmodrdn",
+        &["-s", &format!("cn=users,ou=b,{base}")],
+        &format!("uid=t.t,cn=users,ou=a,{base}\nuid=t.t\n"),
+    );
+    server.ldapmodify(&format!(
+        "dn: uid=t.t,cn=users,ou=b,{base}\nchangetype: modify\nreplace: ou\nou: b\n\
+         -\nreplace: employeeType\nemployeeType: student:school:b\n-\nreplace: businessCategory\n\
+         businessCategory: class:b:7c\n"
+    ));
+    server.tool("ldapdelete", &[], &format!("uid=e.e,cn=users,ou=a,{base}\n"));
+    for object in [
+        "user:district:1",
+        "user:district:9",
+        "user:district:3",
+        "user:district:2",
+    ] {
+        wait_entry(&d, head, object);
+    }
+    assert!(!drift(&mut d, "mirror").is_empty(), "the changes are not there yet");
+    sync(&mut d);
+    assert_eq!(drift(&mut d, "mirror"), Vec::<String>::new());
+    assert_eq!(drift(&mut d, "scim"), Vec::<String>::new());
+    let users = scim.by_external_id("/Users");
+    assert_eq!(users["district:1"]["name"]["givenName"], "Maximilian", "{users:#?}");
+    assert!(users.contains_key("district:9"), "{users:#?}");
+    listener.stop();
 }

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS listen_entries (
     uuid    TEXT PRIMARY KEY,
     object  TEXT NOT NULL,
     schools TEXT NOT NULL,
+    -- a user's groups (the classes and workgroups it lists)
+    groups  TEXT NOT NULL,
     digest  INTEGER NOT NULL,
     gen     INTEGER NOT NULL
 );

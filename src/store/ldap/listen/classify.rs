@@ -17,6 +17,9 @@ use xxhash_rust::xxh3::Xxh3;
 pub struct Classified {
     pub object: ObjectRef,
     pub schools: BTreeSet<String>,
+    /// A user's classes and workgroups (rollcall reads a group's members
+    /// from the users that list it).
+    pub groups: BTreeSet<ObjectRef>,
     pub digest: i64,
 }
 
@@ -111,7 +114,15 @@ impl Classifier {
             let record = self.map.record_uid.values(attrs).next()?;
             let mut schools: BTreeSet<String> = self.map.schools.values(attrs).map(str::to_string).collect();
             schools.extend(self.layout.school_of_user_dn(dn));
+            let groups = self
+                .map
+                .groups
+                .values(attrs)
+                .filter_map(parse_group_value)
+                .map(|k| ObjectRef::group(&k))
+                .collect();
             return Some(Classified {
+                groups,
                 object: ObjectRef::User {
                     source_uid: source.to_string(),
                     record_uid: record.to_string(),
@@ -136,6 +147,7 @@ impl Classifier {
         {
             let names = [key_attr, self.map.group_member.to_ascii_lowercase()];
             return Some(Classified {
+                groups: BTreeSet::new(),
                 schools: BTreeSet::from([key.school.clone()]),
                 object: ObjectRef::group(&key),
                 digest: digest(dn, attrs, &names, true),
@@ -151,6 +163,7 @@ impl Classifier {
             let mut names = vec![self.map.school_display.to_ascii_lowercase()];
             names.extend(self.map.school_marker.as_ref().map(|(k, _)| k.to_ascii_lowercase()));
             return Some(Classified {
+                groups: BTreeSet::new(),
                 schools: BTreeSet::from([name.clone()]),
                 object: ObjectRef::school(&name),
                 digest: digest(dn, attrs, &names, false),

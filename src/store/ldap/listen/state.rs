@@ -14,7 +14,7 @@
 
 use super::super::journal::SCHEMA;
 use super::super::mapping::{Attrs, time_str};
-use super::classify::Classifier;
+use super::classify::{Classified, Classifier};
 use super::proto::Uuid;
 use crate::model::ObjectRef;
 use crate::store::{StoreError, StoreResult};
@@ -81,13 +81,6 @@ pub fn csn_time(csn: &str) -> Option<DateTime<Utc>> {
 pub struct State {
     conn: Connection,
     path: PathBuf,
-}
-
-/// What the listener last saw of an entry.
-struct Seen {
-    object: ObjectRef,
-    schools: BTreeSet<String>,
-    digest: i64,
 }
 
 impl State {
@@ -162,196 +155,39 @@ impl State {
         sweep: bool,
         cookie: Option<&[u8]>,
     ) -> StoreResult<Applied> {
-        let path = self.path.clone();
-        let e = |err| crate::store::sqlite::sqlite_err(&path, err);
-        let corrupt = |message: String| StoreError::Corrupt {
-            path: path.display().to_string(),
-            message,
-        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let mut out = Applied::default();
-        let mut journal: BTreeMap<ObjectRef, BTreeSet<String>> = BTreeMap::new();
-        let compare = mode == Mode::Compare;
-        {
-            let mut seen_stmt = tx
-                .prepare_cached("SELECT object, schools, digest FROM listen_entries WHERE uuid = ?1")
-                .map_err(e)?;
-            let mut seen = |uuid: &str| -> StoreResult<Option<Seen>> {
-                let row = seen_stmt
-                    .query_row([uuid], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-                    })
-                    .optional()
-                    .map_err(e)?;
-                row.map(|(object, schools, digest)| {
-                    Ok(Seen {
-                        object: object
-                            .parse()
-                            .map_err(|m| corrupt(format!("listen entry {uuid}: {m}")))?,
-                        schools: serde_json::from_str(&schools)
-                            .map_err(|m| corrupt(format!("listen entry {uuid}: schools: {m}")))?,
-                        digest,
-                    })
-                })
-                .transpose()
-            };
-            let mut mark = tx
-                .prepare_cached("UPDATE listen_entries SET gen = ?2 WHERE uuid = ?1")
-                .map_err(e)?;
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO listen_entries (uuid, object, schools, digest, gen) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(e)?;
-            let mut forget = tx
-                .prepare_cached("DELETE FROM listen_entries WHERE uuid = ?1")
-                .map_err(e)?;
-            let mut own = tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM own_changes WHERE uuid = ?1 AND csn = ?2)")
-                .map_err(e)?;
-            let mut consume = tx
-                .prepare_cached("DELETE FROM own_changes WHERE uuid = ?1 AND csn <= ?2")
-                .map_err(e)?;
-            let mut in_flight = tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM intents WHERE object = ?1 AND journal = 1)")
-                .map_err(e)?;
-            let mut waits = |objects: &[&ObjectRef], since: Instant| -> StoreResult<bool> {
-                if !compare || since.elapsed() >= DEFER_LIMIT {
-                    return Ok(false);
-                }
-                for o in objects {
-                    if in_flight
-                        .query_row([o.to_string()], |r| r.get::<_, bool>(0))
-                        .map_err(e)?
-                    {
-                        return Ok(true);
+            .map_err(|e| crate::store::sqlite::sqlite_err(&self.path, e))?;
+        let mut d = Decider {
+            tx: &tx,
+            path: &self.path,
+            generation,
+            compare: mode == Mode::Compare,
+            journal: Journaling::default(),
+            out: Applied::default(),
+        };
+        for (change, since) in changes {
+            match &change {
+                Change::Present { uuid } => d.mark(uuid)?,
+                Change::Entry { uuid, dn, attrs, csn } => {
+                    if !d.entry(cls, uuid, dn, attrs, csn.as_deref(), since)? {
+                        d.out.deferred.push((change, since));
                     }
                 }
-                Ok(false)
-            };
-            for (change, since) in changes {
-                match &change {
-                    Change::Present { uuid } => {
-                        mark.execute(params![uuid, generation]).map_err(e)?;
-                    }
-                    Change::Entry { uuid, dn, attrs, csn } => {
-                        let old = seen(uuid)?;
-                        let new = cls.classify(dn, attrs);
-                        if let Some(t) = csn.as_deref().and_then(csn_time) {
-                            out.newest = out.newest.max(Some(t));
-                        }
-                        let mine = match csn {
-                            Some(c) => own.query_row(params![uuid, c], |r| r.get::<_, bool>(0)).map_err(e)?,
-                            None => false,
-                        };
-                        if mine {
-                            consume.execute(params![uuid, csn]).map_err(e)?;
-                        } else {
-                            let objects: Vec<&ObjectRef> = new
-                                .iter()
-                                .map(|n| &n.object)
-                                .chain(old.iter().map(|o| &o.object))
-                                .collect();
-                            if waits(&objects, since)? {
-                                mark.execute(params![uuid, generation]).map_err(e)?;
-                                out.deferred.push((change.clone(), since));
-                                continue;
-                            }
-                        }
-                        let journal_it = compare && !mine;
-                        match (&old, &new) {
-                            (None, None) => {}
-                            (Some(o), None) => {
-                                if journal_it {
-                                    journal.entry(o.object.clone()).or_default().extend(o.schools.clone());
-                                }
-                                forget.execute([uuid]).map_err(e)?;
-                            }
-                            (old, Some(n)) => {
-                                let unchanged = old
-                                    .as_ref()
-                                    .is_some_and(|o| o.object == n.object && o.digest == n.digest);
-                                if journal_it && !unchanged {
-                                    let schools = journal.entry(n.object.clone()).or_default();
-                                    schools.extend(n.schools.iter().cloned());
-                                    if let Some(o) = old {
-                                        if o.object == n.object {
-                                            schools.extend(o.schools.iter().cloned());
-                                        } else {
-                                            journal.entry(o.object.clone()).or_default().extend(o.schools.clone());
-                                        }
-                                    }
-                                }
-                                let schools = serde_json::to_string(&n.schools).unwrap_or_else(|_| "[]".into());
-                                put.execute(params![uuid, n.object.to_string(), schools, n.digest, generation])
-                                    .map_err(e)?;
-                            }
-                        }
-                    }
-                    Change::Delete { uuid } => {
-                        let Some(o) = seen(uuid)? else { continue };
-                        let mine = own.query_row(params![uuid, ""], |r| r.get::<_, bool>(0)).map_err(e)?;
-                        if mine {
-                            consume.execute(params![uuid, ""]).map_err(e)?;
-                        } else if waits(&[&o.object], since)? {
-                            out.deferred.push((change.clone(), since));
-                            continue;
-                        } else if compare {
-                            journal.entry(o.object.clone()).or_default().extend(o.schools.clone());
-                        }
-                        forget.execute([uuid]).map_err(e)?;
+                Change::Delete { uuid } => {
+                    if !d.delete(uuid, since)? {
+                        d.out.deferred.push((change, since));
                     }
                 }
             }
         }
         if sweep {
-            let gone: Vec<(String, String, String)> = {
-                let mut stmt = tx
-                    .prepare("SELECT uuid, object, schools FROM listen_entries WHERE gen < ?1")
-                    .map_err(e)?;
-                let rows = stmt
-                    .query_map([generation], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(e)?;
-                rows.collect::<Result<_, _>>().map_err(e)?
-            };
-            for (uuid, object, schools) in gone {
-                if compare {
-                    let object: ObjectRef = object
-                        .parse()
-                        .map_err(|m| corrupt(format!("listen entry {uuid}: {m}")))?;
-                    let schools: BTreeSet<String> = serde_json::from_str(&schools)
-                        .map_err(|m| corrupt(format!("listen entry {uuid}: schools: {m}")))?;
-                    journal.entry(object).or_default().extend(schools);
-                }
-            }
-            tx.execute("DELETE FROM listen_entries WHERE gen < ?1", [generation])
-                .map_err(e)?;
+            d.sweep()?;
         }
-        let at = time_str(Utc::now());
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO journal (object, schools, at) VALUES (?1, ?2, ?3)")
-                .map_err(e)?;
-            for (object, schools) in &journal {
-                let schools = serde_json::to_string(schools).unwrap_or_else(|_| "[]".into());
-                insert.execute(params![object.to_string(), schools, at]).map_err(e)?;
-            }
-        }
-        out.journaled = journal.len() as u64;
-        if out.deferred.is_empty()
-            && let Some(c) = cookie
-        {
-            tx.execute(
-                "UPDATE listen_state SET cookie = ?1, cookie_at = ?2 WHERE id = 1",
-                params![c, at],
-            )
-            .map_err(e)?;
-            out.cookie_saved = true;
-        }
-        tx.commit().map_err(e)?;
+        let out = d.finish(cookie)?;
+        tx.commit()
+            .map_err(|e| crate::store::sqlite::sqlite_err(&self.path, e))?;
         Ok(out)
     }
 
@@ -391,6 +227,296 @@ pub struct StatusRow {
     pub lag_ms: Option<i64>,
     pub journaled: u64,
     pub error: Option<String>,
+}
+
+/// The journal entries of one batch, coalesced per object: the schools
+/// an object was in before and after.
+#[derive(Default)]
+struct Journaling(BTreeMap<ObjectRef, BTreeSet<String>>);
+
+impl Journaling {
+    fn add<'a>(&mut self, object: &ObjectRef, schools: impl IntoIterator<Item = &'a String>) {
+        self.0
+            .entry(object.clone())
+            .or_default()
+            .extend(schools.into_iter().cloned());
+    }
+
+    /// A group whose members (as rollcall reads them: the users that list
+    /// it) changed.
+    fn group(&mut self, group: &ObjectRef) {
+        if let ObjectRef::Group { school, .. } = group {
+            self.add(group, [school]);
+        }
+    }
+
+    /// An object that is no longer there (or no longer rollcall's).
+    fn gone(&mut self, c: &Classified) {
+        self.add(&c.object, &c.schools);
+        for g in &c.groups {
+            self.group(g);
+        }
+    }
+
+    /// An object added or changed: its old and new schools, and the groups
+    /// it joined or left.
+    fn changed(&mut self, old: Option<&Classified>, new: &Classified) {
+        match old {
+            Some(o) if o.object == new.object => {
+                self.add(&new.object, o.schools.iter().chain(&new.schools));
+                for g in o.groups.symmetric_difference(&new.groups) {
+                    self.group(g);
+                }
+            }
+            Some(o) => {
+                self.gone(o);
+                self.changed(None, new);
+            }
+            None => {
+                self.add(&new.object, &new.schools);
+                for g in &new.groups {
+                    self.group(g);
+                }
+            }
+        }
+    }
+}
+
+/// One batch being decided, inside its transaction.
+struct Decider<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    path: &'t Path,
+    generation: i64,
+    /// `false` in the baseline: record, journal nothing.
+    compare: bool,
+    journal: Journaling,
+    out: Applied,
+}
+
+impl Decider<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        crate::store::sqlite::sqlite_err(self.path, e)
+    }
+
+    fn corrupt(&self, uuid: &str, message: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            message: format!("listen entry {uuid}: {message}"),
+        }
+    }
+
+    /// What was last seen of an entry.
+    fn seen(&self, uuid: &str) -> StoreResult<Option<Classified>> {
+        let row: Option<(String, String, String, i64)> = self
+            .tx
+            .prepare_cached("SELECT object, schools, groups, digest FROM listen_entries WHERE uuid = ?1")
+            .and_then(|mut s| {
+                s.query_row([uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        let Some((object, schools, groups, digest)) = row else {
+            return Ok(None);
+        };
+        let groups: Vec<String> = serde_json::from_str(&groups).map_err(|m| self.corrupt(uuid, m.to_string()))?;
+        Ok(Some(Classified {
+            object: object.parse().map_err(|m| self.corrupt(uuid, format!("{m}")))?,
+            schools: serde_json::from_str(&schools).map_err(|m| self.corrupt(uuid, m.to_string()))?,
+            groups: groups
+                .iter()
+                .map(|g| g.parse().map_err(|m| self.corrupt(uuid, format!("{m}"))))
+                .collect::<StoreResult<_>>()?,
+            digest,
+        }))
+    }
+
+    fn put(&self, uuid: &str, c: &Classified) -> StoreResult<()> {
+        let schools = serde_json::to_string(&c.schools).unwrap_or_else(|_| "[]".into());
+        let groups: Vec<String> = c.groups.iter().map(ToString::to_string).collect();
+        let groups = serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into());
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO listen_entries (uuid, object, schools, groups, digest, gen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    uuid,
+                    c.object.to_string(),
+                    schools,
+                    groups,
+                    c.digest,
+                    self.generation
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn forget(&self, uuid: &str) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM listen_entries WHERE uuid = ?1")
+            .and_then(|mut s| s.execute([uuid]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks an entry seen in this session.
+    fn mark(&self, uuid: &str) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("UPDATE listen_entries SET gen = ?2 WHERE uuid = ?1")
+            .and_then(|mut s| s.execute(params![uuid, self.generation]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether this data dir's writer made this change (and consumes the
+    /// record of it, and of its earlier writes of the entry).
+    fn own(&self, uuid: &str, csn: &str) -> StoreResult<bool> {
+        let mine: bool = self
+            .tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM own_changes WHERE uuid = ?1 AND csn = ?2)")
+            .and_then(|mut s| s.query_row(params![uuid, csn], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        if mine {
+            self.tx
+                .prepare_cached("DELETE FROM own_changes WHERE uuid = ?1 AND csn <= ?2")
+                .and_then(|mut s| s.execute(params![uuid, csn]))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(mine)
+    }
+
+    /// Whether a change must wait: this data dir is writing one of these
+    /// objects right now (its entryCSN is recorded when the write completes).
+    fn waits<'a>(&self, objects: impl IntoIterator<Item = &'a ObjectRef>, since: Instant) -> StoreResult<bool> {
+        if !self.compare || since.elapsed() >= DEFER_LIMIT {
+            return Ok(false);
+        }
+        for o in objects {
+            let busy: bool = self
+                .tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM intents WHERE object = ?1 AND journal = 1)")
+                .and_then(|mut s| s.query_row([o.to_string()], |r| r.get(0)))
+                .map_err(|e| self.err(e))?;
+            if busy {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// An entry added or modified; `false`: it waits.
+    fn entry(
+        &mut self,
+        cls: &Classifier,
+        uuid: &str,
+        dn: &str,
+        attrs: &Attrs,
+        csn: Option<&str>,
+        since: Instant,
+    ) -> StoreResult<bool> {
+        let old = self.seen(uuid)?;
+        let new = cls.classify(dn, attrs);
+        let mine = match csn {
+            Some(c) => self.own(uuid, c)?,
+            None => false,
+        };
+        if !mine && self.waits(new.iter().chain(old.as_ref()).map(|c| &c.object), since)? {
+            self.mark(uuid)?;
+            return Ok(false);
+        }
+        if let Some(t) = csn.and_then(csn_time) {
+            self.out.newest = self.out.newest.max(Some(t));
+        }
+        let journal = self.compare && !mine;
+        match (&old, &new) {
+            (None, None) => {}
+            (Some(o), None) => {
+                if journal {
+                    self.journal.gone(o);
+                }
+                self.forget(uuid)?;
+            }
+            (old, Some(n)) => {
+                let unchanged = old
+                    .as_ref()
+                    .is_some_and(|o| o.object == n.object && o.digest == n.digest);
+                if journal && !unchanged {
+                    self.journal.changed(old.as_ref(), n);
+                }
+                self.put(uuid, n)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// An entry deleted (or moved out of sight); `false`: it waits.
+    fn delete(&mut self, uuid: &str, since: Instant) -> StoreResult<bool> {
+        let Some(o) = self.seen(uuid)? else {
+            return Ok(true);
+        };
+        let mine = self.own(uuid, "")?;
+        if !mine && self.waits([&o.object], since)? {
+            return Ok(false);
+        }
+        if self.compare && !mine {
+            self.journal.gone(&o);
+        }
+        self.forget(uuid)?;
+        Ok(true)
+    }
+
+    /// Entries not seen in this session are gone.
+    fn sweep(&mut self) -> StoreResult<()> {
+        let stale: Vec<String> = self
+            .tx
+            .prepare("SELECT uuid FROM listen_entries WHERE gen < ?1")
+            .and_then(|mut s| {
+                s.query_map([self.generation], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .map_err(|e| self.err(e))?;
+        for uuid in stale {
+            if let Some(o) = self.seen(&uuid)?
+                && self.compare
+            {
+                self.journal.gone(&o);
+            }
+            self.forget(&uuid)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the journal entries, and the cookie when nothing waits.
+    fn finish(mut self, cookie: Option<&[u8]>) -> StoreResult<Applied> {
+        let at = time_str(Utc::now());
+        {
+            let mut insert = self
+                .tx
+                .prepare_cached("INSERT INTO journal (object, schools, at) VALUES (?1, ?2, ?3)")
+                .map_err(|e| self.err(e))?;
+            for (object, schools) in &self.journal.0 {
+                let schools = serde_json::to_string(schools).unwrap_or_else(|_| "[]".into());
+                insert
+                    .execute(params![object.to_string(), schools, at])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        self.out.journaled = self.journal.0.len() as u64;
+        if self.out.deferred.is_empty()
+            && let Some(c) = cookie
+        {
+            self.tx
+                .execute(
+                    "UPDATE listen_state SET cookie = ?1, cookie_at = ?2 WHERE id = 1",
+                    params![c, at],
+                )
+                .map_err(|e| self.err(e))?;
+            self.out.cookie_saved = true;
+        }
+        Ok(self.out)
+    }
 }
 
 #[cfg(test)]
