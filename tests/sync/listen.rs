@@ -345,7 +345,7 @@ fn the_listener_follows_a_read_only_consumer_while_writes_go_to_the_provider() {
         }
     };
     replicated(provider.entries(&base).len());
-    let listener = Running::start(&d, &[listen_url.clone()]);
+    let listener = Running::start(&d, std::slice::from_ref(&listen_url));
     let status = d.engine.listener_status().expect("status").expect("ran");
     assert_eq!(status.url, consumer.url());
     // A foreign change on the provider arrives through the consumer.
