@@ -29,6 +29,8 @@ pub struct Overview {
     pub last_runs: Vec<RunRecord>,
     pub today: NaiveDate,
     pub read_only: bool,
+    /// The directory change listener (LDAP directories, once one ran).
+    pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
 
 /// One row of the schools table.
@@ -102,6 +104,7 @@ impl Engine {
             last_runs,
             today,
             read_only: self.read_only(),
+            listener: self.listener_status()?,
         })
     }
 

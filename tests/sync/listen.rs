@@ -478,3 +478,155 @@ fn foreign_ldap_tools_reach_an_embedded_and_a_scim_authority() {
     assert!(users.contains_key("district:9"), "{users:#?}");
     listener.stop();
 }
+
+/// An embedded authority of school a.
+const MIRROR: [&str; 2] = [
+    "authorities.mirror.kind=\"embedded\"",
+    "authorities.mirror.schools=[\"a\"]",
+];
+
+/// `rollcall --data-dir … --set … ARGS` with the district's sets.
+fn rollcall(d: &District, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    cmd.arg("--data-dir").arg(d.data_dir());
+    for s in d.backend_sets().iter().map(String::as_str).chain(MIRROR) {
+        cmd.arg("--set").arg(s);
+    }
+    cmd.args(args)
+        .env_remove("ROLLCALL_DATA_DIR")
+        .env("HOME", d.data_dir())
+        .env("XDG_CONFIG_HOME", d.data_dir().join("xdg"));
+    cmd
+}
+
+fn json_of(d: &District, args: &[&str]) -> serde_json::Value {
+    let out = rollcall(d, args).output().expect("rollcall");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn rollcall_listen_runs_alone_shows_its_state_and_stops_on_sigterm() {
+    let Some(server) = slapd::shared() else { return };
+    let mut d = District::on_server(server, &MIRROR);
+    let base = base_of(&d);
+    d.import("a", &[&student("1", "Max", "Muster", "5a")]);
+    let info = json_of(&d, &["--json", "info"]);
+    assert!(info["listener"].is_null(), "no listener ran yet: {info}");
+    let mut child = rollcall(&d, &["listen"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rollcall listen");
+    wait_for(&d, "rollcall listen to persist", |d| {
+        d.engine
+            .listener_status()
+            .expect("status")
+            .is_some_and(|s| s.connected && s.phase == "persisting")
+    });
+    let info = json_of(&d, &["--json", "info"]);
+    assert_eq!(info["listener"]["connected"], true, "{info}");
+    assert_eq!(info["listener"]["url"], server.url(), "{info}");
+    let list = json_of(&d, &["--json", "authorities", "list"]);
+    let l = &list[0]["listener"];
+    assert!(l["running"] == true && l["connected"] == true, "{list}");
+    for field in ["lag_seconds", "cookie_age_seconds", "phase", "journaled"] {
+        assert!(l.get(field).is_some(), "{field} in {l}");
+    }
+    // A second listener on the same data dir is refused.
+    let second = rollcall(&d, &["listen"]).output().expect("second listen");
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already runs for this data dir"), "{err}");
+    // It journals a foreign change.
+    let head = d.journal_head();
+    server.ldapmodify(&format!(
+        "dn: uid=m.muster,cn=users,ou=a,{base}\nchangetype: modify\nreplace: sn\nsn: Mustermann\n"
+    ));
+    wait_entry(&d, head, "user:district:1");
+    let text = rollcall(&d, &["info"]).output().expect("info");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("directory changes: listener connected to"), "{text}");
+    // SIGTERM stops it at once, cleanly.
+    let t = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "stopped in {:?}", t.elapsed());
+    let info = json_of(&d, &["--json", "info"]);
+    assert_eq!(info["listener"]["running"], false, "{info}");
+    assert_eq!(info["listener"]["phase"], "stopped", "{info}");
+}
+
+#[test]
+fn the_daemon_follows_the_directory_and_delivers_foreign_changes() {
+    let Some(server) = slapd::shared() else { return };
+    let mut sets: Vec<&str> = MIRROR.to_vec();
+    sets.push("sync.poll_seconds=0.05");
+    let mut d = District::on_server(server, &sets);
+    let base = base_of(&d);
+    d.import(
+        "a",
+        &[&student("1", "Max", "Muster", "5a"), &student("2", "Eva", "E", "5a")],
+    );
+    let mut daemon = rollcall(&d, &["--set", "sync.poll_seconds=0.05", "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("rollcall daemon");
+    wait_for(&d, "the daemon's listener", |d| {
+        d.engine
+            .listener_status()
+            .expect("status")
+            .is_some_and(|s| s.connected && s.phase == "persisting")
+    });
+    wait_for(&d, "the first drain", |d| {
+        d.engine
+            .queue_list(Some("mirror"))
+            .expect("queues")
+            .iter()
+            .all(|q| q.depth == 0)
+    });
+    server.ldapmodify(&format!(
+        "dn: uid=e.e,cn=users,ou=a,{base}\nchangetype: modify\nreplace: givenName\ngivenName: Evelyn\n"
+    ));
+    // The daemon journals it, distributes it and sends it.
+    let mirror = rusqlite::Connection::open(d.data_dir().join("mirrors/mirror.sqlite")).expect("mirror");
+    let t = Instant::now();
+    loop {
+        let n: i64 = mirror
+            .query_row(
+                "SELECT COUNT(*) FROM resources WHERE external_id = 'district:2' AND attributes LIKE '%Evelyn%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the change did not reach the mirror"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(drift(&mut d, "mirror"), Vec::<String>::new());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(daemon.wait().expect("wait").success());
+}
