@@ -630,3 +630,24 @@ fn the_daemon_follows_the_directory_and_delivers_foreign_changes() {
     );
     assert!(daemon.wait().expect("wait").success());
 }
+
+#[test]
+fn kill_9_of_the_listener_at_random_points_loses_no_change() {
+    let Some(server) = slapd::shared() else { return };
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_rollcall"));
+    for seed in 1..=2 {
+        let o = common::listen_trial::run(
+            server,
+            bin,
+            &common::listen_trial::Spec {
+                users: 40,
+                changes: 120,
+                kills: 3,
+                pace: Duration::from_millis(4),
+                seed,
+            },
+        );
+        assert_eq!(o.kills, 3, "{o:?}");
+        assert!(o.lost.is_empty(), "trial {seed}: {:#?}", o.lost);
+    }
+}
