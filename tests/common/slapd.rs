@@ -131,6 +131,40 @@ impl Slapd {
         Some(s)
     }
 
+    /// A server configured (and seeded) but not started, for `slapadd`.
+    pub fn offline(opts: Options) -> Option<Slapd> {
+        let bin = binary()?;
+        let dir = tempfile::Builder::new().prefix("slapd").tempdir().expect("tempdir");
+        let mut s = Slapd {
+            dir,
+            bin,
+            child: None,
+            watchdog: None,
+            port: 0,
+            tls_port: None,
+            tls: None,
+        };
+        s.configure(&opts);
+        Some(s)
+    }
+
+    /// Loads an LDIF with `slapadd -q` (the server must not run): the
+    /// physical limit of writing these entries.
+    pub fn slapadd(&self, ldif: &Path) {
+        let out = Command::new(&self.bin)
+            .args(["-T", "add", "-q", "-f"])
+            .arg(self.dir.path().join("slapd.conf"))
+            .arg("-l")
+            .arg(ldif)
+            .output()
+            .expect("run slapadd");
+        assert!(
+            out.status.success(),
+            "slapadd -q: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The server process, e.g. to kill it from another thread.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
