@@ -99,6 +99,9 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout.
     Man,
+    /// Follow the LDAP directory's change stream (RFC 4533) into the journal
+    /// until stopped (the daemon does it too).
+    Listen,
     /// Out-queues: depth, oldest item, paused or not.
     #[command(subcommand)]
     Queue(QueueCmd),

@@ -12,6 +12,7 @@ pub mod freshness;
 pub mod import;
 pub mod jobs;
 pub mod limbo;
+pub mod listen;
 pub mod lock;
 pub mod mapping;
 pub mod metrics;

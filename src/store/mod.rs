@@ -58,6 +58,9 @@ pub enum StoreError {
         code: Option<u32>,
         message: String,
     },
+    /// Another process follows this data dir's directory changes already.
+    #[error("a directory change listener already runs for this data dir (it holds {path})")]
+    ListenerBusy { path: String },
     #[error("user {key} was changed by another process since it was read; run the command again")]
     Conflict { key: String },
     #[error("username '{0}' is already in use")]
@@ -158,6 +161,17 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.schools.is_empty() && self.users.is_empty() && self.counters.is_empty()
     }
+}
+
+/// Why a new user's username could not be claimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimLoss {
+    /// Another writer of the directory issued this name after the plan read
+    /// it: plan another name.
+    Taken,
+    /// Another writer is creating the same person (same key) under this
+    /// name at this moment: leave the person to it.
+    SamePerson,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -262,6 +276,21 @@ pub trait Directory: Send {
             }
         }
         Ok(out)
+    }
+
+    /// Claims the usernames of users about to be created (`(username,
+    /// key)`), so that several writers of one directory (rollcall nodes
+    /// sharing an LDAP server) never issue the same name: the names another
+    /// writer holds are returned with why; the others are this writer's
+    /// until the [`apply`] that creates their users (or until this
+    /// connection is dropped without creating them). The embedded store has
+    /// one writer at a time and checks names inside `apply`'s transaction,
+    /// so by default nothing is claimed here.
+    ///
+    /// [`apply`]: Directory::apply
+    fn claim_usernames(&mut self, claims: &[(String, UserKey)]) -> StoreResult<HashMap<String, ClaimLoss>> {
+        let _ = claims;
+        Ok(HashMap::new())
     }
 
     /// Starts a consistent read view: every read until [`end_read`] sees the

@@ -21,6 +21,8 @@ struct Info {
     data_dir: String,
     paths: serde_json::Value,
     read_only: bool,
+    /// The directory change listener (LDAP only).
+    listener: Option<crate::store::ldap::ListenerStatus>,
     config: toml::Table,
 }
 
@@ -73,6 +75,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
         data_dir: p.root().display().to_string(),
         paths,
         read_only: settings.read_only,
+        listener: crate::engine::listen::listener_status(settings)?,
         config,
     };
     if json {
@@ -95,6 +98,9 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
         }
     }
     println!("read-only: {}", info.read_only);
+    if settings.config.directory.backend == crate::engine::config::Backend::Ldap {
+        println!("{}", super::listen::describe(info.listener.as_ref()));
+    }
     println!("\nmerged config:\n{}", toml::to_string_pretty(&info.config)?);
     Ok(Exit::Ok)
 }

@@ -6,6 +6,7 @@ mod demo;
 mod import;
 mod info;
 mod limbo;
+mod listen;
 mod runs;
 mod schools;
 mod sync;
@@ -40,6 +41,7 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Daemon(a) => daemon::run(global, settings, &a, json),
         Command::Metrics { textfile } => daemon::metrics(&Engine::open(settings)?, textfile.as_deref()),
         Command::Completions { .. } | Command::Man => unreachable_meta(),
+        Command::Listen => listen::run(&Engine::open(settings)?, json),
         Command::Queue(c) => sync::queue(&Engine::open(settings)?, c, json),
         Command::Schedule(c) => sync::schedule(&mut Engine::open(settings)?, c, json),
         Command::Resync { authority } => sync::resync(&mut Engine::open(settings)?, authority, json),

@@ -20,10 +20,20 @@ impl Engine {
         &mut self,
         run: &mut Run,
         req: &ImportRequest,
-        p: Prepared,
+        mut p: Prepared,
         progress: &mut dyn Progress,
     ) -> EngineResult<ImportOutcome> {
         let cfg = self.settings.config.import.clone();
+        if p.refused.is_none() && !req.dry_run {
+            // New users' names are claimed in the directory before anything
+            // is written; names another writer took meanwhile are planned again.
+            let again = super::claim::claim_new_usernames(&self.settings, self.dir.as_mut(), &mut p, &req.school)?;
+            if again > 0 {
+                p.warnings.push(format!(
+                    "{again} username(s) planned again: another writer of the directory took them meanwhile"
+                ));
+            }
+        }
         let plan = &p.plan;
         let mut school_created = false;
         let mut passwords_csv = None;

@@ -7,6 +7,7 @@
 //! that is what makes a no-change re-import cheap.
 
 mod batch;
+mod claim;
 mod commit;
 mod guard;
 pub mod plan;

@@ -229,7 +229,11 @@ impl<'a> PlanNames<'a> {
     }
 
     /// Allocates a username, reusing the base computed while prefetching.
-    fn allocate(&mut self, scheme: &UsernameScheme, fields: &SchemeFields<'_>) -> Result<String, SchemeError> {
+    pub(super) fn allocate(
+        &mut self,
+        scheme: &UsernameScheme,
+        fields: &SchemeFields<'_>,
+    ) -> Result<String, SchemeError> {
         match self.bases.remove(fields.record_uid) {
             Some(base) => scheme.allocate_base(base, self),
             None => scheme.allocate(fields, self),

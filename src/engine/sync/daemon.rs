@@ -82,6 +82,8 @@ impl Engine {
             max_wait: Duration::ZERO,
         };
         let mut targets = Targets::new();
+        // The directory's change stream (LDAP), followed on its own thread.
+        let listener = crate::engine::listen::ListenerThread::spawn(&self.settings)?;
         let mut run = self.daemon_run()?;
         let mut opened = Instant::now();
         let mut sent = 0u64;
@@ -132,6 +134,7 @@ impl Engine {
             let poll = Duration::from_secs_f64(self.config().sync.poll_seconds);
             crate::engine::jobs::sleep_unless_cancelled(poll, progress);
         }
+        drop(listener);
         run.finish(RunStatus::Ok, Some("stopped".into()))?;
         self.audit.record("daemon stop", serde_json::Value::Null, "ok");
         Ok(())
