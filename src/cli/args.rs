@@ -105,6 +105,13 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+    /// Convert directory data written by older versions (LDAP: per-role
+    /// contributions); the embedded store converts itself when opened.
+    Migrate {
+        /// Count what would be converted, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

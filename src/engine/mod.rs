@@ -12,6 +12,7 @@ pub mod import;
 pub mod jobs;
 pub mod limbo;
 pub mod mapping;
+pub mod migrate;
 pub mod overview;
 pub mod password;
 pub mod paths;

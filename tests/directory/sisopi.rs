@@ -350,9 +350,21 @@ fn role_column_decides_when_no_role_is_given() {
 #[test]
 fn a_row_for_another_school_is_rejected() {
     let mut d = District::with_sets(&["import.max_row_errors=-1"]);
-    let o = d.import("a", &["1,Max,M,,,,,b", "2,Eva,E,,,,,\"a,b\""]);
-    assert_eq!(o.created, 1);
-    assert!(o.errors[0].message.contains("right file"));
+    let o = d.import("a", &["1,Max,M,,,,,b", "2,Eva,E,,,,,\"a,b,c\"", "3,Bo,B,,,,,A"]);
+    assert_eq!(o.created, 1, "only the row of school a (any case) is imported");
+    assert!(d.user("3").is_some());
+    let e: Vec<(u64, &str)> = o.errors.iter().map(|e| (e.line, e.message.as_str())).collect();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].0, 2);
+    assert!(e[0].1.contains("(b)") && e[0].1.contains("right file"), "{}", e[0].1);
+    // A row naming S and other schools speaks for those too: an error.
+    assert_eq!(e[1].0, 3);
+    assert!(
+        e[1].1.contains("(b, c)") && e[1].1.contains("only for that school"),
+        "{}",
+        e[1].1
+    );
+    assert!(d.user("2").is_none());
 }
 
 #[test]
@@ -547,6 +559,157 @@ fn a_batch_ends_like_one_import_after_another() {
     }
 }
 
+const TEACHERS: &[u8] = b"record_uid,firstname,lastname,classes,workgroups\nr-7,Tina,Lehr,\"5a,6b\",chor\n";
+const STAFF: &[u8] = b"record_uid,firstname,lastname\nr-7,Tina,Lehr\n";
+
+fn role_feed(d: &mut District, school: &str, role: Role, bytes: &[u8]) -> rollcall::engine::import::ImportOutcome {
+    let f = d.raw_feed(bytes, "csv");
+    d.import_req(District::request(school, role, f))
+}
+
+fn sorted_roles(u: &rollcall::model::User) -> Vec<Role> {
+    u.roles().into_iter().collect()
+}
+
+#[test]
+fn per_role_feeds_of_one_school_commute() {
+    let run = |teacher_first: bool| {
+        let mut d = District::new();
+        let mut order = [(Role::Teacher, TEACHERS), (Role::Staff, STAFF)];
+        if !teacher_first {
+            order.reverse();
+        }
+        for (role, feed) in order {
+            role_feed(&mut d, "gsa", role, feed);
+        }
+        let u = d.must("r-7");
+        assert_eq!(u.classes()["gsa"], ["5a", "6b"], "teacher first: {teacher_first}");
+        assert_eq!(u.workgroups()["gsa"], ["chor"]);
+        // Unchanged feeds, again and again, in either order: nothing changes.
+        let head = d.journal_head();
+        for round in 0..2 {
+            for (role, feed) in order {
+                let o = role_feed(&mut d, "gsa", role, feed);
+                assert_eq!((o.modified, o.unchanged), (0, 1), "round {round}, {role}");
+            }
+            order.reverse();
+        }
+        assert_eq!(d.journal_head(), head, "unchanged feeds journal nothing");
+        let u = d.must("r-7");
+        (u.classes(), u.workgroups(), sorted_roles(&u))
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn each_role_gives_its_own_classes_and_takes_them_when_it_ends() {
+    let mut d = District::new();
+    let teachers =
+        b"record_uid,firstname,lastname,classes,workgroups\nr-7,Tina,Lehr,\"5a,6b\",chor\nr-8,Udo,Lehr,7c,\n";
+    role_feed(&mut d, "gsa", Role::Teacher, teachers);
+    role_feed(
+        &mut d,
+        "gsa",
+        Role::Staff,
+        b"record_uid,firstname,lastname,classes\nr-7,Tina,Lehr,sek\n",
+    );
+    assert_eq!(d.must("r-7").classes()["gsa"], ["5a", "6b", "sek"]);
+    // The teachers' feed replaces only the teacher's classes.
+    let o = role_feed(
+        &mut d,
+        "gsa",
+        Role::Teacher,
+        b"record_uid,firstname,lastname,classes,workgroups\nr-7,Tina,Lehr,5a,chor\nr-8,Udo,Lehr,7c,\n",
+    );
+    assert_eq!(o.modified, 1);
+    assert_eq!(d.must("r-7").classes()["gsa"], ["5a", "sek"]);
+    // Tina stops teaching: her teacher classes and workgroups go, the staff's stay.
+    let o = role_feed(
+        &mut d,
+        "gsa",
+        Role::Teacher,
+        b"record_uid,firstname,lastname,classes,workgroups\nr-8,Udo,Lehr,7c,\n",
+    );
+    assert_eq!((o.modified, o.removed_school, o.to_limbo), (1, 0, 0));
+    let u = d.must("r-7");
+    assert_eq!(sorted_roles(&u), [Role::Staff]);
+    assert_eq!(u.classes()["gsa"], ["sek"]);
+    assert!(u.workgroups().is_empty(), "{:?}", u.workgroups());
+    let members = |kind, name: &str| {
+        d.engine
+            .directory()
+            .group(&rollcall::model::GroupKey::new("gsa", kind, name))
+            .unwrap()
+            .map(|g| g.members.len())
+            .unwrap_or(0)
+    };
+    assert_eq!(members(rollcall::model::GroupKind::Class, "5a"), 0);
+    assert_eq!(members(rollcall::model::GroupKind::Class, "sek"), 1);
+    assert_eq!(members(rollcall::model::GroupKind::Workgroup, "chor"), 0);
+    // Both feeds again: unchanged.
+    let head = d.journal_head();
+    role_feed(
+        &mut d,
+        "gsa",
+        Role::Teacher,
+        b"record_uid,firstname,lastname,classes,workgroups\nr-8,Udo,Lehr,7c,\n",
+    );
+    let o = role_feed(
+        &mut d,
+        "gsa",
+        Role::Staff,
+        b"record_uid,firstname,lastname,classes\nr-7,Tina,Lehr,sek\n",
+    );
+    assert_eq!((o.modified, o.unchanged), (0, 1));
+    assert_eq!(d.journal_head(), head);
+}
+
+/// A directory written before per-role contributions: a teacher-and-staff
+/// person whose one set of classes counts for both roles. On SQLite the named
+/// migration wrote it out when the store was opened; on LDAP `migrate` does
+/// (and reading it already means the same).
+#[test]
+fn classes_from_before_count_for_every_role() {
+    use rollcall::store::{Batch, UserChange};
+    let mut d = District::new();
+    role_feed(&mut d, "gsa", Role::Teacher, TEACHERS);
+    role_feed(&mut d, "gsa", Role::Staff, STAFF);
+    // Make the user look as an older version left it.
+    let before = d.must("r-7");
+    let mut legacy = before.clone();
+    legacy.memberships[0].by_role.clear();
+    d.engine
+        .directory_mut()
+        .apply(&Batch {
+            users: vec![UserChange::Update {
+                before,
+                after: legacy.clone(),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert!(d.must("r-7").memberships[0].is_legacy());
+    let dry = d.engine.migrate(true).unwrap();
+    assert_eq!(dry.contributions, 1);
+    assert!(d.must("r-7").memberships[0].is_legacy(), "a dry run changes nothing");
+    let o = d.engine.migrate(false).unwrap();
+    assert_eq!((o.contributions, o.users.as_slice()), (1, &["t.lehr".to_string()][..]));
+    let u = d.must("r-7");
+    assert!(!u.memberships[0].is_legacy());
+    assert_eq!(u.memberships[0].by_role.len(), 2, "both roles give 5a, 6b, chor");
+    assert_eq!(d.engine.migrate(false).unwrap().contributions, 0, "idempotent");
+    // The staff's feed now says: no classes. The teacher's stay.
+    role_feed(
+        &mut d,
+        "gsa",
+        Role::Staff,
+        b"record_uid,firstname,lastname,classes,workgroups\nr-7,Tina,Lehr,,\n",
+    );
+    let u = d.must("r-7");
+    assert_eq!(u.classes()["gsa"], ["5a", "6b"]);
+    assert_eq!(u.workgroups()["gsa"], ["chor"]);
+}
+
 /// The same scenarios on OpenLDAP: each test above, with its districts in
 /// the shared throwaway slapd.
 mod on_ldap {
@@ -589,5 +752,8 @@ mod on_ldap {
         limbo_restore_extend_and_read_only,
         missing_column_is_one_clear_error,
         a_batch_ends_like_one_import_after_another,
+        per_role_feeds_of_one_school_commute,
+        each_role_gives_its_own_classes_and_takes_them_when_it_ends,
+        classes_from_before_count_for_every_role,
     );
 }

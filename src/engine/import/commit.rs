@@ -76,7 +76,7 @@ impl Engine {
             let removals: Vec<Removal<'_>> = plan
                 .items
                 .iter()
-                .filter(|item| item.line.is_none() && !item.after.has_school(&req.school))
+                .filter(|item| item.line.is_none())
                 .map(|item| Removal { key: &item.after.key })
                 .collect();
             // The received rows go to the local state while the directory is
@@ -86,9 +86,11 @@ impl Engine {
                 let (go, wait) = std::sync::mpsc::channel();
                 let run_id = run.id().to_string();
                 let school = req.school.as_str();
+                let received_scope = p.received_scope.as_str();
                 let (received, removals) = (&received, &removals);
-                let writer =
-                    scope.spawn(move || state.record_received_when(&run_id, school, received, removals, &wait));
+                let writer = scope.spawn(move || {
+                    state.record_received_when(&run_id, school, received_scope, received, removals, &wait)
+                });
                 let applied = if batch.is_empty() {
                     Ok(Default::default())
                 } else {

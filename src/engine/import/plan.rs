@@ -296,24 +296,52 @@ fn apply_attributes(user: &mut User, row: &Row, keep_missing_email: bool) {
 }
 
 /// Sets the user's membership in the imported school from the row: the
-/// run's roles are replaced by the row's (other roles in the school stay),
-/// the school's classes come from the row, workgroups only when mapped.
+/// run's roles are replaced by the row's (other roles in the school stay,
+/// with their contributions); each of the row's roles contributes the row's
+/// classes and workgroups, or keeps its own where the feed has no such
+/// column; the run's roles the row does not name lose theirs.
 fn apply_membership(m: &mut Membership, row: &Row, run_roles: &BTreeSet<Role>) {
-    m.roles.retain(|r| !run_roles.contains(r));
-    m.roles.extend(row.roles.iter().copied());
-    m.classes.clone_from(&row.classes);
-    if let Some(w) = &row.workgroups {
-        m.workgroups.clone_from(w);
+    // The common case without building maps: one role before and after,
+    // and this run speaks for it.
+    if m.by_role.is_empty() && m.roles.len() == 1 && row.roles.len() == 1 && m.roles.is_subset(run_roles) {
+        let same_role = m.roles == row.roles;
+        if !same_role {
+            m.roles.clone_from(&row.roles);
+        }
+        match &row.classes {
+            Some(c) => m.classes.clone_from(c),
+            None if !same_role => m.classes.clear(),
+            None => {}
+        }
+        match &row.workgroups {
+            Some(w) => m.workgroups.clone_from(w),
+            None if !same_role => m.workgroups.clear(),
+            None => {}
+        }
+        return;
     }
+    let mut by_role = m.contributions();
+    by_role.retain(|r, _| !run_roles.contains(r) || row.roles.contains(r));
+    for r in &row.roles {
+        let c = by_role.entry(*r).or_default();
+        if let Some(classes) = &row.classes {
+            c.classes.clone_from(classes);
+        }
+        if let Some(w) = &row.workgroups {
+            c.workgroups.clone_from(w);
+        }
+    }
+    m.set_contributions(by_role);
 }
 
 fn new_membership(school: &str, row: &Row) -> Membership {
-    Membership {
-        school: school.to_string(),
-        roles: row.roles.clone(),
-        classes: row.classes.clone(),
-        workgroups: row.workgroups.clone().unwrap_or_default(),
+    let mut m = Membership::new(school, row.roles.clone());
+    m.classes = row.classes.clone().unwrap_or_default();
+    m.workgroups = row.workgroups.clone().unwrap_or_default();
+    if row.roles.len() > 1 {
+        m.make_explicit();
     }
+    m
 }
 
 /// Computes the plan. `existing` holds the users of this source named by
@@ -420,9 +448,12 @@ fn remove(s: &PlanSettings<'_>, before: &User) -> (Action, User) {
     let mut after = before.clone();
     after.updated_at = s.now;
     if let Some(m) = after.membership_mut(school) {
-        m.roles.retain(|r| !s.scope.roles.contains(r));
-        if !m.roles.is_empty() {
-            // Still in the school through a role this run does not import.
+        let mut by_role = m.contributions();
+        by_role.retain(|r, _| !s.scope.roles.contains(r));
+        if !by_role.is_empty() {
+            // Still in the school through a role this run does not import;
+            // the run's roles take their contributions with them.
+            m.set_contributions(by_role);
             return (Action::Modified, after);
         }
     }

@@ -36,6 +36,8 @@ pub(super) struct PrepareCtx<'a> {
 pub(super) struct Prepared {
     pub source: String,
     pub scope_roles: BTreeSet<Role>,
+    /// The scope key the received rows are kept under.
+    pub received_scope: String,
     pub format: Format,
     /// Rows that were planned (the others are in `quiet`).
     pub rows: Vec<Row>,
@@ -125,7 +127,8 @@ pub(super) fn prepare(
     let view = ReadView::begin(dir)?;
     let view_head = dir.journal_head()?;
     let stamps = dir.user_stamps(&scope.query())?;
-    let known = ctx.state.received_digests(&source, &req.school)?;
+    let received_scope = crate::engine::received::scope_key(&scope_roles);
+    let known = ctx.state.received_digests(&source, &req.school, &received_scope)?;
     let stamp_of: HashMap<&str, &UserStamp> = stamps.iter().map(|s| (s.key.record_uid.as_str(), s)).collect();
     let (quiet_rows, rows): (Vec<Row>, Vec<Row>) = feed.rows.into_iter().partition(|r| {
         stamp_of.get(r.record_uid.as_str()).is_some_and(|st| {
@@ -218,6 +221,7 @@ pub(super) fn prepare(
     Ok(Prepared {
         source,
         scope_roles,
+        received_scope,
         format: feed.format,
         rows,
         quiet,

@@ -84,6 +84,7 @@ pub struct Mapping {
     pub schools: Field,
     pub roles: Field,
     pub groups: Field,
+    role_groups: Option<Field>,
     disabled: Option<Field>,
     password: Option<Field>,
     pub state: Field,
@@ -144,6 +145,7 @@ impl Mapping {
             schools: Field::must(&a.schools),
             roles: Field::must(&a.roles),
             groups: Field::must(&a.groups),
+            role_groups: Field::parse(&a.role_groups),
             disabled: Field::parse(&a.disabled),
             password: Field::parse(&a.password_hash),
             state: Field::must(&a.state),
@@ -170,6 +172,7 @@ impl Mapping {
             Some(&m.schools),
             Some(&m.roles),
             Some(&m.groups),
+            m.role_groups.as_ref(),
             m.disabled.as_ref(),
             m.password.as_ref(),
             Some(&m.state),
@@ -240,6 +243,17 @@ impl Mapping {
                     &group_value(&GroupKey::new(&m.school, GroupKind::Workgroup, w)),
                 );
             }
+            if let Some(f) = &self.role_groups {
+                for (role, c) in &m.by_role {
+                    let kinds = [(GroupKind::Class, &c.classes), (GroupKind::Workgroup, &c.workgroups)];
+                    for (kind, names) in kinds {
+                        for n in names {
+                            let key = GroupKey::new(&m.school, kind, n);
+                            add(&mut out, f, &format!("{}:{}", role.as_str(), group_value(&key)));
+                        }
+                    }
+                }
+            }
         }
         if let Some(f) = &self.disabled
             && u.disabled
@@ -298,6 +312,31 @@ impl Mapping {
                 GroupKind::Class => memberships[*i].classes.insert(key.name),
                 GroupKind::Workgroup => memberships[*i].workgroups.insert(key.name),
             };
+        }
+        for v in self.role_groups.iter().flat_map(|f| f.values(e)) {
+            let Some((role, rest)) = v.split_once(':') else {
+                continue;
+            };
+            let (Ok(role), Some(key)) = (role.parse::<Role>(), parse_group_value(rest)) else {
+                continue;
+            };
+            let Some(i) = index.get(&key.school) else { continue };
+            let c = memberships[*i].by_role.entry(role).or_default();
+            match key.kind {
+                GroupKind::Class => c.classes.insert(key.name),
+                GroupKind::Workgroup => c.workgroups.insert(key.name),
+            };
+        }
+        for m in &mut memberships {
+            // Contributions of roles the user no longer holds, or of a
+            // single role, are not part of the canonical form.
+            if !m.by_role.is_empty() {
+                let roles = m.roles.clone();
+                m.by_role.retain(|r, _| roles.contains(r));
+                if m.roles.len() < 2 {
+                    m.by_role.clear();
+                }
+            }
         }
         let state = need(&self.state, "state")?;
         let updated = need(&self.updated_at, "updated_at")?;

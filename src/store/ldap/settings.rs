@@ -66,6 +66,11 @@ pub struct AttributeConfig {
     pub roles: String,
     /// `class:<school>:<name>` and `workgroup:<school>:<name>`.
     pub groups: String,
+    /// Each role's own classes and workgroups when a person holds several
+    /// roles in a school: `<role>:class:<school>:<name>`. Empty: not kept
+    /// (every role then counts as contributing all of the school's groups).
+    #[serde(default)]
+    pub role_groups: String,
     /// Holds `1` while the account is disabled.
     pub disabled: String,
     pub password_hash: String,
