@@ -290,12 +290,16 @@ pub struct DemoArgs {
 pub enum SchoolsCmd {
     /// All schools with their number of users.
     List,
-    /// Create a school.
+    /// Create a school (refused when it exists in any case: names are
+    /// case-insensitive).
     Create {
         name: String,
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
     },
+    /// Join two spellings of one school (names differing only in case):
+    /// FROM's users, classes and workgroups move to INTO, FROM goes (audited).
+    Merge { from: String, into: String },
 }
 
 #[derive(Debug, Args)]

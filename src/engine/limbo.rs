@@ -38,7 +38,7 @@ impl Engine {
             .user_by_username(username)?
             .ok_or_else(|| EngineError::NotFound(format!("no user '{username}'")))?;
         if user.state != UserState::Limbo {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::WrongState(format!(
                 "user '{username}' is not in limbo (it is active in {})",
                 user.school_names().collect::<Vec<_>>().join(", ")
             )));
@@ -51,8 +51,9 @@ impl Engine {
     pub fn limbo_restore(&mut self, username: &str, school: &str) -> EngineResult<User> {
         self.check_writable("limbo restore")?;
         let before = self.limbo_user(username)?;
-        if school == self.config().import.limbo_school {
-            return Err(EngineError::Invalid(format!(
+        let school = &self.resolve_school(school)?;
+        if school.eq_ignore_ascii_case(&self.config().import.limbo_school) {
+            return Err(EngineError::Usage(format!(
                 "'{school}' is the limbo school; restore into a real school"
             )));
         }
@@ -80,7 +81,7 @@ impl Engine {
     pub fn limbo_extend(&mut self, username: &str, days: u32) -> EngineResult<User> {
         self.check_writable("limbo extend")?;
         if days == 0 {
-            return Err(EngineError::Invalid("--days must be at least 1".into()));
+            return Err(EngineError::Usage("--days must be at least 1".into()));
         }
         let before = self.limbo_user(username)?;
         let mut after = before.clone();

@@ -268,7 +268,7 @@ fn schools_info_and_config_layers() {
     let c = Cli::new();
     let (code, v) = c.json(&["schools", "create", "gsmitte", "--display-name", "Grundschule Mitte"]);
     assert_eq!((code, v["name"].clone()), (0, "gsmitte".into()));
-    assert_eq!(c.run(&["schools", "create", "gsmitte"]).status.code(), Some(2));
+    assert_eq!(c.run(&["schools", "create", "gsmitte"]).status.code(), Some(3));
     let (_, list) = c.json(&["schools", "list"]);
     assert_eq!(list[0]["display_name"], "Grundschule Mitte");
 
@@ -339,5 +339,37 @@ fn demo_builds_a_district() {
     // Same spec again: reused; another spec: refused.
     let (code, v) = c.json(&["demo", "--schools", "3", "--users-per-school", "60", "--no-tui"]);
     assert_eq!((code, v["reused"].clone()), (0, Value::Bool(true)));
-    assert_eq!(c.run(&["demo", "--schools", "4", "--no-tui"]).status.code(), Some(2));
+    assert_eq!(c.run(&["demo", "--schools", "4", "--no-tui"]).status.code(), Some(3));
+}
+
+/// Engine errors exit by meaning (README, exit codes): not found and wrong
+/// state 1, usage 2, refusals 3; school names in any case.
+#[test]
+fn exit_codes_by_meaning_and_school_case() {
+    let c = Cli::new();
+    let f = c.file("f.csv", "record_uid,firstname,lastname\n1,Max,Muster\n2,Eva,Muster\n");
+    let (code, v) = c.json(&["import", "--school", "GSA", "--role", "student", s(&f)]);
+    assert_eq!((code, v["school"].clone()), (0, "GSA".into()));
+    let (code, v) = c.json(&["import", "--school", "gsa", "--role", "student", s(&f)]);
+    assert_eq!(
+        (code, v["school"].clone(), v["unchanged"].clone()),
+        (0, "GSA".into(), 2.into())
+    );
+    // A second spelling: refused.
+    let out = c.run(&["schools", "create", "gsa"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("case-insensitive"));
+    // Restoring a user who is not in limbo: wrong state, exit 1.
+    let out = c.run(&["limbo", "restore", "m.muster", "--school", "gsa"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in limbo"));
+    // A bad value: usage, exit 2; an unknown school: not found, exit 1.
+    assert_eq!(
+        c.run(&["limbo", "extend", "m.muster", "--days", "0"]).status.code(),
+        Some(2)
+    );
+    let (code, list) = c.json(&["users", "list", "--school", "gSa"]);
+    assert_eq!((code, list.as_array().map(Vec::len)), (0, Some(2)));
+    assert_eq!(c.run(&["schools", "merge", "gsa", "other"]).status.code(), Some(2));
+    assert_eq!(c.run(&["schools", "merge", "gSa", "GSA"]).status.code(), Some(1));
 }

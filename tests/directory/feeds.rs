@@ -298,7 +298,7 @@ fn rules_for_another_format_are_refused() {
     let mut r = req("a", None, f);
     r.mapping = Some(configs().join("mapping-json.toml"));
     let e = d.engine.import(&r, &mut Quiet).unwrap_err();
-    assert!(matches!(e, EngineError::Invalid(_)));
+    assert!(matches!(e, EngineError::Usage(_)));
     assert!(e.to_string().contains("are for json feeds"), "{e}");
 }
 

@@ -478,7 +478,7 @@ fn limbo_restore_extend_and_read_only() {
     ));
     assert!(matches!(
         d.engine.limbo_restore("e.e", "b"),
-        Err(EngineError::Invalid(_))
+        Err(EngineError::WrongState(_))
     ));
     d.reopen(&[], true);
     assert!(matches!(
@@ -710,6 +710,103 @@ fn classes_from_before_count_for_every_role() {
     assert_eq!(u.workgroups()["gsa"], ["chor"]);
 }
 
+#[test]
+fn school_names_are_case_insensitive() {
+    let mut d = District::new();
+    let o = d.import("GSA", &[&student("1", "Max", "M", "5a")]);
+    assert_eq!((o.school.as_str(), o.created), ("GSA", 1), "the first spelling is kept");
+    // --school gsa means GSA; so does a feed's schools column in any case.
+    let o = d.import("gsa", &[&student("1", "Max", "M", "5a"), "2,Eva,E,,,6b,,gsa"]);
+    assert_eq!((o.school.as_str(), o.created, o.unchanged), ("GSA", 1, 1));
+    assert!(o.errors.is_empty(), "{:?}", o.errors);
+    assert_eq!(d.schools_of("2"), ["GSA"]);
+    let names: Vec<String> = d.engine.schools_list().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["GSA"]);
+    // A second spelling is never created.
+    let e = d.engine.school_create("gsa", None).unwrap_err();
+    assert!(matches!(e, EngineError::Refused(_)), "{e}");
+    assert!(
+        e.to_string().contains("'GSA' already exists") && e.to_string().contains("case-insensitive"),
+        "{e}"
+    );
+    let audit = std::fs::read_to_string(d.data_dir().join("logs/audit.log")).unwrap();
+    assert!(
+        audit.contains("\"schools create\"") && audit.contains("refused: school 'GSA'"),
+        "{audit}"
+    );
+    // Limbo and restore name the school in any case too.
+    d.import("b", &[&student("3", "Bo", "B", "")]);
+    d.import("Gsa", &[&student("2", "Eva", "E", "6b")]);
+    assert_eq!(d.must("1").state, UserState::Limbo);
+    let u = d.engine.limbo_restore("m.m", "gSa").unwrap();
+    assert_eq!(u.school_names().collect::<Vec<_>>(), ["GSA"]);
+    assert_eq!(d.engine.resolve_school("gsa").unwrap(), "GSA");
+    assert_eq!(d.engine.resolve_school("neu").unwrap(), "neu");
+}
+
+/// Two spellings of one school, as an older version could leave them (only
+/// the embedded store can: LDAP DNs ignore case).
+#[test]
+fn two_spellings_of_a_school_refuse_to_open_until_merged() {
+    use rollcall::model::{GroupKey, GroupKind, School};
+    use rollcall::store::{Batch, UserChange};
+    let mut d = District::new();
+    d.import(
+        "gsa",
+        &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")],
+    );
+    d.import_role("gsa", Role::Teacher, &[&student("3", "Tina", "T", "5a")]);
+    let before = d.must("2");
+    let mut after = before.clone();
+    after.memberships[0].school = "GSA".into();
+    d.engine
+        .directory_mut()
+        .apply(&Batch {
+            schools: vec![School::new("GSA")],
+            users: vec![UserChange::Update { before, after }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let settings = d.engine.settings().clone();
+    let e = rollcall::engine::Engine::open(settings.clone()).err().expect("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("'GSA' and 'gsa'") && msg.contains("rollcall schools merge gsa GSA"),
+        "{msg}"
+    );
+    // The way out: merge one spelling into the other.
+    let mut engine = rollcall::engine::Engine::open_unchecked(settings.clone()).unwrap();
+    let o = engine.schools_merge("GSA", "gsa").unwrap();
+    assert_eq!((o.users, o.school_removed), (1, true));
+    d.engine = rollcall::engine::Engine::open(settings).expect("opens again");
+    assert_eq!(d.schools_of("2"), ["gsa"]);
+    let class = d
+        .engine
+        .directory()
+        .group(&GroupKey::new("gsa", GroupKind::Class, "5a"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(class.members.len(), 3, "5a holds all three again");
+    assert!(
+        d.engine
+            .directory()
+            .group(&GroupKey::new("GSA", GroupKind::Class, "5a"))
+            .unwrap()
+            .is_none()
+    );
+    let audit = std::fs::read_to_string(d.data_dir().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("\"schools merge\"") && audit.contains("1 users moved from GSA to gsa"));
+    // Unchanged feeds change nothing after the merge.
+    let o = d.import(
+        "GSA",
+        &[&student("1", "Max", "M", "5a"), &student("2", "Eva", "E", "5a")],
+    );
+    assert_eq!((o.school.as_str(), o.unchanged), ("gsa", 2));
+    // Only spellings of one school merge.
+    let e = d.engine.schools_merge("gsa", "b").unwrap_err();
+    assert!(matches!(e, EngineError::Usage(_)), "{e}");
+}
+
 /// The same scenarios on OpenLDAP: each test above, with its districts in
 /// the shared throwaway slapd.
 mod on_ldap {
@@ -755,5 +852,6 @@ mod on_ldap {
         per_role_feeds_of_one_school_commute,
         each_role_gives_its_own_classes_and_takes_them_when_it_ends,
         classes_from_before_count_for_every_role,
+        school_names_are_case_insensitive,
     );
 }

@@ -101,6 +101,7 @@ impl Engine {
         if !req.dry_run {
             self.check_writable("import")?;
         }
+        let req = &self.resolved(req)?;
         self.check_request(req)?;
         self.prune_runs();
         let mut run = self.start_import_run(req)?;
@@ -110,18 +111,28 @@ impl Engine {
         self.finish_import(run, req, result)
     }
 
+    /// The request with its school as stored (names are case-insensitive:
+    /// `--school GSA` imports into `gsa` when that exists).
+    pub(super) fn resolved(&self, req: &ImportRequest) -> EngineResult<ImportRequest> {
+        validate_school_name(&req.school).map_err(|e| EngineError::Usage(e.to_string()))?;
+        Ok(ImportRequest {
+            school: self.resolve_school(&req.school)?,
+            ..req.clone()
+        })
+    }
+
     /// Checks what can be checked before a run starts.
     pub(super) fn check_request(&self, req: &ImportRequest) -> EngineResult<()> {
         let cfg = &self.settings.config.import;
-        validate_school_name(&req.school).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        if req.school == cfg.limbo_school {
-            return Err(EngineError::Invalid(format!(
+        validate_school_name(&req.school).map_err(|e| EngineError::Usage(e.to_string()))?;
+        if req.school.eq_ignore_ascii_case(&cfg.limbo_school) {
+            return Err(EngineError::Usage(format!(
                 "'{}' is the limbo school (import.limbo_school); users cannot be imported into it",
                 req.school
             )));
         }
         if let Some(s) = &req.source_uid {
-            validate_source_uid(s).map_err(|e| EngineError::Invalid(e.to_string()))?;
+            validate_source_uid(s).map_err(|e| EngineError::Usage(e.to_string()))?;
         }
         if !req.file.is_file() {
             return Err(EngineError::NotFound(format!(

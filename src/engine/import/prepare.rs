@@ -93,7 +93,7 @@ pub(super) fn prepare(
     match archived {
         Ok(Ok(name)) => run.set_input(name),
         Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(EngineError::Invalid("archiving the input failed unexpectedly".into())),
+        Err(_) => return Err(EngineError::Internal("archiving the input failed unexpectedly".into())),
     }
     let feed = feed?;
     let mut warnings = Vec::new();
@@ -116,10 +116,10 @@ pub(super) fn prepare(
         roles: &scope_roles,
     };
     let usernames = UsernameScheme::parse(&cfg.username_scheme, cfg.username_max_length)
-        .map_err(|e| EngineError::Invalid(format!("import.username_scheme: {e}")))?;
+        .map_err(|e| EngineError::BadInput(format!("import.username_scheme: {e}")))?;
     let emails = match cfg.email_scheme.as_str() {
         "" => None,
-        s => Some(EmailScheme::parse(s).map_err(|e| EngineError::Invalid(format!("import.email_scheme: {e}")))?),
+        s => Some(EmailScheme::parse(s).map_err(|e| EngineError::BadInput(format!("import.email_scheme: {e}")))?),
     };
 
     // Plan on one consistent view of the directory.
@@ -177,7 +177,7 @@ pub(super) fn prepare(
     let carry = match ctx.carry {
         Some((m, place)) => Some((
             m.lock()
-                .map_err(|_| EngineError::Invalid("a parallel import failed".into()))?,
+                .map_err(|_| EngineError::Internal("a parallel import failed".into()))?,
             place,
         )),
         None => None,

@@ -290,24 +290,31 @@ impl Mapping {
         }
         // The DN's school is primary when the user is (still) in it.
         if let Some(p) = primary
-            && let Some(i) = schools.iter().position(|s| *s == p)
+            && let Some(i) = schools.iter().position(|s| s.eq_ignore_ascii_case(p))
         {
             let s = schools.remove(i);
             schools.insert(0, s);
         }
         let mut memberships: Vec<Membership> = schools.iter().map(|s| Membership::new(*s, BTreeSet::new())).collect();
-        let index: HashMap<String, usize> = schools.iter().enumerate().map(|(i, s)| (s.to_string(), i)).collect();
+        // School names are case-insensitive (as `ou` values are).
+        let index: HashMap<String, usize> = schools
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.to_ascii_lowercase(), i))
+            .collect();
         for v in self.roles.values(e) {
             let Some((role, school)) = v.split_once(":school:") else {
                 continue;
             };
-            if let (Ok(role), Some(i)) = (role.parse::<Role>(), index.get(school)) {
+            if let (Ok(role), Some(i)) = (role.parse::<Role>(), index.get(&school.to_ascii_lowercase())) {
                 memberships[*i].roles.insert(role);
             }
         }
         for v in self.groups.values(e) {
             let Some(key) = parse_group_value(v) else { continue };
-            let Some(i) = index.get(&key.school) else { continue };
+            let Some(i) = index.get(&key.school.to_ascii_lowercase()) else {
+                continue;
+            };
             match key.kind {
                 GroupKind::Class => memberships[*i].classes.insert(key.name),
                 GroupKind::Workgroup => memberships[*i].workgroups.insert(key.name),
@@ -320,7 +327,9 @@ impl Mapping {
             let (Ok(role), Some(key)) = (role.parse::<Role>(), parse_group_value(rest)) else {
                 continue;
             };
-            let Some(i) = index.get(&key.school) else { continue };
+            let Some(i) = index.get(&key.school.to_ascii_lowercase()) else {
+                continue;
+            };
             let c = memberships[*i].by_role.entry(role).or_default();
             match key.kind {
                 GroupKind::Class => c.classes.insert(key.name),

@@ -383,3 +383,42 @@ impl Writer<'_> {
         }
     }
 }
+
+impl SqliteDirectory {
+    /// See [`crate::store::Directory::drop_school_spelling`]: `false` also
+    /// when users are still in it (they joined meanwhile).
+    pub(super) fn drop_school_spelling_impl(&mut self, name: &str) -> StoreResult<bool> {
+        let path = self.path.clone();
+        let e = move |err| super::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(&e)?;
+        let users: i64 = tx
+            .query_row("SELECT COUNT(*) FROM user_schools WHERE school = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(&e)?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS(SELECT 1 FROM schools WHERE name = ?1)", [name], |r| {
+                r.get(0)
+            })
+            .map_err(&e)?;
+        if users > 0 || !exists {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM group_members WHERE group_id IN (SELECT id FROM groups WHERE school = ?1)",
+            [name],
+        )
+        .map_err(&e)?;
+        tx.execute("DELETE FROM groups WHERE school = ?1", [name]).map_err(&e)?;
+        tx.execute("DELETE FROM schools WHERE name = ?1", [name]).map_err(&e)?;
+        let mut w = Writer {
+            tx: &tx,
+            groups: HashMap::new(),
+            journal: Pending::default(),
+        };
+        w.journal.add(ObjectRef::school(name), [name]);
+        w.flush_journal().map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        Ok(true)
+    }
+}

@@ -255,6 +255,11 @@ impl Directory for SqliteDirectory {
         self.apply_impl(batch)
     }
 
+    fn drop_school_spelling(&mut self, name: &str) -> StoreResult<bool> {
+        self.end_read()?;
+        self.drop_school_spelling_impl(name)
+    }
+
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {
         self.journal_after_impl(after, limit)
     }
