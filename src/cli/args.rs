@@ -328,6 +328,10 @@ pub struct ImportArgs {
     /// Mapping-rules file (default: import.mappings.<format>).
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// The feed's character set when it is not UTF-8: an encoding label
+    /// such as windows-1252 or iso-8859-15 (default: import.encoding).
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     /// The feed file.
     pub file: PathBuf,
 }

@@ -8,6 +8,7 @@ pub mod browse;
 pub mod config;
 pub mod demo;
 pub mod feed;
+pub mod hooks;
 pub mod import;
 pub mod jobs;
 pub mod limbo;

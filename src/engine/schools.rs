@@ -263,6 +263,7 @@ mod tests {
             disabled: false,
             state: UserState::Active,
             purge_at: None,
+            deactivate_at: None,
             password_hash: None,
             created_at: now,
             updated_at: now,

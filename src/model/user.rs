@@ -168,6 +168,10 @@ pub struct User {
     pub disabled: bool,
     pub state: UserState,
     pub purge_at: Option<NaiveDate>,
+    /// A user in limbo who is still active (`import.deactivation_grace_days`)
+    /// is deactivated on this day by the daily pass or `limbo purge`.
+    #[serde(default)]
+    pub deactivate_at: Option<NaiveDate>,
     /// Hash of the initial password (`{SSHA256}…`); never the plaintext.
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -250,6 +254,7 @@ impl User {
             && self.disabled == other.disabled
             && self.state == other.state
             && self.purge_at == other.purge_at
+            && self.deactivate_at == other.deactivate_at
             && self.password_hash == other.password_hash
     }
 }
@@ -274,6 +279,7 @@ mod tests {
             disabled: false,
             state: UserState::Active,
             purge_at: None,
+            deactivate_at: None,
             password_hash: None,
             created_at: now,
             updated_at: now,

@@ -289,6 +289,11 @@ pub trait Directory: Send {
         Ok(false)
     }
 
+    /// Removes those of these groups that have no member (a class whose last
+    /// member left, `import.keep_empty_classes = false`), journalled so the
+    /// authorities remove them too; returns the ones removed.
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>>;
+
     /// Journal entries with `seq > after`, oldest first, at most `limit`.
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>>;
     /// The highest journal sequence number (0 when empty).

@@ -390,6 +390,9 @@ impl Directory for Counting {
     fn group(&self, key: &GroupKey) -> StoreResult<Option<Group>> {
         self.inner.group(key)
     }
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.inner.drop_empty_groups(keys)
+    }
     fn username_issued(&self, username: &str) -> StoreResult<bool> {
         self.inner.username_issued(username)
     }

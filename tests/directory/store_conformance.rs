@@ -65,6 +65,7 @@ fn user(record: &str, username: &str, first: &str, last: &str, memberships: Vec<
         disabled: false,
         state: UserState::Active,
         purge_at: None,
+        deactivate_at: None,
         password_hash: Some("{SSHA256}abc".into()),
         created_at: t(1),
         updated_at: t(1),

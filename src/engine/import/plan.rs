@@ -25,10 +25,13 @@ pub enum Action {
     RemovedSchool,
     ToLimbo,
     Restored,
+    /// Left the last school with `import.deletion_grace_days = 0`: deleted
+    /// by the import itself.
+    Deleted,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Created,
         Action::Modified,
         Action::Unchanged,
@@ -36,6 +39,7 @@ impl Action {
         Action::RemovedSchool,
         Action::ToLimbo,
         Action::Restored,
+        Action::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Action {
             Action::RemovedSchool => "removed_school",
             Action::ToLimbo => "to_limbo",
             Action::Restored => "restored",
+            Action::Deleted => "deleted",
         }
     }
 }
@@ -71,7 +76,14 @@ pub struct PlanSettings<'a> {
     pub limbo_school: &'a str,
     pub today: NaiveDate,
     pub now: DateTime<Utc>,
+    /// Days in limbo before the purge; 0: deleted at once.
     pub grace_days: u32,
+    /// Days a user in limbo stays active; 0: deactivated at once.
+    pub deactivation_days: u32,
+    /// Leave users missing from the feed alone.
+    pub no_delete: bool,
+    /// New users are created active.
+    pub activate_new: bool,
     pub usernames: &'a UsernameScheme,
     pub emails: Option<&'a EmailScheme>,
 }
@@ -98,9 +110,10 @@ impl Plan {
         Action::ALL.iter().map(|a| (*a, self.count(*a))).collect()
     }
 
-    /// removed_school + to_limbo: what the mass-removal guard weighs.
+    /// removed_school + to_limbo + deleted: what the mass-removal guard
+    /// weighs.
     pub fn removals(&self) -> u64 {
-        self.count(Action::RemovedSchool) + self.count(Action::ToLimbo)
+        self.count(Action::RemovedSchool) + self.count(Action::ToLimbo) + self.count(Action::Deleted)
     }
 
     /// The writes of this plan. Unchanged users write nothing.
@@ -110,6 +123,7 @@ impl Plan {
             .iter()
             .filter_map(|p| match (&p.before, p.action) {
                 (_, Action::Unchanged) => None,
+                (Some(b), Action::Deleted) => Some(UserChange::Delete(b.clone())),
                 (None, _) => Some(UserChange::Create(p.after.clone())),
                 (Some(b), _) => Some(UserChange::Update {
                     before: b.clone(),
@@ -371,6 +385,7 @@ pub fn plan(
                 after.state = UserState::Active;
                 after.disabled = false;
                 after.purge_at = None;
+                after.deactivate_at = None;
                 apply_attributes(&mut after, row, keep_email);
                 after.updated_at = s.now;
                 (Action::Restored, Some(before.clone()), after, None)
@@ -420,7 +435,7 @@ pub fn plan(
             password,
         });
     }
-    if block_removals {
+    if block_removals || s.no_delete {
         return out;
     }
     let in_feed: HashSet<&str> = rows.iter().map(|r| r.record_uid.as_str()).collect();
@@ -461,9 +476,16 @@ fn remove(s: &PlanSettings<'_>, before: &User) -> (Action, User) {
     if !after.memberships.is_empty() {
         return (Action::RemovedSchool, after);
     }
+    if s.grace_days == 0 {
+        return (Action::Deleted, after);
+    }
     after.memberships = vec![Membership::new(s.limbo_school, before.roles())];
     after.state = UserState::Limbo;
-    after.disabled = true;
+    if s.deactivation_days == 0 {
+        after.disabled = true;
+    } else if after.deactivate_at.is_none() && !after.disabled {
+        after.deactivate_at = s.today.checked_add_days(Days::new(u64::from(s.deactivation_days)));
+    }
     if after.purge_at.is_none() {
         after.purge_at = s.today.checked_add_days(Days::new(u64::from(s.grace_days)));
     }
@@ -502,9 +524,10 @@ fn create(s: &PlanSettings<'_>, row: &Row, names: &mut PlanNames<'_>) -> Result<
         email,
         birthday: row.birthday,
         memberships: vec![new_membership(s.scope.school, row)],
-        disabled: false,
+        disabled: !s.activate_new,
         state: UserState::Active,
         purge_at: None,
+        deactivate_at: None,
         password_hash: Some(password::hash(&pw)),
         created_at: s.now,
         updated_at: s.now,

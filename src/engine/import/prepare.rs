@@ -171,6 +171,9 @@ pub(super) fn prepare(
         today: ctx.today,
         now: Utc::now(),
         grace_days: cfg.deletion_grace_days,
+        deactivation_days: cfg.deactivation_grace_days,
+        no_delete: cfg.no_delete,
+        activate_new: cfg.activate_new_users,
         usernames: &usernames,
         emails: emails.as_ref(),
     };

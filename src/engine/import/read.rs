@@ -92,9 +92,18 @@ pub(super) fn read_feed(
                     None => EngineError::BadInput(e),
                 }
             })?;
+        let encoding = match req.encoding.as_deref().unwrap_or(&cfg.encoding) {
+            "" => None,
+            label => Some(crate::engine::feed::encoding::for_label(label).ok_or_else(|| {
+                EngineError::Usage(format!(
+                    "--encoding '{label}' is not an encoding label; use e.g. windows-1252, iso-8859-15 or utf-8"
+                ))
+            })?),
+        };
         let options = FeedOptions {
             delimiter: cfg.delimiter(),
             xml_fields: rules.as_ref().and_then(|r| r.xml_fields).unwrap_or(cfg.xml.fields),
+            encoding,
         };
         let feed = feed::open(&req.file, Some(format), &options)?;
         let file_error = |message: String| FeedError::File {

@@ -89,6 +89,7 @@ pub struct Mapping {
     password: Option<Field>,
     pub state: Field,
     purge_at: Option<Field>,
+    deactivate_at: Option<Field>,
     purge_generalized: bool,
     birthday: Option<Field>,
     created_at: Option<Field>,
@@ -150,6 +151,7 @@ impl Mapping {
             password: Field::parse(&a.password_hash),
             state: Field::must(&a.state),
             purge_at: Field::parse(&a.purge_at),
+            deactivate_at: Field::parse(&a.deactivate_at),
             purge_generalized: a.purge_at_format == "generalized_time",
             birthday: Field::parse(&a.birthday),
             created_at: Field::parse(&a.created_at),
@@ -177,6 +179,7 @@ impl Mapping {
             m.password.as_ref(),
             Some(&m.state),
             m.purge_at.as_ref(),
+            m.deactivate_at.as_ref(),
             m.birthday.as_ref(),
             m.created_at.as_ref(),
             Some(&m.updated_at),
@@ -264,6 +267,9 @@ impl Mapping {
             add(&mut out, f, v);
         }
         add(&mut out, &self.state, u.state.as_str());
+        if let (Some(f), Some(d)) = (&self.deactivate_at, u.deactivate_at) {
+            add(&mut out, f, &d.format("%Y-%m-%d").to_string());
+        }
         if let (Some(f), Some(d)) = (&self.purge_at, u.purge_at) {
             add(&mut out, f, &self.purge_str(d));
         }
@@ -381,6 +387,13 @@ impl Mapping {
             memberships,
             disabled: self.disabled.as_ref().is_some_and(|f| f.values(e).any(|v| v == "1")),
             state: UserState::parse(&state).ok_or(format!("bad state '{state}'"))?,
+            deactivate_at: match date(&self.deactivate_at) {
+                Some(s) => Some(
+                    NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                        .map_err(|err| format!("bad deactivation date '{s}': {err}"))?,
+                ),
+                None => None,
+            },
             purge_at: match date(&self.purge_at) {
                 Some(s) => Some(self.parse_purge(&s).ok_or(format!("bad purge date '{s}'"))?),
                 None => None,

@@ -7,6 +7,7 @@
 //! (`journal`) repaired after failures (`repair`).
 
 pub(crate) mod conn;
+mod groups;
 mod journal;
 pub(crate) mod layout;
 mod mapping;
@@ -73,6 +74,12 @@ impl LdapDirectory {
     fn mark_known(&self, dn: &str) {
         if let Ok(mut k) = self.known.lock() {
             k.insert(dn.to_ascii_lowercase());
+        }
+    }
+
+    fn forget_known(&self, dn: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(&dn.to_ascii_lowercase());
         }
     }
 
@@ -149,6 +156,10 @@ impl Directory for LdapDirectory {
 
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
         self.apply_impl(batch)
+    }
+
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.drop_empty_groups_impl(keys)
     }
 
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {

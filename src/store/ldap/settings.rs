@@ -77,6 +77,10 @@ pub struct AttributeConfig {
     /// `active` or `limbo`.
     pub state: String,
     pub purge_at: String,
+    /// The day a user in limbo who is still active gets deactivated
+    /// (YYYY-MM-DD). Empty: not stored.
+    #[serde(default)]
+    pub deactivate_at: String,
     /// `date` (YYYY-MM-DD) or `generalized_time` (YYYYMMDDhhmmssZ).
     pub purge_at_format: String,
     pub birthday: String,

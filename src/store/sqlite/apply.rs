@@ -121,6 +121,8 @@ impl Writer<'_> {
 
     /// Inserts new users with multi-row statements; ids are assigned here,
     /// inside the write transaction, so no query per user is needed.
+    /// (`deactivate_at` is left NULL: only a user in limbo has one, and a
+    /// user is never created in limbo.)
     fn create_users(&mut self, users: &[&User]) -> Result<(), Failure> {
         if users.is_empty() {
             return Ok(());
@@ -222,7 +224,7 @@ impl Writer<'_> {
             .prepare_cached(
                 "UPDATE users SET username = ?2, firstname = ?3, lastname = ?4, email = ?5, birthday = ?6, \
                  disabled = ?7, state = ?8, purge_at = ?9, password_hash = ?10, memberships = ?11, \
-                 updated_at = ?12 WHERE id = ?1",
+                 updated_at = ?12, deactivate_at = ?13 WHERE id = ?1",
             )?
             .execute(params![
                 id,
@@ -237,6 +239,7 @@ impl Writer<'_> {
                 u.password_hash,
                 memberships_json(u),
                 time_str(u.updated_at),
+                date_str(u.deactivate_at),
             ])?;
         Ok(())
     }
@@ -420,5 +423,41 @@ impl SqliteDirectory {
         w.flush_journal().map_err(&e)?;
         tx.commit().map_err(&e)?;
         Ok(true)
+    }
+}
+
+impl SqliteDirectory {
+    /// See [`crate::store::Directory::drop_empty_groups`].
+    pub(super) fn drop_empty_groups_impl(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        let path = self.path.clone();
+        let e = move |err| super::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(&e)?;
+        let mut gone = Vec::new();
+        {
+            let mut drop = tx
+                .prepare_cached(
+                    "DELETE FROM groups WHERE school = ?1 AND kind = ?2 AND name = ?3 AND NOT EXISTS \
+                     (SELECT 1 FROM group_members m WHERE m.group_id = groups.id)",
+                )
+                .map_err(&e)?;
+            for k in keys {
+                if drop.execute(params![k.school, k.kind.as_str(), k.name]).map_err(&e)? > 0 {
+                    gone.push(k.clone());
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let mut w = Writer {
+                tx: &tx,
+                groups: HashMap::new(),
+                journal: Pending::default(),
+            };
+            for k in &gone {
+                w.journal.add(ObjectRef::group(k), [k.school.as_str()]);
+            }
+            w.flush_journal().map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(gone)
     }
 }

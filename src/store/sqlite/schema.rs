@@ -23,6 +23,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) WITHOUT ROWID;",
         rewrite: Some(memberships_by_role),
     },
+    Migration {
+        name: "users-deactivate-at",
+        // import.deactivation_grace_days: a user in limbo still active until then.
+        sql: "ALTER TABLE users ADD COLUMN deactivate_at TEXT;",
+        rewrite: None,
+    },
 ];
 
 const SCHEMA_1: &str = r#"
@@ -177,6 +183,8 @@ mod tests {
             .unwrap();
         }
         assert_eq!(migrate(&mut conn).unwrap(), 1);
+        conn.execute("UPDATE users SET deactivate_at = '2030-01-01' WHERE id = 1", [])
+            .unwrap();
         let read = |id: i64| -> Vec<Membership> {
             let json: String = conn
                 .query_row("SELECT memberships FROM users WHERE id = ?1", [id], |r| r.get(0))
@@ -195,6 +203,9 @@ mod tests {
             .query_row("SELECT memberships FROM users WHERE id = 2", [], |r| r.get(0))
             .unwrap();
         assert_eq!(untouched, single);
-        assert_eq!(applied(&conn).unwrap(), ["directory-1", "memberships-by-role"]);
+        assert_eq!(
+            applied(&conn).unwrap(),
+            ["directory-1", "memberships-by-role", "users-deactivate-at"]
+        );
     }
 }
