@@ -122,6 +122,13 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+    /// Convert directory data written by older versions (LDAP: per-role
+    /// contributions); the embedded store converts itself when opened.
+    Migrate {
+        /// Count what would be converted, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -308,12 +315,16 @@ pub struct DemoArgs {
 pub enum SchoolsCmd {
     /// All schools with their number of users.
     List,
-    /// Create a school.
+    /// Create a school (refused when it exists in any case: names are
+    /// case-insensitive).
     Create {
         name: String,
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
     },
+    /// Join two spellings of one school (names differing only in case):
+    /// FROM's users, classes and workgroups move to INTO, FROM goes (audited).
+    Merge { from: String, into: String },
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +353,10 @@ pub struct ImportArgs {
     /// Mapping-rules file (default: import.mappings.<format>).
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// The feed's character set when it is not UTF-8: an encoding label
+    /// such as windows-1252 or iso-8859-15 (default: import.encoding).
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     /// The feed file.
     pub file: PathBuf,
 }

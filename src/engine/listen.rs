@@ -17,7 +17,7 @@ impl Engine {
     pub fn listen(&self, progress: &mut dyn Progress) -> EngineResult<()> {
         self.check_writable("listen")?;
         if self.settings.config.directory.backend != Backend::Ldap {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::BadInput(
                 "the directory is the embedded store (directory.backend = \"sqlite\"): every change is journalled \
                  as it is made, there is no change stream to follow; listen is for directory.backend = \"ldap\""
                     .into(),
@@ -84,7 +84,7 @@ impl ListenerThread {
                     tracing::error!(error = %e, "the directory change listener stopped");
                 }
             })
-            .map_err(|e| EngineError::Invalid(format!("cannot start the directory change listener: {e}")))?;
+            .map_err(|e| EngineError::Internal(format!("cannot start the directory change listener: {e}")))?;
         Ok(Some(ListenerThread {
             stop,
             handle: Some(handle),

@@ -310,6 +310,19 @@ pub trait Directory: Send {
     /// Writes a batch and journals every changed object.
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport>;
 
+    /// Removes a second spelling of a school (`schools merge`; names are
+    /// case-insensitive) once no user is in it: its school row and its
+    /// groups, journalled. `false` when there was none. LDAP has nothing to
+    /// remove: DNs ignore case, so a second spelling has no entry of its own.
+    fn drop_school_spelling(&mut self, _name: &str) -> StoreResult<bool> {
+        Ok(false)
+    }
+
+    /// Removes those of these groups that have no member (a class whose last
+    /// member left, `import.keep_empty_classes = false`), journalled so the
+    /// authorities remove them too; returns the ones removed.
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>>;
+
     /// Journal entries with `seq > after`, oldest first, at most `limit`.
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>>;
     /// The highest journal sequence number (0 when empty).

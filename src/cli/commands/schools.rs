@@ -1,4 +1,4 @@
-//! `rollcall schools list | create`.
+//! `rollcall schools list | create | merge`.
 
 use crate::cli::Exit;
 use crate::cli::args::SchoolsCmd;
@@ -43,7 +43,26 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
                 }
             }
         }
+        SchoolsCmd::Merge { from, into } => {
+            let o = engine.schools_merge(&from, &into)?;
+            if json {
+                output::json(&o)?;
+            } else {
+                println!(
+                    "merged {} into {}: {} users moved{}",
+                    o.from,
+                    o.into,
+                    o.users,
+                    if o.school_removed {
+                        format!(", school {} removed", o.from)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
         SchoolsCmd::Create { name, display_name } => {
+            engine.check_schools()?;
             let school = engine.school_create(&name, display_name.as_deref())?;
             if json {
                 output::json(&school)?;

@@ -156,7 +156,7 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
         max_wait,
     } = cmd;
     if !(max_wait >= 0.0 && max_wait.is_finite()) {
-        return Err(crate::engine::EngineError::Invalid("--max-wait must be ≥ 0 seconds".into()).into());
+        return Err(crate::engine::EngineError::Usage("--max-wait must be ≥ 0 seconds".into()).into());
     }
     let opts = SyncOptions {
         authority,

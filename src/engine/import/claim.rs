@@ -47,10 +47,10 @@ pub(super) fn claim_new_usernames(
             return Ok(replanned);
         }
         let usernames = UsernameScheme::parse(&cfg.username_scheme, cfg.username_max_length)
-            .map_err(|e| EngineError::Invalid(format!("import.username_scheme: {e}")))?;
+            .map_err(|e| EngineError::BadInput(format!("import.username_scheme: {e}")))?;
         let emails = match cfg.email_scheme.as_str() {
             "" => None,
-            s => Some(EmailScheme::parse(s).map_err(|e| EngineError::Invalid(format!("import.email_scheme: {e}")))?),
+            s => Some(EmailScheme::parse(s).map_err(|e| EngineError::BadInput(format!("import.email_scheme: {e}")))?),
         };
         let rows: HashMap<u64, &Row> = p.rows.iter().map(|r| (r.line, r)).collect();
         let outcome = rename(&*dir, &mut p.plan, &rows, &lost, &usernames, emails.as_ref(), school)?;

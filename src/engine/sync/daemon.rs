@@ -146,7 +146,7 @@ impl Engine {
     /// need a restart.
     pub fn reload(&mut self, new: Settings) -> EngineResult<Reloaded> {
         if new.paths.root() != self.settings.paths.root() {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::BadInput(format!(
                 "the data dir changed ({} → {}); restart rollcall to move it",
                 self.settings.paths.root().display(),
                 new.paths.root().display()
@@ -157,7 +157,7 @@ impl Engine {
             serde_json::to_value(&new.config.directory).ok(),
         );
         if old_dir != new_dir {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::BadInput(
                 "[directory] changed; restart rollcall to switch directories".into(),
             ));
         }

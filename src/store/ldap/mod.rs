@@ -8,6 +8,7 @@
 
 mod claim;
 pub(crate) mod conn;
+mod groups;
 mod journal;
 pub(crate) mod layout;
 pub mod listen;
@@ -92,6 +93,12 @@ impl LdapDirectory {
         }
     }
 
+    fn forget_known(&self, dn: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(&dn.to_ascii_lowercase());
+        }
+    }
+
     fn cached_dn(&self, key: &UserKey) -> Option<String> {
         self.dns.lock().ok().and_then(|d| d.get(key).cloned())
     }
@@ -169,6 +176,10 @@ impl Directory for LdapDirectory {
 
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
         self.apply_impl(batch)
+    }
+
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.drop_empty_groups_impl(keys)
     }
 
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {

@@ -72,12 +72,21 @@ pub struct AttributeConfig {
     pub roles: String,
     /// `class:<school>:<name>` and `workgroup:<school>:<name>`.
     pub groups: String,
+    /// Each role's own classes and workgroups when a person holds several
+    /// roles in a school: `<role>:class:<school>:<name>`. Empty: not kept
+    /// (every role then counts as contributing all of the school's groups).
+    #[serde(default)]
+    pub role_groups: String,
     /// Holds `1` while the account is disabled.
     pub disabled: String,
     pub password_hash: String,
     /// `active` or `limbo`.
     pub state: String,
     pub purge_at: String,
+    /// The day a user in limbo who is still active gets deactivated
+    /// (YYYY-MM-DD). Empty: not stored.
+    #[serde(default)]
+    pub deactivate_at: String,
     /// `date` (YYYY-MM-DD) or `generalized_time` (YYYYMMDDhhmmssZ).
     pub purge_at_format: String,
     pub birthday: String,
