@@ -218,8 +218,15 @@ mod tests {
         std::fs::write(&p, "one\ntwo\nthree\n").unwrap();
         assert_eq!(tail_text(&p, 8).unwrap(), "three\n");
         assert_eq!(decode_head(b"one\ntwo\nth", true), "one\ntwo\n");
-        assert_eq!(decode_head(b"\xef\xbb\xbfa\x1b", false), "a\x1b", "BOM dropped, nothing else");
-        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("zoë\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(
+            decode_head(b"\xef\xbb\xbfa\x1b", false),
+            "a\x1b",
+            "BOM dropped, nothing else"
+        );
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("zoë\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
         assert_eq!(decode_head(&utf16, false), "zoë\n");
     }
 }

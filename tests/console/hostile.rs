@@ -59,7 +59,10 @@ fn rollcall(data: &Path, args: &[&str]) -> Output {
 /// Asserts a human-facing output shows the hostile text escaped.
 fn shown_not_obeyed(what: &str, out: &[u8]) {
     let text = String::from_utf8_lossy(out);
-    assert!(!raw_controls(&text), "{what}: raw controls reach the terminal:\n{text:?}");
+    assert!(
+        !raw_controls(&text),
+        "{what}: raw controls reach the terminal:\n{text:?}"
+    );
     assert!(
         text.contains("\\x1b]0;pwned\\x07") && text.contains("\\x9b31m") && text.contains("⟨U+202E⟩"),
         "{what}: the hostile text is not shown:\n{text}"
@@ -93,12 +96,24 @@ fn hostile_feeds_and_servers_never_reach_the_terminal_raw() {
     .expect("config");
 
     // A school whose display name, and a feed whose names, carry it.
-    let out = rollcall(dir, &["schools", "create", "gs-evil", "--display-name", &format!("Evil{HOSTILE}")]);
+    let out = rollcall(
+        dir,
+        &[
+            "schools",
+            "create",
+            "gs-evil",
+            "--display-name",
+            &format!("Evil{HOSTILE}"),
+        ],
+    );
     if out.status.success() {
         shown_not_obeyed("schools create", &out.stdout);
         let out = rollcall(dir, &["schools", "list"]);
         shown_not_obeyed("schools list", &out.stdout);
-        json_escaped("schools list --json", &rollcall(dir, &["--json", "schools", "list"]).stdout);
+        json_escaped(
+            "schools list --json",
+            &rollcall(dir, &["--json", "schools", "list"]).stdout,
+        );
     } else {
         shown_not_obeyed("schools create refused", &out.stderr);
         let out = rollcall(dir, &["schools", "create", "gs-evil"]);
@@ -117,7 +132,8 @@ fn hostile_feeds_and_servers_never_reach_the_terminal_raw() {
     let out = rollcall(dir, &["import", "--school", "gs-evil", feed.to_str().expect("path")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     shown_not_obeyed("import row errors (stderr)", &out.stderr);
-    let runs: serde_json::Value = serde_json::from_slice(&rollcall(dir, &["--json", "runs", "list"]).stdout).expect("json");
+    let runs: serde_json::Value =
+        serde_json::from_slice(&rollcall(dir, &["--json", "runs", "list"]).stdout).expect("json");
     let run = runs[0]["id"].as_str().expect("run id").to_string();
     shown_not_obeyed("runs log", &rollcall(dir, &["runs", "log", &run]).stdout);
     let shown = rollcall(dir, &["runs", "show", &run]).stdout;
@@ -127,7 +143,10 @@ fn hostile_feeds_and_servers_never_reach_the_terminal_raw() {
     assert!(!raw_controls(&users) && users.contains("Ann⟨U+202E⟩Lee"), "{users}");
     let users = String::from_utf8_lossy(&rollcall(dir, &["--json", "users", "list"]).stdout).into_owned();
     assert!(!raw_controls(&users) && users.contains("Ann\\u202eLee"), "{users}");
-    json_escaped("runs show --json", &rollcall(dir, &["--json", "runs", "show", &run]).stdout);
+    json_escaped(
+        "runs show --json",
+        &rollcall(dir, &["--json", "runs", "show", &run]).stdout,
+    );
 
     // The server answers with the hostile body: the authority is paused.
     let out = rollcall(dir, &["sync", "run", "--once", "--max-wait", "1"]);
@@ -157,7 +176,10 @@ fn hostile_feeds_and_servers_never_reach_the_terminal_raw() {
     });
     std::fs::write(queue.join("trash").join(&name), item.to_string()).expect("write trash");
     shown_not_obeyed("trash list", &rollcall(dir, &["trash", "list"]).stdout);
-    shown_not_obeyed("trash show", &rollcall(dir, &["trash", "show", &format!("evil/{name}")]).stdout);
+    shown_not_obeyed(
+        "trash show",
+        &rollcall(dir, &["trash", "show", &format!("evil/{name}")]).stdout,
+    );
     json_escaped("trash list --json", &rollcall(dir, &["--json", "trash", "list"]).stdout);
     json_escaped(
         "trash show --json",
