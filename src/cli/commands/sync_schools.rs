@@ -8,6 +8,7 @@ use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::sync::assign::{SchoolsAdd, SchoolsChanged, SchoolsRemove};
+use crate::engine::sync::assign_preview::SchoolsPreview;
 use crate::engine::sync::verify::{VerifyKind, VerifyReport, VerifyRequest};
 use serde_json::Value;
 
@@ -52,6 +53,46 @@ fn print_changed(c: &SchoolsChanged) -> std::io::Result<()> {
         q(&c.scheduled.queued),
         q(&c.scheduled.coalesced)
     )
+}
+
+/// `--dry-run`: what add or remove would do.
+fn print_preview(p: &SchoolsPreview, json: bool) -> anyhow::Result<Exit> {
+    if json {
+        output::json(p)?;
+        return Ok(Exit::Ok);
+    }
+    let (verb, option) = if p.action == "add" {
+        ("assign", "--initial-sync false")
+    } else {
+        ("remove", "--delete-on-target false")
+    };
+    outln!(
+        "dry run: would {verb} {} {} {} (nothing written)",
+        output::list(&p.schools),
+        if p.action == "add" { "to" } else { "from" },
+        p.authority
+    )?;
+    if !p.schedule {
+        outln!("nothing would be queued ({option})")?;
+        return Ok(Exit::Ok);
+    }
+    outln!(
+        "would queue {} object(s) for {} ({} already waiting): {} sent, {} deleted on the target, {} skipped, {} failing to map",
+        p.objects,
+        p.authority,
+        p.waiting,
+        p.send,
+        p.delete,
+        p.skip,
+        p.unmappable
+    )?;
+    for f in &p.failures {
+        outln!("  fails to map: {f}")?;
+    }
+    if p.unmappable > p.failures.len() as u64 {
+        outln!("  … and {} more", p.unmappable - p.failures.len() as u64)?;
+    }
+    Ok(Exit::Ok)
 }
 
 pub fn sync_schools(engine: &mut Engine, cmd: SyncSchoolsCmd, json: bool) -> anyhow::Result<Exit> {
@@ -104,14 +145,19 @@ pub fn sync_schools(engine: &mut Engine, cmd: SyncSchoolsCmd, json: bool) -> any
             all_schools,
             initial_sync,
             force,
+            dry_run,
         } => {
-            let c = engine.sync_schools_add(&SchoolsAdd {
+            let req = SchoolsAdd {
                 authority,
                 schools,
                 all_schools,
                 initial_sync,
                 force,
-            })?;
+            };
+            if dry_run {
+                return print_preview(&engine.sync_schools_add_preview(&req)?, json);
+            }
+            let c = engine.sync_schools_add(&req)?;
             if json {
                 output::json(&c)?;
             } else {
@@ -123,13 +169,18 @@ pub fn sync_schools(engine: &mut Engine, cmd: SyncSchoolsCmd, json: bool) -> any
             schools,
             delete_on_target,
             force,
+            dry_run,
         } => {
-            let c = engine.sync_schools_remove(&SchoolsRemove {
+            let req = SchoolsRemove {
                 authority,
                 schools,
                 delete_on_target,
                 force,
-            })?;
+            };
+            if dry_run {
+                return print_preview(&engine.sync_schools_remove_preview(&req)?, json);
+            }
+            let c = engine.sync_schools_remove(&req)?;
             if json {
                 output::json(&c)?;
             } else {
