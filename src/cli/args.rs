@@ -157,11 +157,14 @@ pub enum SyncSchoolsCmd {
         all_schools: bool,
         /// Queue every user, class and workgroup of the schools (false: only
         /// record the assignment).
-        #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+        #[arg(long, value_name = "true|false", default_value_t = crate::engine::sync::assign::SchoolsAdd::DEFAULT_INITIAL_SYNC, action = clap::ArgAction::Set)]
         initial_sync: bool,
         /// Assign (and schedule) a school that is already assigned.
         #[arg(long)]
         force: bool,
+        /// Only say what would happen: objects queued, sent, failing to map.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Take schools from an authority (and delete their objects there).
     Remove {
@@ -171,11 +174,14 @@ pub enum SyncSchoolsCmd {
         schools: Vec<String>,
         /// Delete the schools' groups on the target, and their users that
         /// have no other school synced to it (false: only drop the assignment).
-        #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+        #[arg(long, value_name = "true|false", default_value_t = crate::engine::sync::assign::SchoolsRemove::DEFAULT_DELETE_ON_TARGET, action = clap::ArgAction::Set)]
         delete_on_target: bool,
         /// Remove (and delete on the target) a school that is not assigned.
         #[arg(long)]
         force: bool,
+        /// Only say what would happen: objects deleted on the target.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

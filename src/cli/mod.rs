@@ -80,7 +80,7 @@ fn finish(result: anyhow::Result<Exit>) -> ExitCode {
         Ok(code) => code.into(),
         Err(e) if is_broken_pipe(&e) => Exit::Ok.into(),
         Err(e) => {
-            eprintln!("rollcall: error: {e:#}");
+            let _ = output::err_text(&format!("rollcall: error: {e:#}\n"));
             exit_for(&e).into()
         }
     }

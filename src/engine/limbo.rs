@@ -347,7 +347,12 @@ impl Engine {
         let run_id = run.id().to_string();
         match result {
             Ok(()) => {
-                run.finish(RunStatus::Ok, None)?;
+                let status = if progress.cancelled() {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Ok
+                };
+                run.finish(status, None)?;
                 self.audit
                     .record("limbo purge", args, &format!("run {run_id}: {} purged", purged.len()));
                 Ok(PurgeOutcome {

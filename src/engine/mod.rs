@@ -5,6 +5,7 @@
 pub mod api;
 pub mod audit;
 pub mod browse;
+pub mod changes;
 pub mod config;
 pub mod demo;
 pub mod feed;

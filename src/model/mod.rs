@@ -5,6 +5,7 @@ mod group;
 mod journal;
 mod names;
 mod role;
+pub mod sanitize;
 mod school;
 mod user;
 

@@ -3,6 +3,7 @@
 use crate::cli::Exit;
 use crate::cli::args::ImportArgs;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::import::{ImportOutcome, ImportRequest};
@@ -35,7 +36,7 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
 
 fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
     if o.dry_run && !o.changes.is_empty() {
-        println!("plan (dry run, nothing written):");
+        outln!("plan (dry run, nothing written):")?;
         let mut t = Table::new(&["LINE", "ACTION", "USERNAME", "RECORD_UID", "SCHOOLS", "CLASSES"]);
         for c in &o.changes {
             t.row(vec![
@@ -48,15 +49,15 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
             ]);
         }
         t.print()?;
-        println!();
+        outln!()?;
     }
     for e in &o.errors {
-        eprintln!("{file}:{}: {}", e.line, e.message);
+        errln!("{file}:{}: {}", e.line, e.message)?;
     }
     for w in &o.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}")?;
     }
-    println!(
+    outln!(
         "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, deleted {}, errors {}, skipped {}",
         if o.dry_run { "dry run of" } else { "import into" },
         o.school,
@@ -71,25 +72,25 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         o.deleted,
         o.errors.len(),
         o.skipped
-    );
+    )?;
     if o.school_created {
-        println!("created school {}", o.school);
+        outln!("created school {}", o.school)?;
     }
     if let Some(p) = &o.passwords_csv {
-        println!("initial passwords: {p}");
+        outln!("initial passwords: {p}")?;
     }
     if !o.classes_removed.is_empty() {
-        println!(
+        outln!(
             "classes removed (their last member left): {}",
             output::list(&o.classes_removed)
-        );
+        )?;
     }
     for f in &o.hook_failures {
-        eprintln!("warning: {} for {}: {}", f.hook, f.username, f.message);
+        errln!("warning: {} for {}: {}", f.hook, f.username, f.message)?;
     }
-    println!("run {}", o.run_id);
+    outln!("run {}", o.run_id)?;
     if let Some(r) = &o.refused {
-        eprintln!("refused: {r}");
+        errln!("refused: {r}")?;
     }
     Ok(())
 }

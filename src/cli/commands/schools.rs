@@ -3,6 +3,7 @@
 use crate::cli::Exit;
 use crate::cli::args::SchoolsCmd;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::engine::Engine;
 
 pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<Exit> {
@@ -12,7 +13,7 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&schools)?;
             } else if schools.is_empty() {
-                eprintln!("no schools yet: create one with `rollcall schools create NAME` or import a feed");
+                errln!("no schools yet: create one with `rollcall schools create NAME` or import a feed")?;
             } else {
                 let mut t = Table::new(&["NAME", "USERS", "LAST FEED", "DISPLAY NAME"]);
                 let mut stale = 0;
@@ -67,7 +68,7 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&school)?;
             } else {
-                println!("created school {} ({})", school.name, school.display_name);
+                outln!("created school {} ({})", school.name, school.display_name)?;
             }
         }
     }

@@ -4,6 +4,7 @@ use crate::cli::Exit;
 use crate::cli::args::{AuthoritiesCmd, QueueCmd, ScheduleCmd, SyncCmd, TrashCmd};
 use crate::cli::lifecycle::Stoppable;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::sync::{QueueStatus, Scheduled, SyncOptions};
@@ -59,7 +60,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&list)?;
             } else if list.is_empty() {
-                eprintln!("no authorities configured: add an [authorities.NAME] table (see configs/rollcall.toml)");
+                errln!("no authorities configured: add an [authorities.NAME] table (see configs/rollcall.toml)")?;
             } else {
                 let mut t = Table::new(&["NAME", "KIND", "ACTIVE", "SCHOOLS", "DEPTH", "TRASH", "PAUSED", "URL"]);
                 for a in &list {
@@ -80,7 +81,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                 }
                 for a in &list {
                     for p in &a.problems {
-                        eprintln!("{}: {p}", a.name);
+                        errln!("{}: {p}", a.name)?;
                     }
                 }
             }
@@ -90,7 +91,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&serde_json::json!({ "authority": name, "paused": true, "reason": reason }))?;
             } else {
-                println!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again");
+                outln!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again")?;
             }
         }
         AuthoritiesCmd::Resume { name } => {
@@ -98,9 +99,9 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&serde_json::json!({ "authority": name, "resumed": was }))?;
             } else if was {
-                println!("{name}: resumed");
+                outln!("{name}: resumed")?;
             } else {
-                println!("{name}: was not paused");
+                outln!("{name}: was not paused")?;
             }
         }
         AuthoritiesCmd::Show { name } => {
@@ -135,12 +136,12 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                     t.row(vec![k.to_string(), v]);
                 }
                 t.print()?;
-                println!("\nmapping (target attribute = directory field):");
+                outln!("\nmapping (target attribute = directory field):")?;
                 for (attr, field) in &a.mapping {
-                    println!("  {attr} = {field}");
+                    outln!("  {attr} = {field}")?;
                 }
                 for p in &a.problems {
-                    println!("problem: {p}");
+                    outln!("problem: {p}")?;
                 }
             }
         }
@@ -182,11 +183,11 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
             ]);
         }
         t.print()?;
-        println!("run {} in {:.1} s", outcome.run_id, outcome.seconds);
+        outln!("run {} in {:.1} s", outcome.run_id, outcome.seconds)?;
     }
     for a in &outcome.authorities {
         if let Some(why) = &a.incomplete {
-            eprintln!("rollcall: {}: incomplete: {why}", a.authority);
+            errln!("rollcall: {}: incomplete: {why}", a.authority)?;
         }
     }
     Ok(if outcome.complete { Exit::Ok } else { Exit::Incomplete })
@@ -199,7 +200,7 @@ pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit>
             if json {
                 output::json(&list)?;
             } else if list.is_empty() {
-                eprintln!("no authorities configured");
+                errln!("no authorities configured")?;
             } else {
                 queue_table(&list)?;
             }
@@ -209,7 +210,7 @@ pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit>
             if json {
                 output::json(&items)?;
             } else if items.is_empty() {
-                eprintln!("the queue of {authority} is empty");
+                errln!("the queue of {authority} is empty")?;
             } else {
                 let mut t = Table::new(&["FILE", "STATE", "OBJECT", "ATTEMPTS", "NEXT TRY", "LAST ERROR"]);
                 for i in items {
@@ -237,13 +238,13 @@ fn print_scheduled(s: &Scheduled, json: bool) -> std::io::Result<()> {
     names.sort();
     names.dedup();
     for name in names {
-        println!(
+        outln!(
             "{name}: {} queued, {} already waiting",
             s.queued.get(name).copied().unwrap_or(0),
             s.coalesced.get(name).copied().unwrap_or(0)
-        );
+        )?;
     }
-    println!("{} object(s) scheduled", s.objects);
+    outln!("{} object(s) scheduled", s.objects)?;
     Ok(())
 }
 
@@ -271,7 +272,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&items)?;
             } else if items.is_empty() {
-                eprintln!("the trash is empty");
+                errln!("the trash is empty")?;
             } else {
                 let mut t = Table::new(&["ITEM", "OBJECT", "STATUS", "ATTEMPTS", "LAST FAILURE", "ERROR"]);
                 for i in items {
@@ -295,33 +296,33 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&d)?;
             } else {
-                println!("item:      {}", d.entry.item);
-                println!("object:    {}", d.entry.object);
-                println!("error:     {} ({})", d.entry.error, d.entry.class);
+                outln!("item:      {}", d.entry.item)?;
+                outln!("object:    {}", d.entry.object)?;
+                outln!("error:     {} ({})", d.entry.error, d.entry.class)?;
                 if let Some(s) = d.entry.http_status {
-                    println!("http:      {s}");
+                    outln!("http:      {s}")?;
                 }
-                println!("attempts:  {}", d.entry.attempts);
-                println!(
+                outln!("attempts:  {}", d.entry.attempts)?;
+                outln!(
                     "first/last failure: {} / {}",
                     when(d.entry.first_failure),
                     when(d.entry.last_failure)
-                );
+                )?;
                 if d.payload.is_null() {
-                    println!("\nnothing was sent; what would be sent now:");
-                    println!("{}", serde_json::to_string_pretty(&d.now)?);
+                    outln!("\nnothing was sent; what would be sent now:")?;
+                    outln!("{}", serde_json::to_string_pretty(&d.now)?)?;
                     return Ok(Exit::Ok);
                 }
-                println!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?);
+                outln!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?)?;
                 if d.diff.is_empty() {
-                    println!("\nwhat would be sent now is the same");
+                    outln!("\nwhat would be sent now is the same")?;
                 } else {
-                    println!("\nwhat would be sent now differs:");
+                    outln!("\nwhat would be sent now differs:")?;
                     for f in &d.diff {
                         let show = |v: &Option<serde_json::Value>| {
                             v.as_ref().map(|v| v.to_string()).unwrap_or("(none)".into())
                         };
-                        println!("  {}: {} → {}", f.path, show(&f.before), show(&f.now));
+                        outln!("  {}: {} → {}", f.path, show(&f.before), show(&f.now))?;
                     }
                 }
             }
@@ -331,7 +332,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"deleted": done}))?;
             } else {
-                println!("deleted {} item(s)", done.len());
+                outln!("deleted {} item(s)", done.len())?;
             }
         }
         TrashCmd::Requeue { items } => {
@@ -339,7 +340,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"requeued": done}))?;
             } else {
-                println!("requeued {} item(s); `rollcall sync run --once` sends them", done.len());
+                outln!("requeued {} item(s); `rollcall sync run --once` sends them", done.len())?;
             }
         }
         TrashCmd::Purge { older_than, authority } => {
@@ -347,7 +348,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"purged": done}))?;
             } else {
-                println!("purged {} item(s)", done.len());
+                outln!("purged {} item(s)", done.len())?;
             }
         }
     }

@@ -261,9 +261,14 @@ impl Engine {
             Err(e) => {
                 run.log(&format!("error: {e}"));
                 let id = run.id().to_string();
-                run.finish(RunStatus::Failed, Some(e.to_string()))?;
+                let status = if matches!(e, EngineError::Cancelled(_)) {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Failed
+                };
+                run.finish(status, Some(e.to_string()))?;
                 self.audit
-                    .record("import", run_args(req), &format!("run {id}: failed: {e}"));
+                    .record("import", run_args(req), &format!("run {id}: {}: {e}", status.as_str()));
                 Err(e)
             }
         }
