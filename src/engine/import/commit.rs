@@ -20,12 +20,13 @@ impl Engine {
         &mut self,
         run: &mut Run,
         req: &ImportRequest,
-        p: Prepared,
+        mut p: Prepared,
         progress: &mut dyn Progress,
     ) -> EngineResult<ImportOutcome> {
         let cfg = self.settings.config.import.clone();
         let plan = &p.plan;
         let mut school_created = false;
+        let mut committed = false;
         let mut passwords_csv = None;
         if p.refused.is_none() && !req.dry_run {
             if progress.cancelled() {
@@ -98,8 +99,14 @@ impl Engine {
                 (applied, writer.join())
             });
             applied?;
+            committed = true;
+            // The directory is written: what follows is bookkeeping, and a
+            // failure of it (a full disk) is a warning, never a failed import.
             match recorded {
-                Ok(result) => result?,
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => p.warnings.push(format!(
+                    "the directory was written, but the last received rows were not recorded ({e});                      the next import of this school reads every user again"
+                )),
                 Err(_) => tracing::error!("the received-rows writer panicked; the last received rows are not updated"),
             }
             if school_created {
@@ -107,7 +114,13 @@ impl Engine {
             }
             passwords_csv = self.write_passwords(run, req, &p)?;
         }
-        summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school)?;
+        if let Err(e) = summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school) {
+            if !committed {
+                return Err(e);
+            }
+            p.warnings
+                .push(format!("the directory was written, but the run's summary was not: {e}"));
+        }
 
         let mut counts = plan.counts();
         *counts.entry(Action::Unchanged).or_default() += p.quiet.len() as u64;

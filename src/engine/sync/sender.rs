@@ -126,6 +126,9 @@ impl Engine {
                 Ok(outcome)
             }
             Err(e) => {
+                if e.is_disk_full() {
+                    crate::engine::clean_temp_files(&self.settings().paths);
+                }
                 run.finish(RunStatus::Failed, Some(e.to_string()))?;
                 Err(e)
             }
