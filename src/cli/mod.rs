@@ -9,7 +9,7 @@ mod output;
 mod progress;
 
 use crate::engine::config::LoadOptions;
-use crate::engine::{EngineError, Settings};
+use crate::engine::{EngineError, ErrorKind, Settings};
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
@@ -31,10 +31,9 @@ impl From<Exit> for ExitCode {
 }
 
 fn exit_for(err: &anyhow::Error) -> Exit {
-    match err.downcast_ref::<EngineError>() {
-        Some(EngineError::Invalid(_)) => Exit::Usage,
-        Some(EngineError::ReadOnly { .. }) => Exit::Refused,
-        Some(EngineError::Refused(_)) => Exit::Refused,
+    match err.downcast_ref::<EngineError>().map(EngineError::kind) {
+        Some(ErrorKind::Usage) => Exit::Usage,
+        Some(ErrorKind::Refused) => Exit::Refused,
         _ => Exit::Error,
     }
 }
@@ -81,7 +80,7 @@ fn finish(result: anyhow::Result<Exit>) -> ExitCode {
         Ok(code) => code.into(),
         Err(e) if is_broken_pipe(&e) => Exit::Ok.into(),
         Err(e) => {
-            eprintln!("rollcall: error: {e:#}");
+            let _ = output::err_text(&format!("rollcall: error: {e:#}\n"));
             exit_for(&e).into()
         }
     }

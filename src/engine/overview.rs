@@ -31,6 +31,8 @@ pub struct Overview {
     pub read_only: bool,
     /// Schools whose last feed is older than `import.stale_after_days`.
     pub stale_schools: Vec<String>,
+    /// The directory change listener (LDAP directories, once one ran).
+    pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
 
 /// One row of the schools table.
@@ -105,6 +107,7 @@ impl Engine {
             today,
             read_only: self.read_only(),
             stale_schools: self.stale_schools()?,
+            listener: self.listener_status()?,
         })
     }
 

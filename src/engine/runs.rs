@@ -71,6 +71,22 @@ pub enum RunStatus {
     /// The process ended without finishing the run (killed, crashed, power
     /// lost); found and marked by the next engine that opened the data dir.
     Interrupted,
+    /// Stopped on request (a job cancelled in the console, Ctrl-C) before
+    /// it finished; what it did until then is kept and counted.
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Refused => "refused",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ mod behaviour;
 mod e2e;
 mod harness;
 mod holdings;
+mod hostile;
 mod svg;
 mod sync;
 mod verify;

@@ -16,6 +16,7 @@ mod config_layers;
 mod feeds;
 mod fuzz_corpus;
 mod ldap;
+mod ldap_nodes;
 mod passwords;
 mod properties;
 mod secrets;

@@ -12,6 +12,7 @@ mod crash;
 mod faults;
 mod ldap;
 mod lifecycle;
+mod listen;
 mod schools;
 mod scim;
 mod verify;

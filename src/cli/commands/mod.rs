@@ -6,6 +6,8 @@ mod demo;
 mod import;
 mod info;
 mod limbo;
+mod listen;
+mod migrate;
 mod runs;
 mod schools;
 mod sync;
@@ -29,7 +31,9 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
     match command {
         Command::Info => info::run(&settings, json),
         Command::Demo(a) => demo::run(settings, &a, json),
-        Command::Schools(c) => schools::run(&mut Engine::open(settings)?, c, json),
+        // Listing and merging must work on a directory holding two
+        // spellings of a school, which every other command refuses.
+        Command::Schools(c) => schools::run(&mut Engine::open_unchecked(settings)?, c, json),
         Command::Import(a) => import::run(&mut Engine::open(settings)?, &a, json),
         Command::Users(c) => users::run(&Engine::open(settings)?, c, json),
         Command::Limbo(c) => limbo::run(&mut Engine::open(settings)?, c, json),
@@ -40,11 +44,13 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Daemon(a) => daemon::run(global, settings, &a, json),
         Command::Metrics { textfile } => daemon::metrics(&Engine::open(settings)?, textfile.as_deref()),
         Command::Completions { .. } | Command::Man => unreachable_meta(),
+        Command::Listen => listen::run(&Engine::open(settings)?, json),
         Command::Queue(c) => sync::queue(&Engine::open(settings)?, c, json),
         Command::Schedule(c) => sync::schedule(&mut Engine::open(settings)?, c, json),
         Command::Resync { authority } => sync::resync(&mut Engine::open(settings)?, authority, json),
         Command::Trash(c) => sync::trash(&mut Engine::open(settings)?, c, json),
         Command::SyncSchools(c) => sync_schools::sync_schools(&mut Engine::open(settings)?, c, json),
         Command::Verify(a) => sync_schools::verify(&mut Engine::open(settings)?, a, json),
+        Command::Migrate { dry_run } => migrate::run(&mut Engine::open(settings)?, dry_run, json),
     }
 }

@@ -1,8 +1,9 @@
-//! `rollcall schools list | create`.
+//! `rollcall schools list | create | merge`.
 
 use crate::cli::Exit;
 use crate::cli::args::SchoolsCmd;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::engine::Engine;
 
 pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<Exit> {
@@ -12,7 +13,7 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&schools)?;
             } else if schools.is_empty() {
-                eprintln!("no schools yet: create one with `rollcall schools create NAME` or import a feed");
+                errln!("no schools yet: create one with `rollcall schools create NAME` or import a feed")?;
             } else {
                 let mut t = Table::new(&["NAME", "USERS", "LAST FEED", "DISPLAY NAME"]);
                 let mut stale = 0;
@@ -43,12 +44,31 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
                 }
             }
         }
+        SchoolsCmd::Merge { from, into } => {
+            let o = engine.schools_merge(&from, &into)?;
+            if json {
+                output::json(&o)?;
+            } else {
+                println!(
+                    "merged {} into {}: {} users moved{}",
+                    o.from,
+                    o.into,
+                    o.users,
+                    if o.school_removed {
+                        format!(", school {} removed", o.from)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
         SchoolsCmd::Create { name, display_name } => {
+            engine.check_schools()?;
             let school = engine.school_create(&name, display_name.as_deref())?;
             if json {
                 output::json(&school)?;
             } else {
-                println!("created school {} ({})", school.name, school.display_name);
+                outln!("created school {} ({})", school.name, school.display_name)?;
             }
         }
     }

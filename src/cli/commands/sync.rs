@@ -4,6 +4,7 @@ use crate::cli::Exit;
 use crate::cli::args::{AuthoritiesCmd, QueueCmd, ScheduleCmd, SyncCmd, TrashCmd};
 use crate::cli::lifecycle::Stoppable;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::sync::{QueueStatus, Scheduled, SyncOptions};
@@ -69,7 +70,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&list)?;
             } else if list.is_empty() {
-                eprintln!("no authorities configured: add an [authorities.NAME] table (see configs/rollcall.toml)");
+                errln!("no authorities configured: add an [authorities.NAME] table (see configs/rollcall.toml)")?;
             } else {
                 let mut t = Table::new(&["NAME", "KIND", "ACTIVE", "SCHOOLS", "DEPTH", "TRASH", "PAUSED", "URL"]);
                 for a in &list {
@@ -85,9 +86,12 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                     ]);
                 }
                 t.print()?;
+                if engine.config().directory.backend == crate::engine::config::Backend::Ldap {
+                    println!("{}", super::listen::describe(list[0].listener.as_ref()));
+                }
                 for a in &list {
                     for p in &a.problems {
-                        eprintln!("{}: {p}", a.name);
+                        errln!("{}: {p}", a.name)?;
                     }
                 }
             }
@@ -97,7 +101,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&serde_json::json!({ "authority": name, "paused": true, "reason": reason }))?;
             } else {
-                println!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again");
+                outln!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again")?;
             }
         }
         AuthoritiesCmd::Resume { name } => {
@@ -105,9 +109,9 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&serde_json::json!({ "authority": name, "resumed": was }))?;
             } else if was {
-                println!("{name}: resumed");
+                outln!("{name}: resumed")?;
             } else {
-                println!("{name}: was not paused");
+                outln!("{name}: was not paused")?;
             }
         }
         AuthoritiesCmd::Show { name } => {
@@ -142,12 +146,12 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                     t.row(vec![k.to_string(), v]);
                 }
                 t.print()?;
-                println!("\nmapping (target attribute = directory field):");
+                outln!("\nmapping (target attribute = directory field):")?;
                 for (attr, field) in &a.mapping {
-                    println!("  {attr} = {field}");
+                    outln!("  {attr} = {field}")?;
                 }
                 for p in &a.problems {
-                    println!("problem: {p}");
+                    outln!("problem: {p}")?;
                 }
             }
         }
@@ -163,7 +167,7 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
         max_wait,
     } = cmd;
     if !(max_wait >= 0.0 && max_wait.is_finite()) {
-        return Err(crate::engine::EngineError::Invalid("--max-wait must be ≥ 0 seconds".into()).into());
+        return Err(crate::engine::EngineError::Usage("--max-wait must be ≥ 0 seconds".into()).into());
     }
     let opts = SyncOptions {
         authority,
@@ -189,11 +193,11 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
             ]);
         }
         t.print()?;
-        println!("run {} in {:.1} s", outcome.run_id, outcome.seconds);
+        outln!("run {} in {:.1} s", outcome.run_id, outcome.seconds)?;
     }
     for a in &outcome.authorities {
         if let Some(why) = &a.incomplete {
-            eprintln!("rollcall: {}: incomplete: {why}", a.authority);
+            errln!("rollcall: {}: incomplete: {why}", a.authority)?;
         }
     }
     Ok(if outcome.complete { Exit::Ok } else { Exit::Incomplete })
@@ -206,7 +210,7 @@ pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit>
             if json {
                 output::json(&list)?;
             } else if list.is_empty() {
-                eprintln!("no authorities configured");
+                errln!("no authorities configured")?;
             } else {
                 queue_table(&list)?;
             }
@@ -216,7 +220,7 @@ pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit>
             if json {
                 output::json(&items)?;
             } else if items.is_empty() {
-                eprintln!("the queue of {authority} is empty");
+                errln!("the queue of {authority} is empty")?;
             } else {
                 let mut t = Table::new(&["FILE", "STATE", "OBJECT", "ATTEMPTS", "NEXT TRY", "LAST ERROR"]);
                 for i in items {
@@ -244,13 +248,13 @@ fn print_scheduled(s: &Scheduled, json: bool) -> std::io::Result<()> {
     names.sort();
     names.dedup();
     for name in names {
-        println!(
+        outln!(
             "{name}: {} queued, {} already waiting",
             s.queued.get(name).copied().unwrap_or(0),
             s.coalesced.get(name).copied().unwrap_or(0)
-        );
+        )?;
     }
-    println!("{} object(s) scheduled", s.objects);
+    outln!("{} object(s) scheduled", s.objects)?;
     Ok(())
 }
 
@@ -278,7 +282,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&items)?;
             } else if items.is_empty() {
-                eprintln!("the trash is empty");
+                errln!("the trash is empty")?;
             } else {
                 let mut t = Table::new(&["ITEM", "OBJECT", "STATUS", "ATTEMPTS", "LAST FAILURE", "ERROR"]);
                 for i in items {
@@ -302,33 +306,33 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&d)?;
             } else {
-                println!("item:      {}", d.entry.item);
-                println!("object:    {}", d.entry.object);
-                println!("error:     {} ({})", d.entry.error, d.entry.class);
+                outln!("item:      {}", d.entry.item)?;
+                outln!("object:    {}", d.entry.object)?;
+                outln!("error:     {} ({})", d.entry.error, d.entry.class)?;
                 if let Some(s) = d.entry.http_status {
-                    println!("http:      {s}");
+                    outln!("http:      {s}")?;
                 }
-                println!("attempts:  {}", d.entry.attempts);
-                println!(
+                outln!("attempts:  {}", d.entry.attempts)?;
+                outln!(
                     "first/last failure: {} / {}",
                     when(d.entry.first_failure),
                     when(d.entry.last_failure)
-                );
+                )?;
                 if d.payload.is_null() {
-                    println!("\nnothing was sent; what would be sent now:");
-                    println!("{}", serde_json::to_string_pretty(&d.now)?);
+                    outln!("\nnothing was sent; what would be sent now:")?;
+                    outln!("{}", serde_json::to_string_pretty(&d.now)?)?;
                     return Ok(Exit::Ok);
                 }
-                println!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?);
+                outln!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?)?;
                 if d.diff.is_empty() {
-                    println!("\nwhat would be sent now is the same");
+                    outln!("\nwhat would be sent now is the same")?;
                 } else {
-                    println!("\nwhat would be sent now differs:");
+                    outln!("\nwhat would be sent now differs:")?;
                     for f in &d.diff {
                         let show = |v: &Option<serde_json::Value>| {
                             v.as_ref().map(|v| v.to_string()).unwrap_or("(none)".into())
                         };
-                        println!("  {}: {} → {}", f.path, show(&f.before), show(&f.now));
+                        outln!("  {}: {} → {}", f.path, show(&f.before), show(&f.now))?;
                     }
                 }
             }
@@ -338,7 +342,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"deleted": done}))?;
             } else {
-                println!("deleted {} item(s)", done.len());
+                outln!("deleted {} item(s)", done.len())?;
             }
         }
         TrashCmd::Requeue { items } => {
@@ -346,7 +350,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"requeued": done}))?;
             } else {
-                println!("requeued {} item(s); `rollcall sync run --once` sends them", done.len());
+                outln!("requeued {} item(s); `rollcall sync run --once` sends them", done.len())?;
             }
         }
         TrashCmd::Purge { older_than, authority } => {
@@ -354,7 +358,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"purged": done}))?;
             } else {
-                println!("purged {} item(s)", done.len());
+                outln!("purged {} item(s)", done.len())?;
             }
         }
     }

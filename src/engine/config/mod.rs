@@ -47,6 +47,7 @@ pub struct Config {
     pub runs: RunsConfig,
     pub console: ConsoleConfig,
     pub sync: SyncConfig,
+    pub hooks: crate::engine::hooks::HooksConfig,
     /// Remote authorities by name (none by default).
     #[serde(default)]
     pub authorities: BTreeMap<String, AuthorityConfig>,
@@ -106,6 +107,19 @@ pub struct ImportConfig {
     /// A school whose last feed is older than this many days is stale.
     pub stale_after_days: u32,
     pub create_schools: bool,
+    /// Days a user who left their last school stays active in limbo.
+    pub deactivation_grace_days: u32,
+    /// Users missing from a feed are left alone (partial feeds).
+    pub no_delete: bool,
+    /// New users are created active (else disabled).
+    pub activate_new_users: bool,
+    /// A class whose last member left stays (else it is removed).
+    pub keep_empty_classes: bool,
+    /// The feeds' character set (an encoding_rs label); empty: UTF-8 or
+    /// UTF-16 with BOM only.
+    pub encoding: String,
+    /// Feeds larger than this many bytes are refused; 0: no limit.
+    pub max_feed_bytes: u64,
     pub guard: GuardConfig,
     pub csv: CsvConfig,
     pub xml: XmlConfig,
@@ -215,6 +229,16 @@ impl Config {
             crate::engine::scheme::EmailScheme::parse(&imp.email_scheme)
                 .map_err(|e| fail("import.email_scheme", e.to_string()))?;
         }
+        if !imp.encoding.is_empty() && encoding_rs::Encoding::for_label(imp.encoding.as_bytes()).is_none() {
+            return Err(fail(
+                "import.encoding",
+                format!(
+                    "'{}' is not an encoding label; use e.g. windows-1252, iso-8859-15, utf-8 (WHATWG labels)",
+                    imp.encoding
+                ),
+            ));
+        }
+        self.hooks.check().map_err(|(key, message)| fail(&key, message))?;
         if !matches!(imp.csv.delimiter.as_str(), "" | "," | ";" | "\t" | "\\t" | "tab" | "|") {
             return Err(fail(
                 "import.csv.delimiter",

@@ -76,6 +76,9 @@ pub struct AuthorityView {
     /// unreadable or too open token file, a missing CA bundle…).
     pub problems: Vec<String>,
     pub queue: QueueStatus,
+    /// The directory change listener that journals changes made outside
+    /// rollcall (LDAP directories; `null` otherwise or before it first ran).
+    pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
 
 impl Engine {
@@ -218,6 +221,7 @@ impl Engine {
             ca_bundle: c.ca_bundle.clone(),
             problems,
             queue: self.queue_status(a)?,
+            listener: self.listener_status()?,
         })
     }
 }

@@ -82,6 +82,8 @@ impl Engine {
             max_wait: Duration::ZERO,
         };
         let mut targets = Targets::new();
+        // The directory's change stream (LDAP), followed on its own thread.
+        let listener = crate::engine::listen::ListenerThread::spawn(&self.settings)?;
         let mut run = self.daemon_run()?;
         let mut opened = Instant::now();
         let mut sent = 0u64;
@@ -148,6 +150,7 @@ impl Engine {
             let poll = Duration::from_secs_f64(self.config().sync.poll_seconds);
             crate::engine::jobs::sleep_unless_cancelled(poll, progress);
         }
+        drop(listener);
         run.finish(RunStatus::Ok, Some("stopped".into()))?;
         self.audit.record("daemon stop", serde_json::Value::Null, "ok");
         Ok(())
@@ -159,7 +162,7 @@ impl Engine {
     /// need a restart.
     pub fn reload(&mut self, new: Settings) -> EngineResult<Reloaded> {
         if new.paths.root() != self.settings.paths.root() {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::BadInput(format!(
                 "the data dir changed ({} → {}); restart rollcall to move it",
                 self.settings.paths.root().display(),
                 new.paths.root().display()
@@ -170,7 +173,7 @@ impl Engine {
             serde_json::to_value(&new.config.directory).ok(),
         );
         if old_dir != new_dir {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::BadInput(
                 "[directory] changed; restart rollcall to switch directories".into(),
             ));
         }

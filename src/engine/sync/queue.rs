@@ -504,6 +504,34 @@ impl Queue {
         Ok(oldest)
     }
 
+    /// Items being sent right now, by any process: (who claimed it, as the
+    /// claim records it; the item's name; the item, when readable).
+    pub fn claimed_items(&self) -> io::Result<Vec<(String, String, Option<QueueItem>)>> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(self.claimed_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for entry in entries.flatten() {
+            let Ok(file) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some((owner, name)) = file.split_once('~') else {
+                continue;
+            };
+            if !valid_file_name(name) {
+                continue;
+            }
+            let item = fs::read(entry.path())
+                .ok()
+                .and_then(|t| serde_json::from_slice::<QueueItem>(&t).ok());
+            out.push((owner.to_string(), name.to_string(), item));
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
     /// Deletes trash items whose failure is older than `max_age`; returns
     /// their names.
     pub fn purge_trash(&self, max_age: Duration, dry_run: bool) -> io::Result<Vec<String>> {

@@ -10,7 +10,7 @@ use super::queue::Reaper;
 use super::target::Target;
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::runs::{Run, RunKind, RunStatus};
-use crate::engine::{Engine, EngineResult, io_error};
+use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -122,14 +122,24 @@ impl Engine {
                     .filter_map(|a| a.incomplete.as_ref().map(|r| format!("{}: {r}", a.authority)))
                     .collect::<Vec<_>>()
                     .join("; ");
-                run.finish(RunStatus::Ok, (!message.is_empty()).then_some(message))?;
+                let status = if progress.cancelled() {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Ok
+                };
+                run.finish(status, (!message.is_empty()).then_some(message))?;
                 Ok(outcome)
             }
             Err(e) => {
                 if e.is_disk_full() {
                     crate::engine::clean_temp_files(&self.settings().paths);
                 }
-                run.finish(RunStatus::Failed, Some(e.to_string()))?;
+                let status = if matches!(e, EngineError::Cancelled(_)) {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Failed
+                };
+                run.finish(status, Some(e.to_string()))?;
                 Err(e)
             }
         }
