@@ -5,6 +5,7 @@ use std::path::Path;
 
 /// Bytes free for unprivileged writers on the file system holding `path`
 /// (or its nearest existing ancestor).
+#[allow(unsafe_code)] // reviewed: statvfs into a zeroed struct we own
 pub fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let mut p = Some(path);

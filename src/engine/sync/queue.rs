@@ -644,6 +644,7 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 
 /// Flushes the file system holding `path` to disk: one call instead of an
 /// fsync per file when many items are written at once.
+#[allow(unsafe_code)] // reviewed: one syscall on a descriptor we own
 fn sync_filesystem(path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let dir = File::open(path)?;
