@@ -1,6 +1,8 @@
-//! Build script: puts the commit into `rollcall --version`
-//! (`ROLLCALL_COMMIT`: the short hash of HEAD, or "unknown" outside a git
-//! checkout, e.g. a source tarball — set `ROLLCALL_COMMIT` to name it).
+//! Build script: puts the commit into `rollcall --version` as
+//! `BUILD_COMMIT`: the short hash of HEAD, or "unknown" outside a git
+//! checkout (a source tarball: set `BUILD_COMMIT` to name it). Not
+//! `ROLLCALL_…`: cargo also sets it when it runs tests, and every
+//! `ROLLCALL_*` variable is a config layer.
 
 use std::process::Command;
 
@@ -13,14 +15,14 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit = std::env::var("ROLLCALL_COMMIT")
+    let commit = std::env::var("BUILD_COMMIT")
         .ok()
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
     println!(
-        "cargo:rustc-env=ROLLCALL_COMMIT={}",
+        "cargo:rustc-env=BUILD_COMMIT={}",
         commit.as_deref().unwrap_or("unknown")
     );
-    println!("cargo:rerun-if-env-changed=ROLLCALL_COMMIT");
+    println!("cargo:rerun-if-env-changed=BUILD_COMMIT");
     // A new commit or checkout moves HEAD's reflog.
     for path in ["HEAD", "logs/HEAD"] {
         if let Some(p) = git(&["rev-parse", "--git-path", path]) {
