@@ -48,7 +48,8 @@ fn user_dn(server: &slapd::Slapd, d: &District, username: &str) -> String {
     server
         .entries(&base)
         .into_iter()
-        .find(|(_, attrs)| attrs.get("uid").is_some_and(|v| v.contains(username)))
+        // The person's entry (with a password), not a username claim.
+        .find(|(_, attrs)| attrs.get("uid").is_some_and(|v| v.contains(username)) && attrs.contains_key("userpassword"))
         .map(|(dn, _)| dn)
         .expect("the new user's entry")
 }
