@@ -40,6 +40,7 @@ impl Engine {
             }
         }
         let mut school_created = false;
+        let mut committed = false;
         let mut passwords_csv = None;
         let mut notes: HashMap<usize, String> = HashMap::new();
         let mut hook_failures = Vec::new();
@@ -156,8 +157,15 @@ impl Engine {
                 }
                 return Err(e.into());
             }
+            committed = true;
+            // The directory is written: what follows is bookkeeping, and a
+            // failure of it (a full disk) is a warning, never a failed import.
             match recorded {
-                Ok(result) => result?,
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => p.warnings.push(format!(
+                    "the directory was written, but the last received rows were not recorded ({e}); \
+                     the next import of this school reads every user again"
+                )),
                 Err(_) => tracing::error!("the received-rows writer panicked; the last received rows are not updated"),
             }
             if school_created {
@@ -191,7 +199,13 @@ impl Engine {
                 }
             }
         }
-        summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school, &notes)?;
+        if let Err(e) = summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school, &notes) {
+            if !committed {
+                return Err(e);
+            }
+            p.warnings
+                .push(format!("the directory was written, but the run's summary was not: {e}"));
+        }
 
         let mut counts = plan.counts();
         *counts.entry(Action::Unchanged).or_default() += p.quiet.len() as u64;
