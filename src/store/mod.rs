@@ -294,6 +294,17 @@ pub trait Directory: Send {
         Ok(HashMap::new())
     }
 
+    /// Gives back names claimed by [`claim_usernames`] whose users were not
+    /// created after all (the import failed, was refused or a hook vetoed
+    /// them); names whose users exist stay claimed. By default nothing is
+    /// claimed, so nothing is released.
+    ///
+    /// [`claim_usernames`]: Directory::claim_usernames
+    fn release_claims(&mut self, names: &[String]) -> StoreResult<()> {
+        let _ = names;
+        Ok(())
+    }
+
     /// Starts a consistent read view: every read until [`end_read`] sees the
     /// same state where the backend can (SQLite: one read transaction; LDAP
     /// has no snapshots, so there it is a no-op and reads are live). The import plans inside one. Must not be open while

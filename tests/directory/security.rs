@@ -184,6 +184,7 @@ read_only! {
     read_only_refuses_verify_fix: ["verify", "users", "--authority", "mirror", "--fix"] => "verify --fix";
     read_only_refuses_migrate: ["migrate"] => "migrate";
     read_only_refuses_schools_merge: ["schools", "merge", "GS", "gs"] => "schools merge";
+    read_only_refuses_listen: ["listen"] => "listen";
 }
 
 /// Every `check_writable("<action>")` in the engine has a test above, so a

@@ -1091,7 +1091,7 @@ fn passwords_that_cannot_be_written_import_nothing() {
     let o = d.import_req(req);
     assert_eq!(o.created, 1);
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert!(text.lines().nth(1).unwrap().starts_with("m.m,1,Max,M,"));
+    assert!(text.lines().nth(1).unwrap().starts_with("m.m,1,Max,M,"), "{text}");
     let leftovers: Vec<_> = std::fs::read_dir(d.data_dir())
         .unwrap()
         .filter_map(|e| e.ok())

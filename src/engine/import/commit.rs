@@ -28,17 +28,44 @@ impl Engine {
         mut p: Prepared,
         progress: &mut dyn Progress,
     ) -> EngineResult<ImportOutcome> {
-        let cfg = self.settings.config.import.clone();
-        if p.refused.is_none() && !req.dry_run {
-            // New users' names are claimed in the directory before anything
-            // is written; names another writer took meanwhile are planned again.
-            let again = super::claim::claim_new_usernames(&self.settings, self.dir.as_mut(), &mut p, &req.school)?;
-            if again > 0 {
-                p.warnings.push(format!(
-                    "{again} username(s) planned again: another writer of the directory took them meanwhile"
-                ));
-            }
+        if p.refused.is_some() || req.dry_run {
+            return self.write_prepared(run, req, p, progress);
         }
+        // New users' names are claimed in the directory before anything is
+        // written; names another writer took meanwhile are planned again.
+        let again = super::claim::claim_new_usernames(&self.settings, self.dir.as_mut(), &mut p, &req.school)?;
+        if again > 0 {
+            p.warnings.push(format!(
+                "{again} username(s) planned again: another writer of the directory took them meanwhile"
+            ));
+        }
+        let claimed: Vec<String> = p
+            .plan
+            .items
+            .iter()
+            .filter(|i| i.action == Action::Created)
+            .map(|i| i.after.username.clone())
+            .collect();
+        let outcome = self.write_prepared(run, req, p, progress);
+        // The names of users not created after all (a failure, a refusal, a
+        // vetoing hook) go back at once; the created users' names stay theirs.
+        if !claimed.is_empty()
+            && let Err(e) = self.dir.release_claims(&claimed)
+        {
+            tracing::warn!("usernames claimed for users not created stay claimed until a later import: {e}");
+        }
+        outcome
+    }
+
+    /// Writes a prepared import whose new users' names are claimed.
+    fn write_prepared(
+        &mut self,
+        run: &mut Run,
+        req: &ImportRequest,
+        mut p: Prepared,
+        progress: &mut dyn Progress,
+    ) -> EngineResult<ImportOutcome> {
+        let cfg = self.settings.config.import.clone();
         let mut school_created = false;
         let mut committed = false;
         let mut passwords_csv = None;

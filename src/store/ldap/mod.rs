@@ -174,6 +174,11 @@ impl Directory for LdapDirectory {
         self.claim_usernames_impl(claims)
     }
 
+    fn release_claims(&mut self, names: &[String]) -> StoreResult<()> {
+        self.claims_unused(names);
+        self.release_stale_claims()
+    }
+
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
         self.apply_impl(batch)
     }
