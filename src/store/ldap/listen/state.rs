@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 /// How long a change waits for this data dir's write of the same object
 /// to complete before it is journalled anyway.
 pub const DEFER_LIMIT: Duration = Duration::from_secs(10);
-/// Own writes nobody consumed (no listener ran) are forgotten after this.
-const OWN_RETENTION_DAYS: i64 = 7;
 
 /// One change of the stream, as the listener decides it.
 #[derive(Clone, Debug)]
@@ -127,13 +125,8 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    /// A new session's generation (entries seen in it are marked with it);
-    /// old own writes are forgotten.
+    /// A new session's generation (entries seen in it are marked with it).
     pub fn start_session(&mut self) -> StoreResult<i64> {
-        let cutoff = time_str(Utc::now() - chrono::TimeDelta::days(OWN_RETENTION_DAYS));
-        self.conn
-            .execute("DELETE FROM own_changes WHERE at < ?1", [cutoff])
-            .map_err(|e| self.err(e))?;
         self.conn
             .query_row(
                 "UPDATE listen_state SET gen = gen + 1 WHERE id = 1 RETURNING gen",
