@@ -61,9 +61,26 @@ impl Drop for Running {
 /// Users (DN, record uid) of the district, from the server.
 fn users(server: &Slapd, base: &str) -> Vec<(String, String)> {
     let out = Command::new("ldapsearch")
-        .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &server.url(), "-D", slapd::ROOT_DN, "-w"])
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &server.url(),
+            "-D",
+            slapd::ROOT_DN,
+            "-w",
+        ])
         .arg(slapd::ROOT_PW)
-        .args(["-b", base, "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "employeeNumber"])
+        .args([
+            "-b",
+            base,
+            "-E",
+            "pr=1000/noprompt",
+            "(objectClass=inetOrgPerson)",
+            "employeeNumber",
+        ])
         .output()
         .expect("ldapsearch");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -81,7 +98,17 @@ fn users(server: &Slapd, base: &str) -> Vec<(String, String)> {
 /// entryCSN commit times of these record uids' users.
 fn csn_times(server: &Slapd, base: &str, wanted: &HashSet<String>) -> BTreeMap<String, chrono::DateTime<chrono::Utc>> {
     let out = Command::new("ldapsearch")
-        .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &server.url(), "-D", slapd::ROOT_DN, "-w"])
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &server.url(),
+            "-D",
+            slapd::ROOT_DN,
+            "-w",
+        ])
         .arg(slapd::ROOT_PW)
         .args([
             "-b",
@@ -147,7 +174,11 @@ fn write_changes(server: &Slapd, changes: &[String], writers: usize, rate: f64) 
                 }
                 drop(stdin);
                 let out = child.wait_with_output().expect("ldapmodify");
-                assert!(out.status.success(), "ldapmodify: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "ldapmodify: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             });
         }
     });
@@ -178,7 +209,10 @@ fn wait_journalled(engine: &Engine, seq: u64, wanted: &HashSet<String>) -> Insta
         if wanted.iter().all(|u| got.contains_key(u)) {
             return Instant::now();
         }
-        assert!(t.elapsed() < Duration::from_secs(600), "not every change was journalled");
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "not every change was journalled"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
