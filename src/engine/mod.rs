@@ -178,6 +178,18 @@ impl Settings {
     }
 }
 
+/// A second connection to the directory beside a writer of this process
+/// (the batch import's planner): it leaves the writer's unfinished work alone.
+pub(crate) fn open_directory_beside(settings: &Settings) -> EngineResult<Box<dyn Directory>> {
+    Ok(match settings.config.directory.backend {
+        Backend::Sqlite => Box::new(SqliteDirectory::open(&settings.paths.directory_db())?),
+        Backend::Ldap => Box::new(LdapDirectory::open_beside(
+            &settings.config.directory.ldap,
+            &settings.paths.ldap_journal(),
+        )?),
+    })
+}
+
 /// Opens a connection to the configured directory.
 pub(crate) fn open_directory(settings: &Settings) -> EngineResult<Box<dyn Directory>> {
     Ok(match settings.config.directory.backend {

@@ -36,11 +36,16 @@ pub struct Running {
 
 impl Running {
     pub fn start(d: &District, extra: &[String]) -> Running {
-        let stop = CancelToken::default();
-        let token = stop.clone();
-        let data = d.data_dir().to_path_buf();
         let mut sets = d.backend_sets().to_vec();
         sets.extend(extra.iter().cloned());
+        Running::start_on(d.data_dir(), &sets, &d.engine)
+    }
+
+    /// A listener for the data dir `data` (`engine` is one of its engines).
+    pub fn start_on(data: &std::path::Path, sets: &[String], engine: &rollcall::engine::Engine) -> Running {
+        let stop = CancelToken::default();
+        let token = stop.clone();
+        let (data, sets) = (data.to_path_buf(), sets.to_vec());
         let handle = std::thread::spawn(move || {
             let engine = common::open_owned(&data, &sets, false);
             engine.listen(&mut Until(token)).expect("listen");
@@ -49,12 +54,18 @@ impl Running {
             stop,
             handle: Some(handle),
         };
-        wait_for(d, "the listener to persist", |d| {
-            d.engine
-                .listener_status()
-                .expect("status")
-                .is_some_and(|s| s.connected && s.phase == "persisting")
-        });
+        let t = Instant::now();
+        while !engine
+            .listener_status()
+            .expect("status")
+            .is_some_and(|s| s.connected && s.phase == "persisting")
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "timed out waiting for the listener to persist"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         r
     }
 
@@ -650,4 +661,58 @@ fn kill_9_of_the_listener_at_random_points_loses_no_change() {
         assert_eq!(o.kills, 3, "{o:?}");
         assert!(o.lost.is_empty(), "trial {seed}: {:#?}", o.lost);
     }
+}
+
+#[test]
+fn two_nodes_on_one_directory_each_journal_every_change_their_own_once() {
+    let Some(server) = slapd::shared() else { return };
+    let mut d = District::on_server(server, &[]);
+    // A second node: its own data dir, the same directory.
+    let node2 = tempfile::tempdir().expect("tempdir");
+    let engine2 = common::open_owned(node2.path(), d.backend_sets(), false);
+    d.import(
+        "a",
+        &[&student("1", "Max", "Muster", "5a"), &student("2", "Eva", "E", "5a")],
+    );
+    let l1 = Running::start(&d, &[]);
+    let l2 = Running::start_on(node2.path(), d.backend_sets(), &engine2);
+    let (head1, head2) = (d.journal_head(), engine2.directory().journal_head().expect("head"));
+    d.import(
+        "a",
+        &[
+            &student("1", "Max", "Muster", "5a"),
+            &student("2", "Eva", "E", "5c"),
+            &student("3", "Tom", "T", "5a"),
+        ],
+    );
+    // Node 2 sees node 1's writes as the changes they are.
+    let expected = ["user:district:2", "user:district:3", "class:a:5a", "class:a:5c"];
+    let t = Instant::now();
+    loop {
+        let got: std::collections::BTreeSet<String> = engine2
+            .directory()
+            .journal_after(head2, 1000)
+            .expect("journal")
+            .iter()
+            .map(|e| e.object.to_string())
+            .collect();
+        if expected.iter().all(|o| got.contains(*o)) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "node 2 journalled {got:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Node 1 journalled its own writes once (a foreign change after them
+    // shows its listener has seen them).
+    server.ldapmodify(&format!(
+        "dn: uid=m.muster,cn=users,ou=a,{}\nchangetype: modify\nreplace: sn\nsn: Mustermann\n",
+        base_of(&d)
+    ));
+    wait_entry(&d, head1, "user:district:1");
+    let after = entries_after(&d, head1);
+    for o in expected {
+        assert_eq!(count(&after, o), 1, "{o}: {after:#?}");
+    }
+    l1.stop();
+    l2.stop();
 }

@@ -76,10 +76,10 @@ pub enum Backend {
 impl Backend {
     /// Whether a batch import may plan the next feed on a second connection
     /// while the current one is written (a second SQLite connection is a
-    /// plain reader; a second LDAP store would repair the journal the first
-    /// is writing).
+    /// plain reader; a second LDAP store is opened beside the writer, so it
+    /// leaves the writer's intents alone).
     pub fn plans_in_parallel(self) -> bool {
-        matches!(self, Backend::Sqlite)
+        matches!(self, Backend::Sqlite | Backend::Ldap)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::engine::audit::Actor;
 use crate::engine::jobs::{Progress, ProgressEvent, Quiet};
 use crate::engine::runs::{Run, RunKind, Runs};
 use crate::engine::state::StateDb;
-use crate::engine::{Engine, EngineError, EngineResult, Settings, open_directory};
+use crate::engine::{Engine, EngineError, EngineResult, Settings, open_directory_beside};
 use crate::model::ObjectRef;
 use chrono::NaiveDate;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,7 +81,7 @@ fn spawn_planner<'scope, 'env: 'scope>(
     let handle = scope.spawn(move || {
         // Its own connections: it reads while the writer writes.
         let connections =
-            open_directory(job.settings).and_then(|d| Ok((d, StateDb::open(&job.settings.paths.state_db())?)));
+            open_directory_beside(job.settings).and_then(|d| Ok((d, StateDb::open(&job.settings.paths.state_db())?)));
         let (dir, state) = match connections {
             Ok(c) => c,
             Err(e) => {

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS own_changes (
     at   TEXT NOT NULL,
     PRIMARY KEY (uuid, csn)
 );
+CREATE INDEX IF NOT EXISTS own_changes_at ON own_changes (at);
 CREATE TABLE IF NOT EXISTS listen_status (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
     url          TEXT NOT NULL,
@@ -130,6 +131,11 @@ impl Journal {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| j.err(e))?;
         j.conn.execute_batch(SCHEMA).map_err(|e| j.err(e))?;
+        // Own writes no listener consumed (none ran for a week) are forgotten.
+        let cutoff = super::mapping::time_str(Utc::now() - chrono::TimeDelta::days(7));
+        j.conn
+            .execute("DELETE FROM own_changes WHERE at < ?1", [cutoff])
+            .map_err(|e| j.err(e))?;
         Ok(j)
     }
 

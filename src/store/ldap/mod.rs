@@ -59,11 +59,27 @@ impl LdapDirectory {
     /// journal; connects on first use. Intents a crash left behind are
     /// repaired now when the server answers, else before the next write.
     pub fn open(cfg: &LdapConfig, journal_path: &Path) -> StoreResult<Self> {
+        let mut dir = Self::open_quietly(cfg, journal_path)?;
+        if let Err(e) = dir.repair_pending() {
+            tracing::warn!(error = %e, "unfinished LDAP changes could not be repaired yet; retrying before the next write");
+        }
+        Ok(dir)
+    }
+
+    /// A second connection of a process that writes with another one: it
+    /// does not repair on open (the intents pending now are the writer's,
+    /// in flight), only before a write of its own. The batch import plans
+    /// the next feed on it while the current one is written.
+    pub fn open_beside(cfg: &LdapConfig, journal_path: &Path) -> StoreResult<Self> {
+        Self::open_quietly(cfg, journal_path)
+    }
+
+    fn open_quietly(cfg: &LdapConfig, journal_path: &Path) -> StoreResult<Self> {
         cfg.check().map_err(|(key, message)| StoreError::Backend {
             server: cfg.url.clone(),
             message: format!("{key}: {message}"),
         })?;
-        let mut dir = LdapDirectory {
+        let dir = LdapDirectory {
             pool: Pool::new(cfg)?,
             layout: Layout::new(&cfg.layout, cfg.base_dn.trim()),
             map: Mapping::new(&cfg.attributes),
@@ -77,9 +93,6 @@ impl LdapDirectory {
             listening: std::sync::atomic::AtomicBool::new(false),
             own: Mutex::new(Vec::new()),
         };
-        if let Err(e) = dir.repair_pending() {
-            tracing::warn!(error = %e, "unfinished LDAP changes could not be repaired yet; retrying before the next write");
-        }
         Ok(dir)
     }
 

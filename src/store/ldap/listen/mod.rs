@@ -220,11 +220,14 @@ impl Follower {
         .into();
         let attrs = self.classifier.attributes();
         let filter = self.classifier.filter();
-        let mut stream = ldap
-            .with_controls(request)
-            .streaming_search(&self.base, Scope::Subtree, &filter, attrs)
-            .await
-            .map_err(|e| self.fail("sync search", e.to_string()))?;
+        let started = tokio::time::timeout(
+            pool.timeout,
+            ldap.with_controls(request)
+                .streaming_search(&self.base, Scope::Subtree, &filter, attrs),
+        )
+        .await
+        .map_err(|_| self.fail("sync search", "the server did not answer".into()))?;
+        let mut stream = started.map_err(|e| self.fail("sync search", e.to_string()))?;
         let mut prober = ldap.clone();
         self.status.connected = true;
         self.status.phase = "refreshing";

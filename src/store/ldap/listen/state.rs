@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 /// How long a change waits for this data dir's write of the same object
 /// to complete before it is journalled anyway.
 pub const DEFER_LIMIT: Duration = Duration::from_secs(10);
-/// Own writes nobody consumed (no listener ran) are forgotten after this.
-const OWN_RETENTION_DAYS: i64 = 7;
 
 /// One change of the stream, as the listener decides it.
 #[derive(Clone, Debug)]
@@ -127,13 +125,8 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
-    /// A new session's generation (entries seen in it are marked with it);
-    /// old own writes are forgotten.
+    /// A new session's generation (entries seen in it are marked with it).
     pub fn start_session(&mut self) -> StoreResult<i64> {
-        let cutoff = time_str(Utc::now() - chrono::TimeDelta::days(OWN_RETENTION_DAYS));
-        self.conn
-            .execute("DELETE FROM own_changes WHERE at < ?1", [cutoff])
-            .map_err(|e| self.err(e))?;
         self.conn
             .query_row(
                 "UPDATE listen_state SET gen = gen + 1 WHERE id = 1 RETURNING gen",
@@ -522,11 +515,124 @@ impl Decider<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ldap::LdapConfig;
+    use crate::store::ldap::layout::Layout;
+    use crate::store::ldap::mapping::Mapping;
 
     #[test]
     fn reads_the_time_of_an_entry_csn() {
         let t = csn_time("20240131120001.123456Z#000000#000#000000").unwrap();
         assert_eq!(time_str(t), "2024-01-31T12:00:01.123456Z");
         assert!(csn_time("garbage").is_none());
+    }
+
+    fn classifier() -> Classifier {
+        let t: toml::Table = crate::store::ldap::tests::DEFAULTS.parse().unwrap();
+        let cfg: LdapConfig = t["directory"]["ldap"].clone().try_into().unwrap();
+        Classifier::new(Layout::new(&cfg.layout, "dc=x"), Mapping::new(&cfg.attributes))
+    }
+
+    fn user(uid: &str, record: &str, sn: &str, class: &str) -> (String, Attrs) {
+        let mut a = Attrs::new();
+        let mut put = |k: &str, v: &[&str]| {
+            a.insert(k.to_string(), v.iter().map(|s| s.to_string()).collect());
+        };
+        put("objectclass", &["inetOrgPerson", "shadowAccount"]);
+        put("uid", &[uid]);
+        put("sn", &[sn]);
+        put("employeenumber", &[record]);
+        put("departmentnumber", &["district"]);
+        put("ou", &["a"]);
+        put("businesscategory", &[class]);
+        (format!("uid={uid},cn=users,ou=a,dc=x"), a)
+    }
+
+    fn entry(uuid: &str, (dn, attrs): (String, Attrs), csn: &str) -> (Change, Instant) {
+        (
+            Change::Entry {
+                uuid: uuid.into(),
+                dn,
+                attrs,
+                csn: Some(csn.into()),
+            },
+            Instant::now(),
+        )
+    }
+
+    fn journal(s: &State) -> Vec<(String, String)> {
+        let mut stmt = s
+            .conn
+            .prepare("SELECT object, schools FROM journal ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn decides_what_to_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(&dir.path().join("j.sqlite")).unwrap();
+        let cls = classifier();
+        let csn = |n: u32| format!("20260101000000.{n:06}Z#000000#000#000000");
+        // The baseline records and journals nothing.
+        let g = s.start_session().unwrap();
+        let first = vec![entry("u1", user("a.b", "1", "B", "class:a:5a"), &csn(1))];
+        let out = s.apply(&cls, Mode::Baseline, g, first, true, Some(b"c1")).unwrap();
+        assert_eq!((out.journaled, out.cookie_saved), (0, true));
+        assert_eq!(s.cookie().unwrap().as_deref(), Some(&b"c1"[..]));
+        // The same entry again: nothing differs.
+        let again = vec![entry("u1", user("a.b", "1", "B", "class:a:5a"), &csn(2))];
+        assert_eq!(
+            s.apply(&cls, Mode::Compare, g, again, false, None).unwrap().journaled,
+            0
+        );
+        // A changed class: the user and both classes.
+        let moved = vec![entry("u1", user("a.b", "1", "B", "class:a:6b"), &csn(3))];
+        s.apply(&cls, Mode::Compare, g, moved, false, Some(b"c3")).unwrap();
+        assert_eq!(
+            journal(&s),
+            [
+                ("user:district:1".into(), "[\"a\"]".into()),
+                ("class:a:5a".into(), "[\"a\"]".into()),
+                ("class:a:6b".into(), "[\"a\"]".into())
+            ]
+        );
+        // This data dir's own write (its entryCSN recorded) is not journalled again.
+        s.conn
+            .execute(
+                "INSERT INTO own_changes (uuid, csn, at) VALUES ('u1', ?1, 'x')",
+                [csn(4)],
+            )
+            .unwrap();
+        let own = vec![entry("u1", user("a.b", "1", "Bee", "class:a:6b"), &csn(4))];
+        assert_eq!(s.apply(&cls, Mode::Compare, g, own, false, None).unwrap().journaled, 0);
+        // A write of this data dir in flight: the change waits, the cookie too.
+        s.conn
+            .execute(
+                "INSERT INTO intents (object, schools, journal, at) VALUES ('user:district:1', '[]', 1, 'x')",
+                [],
+            )
+            .unwrap();
+        let busy = vec![entry("u1", user("a.b", "1", "Busy", "class:a:6b"), &csn(5))];
+        let out = s.apply(&cls, Mode::Compare, g, busy, false, Some(b"c5")).unwrap();
+        assert_eq!((out.journaled, out.deferred.len(), out.cookie_saved), (0, 1, false));
+        assert_eq!(s.cookie().unwrap().as_deref(), Some(&b"c3"[..]));
+        s.conn.execute("DELETE FROM intents", []).unwrap();
+        let out = s
+            .apply(&cls, Mode::Compare, g, out.deferred, false, Some(b"c5"))
+            .unwrap();
+        assert_eq!((out.journaled, out.cookie_saved), (1, true));
+        // A new session that does not see the entry: it is gone, with its class.
+        let n = journal(&s).len();
+        let g2 = s.start_session().unwrap();
+        let out = s.apply(&cls, Mode::Compare, g2, Vec::new(), true, None).unwrap();
+        assert_eq!(out.journaled, 2);
+        assert_eq!(
+            journal(&s)[n..].iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(),
+            ["user:district:1", "class:a:6b"]
+        );
+        assert!(s.mirror_is_empty().unwrap());
     }
 }
