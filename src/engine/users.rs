@@ -29,6 +29,9 @@ pub struct UserView {
     pub disabled: bool,
     pub state: &'static str,
     pub purge_at: Option<String>,
+    /// A user in limbo still active until this day
+    /// (`import.deactivation_grace_days`).
+    pub deactivate_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -56,6 +59,7 @@ impl From<&User> for UserView {
             disabled: u.disabled,
             state: u.state.as_str(),
             purge_at: u.purge_at.map(|d| d.to_string()),
+            deactivate_at: u.deactivate_at.map(|d| d.to_string()),
             created_at: u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             updated_at: u.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }

@@ -511,3 +511,46 @@ fn encoding_flag_and_deleted_count() {
         "deleted"
     );
 }
+
+/// Issue 18 point 11: every feed the demo leaves in `feeds/` imports again
+/// without changing anything, as the README says.
+#[test]
+fn every_demo_feed_imports_again_unchanged() {
+    let c = Cli::new();
+    let (code, _) = c.json(&["demo", "--schools", "4", "--users-per-school", "80", "--no-tui"]);
+    assert_eq!(code, 0);
+    let mut feeds: Vec<PathBuf> = std::fs::read_dir(c.data().join("feeds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    feeds.sort();
+    assert!(feeds.len() >= 8, "{feeds:?}");
+    let mut changed = Vec::new();
+    for f in &feeds {
+        let stem = f.file_stem().unwrap().to_str().unwrap();
+        let (school, role) = stem.rsplit_once('-').unwrap();
+        let (code, v) = c.json(&["import", "--school", school, "--role", role, s(f)]);
+        assert_eq!(code, 0, "{stem}: {v}");
+        let counts: Vec<u64> = [
+            "created",
+            "modified",
+            "added_school",
+            "removed_school",
+            "to_limbo",
+            "restored",
+            "deleted",
+        ]
+        .iter()
+        .map(|k| v[*k].as_u64().unwrap())
+        .collect();
+        if counts.iter().any(|n| *n > 0) || !v["errors"].as_array().unwrap().is_empty() {
+            changed.push(format!("{stem}: {counts:?} {}", v["changes"]));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "re-imports changed something:\n{}",
+        changed.join("\n")
+    );
+}

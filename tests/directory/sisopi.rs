@@ -1049,8 +1049,8 @@ fn a_hung_hook_is_killed_after_its_timeout() {
 #[test]
 fn a_cp1252_feed_reads_with_its_encoding_named() {
     let mut d = District::new();
-    // "Jörg Müßig-Äpfel, Ö €" in Windows-1252, as Excel saves it.
-    let bytes = b"record_uid;firstname;lastname;classes\n1;J\xf6rg;M\xfc\xdfig-\xc4pfel;5\x80\n2;\xd6zlem;\xdcnal;5a\n";
+    // ä ö ü ß € (and Ä Ö Ü) in Windows-1252, as Excel saves it.
+    let bytes = b"record_uid;firstname;lastname;classes\n1;J\xf6rg;M\xfc\xdfig-\xc4pfel;5\x80\n2;\xd6zlem;\xdcnal;5a\n3;K\xe4the;B\xe4r;5a\n";
     let f = d.raw_feed(bytes, "csv");
     let e = d
         .engine
@@ -1061,16 +1061,17 @@ fn a_cp1252_feed_reads_with_its_encoding_named() {
     let mut req = District::request("a", Role::Student, f.clone());
     req.encoding = Some("windows-1252".into());
     let o = d.import_req(req);
-    assert_eq!(o.created, 2, "{:?}", o.errors);
+    assert_eq!(o.created, 3, "{:?}", o.errors);
     let u = d.must("1");
     assert_eq!((u.firstname.as_str(), u.lastname.as_str()), ("Jörg", "Müßig-Äpfel"));
     assert_eq!(u.classes()["a"], ["5€"]);
     assert_eq!(u.username, "j.muessig-aepfel");
     assert_eq!(d.must("2").firstname, "Özlem");
+    assert_eq!((d.must("3").firstname.as_str(), d.must("3").username.as_str()), ("Käthe", "k.baer"));
     // The same from the config key; an unknown label is a usage error.
     d.reopen(&["import.encoding=\"cp1252\""], false);
     let o = d.import_req(District::request("a", Role::Student, f.clone()));
-    assert_eq!(o.unchanged, 2);
+    assert_eq!(o.unchanged, 3);
     let mut req = District::request("a", Role::Student, f);
     req.encoding = Some("klingon".into());
     assert!(matches!(d.engine.import(&req, &mut Quiet), Err(EngineError::Usage(_))));

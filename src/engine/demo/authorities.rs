@@ -17,7 +17,7 @@ use crate::engine::sync::SyncOptions;
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use crate::model::User;
 use crate::store::{Batch, UserChange, UserQuery};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// One in this many users of the first school has no e-mail address.
@@ -93,19 +93,23 @@ fn write_private(path: &std::path::Path, text: &str) -> EngineResult<()> {
     f.write_all(text.as_bytes()).map_err(io_error(path))
 }
 
-/// Gives the first school's users e-mail addresses, all but a few.
-pub fn add_emails(engine: &mut Engine, first_school: &str) -> EngineResult<()> {
+/// Gives the first school's users e-mail addresses, all but a few; returns
+/// them by record uid (the feeds are brought in line with them).
+pub fn add_emails(engine: &mut Engine, first_school: &str) -> EngineResult<HashMap<String, String>> {
     let users: Vec<User> = engine.dir.users(&UserQuery {
         school: Some(first_school.to_string()),
         ..UserQuery::default()
     })?;
+    let mut emails = HashMap::new();
     let changes = users
         .into_iter()
         .enumerate()
         .filter(|(i, u)| i % NO_EMAIL_EVERY != NO_EMAIL_EVERY / 2 && u.email.is_none())
         .map(|(_, before)| {
             let mut after = before.clone();
-            after.email = Some(format!("{}@{first_school}.schule.example", before.username));
+            let email = format!("{}@{first_school}.schule.example", before.username);
+            emails.insert(before.key.record_uid.clone(), email.clone());
+            after.email = Some(email);
             after.updated_at = chrono::Utc::now();
             UserChange::Update { before, after }
         })
@@ -114,7 +118,7 @@ pub fn add_emails(engine: &mut Engine, first_school: &str) -> EngineResult<()> {
         users: changes,
         ..Batch::default()
     })?;
-    Ok(())
+    Ok(emails)
 }
 
 /// The demo's sync: drains the mirrors, pauses the unreachable SCIM

@@ -214,6 +214,39 @@ pub fn write_feeds(district: &District, dir: &Path, exclude: &HashSet<String>) -
     Ok(files)
 }
 
+/// Writes these e-mail addresses (by record uid) into the `email` column of
+/// every feed in `dir`, each file replaced atomically.
+pub fn fill_emails(dir: &Path, emails: &std::collections::HashMap<String, String>) -> std::io::Result<()> {
+    const EMAIL: usize = 3;
+    debug_assert_eq!(FEED_HEADER.split(',').nth(EMAIL), Some("email"));
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "csv") || !path.is_file() {
+            continue;
+        }
+        let tmp = path.with_extension("csv.tmp");
+        {
+            let mut reader = csv::Reader::from_path(&path)?;
+            let mut writer = csv::WriterBuilder::new()
+                .buffer_capacity(1 << 16)
+                .from_writer(File::create(&tmp)?);
+            writer.write_record(reader.headers()?)?;
+            for rec in reader.records() {
+                let rec = rec?;
+                let email = rec.get(0).and_then(|uid| emails.get(uid));
+                let row = rec
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| if i == EMAIL { email.map_or(v, String::as_str) } else { v });
+                writer.write_record(row)?;
+            }
+            writer.flush()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(())
+}
+
 /// Students, teachers and staff per school: about 85% / 12% / 3%, with at
 /// least one teacher once a school has two people.
 fn role_counts(n: usize) -> (usize, usize, usize) {

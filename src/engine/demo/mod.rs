@@ -184,7 +184,10 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
     import_all(engine, &second, progress, &mut done, total)?;
     std::fs::remove_dir_all(&staging).map_err(io_error(&staging))?;
     if with_authorities {
-        authorities::add_emails(engine, &first_school)?;
+        // The feeds say what the directory says, so importing one of them
+        // again changes nothing.
+        let emails = authorities::add_emails(engine, &first_school)?;
+        district::fill_emails(&paths.feeds(), &emails).map_err(io_error(&paths.feeds()))?;
         authorities::sync(engine)?;
     }
 
