@@ -105,6 +105,24 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+    /// Feed intake (the drop folder): list waiting and failed files, retry one.
+    #[command(subcommand)]
+    Intake(IntakeCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntakeCmd {
+    /// Files waiting in the inbox, being imported, and refused or failed.
+    List,
+    /// Import a file of the inbox's failed/ folder again (audited); on
+    /// success it leaves failed/.
+    Retry {
+        /// The file: its path, or its name inside failed/.
+        file: PathBuf,
+        /// Apply even when the mass-removal guard objects.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

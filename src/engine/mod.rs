@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod feed;
 pub mod import;
+pub mod intake;
 pub mod jobs;
 pub mod limbo;
 pub mod lock;
@@ -186,6 +187,11 @@ impl Engine {
 
     pub fn runs(&self) -> &Runs {
         &self.runs
+    }
+
+    /// Where the runs this engine starts come from (default: the CLI).
+    pub fn set_origin(&mut self, origin: runs::Origin) {
+        self.runs.set_origin(origin);
     }
 
     pub fn audit(&self) -> &AuditLog {

@@ -142,7 +142,8 @@ mod tests {
         // From the SHA-crypt specification (Drepper), test 1 with the
         // default 5,000 rounds: salt "saltstring", key "Hello world!".
         use sha_crypt::PasswordVerifier;
-        let reference = "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
+        let reference =
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
         assert!(
             sha_crypt::ShaCrypt::default()
                 .verify_password(b"Hello world!", reference)

@@ -20,7 +20,11 @@ fn import_one(d: &mut District) -> (String, String, String) {
     let mut rows = csv::Reader::from_reader(text.as_bytes());
     let headers = rows.headers().unwrap().clone();
     let row = rows.records().next().unwrap().unwrap();
-    let col = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_string();
+    let col = |name: &str| {
+        row.get(headers.iter().position(|h| h == name).unwrap())
+            .unwrap()
+            .to_string()
+    };
     let user = d.must("p1");
     (col("username"), col("password"), user.password_hash.unwrap())
 }
@@ -36,7 +40,10 @@ fn user_dn(server: &slapd::Slapd, d: &District, username: &str) -> String {
     let base = d
         .backend_sets()
         .iter()
-        .find_map(|s| s.strip_prefix("directory.ldap.base_dn=").map(|b| b.trim_matches('"').to_string()))
+        .find_map(|s| {
+            s.strip_prefix("directory.ldap.base_dn=")
+                .map(|b| b.trim_matches('"').to_string())
+        })
         .expect("the district's base DN");
     server
         .entries(&base)
@@ -55,7 +62,11 @@ fn a_new_user_binds_to_a_stock_slapd_with_the_initial_password() {
         assert!(hash.starts_with("{CRYPT}$6$"), "{hash}");
         let dn = user_dn(server, &d, &username);
         let ok = bind(server, &dn, &password);
-        assert!(ok.status.success(), "bind as {dn}: {}", String::from_utf8_lossy(&ok.stderr));
+        assert!(
+            ok.status.success(),
+            "bind as {dn}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
         assert!(String::from_utf8_lossy(&ok.stdout).to_lowercase().contains(&dn));
         let wrong = bind(server, &dn, "not-the-password");
         assert_eq!(wrong.status.code(), Some(49), "invalid credentials");

@@ -4,6 +4,7 @@
 mod demo;
 mod import;
 mod info;
+mod intake;
 mod limbo;
 mod runs;
 mod schools;
@@ -36,5 +37,6 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Trash(c) => sync::trash(&mut Engine::open(settings)?, c, json),
         Command::SyncSchools(c) => sync_schools::sync_schools(&mut Engine::open(settings)?, c, json),
         Command::Verify(a) => sync_schools::verify(&mut Engine::open(settings)?, a, json),
+        Command::Intake(c) => intake::run(&mut Engine::open(settings)?, c, json),
     }
 }

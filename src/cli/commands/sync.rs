@@ -223,10 +223,14 @@ impl<P: Progress> Progress for Stoppable<P> {
 }
 
 pub fn daemon(engine: &mut Engine, json: bool) -> anyhow::Result<Exit> {
+    let intake = crate::engine::intake::Intake::start(engine.settings())?;
     if !json {
         eprintln!("rollcall daemon: syncing; stop with SIGTERM or Ctrl-C");
+        super::intake::announce(&intake);
     }
-    engine.daemon(&mut Stoppable::new(crate::engine::jobs::Quiet))?;
+    let result = engine.daemon(&mut Stoppable::new(crate::engine::jobs::Quiet));
+    intake.stop();
+    result?;
     if json {
         output::json(&serde_json::json!({"stopped": true}))?;
     }

@@ -151,7 +151,10 @@ where
             last: None,
         };
         let result = Engine::open(shared.settings.clone())
-            .and_then(|mut engine| work(&mut engine, &mut progress))
+            .and_then(|mut engine| {
+                engine.set_origin(crate::engine::runs::Origin::Console);
+                work(&mut engine, &mut progress)
+            })
             .map_err(|e| e.to_string());
         shared.jobs.finish(id);
         let _ = shared.events.send(EngineEvent::JobFinished { id, result });
