@@ -14,6 +14,7 @@ mod bad_input;
 mod cli;
 mod feeds;
 mod fuzz_corpus;
+mod intake;
 mod ldap;
 mod passwords;
 mod properties;

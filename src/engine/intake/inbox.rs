@@ -105,6 +105,20 @@ pub(super) fn start(
                 .map_err(|e| EngineError::Invalid(format!("cannot start an intake worker: {e}")))?,
         );
     }
+    // Watching starts now, before the daemon says it runs: a file renamed
+    // in from then on is seen at once.
+    let (tx, events) = mpsc::channel();
+    let notifier = notify::recommended_watcher(move |ev| {
+        let _ = tx.send(ev);
+    })
+    .and_then(|mut w| w.watch(&paths.root, notify::RecursiveMode::Recursive).map(|()| w));
+    let notifier = match notifier {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, inbox = %paths.root.display(), "no change events for the inbox; scanning it every intake.scan_secs");
+            None
+        }
+    };
     let watcher = Watch {
         settings: settings.clone(),
         paths,
@@ -118,8 +132,8 @@ pub(super) fn start(
         std::thread::Builder::new()
             .name("intake-watch".into())
             .spawn(move || {
-                let _lock = lock;
-                watcher.run(&pool, &busy, &queue, &stop);
+                let (_lock, _notifier) = (lock, notifier);
+                watcher.run(&events, &pool, &busy, &queue, &stop);
             })
             .map_err(|e| EngineError::Invalid(format!("cannot start the intake watcher: {e}")))?,
     );
@@ -177,20 +191,15 @@ struct Watch {
 }
 
 impl Watch {
-    fn run(mut self, pool: &EnginePool, busy: &Busy, queue: &Queue, stop: &CancelToken) {
+    fn run(
+        mut self,
+        rx: &mpsc::Receiver<notify::Result<notify::Event>>,
+        pool: &EnginePool,
+        busy: &Busy,
+        queue: &Queue,
+        stop: &CancelToken,
+    ) {
         self.recover(pool, busy, queue);
-        let (tx, rx) = mpsc::channel();
-        let watcher = notify::recommended_watcher(move |ev| {
-            let _ = tx.send(ev);
-        })
-        .and_then(|mut w| w.watch(&self.paths.root, notify::RecursiveMode::Recursive).map(|()| w));
-        let _watcher = match watcher {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(error = %e, inbox = %self.paths.root.display(), "no change events for the inbox; scanning it every intake.scan_secs");
-                None
-            }
-        };
         let mut next_scan = Instant::now();
         while !stop.is_cancelled() {
             let wait = next_scan
