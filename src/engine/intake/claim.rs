@@ -13,6 +13,7 @@ use crate::engine::jobs::CancelToken;
 use crate::engine::runs::{RunKind, RunRecord, RunStatus, Runs};
 use crate::engine::{Engine, EngineError};
 use crate::model::Role;
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -46,9 +47,12 @@ pub enum Done {
         reason: String,
     },
     /// Left for later: the daemon is stopping, or the store could not be
-    /// reached (tried again after a pause).
+    /// reached (tried again after a pause), or — `soon` — a user it
+    /// planned changed meanwhile (an import of another school): planned
+    /// again at once.
     Later {
         reason: String,
+        soon: bool,
     },
 }
 
@@ -207,8 +211,11 @@ impl Claim {
                 }
                 Some(r) => self.fail(engine, paths, Some(o.run_id), format!("refused: {r}")),
             },
-            Err(EngineError::Cancelled(m)) => Done::Later { reason: m },
-            Err(e) if is_transient(&e) => Done::Later { reason: e.to_string() },
+            Err(EngineError::Cancelled(m)) => Done::Later { reason: m, soon: false },
+            Err(e) if is_transient(&e) => Done::Later {
+                soon: matches!(e, EngineError::Store(StoreError::Conflict { .. })),
+                reason: e.to_string(),
+            },
             Err(e) => {
                 let run_id = self.runs(engine.runs()).first().map(|r| r.id.clone());
                 self.fail(engine, paths, run_id, e.to_string())
@@ -240,6 +247,7 @@ impl Claim {
                 tracing::error!(file = %self.rel, error = %e, "cannot move a failed feed to failed/; it stays claimed");
                 Done::Later {
                     reason: format!("{reason} (and moving it to failed/ failed: {e})"),
+                    soon: false,
                 }
             }
         }

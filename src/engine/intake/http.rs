@@ -334,12 +334,18 @@ async fn post_feed(
     };
     let worker = api.clone();
     let result = tokio::task::spawn_blocking(move || {
-        worker
-            .pool
-            .with(Origin::Http, |engine| {
-                engine.import(&req, &mut StopWhen(worker.stop.clone()))
-            })
-            .and_then(|r| r)
+        worker.pool.with(Origin::Http, |engine| {
+            // A user it planned changed meanwhile (an import of another
+            // school): plan again.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match engine.import(&req, &mut StopWhen(worker.stop.clone())) {
+                    Err(EngineError::Store(crate::store::StoreError::Conflict { .. })) if tries < 3 => {}
+                    other => return other,
+                }
+            }
+        })?
     })
     .await
     .map_err(|e| {

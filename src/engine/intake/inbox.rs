@@ -150,15 +150,22 @@ fn work(pool: &EnginePool, busy: &Busy, queue: &Queue, paths: &InboxPaths, stop:
         let school = p.claim.school.clone();
         let done = pool
             .with(Origin::Inbox, |engine| p.claim.import(engine, paths, stop))
-            .unwrap_or_else(|e| Done::Later { reason: e.to_string() });
+            .unwrap_or_else(|e| Done::Later {
+                reason: e.to_string(),
+                soon: false,
+            });
         match done {
             Done::Imported { run_id } => {
                 tracing::info!(file = %p.claim.rel, school = %school, run = %run_id, "intake: imported");
             }
             Done::Failed { .. } => {}
-            Done::Later { reason } if !stop.is_cancelled() => {
+            Done::Later { reason, soon } if !stop.is_cancelled() => {
                 p.tries += 1;
-                let pause = Duration::from_secs(5u64 << p.tries.min(6)).min(Duration::from_secs(300));
+                let pause = if soon && p.tries <= 5 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(5u64 << p.tries.min(6)).min(Duration::from_secs(300))
+                };
                 tracing::warn!(file = %p.claim.rel, error = %reason, ?pause, "intake: import not done; trying again later");
                 p.not_before = Instant::now() + pause;
                 queue.push(p);
