@@ -29,6 +29,8 @@ const MIGRATIONS: &[&[Migration]] = &[
     super::received::MIGRATIONS,
     super::sync::pause::MIGRATIONS,
     super::sync::assign::MIGRATIONS,
+    super::freshness::MIGRATIONS,
+    super::metrics::MIGRATIONS,
 ];
 
 pub struct StateDb {

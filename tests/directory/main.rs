@@ -12,12 +12,15 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod config_layers;
 mod feeds;
 mod fuzz_corpus;
 mod intake;
 mod ldap;
+mod ldap_nodes;
 mod passwords;
 mod properties;
+mod secrets;
 mod security;
 mod sisopi;
 mod store_conformance;

@@ -11,6 +11,8 @@ mod concurrency;
 mod crash;
 mod faults;
 mod ldap;
+mod lifecycle;
+mod listen;
 mod schools;
 mod scim;
 mod verify;

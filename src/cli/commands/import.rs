@@ -18,6 +18,7 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
         passwords_csv: a.passwords_csv.clone(),
         format: a.format,
         mapping: a.mapping.clone(),
+        encoding: a.encoding.clone(),
     };
     let outcome = engine.import(&req, &mut Bar::new())?;
     if json {
@@ -56,7 +57,7 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         eprintln!("warning: {w}");
     }
     println!(
-        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, errors {}, skipped {}",
+        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, deleted {}, errors {}, skipped {}",
         if o.dry_run { "dry run of" } else { "import into" },
         o.school,
         o.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
@@ -67,6 +68,7 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         o.removed_school,
         o.to_limbo,
         o.restored,
+        o.deleted,
         o.errors.len(),
         o.skipped
     );
@@ -75,6 +77,15 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
     }
     if let Some(p) = &o.passwords_csv {
         println!("initial passwords: {p}");
+    }
+    if !o.classes_removed.is_empty() {
+        println!(
+            "classes removed (their last member left): {}",
+            output::list(&o.classes_removed)
+        );
+    }
+    for f in &o.hook_failures {
+        eprintln!("warning: {} for {}: {}", f.hook, f.username, f.message);
     }
     println!("run {}", o.run_id);
     if let Some(r) = &o.refused {

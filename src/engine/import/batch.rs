@@ -135,6 +135,10 @@ impl Engine {
         if reqs.iter().any(|r| !r.dry_run) {
             self.check_writable("import")?;
         }
+        let reqs = &reqs
+            .iter()
+            .map(|r| self.resolved(r))
+            .collect::<EngineResult<Vec<_>>>()?;
         for req in reqs {
             self.check_request(req)?;
         }
@@ -214,8 +218,8 @@ impl Engine {
             let received = planner
                 .as_ref()
                 .map(|p| p.rx.recv())
-                .ok_or_else(|| EngineError::Invalid("no planning thread".into()))?
-                .map_err(|_| EngineError::Invalid("the planning thread stopped unexpectedly".into()))?;
+                .ok_or_else(|| EngineError::Internal("no planning thread".into()))?
+                .map_err(|_| EngineError::Internal("the planning thread stopped unexpectedly".into()))?;
             let (got, mut run, prepared) = received?;
             debug_assert_eq!(got, place);
             let prepared = match prepared {
@@ -229,7 +233,7 @@ impl Engine {
                     }
                     job.carry
                         .lock()
-                        .map_err(|_| EngineError::Invalid("a parallel import failed".into()))?
+                        .map_err(|_| EngineError::Internal("a parallel import failed".into()))?
                         .forget_from(place);
                     run.log(&format!("planned again: an earlier feed changed {why}"));
                     let ctx = PrepareCtx {

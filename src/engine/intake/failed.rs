@@ -252,7 +252,7 @@ impl Engine {
             .filter(|r| !r.as_os_str().is_empty())
             .filter(|_| !canon.to_string_lossy().ends_with(".error.txt"))
             .ok_or_else(|| {
-                EngineError::Invalid(format!(
+                EngineError::Usage(format!(
                     "{} is not a feed in the failed intake folder {}",
                     file.display(),
                     failed_root.display()
@@ -266,7 +266,7 @@ impl Engine {
             .and_then(|f| f.school.clone())
             .or_else(|| by_name.as_ref().map(|f| f.school.clone()))
             .ok_or_else(|| {
-                EngineError::Invalid(format!(
+                EngineError::Usage(format!(
                     "{} does not match intake.pattern '{}': rename it and drop it into the inbox again, or import it with `rollcall import`",
                     rel.display(),
                     self.settings.config.intake.pattern

@@ -139,7 +139,10 @@ fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Respon
 fn engine_failure(e: &EngineError) -> Failure {
     let (status, kind) = match e {
         EngineError::Feed(_) => (StatusCode::BAD_REQUEST, "feed"),
-        EngineError::Invalid(_) | EngineError::Config(_) => (StatusCode::BAD_REQUEST, "invalid"),
+        EngineError::Usage(_) | EngineError::BadInput(_) | EngineError::Config(_) => {
+            (StatusCode::BAD_REQUEST, "invalid")
+        }
+        EngineError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
         EngineError::NotFound(_) | EngineError::Run(RunError::NotFound(_) | RunError::NoInput(_)) => {
             (StatusCode::NOT_FOUND, "not_found")
         }

@@ -80,7 +80,7 @@ pub(super) fn start(
 ) -> EngineResult<Vec<JoinHandle<()>>> {
     let paths = InboxPaths::of(settings);
     let cfg = &settings.config.intake;
-    let pattern = Pattern::parse(&cfg.pattern).map_err(|e| EngineError::Invalid(format!("intake.pattern: {e}")))?;
+    let pattern = Pattern::parse(&cfg.pattern).map_err(|e| EngineError::BadInput(format!("intake.pattern: {e}")))?;
     for dir in [paths.root.clone(), paths.processing(), paths.failed()] {
         crate::engine::paths::create_private_dir(&dir).map_err(super::io_err(&dir))?;
     }
@@ -88,7 +88,7 @@ pub(super) fn start(
     let lock_path = paths.processing().join(".lock");
     let lock = File::create(&lock_path).map_err(super::io_err(&lock_path))?;
     if lock.try_lock().is_err() {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::BadInput(format!(
             "another rollcall process watches the inbox {} (its lock {} is held); run one daemon per inbox",
             paths.root.display(),
             lock_path.display()
@@ -102,7 +102,7 @@ pub(super) fn start(
             std::thread::Builder::new()
                 .name(format!("intake-{n}"))
                 .spawn(move || work(&pool, &busy, &queue, &paths, &stop))
-                .map_err(|e| EngineError::Invalid(format!("cannot start an intake worker: {e}")))?,
+                .map_err(|e| EngineError::Internal(format!("cannot start an intake worker: {e}")))?,
         );
     }
     // Watching starts now, before the daemon says it runs: a file renamed
@@ -135,7 +135,7 @@ pub(super) fn start(
                 let (_lock, _notifier) = (lock, notifier);
                 watcher.run(&events, &pool, &busy, &queue, &stop);
             })
-            .map_err(|e| EngineError::Invalid(format!("cannot start the intake watcher: {e}")))?,
+            .map_err(|e| EngineError::Internal(format!("cannot start the intake watcher: {e}")))?,
     );
     Ok(threads)
 }

@@ -27,7 +27,7 @@ pub struct Listener {
 }
 
 fn invalid(key: &str, message: impl std::fmt::Display) -> EngineError {
-    EngineError::Invalid(format!("{key}: {message}"))
+    EngineError::BadInput(format!("{key}: {message}"))
 }
 
 impl Listener {

@@ -258,6 +258,16 @@ impl Directory for SqliteDirectory {
         self.apply_impl(batch)
     }
 
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.end_read()?;
+        self.drop_empty_groups_impl(keys)
+    }
+
+    fn drop_school_spelling(&mut self, name: &str) -> StoreResult<bool> {
+        self.end_read()?;
+        self.drop_school_spelling_impl(name)
+    }
+
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {
         self.journal_after_impl(after, limit)
     }
