@@ -230,6 +230,21 @@ impl Intake {
 }
 
 impl Engine {
+    /// Files in the inbox's failed/ folder per school (lowercase; files
+    /// whose name says no school count under "").
+    pub fn intake_failed_by_school(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for f in failed::failed_files(&InboxPaths::of(&self.settings)) {
+            *out.entry(f.school.unwrap_or_default().to_lowercase()).or_default() += 1;
+        }
+        out
+    }
+
+    /// Where the feed of run `run_id` came from.
+    pub fn feed_origin(&self, run_id: &str) -> Option<Origin> {
+        self.runs.show(run_id).ok().and_then(|r| r.origin)
+    }
+
     /// The drop folder's waiting, in-progress and failed files.
     pub fn intake_list(&self) -> EngineResult<failed::IntakeListing> {
         failed::list(&self.settings)

@@ -74,6 +74,20 @@ impl Schools {
     }
 }
 
+/// When the school's last feed arrived (wide) and from where; a warning
+/// when feeds of it wait in the intake inbox's failed/ folder.
+fn last_feed<'a>(r: &SchoolRow, wide: bool, t: &crate::tui::theme::Theme) -> Cell<'a> {
+    if r.intake_failed > 0 {
+        return Cell::from(Line::styled(format!(" {} failed", r.intake_failed), t.get(Slot::Warn)));
+    }
+    let from = r.last_feed_from.map(|o| o.as_str()).unwrap_or("-");
+    Cell::from(match (r.last_feed_at, wide) {
+        (Some(at), true) => format!(" {} · {from}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        (None, _) if !r.limbo => " never".to_string(),
+        _ => format!(" {from}"),
+    })
+}
+
 fn role(r: &SchoolRow, role: Role) -> String {
     r.roles.get(&role).map(|n| num(*n)).unwrap_or_else(|| "-".into())
 }
@@ -185,6 +199,7 @@ impl View for Schools {
                     Cell::from(Line::from(role(r, Role::SchoolAdmin)).right_aligned()),
                     Cell::from(Line::from(num(r.classes)).right_aligned()),
                 ]);
+                cells.push(last_feed(r, wide, t));
                 let syncing = self.syncing(r);
                 cells.push(Cell::from(if wide {
                     syncing.join(", ")
@@ -216,6 +231,9 @@ impl View for Schools {
             Constraint::Length(7),
         ]);
         header.extend(["users", "students", "teachers", "staff", "admins", "classes"]);
+        // The last feed: when (wide) and from where; failed intake files.
+        widths.push(Constraint::Length(if wide { 33 } else { 8 }));
+        header.push(" last feed");
         if wide {
             widths.push(Constraint::Fill(2));
             header.push(" authorities");
