@@ -76,13 +76,18 @@ impl Schools {
 
 /// When the school's last feed arrived (wide) and from where; a warning
 /// when feeds of it wait in the intake inbox's failed/ folder.
-fn last_feed<'a>(r: &SchoolRow, wide: bool, t: &crate::tui::theme::Theme) -> Cell<'a> {
+fn last_feed<'a>(
+    r: &SchoolRow,
+    wide: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    t: &crate::tui::theme::Theme,
+) -> Cell<'a> {
     if r.intake_failed > 0 {
         return Cell::from(Line::styled(format!(" {} failed", r.intake_failed), t.get(Slot::Warn)));
     }
     let from = r.last_feed_from.map(|o| o.as_str()).unwrap_or("-");
     Cell::from(match (r.last_feed_at, wide) {
-        (Some(at), true) => format!(" {} · {from}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        (Some(at), true) => format!(" {} ago · {from}", crate::tui::widgets::age(now, at)),
         (None, _) if !r.limbo => " never".to_string(),
         _ => format!(" {from}"),
     })
@@ -199,7 +204,7 @@ impl View for Schools {
                     Cell::from(Line::from(role(r, Role::SchoolAdmin)).right_aligned()),
                     Cell::from(Line::from(num(r.classes)).right_aligned()),
                 ]);
-                cells.push(last_feed(r, wide, t));
+                cells.push(last_feed(r, wide, rc.clock.now(), t));
                 let syncing = self.syncing(r);
                 cells.push(Cell::from(if wide {
                     syncing.join(", ")
@@ -232,7 +237,7 @@ impl View for Schools {
         ]);
         header.extend(["users", "students", "teachers", "staff", "admins", "classes"]);
         // The last feed: when (wide) and from where; failed intake files.
-        widths.push(Constraint::Length(if wide { 33 } else { 8 }));
+        widths.push(Constraint::Length(if wide { 17 } else { 8 }));
         header.push(" last feed");
         if wide {
             widths.push(Constraint::Fill(2));
