@@ -74,22 +74,17 @@ impl Schools {
     }
 }
 
-/// When the school's last feed arrived (wide) and from where; a warning
+/// How long ago the school's last feed arrived and from where; a warning
 /// when feeds of it wait in the intake inbox's failed/ folder.
-fn last_feed<'a>(
-    r: &SchoolRow,
-    wide: bool,
-    now: chrono::DateTime<chrono::Utc>,
-    t: &crate::tui::theme::Theme,
-) -> Cell<'a> {
+fn last_feed<'a>(r: &SchoolRow, now: chrono::DateTime<chrono::Utc>, t: &crate::tui::theme::Theme) -> Cell<'a> {
     if r.intake_failed > 0 {
         return Cell::from(Line::styled(format!(" {} failed", r.intake_failed), t.get(Slot::Warn)));
     }
     let from = r.last_feed_from.map(|o| o.as_str()).unwrap_or("-");
-    Cell::from(match (r.last_feed_at, wide) {
-        (Some(at), true) => format!(" {} ago · {from}", crate::tui::widgets::age(now, at)),
-        (None, _) if !r.limbo => " never".to_string(),
-        _ => format!(" {from}"),
+    Cell::from(match r.last_feed_at {
+        Some(at) => format!(" {} ago · {from}", crate::tui::widgets::age(now, at)),
+        None if !r.limbo => " never".to_string(),
+        None => " -".to_string(),
     })
 }
 
@@ -204,7 +199,9 @@ impl View for Schools {
                     Cell::from(Line::from(role(r, Role::SchoolAdmin)).right_aligned()),
                     Cell::from(Line::from(num(r.classes)).right_aligned()),
                 ]);
-                cells.push(last_feed(r, wide, rc.clock.now(), t));
+                if wide {
+                    cells.push(last_feed(r, rc.clock.now(), t));
+                }
                 let syncing = self.syncing(r);
                 cells.push(Cell::from(if wide {
                     syncing.join(", ")
@@ -213,6 +210,8 @@ impl View for Schools {
                 }));
                 let style = if i == selected {
                     t.get(Slot::Selected)
+                } else if r.intake_failed > 0 {
+                    t.get(Slot::Warn)
                 } else if r.limbo {
                     t.get(Slot::Limbo)
                 } else {
@@ -236,9 +235,12 @@ impl View for Schools {
             Constraint::Length(7),
         ]);
         header.extend(["users", "students", "teachers", "staff", "admins", "classes"]);
-        // The last feed: when (wide) and from where; failed intake files.
-        widths.push(Constraint::Length(if wide { 17 } else { 8 }));
-        header.push(" last feed");
+        // The last feed: when and from where; failed intake files (narrow:
+        // the row is marked instead).
+        if wide {
+            widths.push(Constraint::Length(17));
+            header.push(" last feed");
+        }
         if wide {
             widths.push(Constraint::Fill(2));
             header.push(" authorities");
