@@ -276,3 +276,78 @@ pub(crate) fn is_safe_rel(rel: &str) -> bool {
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Settings;
+    use crate::engine::config::LoadOptions;
+    use crate::engine::jobs::Quiet;
+
+    fn engine(dir: &Path) -> Engine {
+        let opts = LoadOptions {
+            sets: vec!["import.password_scheme=ssha256".into()],
+            ..LoadOptions::default()
+        };
+        Engine::open(Settings::load(&opts, Some(dir.to_path_buf()), false).unwrap()).unwrap()
+    }
+
+    fn claim(engine: &Engine, paths: &InboxPaths) -> Claim {
+        let rel = Path::new("gsmitte/student.csv");
+        fs::create_dir_all(paths.root.join("gsmitte")).unwrap();
+        fs::write(
+            paths.root.join(rel),
+            "record_uid,firstname,lastname\ns1,Anna,Alt\ns2,Bert,Berg\n",
+        )
+        .unwrap();
+        let feed = super::super::feed_of(engine.config(), rel).expect("a feed name");
+        Claim::take(paths, rel, &feed).unwrap().expect("taken")
+    }
+
+    #[test]
+    fn a_claim_whose_import_ended_ok_before_a_restart_is_not_imported_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut engine = engine(tmp.path());
+        let paths = InboxPaths::of(engine.settings());
+        let c = claim(&engine, &paths);
+        assert!(
+            !paths.root.join("gsmitte/student.csv").exists(),
+            "taken out of the inbox"
+        );
+        // The import committed; the process died before removing the claim.
+        let req = ImportRequest {
+            school: c.school.clone(),
+            roles: c.roles.clone(),
+            file: c.file(),
+            ..Default::default()
+        };
+        let run = engine.import(&req, &mut Quiet).unwrap().run_id;
+        let found = Claim::found(&paths).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].settled_before(&engine, &paths),
+            Some(Done::Imported { run_id: run })
+        );
+        assert!(Claim::found(&paths).unwrap().is_empty());
+        let runs = engine.runs().list(&|r| r.kind == RunKind::Import, 10).unwrap();
+        assert_eq!(runs.len(), 1, "not imported a second time");
+    }
+
+    #[test]
+    fn a_claim_without_a_finished_run_is_imported_and_leaves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut engine = engine(tmp.path());
+        let paths = InboxPaths::of(engine.settings());
+        let c = claim(&engine, &paths);
+        let found = Claim::found(&paths).unwrap();
+        assert_eq!(found[0].settled_before(&engine, &paths), None);
+        let done = found[0].import(&mut engine, &paths, &CancelToken::default());
+        let Done::Imported { run_id } = done else {
+            panic!("{done:?}")
+        };
+        let rec = engine.runs().show(&run_id).unwrap();
+        assert_eq!(rec.args["file"], c.file().display().to_string());
+        assert!(Claim::found(&paths).unwrap().is_empty());
+        assert!(!c.dir.exists());
+    }
+}
