@@ -122,12 +122,30 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+    /// Feed intake (the drop folder): list waiting and failed files, retry one.
+    #[command(subcommand)]
+    Intake(IntakeCmd),
     /// Convert directory data written by older versions (LDAP: per-role
     /// contributions); the embedded store converts itself when opened.
     Migrate {
         /// Count what would be converted, change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntakeCmd {
+    /// Files waiting in the inbox, being imported, and refused or failed.
+    List,
+    /// Import a file of the inbox's failed/ folder again (audited); on
+    /// success it leaves failed/.
+    Retry {
+        /// The file: its path, or its name inside failed/.
+        file: PathBuf,
+        /// Apply even when the mass-removal guard objects.
+        #[arg(long)]
+        force: bool,
     },
 }
 

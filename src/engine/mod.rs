@@ -12,6 +12,7 @@ pub mod feed;
 pub mod freshness;
 pub mod hooks;
 pub mod import;
+pub mod intake;
 pub mod jobs;
 pub mod limbo;
 pub mod listen;
@@ -312,6 +313,11 @@ impl Engine {
 
     pub fn runs(&self) -> &Runs {
         &self.runs
+    }
+
+    /// Where the runs this engine starts come from (default: the CLI).
+    pub fn set_origin(&mut self, origin: runs::Origin) {
+        self.runs.set_origin(origin);
     }
 
     pub fn audit(&self) -> &AuditLog {

@@ -31,6 +31,9 @@ pub struct Overview {
     pub read_only: bool,
     /// Schools whose last feed is older than `import.stale_after_days`.
     pub stale_schools: Vec<String>,
+    /// Files in the intake inbox's failed/ folder (refused or failed feeds
+    /// waiting for an admin).
+    pub intake_failed: u64,
     /// The directory change listener (LDAP directories, once one ran).
     pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
@@ -45,6 +48,11 @@ pub struct SchoolRow {
     /// Users per role in this school.
     pub roles: BTreeMap<Role, u64>,
     pub classes: u64,
+    /// When its last feed arrived and from where (cli, console, inbox,
+    /// http); its feeds waiting in the intake inbox's failed/ folder.
+    pub last_feed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_feed_from: Option<super::runs::Origin>,
+    pub intake_failed: u64,
 }
 
 /// One row of a users table: what fits on a line.
@@ -107,6 +115,7 @@ impl Engine {
             today,
             read_only: self.read_only(),
             stale_schools: self.stale_schools()?,
+            intake_failed: self.intake_failed_by_school().values().sum(),
             listener: self.listener_status()?,
         })
     }
@@ -143,6 +152,9 @@ impl Engine {
                 display_name: s.display_name,
                 limbo: s.limbo,
                 users: s.users,
+                last_feed_at: s.feed.last_feed_at,
+                last_feed_from: s.last_feed_from,
+                intake_failed: s.intake_failed,
             })
             .collect())
     }

@@ -89,6 +89,29 @@ impl RunStatus {
     }
 }
 
+/// Where a run was started from: the command line, the console, the
+/// intake drop folder or the intake upload API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Cli,
+    Console,
+    Inbox,
+    Http,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Cli => "cli",
+            Origin::Console => "console",
+            Origin::Inbox => "inbox",
+            Origin::Http => "http",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: String,
@@ -109,6 +132,10 @@ pub struct RunRecord {
     /// Row errors: line and message.
     #[serde(default)]
     pub errors: Vec<RunRowError>,
+    /// Where the run was started from (absent in records written before
+    /// runs recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +149,8 @@ pub struct RunRowError {
 #[derive(Clone, Debug)]
 pub struct Runs {
     dir: PathBuf,
+    /// Recorded in every run this handle starts.
+    origin: Origin,
 }
 
 /// A run in progress.
@@ -147,7 +176,15 @@ fn valid_id(id: &str) -> bool {
 
 impl Runs {
     pub fn new(dir: PathBuf) -> Self {
-        Runs { dir }
+        Runs {
+            dir,
+            origin: Origin::default(),
+        }
+    }
+
+    /// Where the runs started through this handle come from.
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.origin = origin;
     }
 
     pub fn start(
@@ -192,6 +229,7 @@ impl Runs {
                 message: None,
                 input: None,
                 errors: Vec::new(),
+                origin: Some(self.origin),
             },
             dir,
             log: Some(log),
@@ -404,6 +442,56 @@ impl Runs {
             tracing::info!(removed, days, "pruned old runs");
         }
         Ok(removed)
+    }
+
+    /// The runs in progress right now (their markers are held), any process.
+    pub fn active(&self) -> Result<Vec<RunRecord>, RunError> {
+        let active = self.active_dir();
+        let entries = match fs::read_dir(&active) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&active)(e)),
+        };
+        let mut out = Vec::new();
+        for e in entries.filter_map(|e| e.ok()) {
+            let Ok(id) = e.file_name().into_string() else { continue };
+            if !valid_id(&id) || !super::lock::is_held(&e.path()).unwrap_or(false) {
+                continue;
+            }
+            if let Ok(rec) = self.show(&id)
+                && rec.status == RunStatus::Running
+            {
+                out.push(rec);
+            }
+        }
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Runs started at or after `since`, newest first, filtered (only their
+    /// records are read).
+    pub fn list_since(
+        &self,
+        since: DateTime<Utc>,
+        filter: &dyn Fn(&RunRecord) -> bool,
+    ) -> Result<Vec<RunRecord>, RunError> {
+        // Ids start with their start time in a sortable form.
+        let from = since.format("%Y%m%d-%H%M%S-%3f").to_string();
+        let mut ids: Vec<String> = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| valid_id(n) && n.as_str() >= from.as_str())
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.show(id).ok())
+            .filter(|r| filter(r))
+            .collect())
     }
 
     /// Runs newest first, filtered, at most `limit`.

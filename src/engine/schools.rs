@@ -23,6 +23,10 @@ pub struct SchoolView {
     /// `stale`).
     #[serde(flatten)]
     pub feed: super::freshness::Freshness,
+    /// Where its last feed came from: cli, console, inbox or http.
+    pub last_feed_from: Option<super::runs::Origin>,
+    /// Its feeds waiting in the intake inbox's failed/ folder.
+    pub intake_failed: u64,
 }
 
 /// What `schools merge` did.
@@ -112,6 +116,7 @@ impl Engine {
     pub fn schools_list(&self) -> EngineResult<Vec<SchoolView>> {
         let limbo = &self.config().import.limbo_school;
         let feeds = self.last_feeds()?;
+        let failed = self.intake_failed_by_school();
         let now = chrono::Utc::now();
         self.dir
             .schools()?
@@ -121,8 +126,11 @@ impl Engine {
                     school: Some(s.name.clone()),
                     ..UserQuery::default()
                 })?;
+                let last = feeds.get(&s.name.to_lowercase());
                 Ok(SchoolView {
-                    feed: self.freshness(feeds.get(&s.name.to_lowercase()), now),
+                    last_feed_from: last.and_then(|l| self.feed_origin(&l.run_id)),
+                    intake_failed: failed.get(&s.name.to_lowercase()).copied().unwrap_or(0),
+                    feed: self.freshness(last, now),
                     limbo: s.name.eq_ignore_ascii_case(limbo),
                     name: s.name,
                     display_name: s.display_name,

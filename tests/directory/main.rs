@@ -16,6 +16,7 @@ mod cli;
 mod config_layers;
 mod feeds;
 mod fuzz_corpus;
+mod intake;
 mod ldap;
 mod ldap_nodes;
 mod passwords;

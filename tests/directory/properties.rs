@@ -198,7 +198,14 @@ fn converges(s1: &Snapshot, s2: &Snapshot, orders: [&[usize]; 2]) -> Result<(), 
             let (s, r, lines) = &f2[i];
             let o = import_feed(&mut d, *s, *r, lines);
             prop_assert_eq!(
-                (o.created, o.modified, o.added_school, o.removed_school, o.to_limbo, o.restored),
+                (
+                    o.created,
+                    o.modified,
+                    o.added_school,
+                    o.removed_school,
+                    o.to_limbo,
+                    o.restored
+                ),
                 (0, 0, 0, 0, 0, 0)
             );
         }

@@ -1067,7 +1067,10 @@ fn a_cp1252_feed_reads_with_its_encoding_named() {
     assert_eq!(u.classes()["a"], ["5€"]);
     assert_eq!(u.username, "j.muessig-aepfel");
     assert_eq!(d.must("2").firstname, "Özlem");
-    assert_eq!((d.must("3").firstname.as_str(), d.must("3").username.as_str()), ("Käthe", "k.baer"));
+    assert_eq!(
+        (d.must("3").firstname.as_str(), d.must("3").username.as_str()),
+        ("Käthe", "k.baer")
+    );
     // The same from the config key; an unknown label is a usage error.
     d.reopen(&["import.encoding=\"cp1252\""], false);
     let o = d.import_req(District::request("a", Role::Student, f.clone()));

@@ -84,6 +84,8 @@ pub fn run(global: &Global, settings: Settings, args: &DaemonArgs, json: bool) -
         Some(addr) => Some(Listener::start(addr, health.clone())?),
         None => None,
     };
+    // The drop folder and the upload API ([intake]), stopped with the daemon.
+    let intake = crate::engine::intake::Intake::start(engine.settings())?;
     if !json {
         match &listener {
             Some(l) => eprintln!(
@@ -92,6 +94,7 @@ pub fn run(global: &Global, settings: Settings, args: &DaemonArgs, json: bool) -
             ),
             None => eprintln!("rollcall daemon: syncing; stop with SIGTERM or Ctrl-C"),
         }
+        super::intake::announce(&intake);
     }
     let mut hooks = Hooks {
         global,
@@ -106,6 +109,7 @@ pub fn run(global: &Global, settings: Settings, args: &DaemonArgs, json: bool) -
         watchdog: Watchdog::from_env(),
     });
     let result = engine.daemon(&mut progress, &mut hooks);
+    intake.stop();
     if let Some(l) = listener {
         l.stop();
     }

@@ -5,6 +5,7 @@ mod daemon;
 mod demo;
 mod import;
 mod info;
+mod intake;
 mod limbo;
 mod listen;
 mod migrate;
@@ -51,6 +52,7 @@ pub fn dispatch(global: &Global, settings: Settings, command: Command) -> anyhow
         Command::Trash(c) => sync::trash(&mut Engine::open(settings)?, c, json),
         Command::SyncSchools(c) => sync_schools::sync_schools(&mut Engine::open(settings)?, c, json),
         Command::Verify(a) => sync_schools::verify(&mut Engine::open(settings)?, a, json),
+        Command::Intake(c) => intake::run(&mut Engine::open(settings)?, c, json),
         Command::Migrate { dry_run } => migrate::run(&mut Engine::open(settings)?, dry_run, json),
     }
 }

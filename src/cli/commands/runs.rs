@@ -30,7 +30,7 @@ pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
             } else if runs.is_empty() {
                 errln!("no runs yet")?;
             } else {
-                let mut t = Table::new(&["RUN", "KIND", "STATUS", "SCHOOL", "WHO", "COUNTS"]);
+                let mut t = Table::new(&["RUN", "KIND", "STATUS", "SCHOOL", "WHO", "FROM", "COUNTS"]);
                 for r in runs {
                     let counts = r
                         .counts
@@ -45,6 +45,7 @@ pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
                         status,
                         r.school.unwrap_or_else(|| "-".into()),
                         r.sudo_user.map(|s| format!("{} (sudo {s})", r.user)).unwrap_or(r.user),
+                        r.origin.map(|o| o.as_str()).unwrap_or("-").to_string(),
                         output::list(counts),
                     ]);
                 }

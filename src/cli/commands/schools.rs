@@ -15,7 +15,8 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
             } else if schools.is_empty() {
                 errln!("no schools yet: create one with `rollcall schools create NAME` or import a feed")?;
             } else {
-                let mut t = Table::new(&["NAME", "USERS", "LAST FEED", "DISPLAY NAME"]);
+                let mut t = Table::new(&["NAME", "USERS", "LAST FEED", "FROM", "INTAKE", "DISPLAY NAME"]);
+                let mut failed = 0;
                 let mut stale = 0;
                 for s in schools {
                     let name = if s.limbo { format!("{} (limbo)", s.name) } else { s.name };
@@ -33,9 +34,18 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
                             }
                         }
                     };
-                    t.row(vec![name, s.users.to_string(), feed, s.display_name]);
+                    let from = s.last_feed_from.map(|o| o.as_str()).unwrap_or("-").to_string();
+                    failed += s.intake_failed;
+                    let intake = match s.intake_failed {
+                        0 => "-".to_string(),
+                        n => format!("{n} FAILED"),
+                    };
+                    t.row(vec![name, s.users.to_string(), feed, from, intake, s.display_name]);
                 }
                 t.print()?;
+                if failed > 0 {
+                    eprintln!("{failed} feed(s) refused or failed in the intake inbox: see `rollcall intake list`");
+                }
                 if stale > 0 {
                     eprintln!(
                         "{stale} school(s) had no feed for longer than import.stale_after_days ({} days)",

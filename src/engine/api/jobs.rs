@@ -202,7 +202,10 @@ where
             held: None,
             latest: None,
         };
-        let result = Engine::open(shared.settings.clone()).and_then(|mut engine| work(&mut engine, &mut progress));
+        let result = Engine::open(shared.settings.clone()).and_then(|mut engine| {
+            engine.set_origin(crate::engine::runs::Origin::Console);
+            work(&mut engine, &mut progress)
+        });
         progress.flush(result.is_ok() && !token.is_cancelled());
         let end = match result {
             Ok(o) if token.is_cancelled() => JobEnd::Cancelled(Some(o)),

@@ -83,7 +83,8 @@ pub struct EngineApi {
 
 impl EngineApi {
     /// Wraps an open engine; engine events arrive on the returned receiver.
-    pub fn new(engine: Engine) -> (Self, mpsc::UnboundedReceiver<EngineEvent>) {
+    pub fn new(mut engine: Engine) -> (Self, mpsc::UnboundedReceiver<EngineEvent>) {
+        engine.set_origin(crate::engine::runs::Origin::Console);
         let (tx, rx) = mpsc::unbounded_channel();
         let settings = engine.settings().clone();
         let api = EngineApi {

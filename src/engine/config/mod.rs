@@ -3,6 +3,7 @@
 //! lives in [`layers`].
 
 mod authority;
+mod intake;
 mod layers;
 pub mod secrets;
 
@@ -10,6 +11,7 @@ pub use authority::{
     AuthorityConfig, AuthorityKind, LdapTargetConfig, LdapTargetLayout, MappingConfig, OnRemoval, RetryConfig,
     SyncConfig, USER_FIELDS, default_ldap_user_mapping, default_user_mapping, valid_authority_name,
 };
+pub use intake::{IntakeConfig, IntakeHttpConfig, IntakeToken};
 pub use layers::{ConfigSources, Layer, LoadOptions, Origin, data_dir as configured_data_dir, load};
 
 use crate::model::{Role, validate_school_name, validate_source_uid};
@@ -47,6 +49,8 @@ pub struct Config {
     pub runs: RunsConfig,
     pub console: ConsoleConfig,
     pub sync: SyncConfig,
+    /// The drop folder and the upload API.
+    pub intake: IntakeConfig,
     pub hooks: crate::engine::hooks::HooksConfig,
     /// Remote authorities by name (none by default).
     #[serde(default)]
@@ -296,6 +300,7 @@ impl Config {
         for (name, authority) in &self.authorities {
             authority.check(name).map_err(|(key, message)| fail(&key, message))?;
         }
+        self.intake.check().map_err(|(key, message)| fail(&key, message))?;
         if self.sync.batch_per_worker == 0 {
             return Err(fail("sync.batch_per_worker", "must be at least 1".into()));
         }

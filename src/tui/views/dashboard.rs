@@ -135,6 +135,13 @@ impl View for Dashboard {
                 t.get(Slot::Warn),
             )));
         }
+        if o.intake_failed > 0 {
+            // Feeds the intake refused or could not import (inbox failed/).
+            directory.push(Line::from(Span::styled(
+                format!("failed intake files: {}", o.intake_failed),
+                t.get(Slot::Warn),
+            )));
+        }
         if let Some(l) = &o.listener {
             // The LDAP change listener: connected, and how far behind.
             let (text, slot) = match (l.connected, l.lag_seconds) {

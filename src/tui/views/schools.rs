@@ -9,7 +9,8 @@ use crate::model::Role;
 use crate::tui::action::Action;
 use crate::tui::request::{Call, Data};
 use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
-use crate::tui::widgets::num;
+use crate::tui::theme::Slot;
+use crate::tui::widgets::{age, num};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -21,7 +22,7 @@ enum Sort {
     Classes,
 }
 
-const COLUMNS: [Column; 9] = [
+const COLUMNS: [Column; 10] = [
     Column::fill("school", 1, 14),
     Column::fill("name", 2, 16),
     Column::fixed("users", 9).right(),
@@ -31,6 +32,7 @@ const COLUMNS: [Column; 9] = [
     Column::fixed("admins", 6).right(),
     Column::fixed("classes", 7).right(),
     Column::fill("authorities", 2, 12),
+    Column::fixed("last feed", 16),
 ];
 
 #[derive(Default)]
@@ -81,7 +83,7 @@ impl Schools {
         v
     }
 
-    fn row(&self, r: &SchoolRow) -> Row {
+    fn row(&self, r: &SchoolRow, now: chrono::DateTime<chrono::Utc>) -> Row {
         let role = |role: Role| r.roles.get(&role).map(|n| num(*n)).unwrap_or_else(|| "-".into());
         let row = Row::new(
             r.name.clone(),
@@ -95,10 +97,13 @@ impl Schools {
                 Cell::new(role(Role::SchoolAdmin)),
                 Cell::new(num(r.classes)),
                 Cell::new(self.syncing(r).join(", ")),
+                last_feed(r, now),
             ],
         );
-        if r.limbo {
-            row.slot(crate::tui::theme::Slot::Limbo)
+        if r.intake_failed > 0 {
+            row.slot(Slot::Warn)
+        } else if r.limbo {
+            row.slot(Slot::Limbo)
         } else {
             row
         }
@@ -108,6 +113,21 @@ impl Schools {
         let keys: Vec<String> = self.visible().iter().map(|r| r.name.clone()).collect();
         self.table.follow(keys.iter().map(String::as_str));
     }
+}
+
+/// How long ago the school's last feed arrived and from where (cli,
+/// console, inbox, http); a warning when feeds of it wait in the intake
+/// inbox's failed/ folder.
+fn last_feed(r: &SchoolRow, now: chrono::DateTime<chrono::Utc>) -> Cell {
+    if r.intake_failed > 0 {
+        return Cell::styled(format!("{} failed", r.intake_failed), Slot::Warn);
+    }
+    let from = r.last_feed_from.map(|o| o.as_str()).unwrap_or("-");
+    Cell::new(match r.last_feed_at {
+        Some(at) => format!("{} ago · {from}", age(now, at)),
+        None if !r.limbo => "never".to_string(),
+        None => "-".to_string(),
+    })
 }
 
 impl View for Schools {
@@ -157,7 +177,7 @@ impl View for Schools {
             }
             Action::Describe => {
                 if let Some(r) = self.visible().get(self.table.selected) {
-                    let row = self.row(r);
+                    let row = self.row(r, ctx.clock.now());
                     ctx.describe(format!("School {}", r.name), table::describe(&COLUMNS, &row));
                 }
             }
@@ -200,6 +220,7 @@ impl View for Schools {
             Sort::Classes => "classes",
         };
         let mut state = std::mem::take(&mut self.table);
+        let now = rc.clock.now();
         let visible = self.visible();
         let mut title = format!(
             "Schools ({}) · sort {sort}{}",
@@ -228,7 +249,7 @@ impl View for Schools {
         table::render(
             &mut state,
             spec,
-            &mut |i| visible.get(i).map(|r| self.row(r)),
+            &mut |i| visible.get(i).map(|r| self.row(r, now)),
             frame,
             area,
             rc.theme,
