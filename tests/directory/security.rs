@@ -185,6 +185,7 @@ read_only! {
     read_only_refuses_migrate: ["migrate"] => "migrate";
     read_only_refuses_schools_merge: ["schools", "merge", "GS", "gs"] => "schools merge";
     read_only_refuses_listen: ["listen"] => "listen";
+    read_only_refuses_intake_retry: ["intake", "retry", "gs/student.csv"] => "intake retry";
 }
 
 /// Every `check_writable("<action>")` in the engine has a test above, so a
