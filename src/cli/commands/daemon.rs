@@ -6,6 +6,7 @@ use crate::cli::Exit;
 use crate::cli::args::{DaemonArgs, Global};
 use crate::cli::lifecycle::{Signals, Stoppable, Watchdog, notify};
 use crate::cli::output;
+use crate::cli::output::errln;
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::sync::daemon::DaemonHooks;
 use crate::engine::{Engine, EngineResult, Settings};
@@ -88,11 +89,11 @@ pub fn run(global: &Global, settings: Settings, args: &DaemonArgs, json: bool) -
     let intake = crate::engine::intake::Intake::start(engine.settings())?;
     if !json {
         match &listener {
-            Some(l) => eprintln!(
+            Some(l) => errln!(
                 "rollcall daemon: syncing; /metrics and /healthz on http://{}; stop with SIGTERM or Ctrl-C",
                 l.addr
-            ),
-            None => eprintln!("rollcall daemon: syncing; stop with SIGTERM or Ctrl-C"),
+            )?,
+            None => errln!("rollcall daemon: syncing; stop with SIGTERM or Ctrl-C")?,
         }
         super::intake::announce(&intake);
     }

@@ -4,6 +4,7 @@
 use crate::cli::Exit;
 use crate::cli::args::IntakeCmd;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::intake::Intake;
@@ -16,16 +17,16 @@ pub fn run(engine: &mut Engine, cmd: IntakeCmd, json: bool) -> anyhow::Result<Ex
                 output::json(&l)?;
                 return Ok(Exit::Ok);
             }
-            println!("inbox: {}", printable(&l.inbox));
+            outln!("inbox: {}", &l.inbox)?;
             if l.waiting.is_empty() && l.processing.is_empty() && l.failed.is_empty() {
-                println!("no files waiting, none failed");
+                outln!("no files waiting, none failed")?;
                 return Ok(Exit::Ok);
             }
             let mut t = Table::new(&["STATE", "FILE", "SCHOOL", "WHEN", "RUN", "DETAIL"]);
             for w in &l.waiting {
                 t.row(vec![
                     "waiting".into(),
-                    printable(&w.file),
+                    w.file.clone(),
                     w.school.clone().unwrap_or_else(|| "-".into()),
                     w.modified
                         .map(|m| m.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -40,7 +41,7 @@ pub fn run(engine: &mut Engine, cmd: IntakeCmd, json: bool) -> anyhow::Result<Ex
             for p in &l.processing {
                 t.row(vec![
                     "importing".into(),
-                    printable(&p.file),
+                    p.file.clone(),
                     p.school.clone(),
                     p.claimed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                     "-".into(),
@@ -50,19 +51,19 @@ pub fn run(engine: &mut Engine, cmd: IntakeCmd, json: bool) -> anyhow::Result<Ex
             for f in &l.failed {
                 t.row(vec![
                     "failed".into(),
-                    printable(&f.file),
+                    f.file.clone(),
                     f.school.clone().unwrap_or_else(|| "-".into()),
                     f.at.map(|a| a.format("%Y-%m-%d %H:%M:%S").to_string())
                         .unwrap_or_default(),
                     f.run_id.clone().unwrap_or_else(|| "-".into()),
-                    printable(&f.reason),
+                    f.reason.clone(),
                 ]);
             }
             t.print()?;
             if !l.failed.is_empty() {
-                eprintln!(
+                errln!(
                     "retry a failed file with `rollcall intake retry FILE` (--force to override the mass-removal guard)"
-                );
+                )?;
             }
             Ok(Exit::Ok)
         }
@@ -72,20 +73,20 @@ pub fn run(engine: &mut Engine, cmd: IntakeCmd, json: bool) -> anyhow::Result<Ex
                 output::json(&r)?;
             } else {
                 let o = &r.import;
-                println!(
+                outln!(
                     "{} {}: run {}: created {}, modified {}, unchanged {}, removed_school {}, to_limbo {}",
                     if r.imported { "imported" } else { "refused" },
-                    printable(&r.file),
+                    &r.file,
                     o.run_id,
                     o.created,
                     o.modified,
                     o.unchanged,
                     o.removed_school,
                     o.to_limbo
-                );
+                )?;
                 if let Some(reason) = &o.refused {
-                    eprintln!("refused: {}", printable(reason));
-                    eprintln!("the file stays in failed/; --force applies it anyway");
+                    errln!("refused: {}", reason)?;
+                    errln!("the file stays in failed/; --force applies it anyway")?;
                 }
             }
             Ok(if r.imported { Exit::Ok } else { Exit::Refused })
@@ -96,12 +97,6 @@ pub fn run(engine: &mut Engine, cmd: IntakeCmd, json: bool) -> anyhow::Result<Ex
 /// Says where intake listens, when the daemon starts.
 pub fn announce(intake: &Intake) {
     if let Some(addr) = intake.http_addr() {
-        eprintln!("rollcall daemon: feed uploads on {addr} (POST /v1/schools/SCHOOL/feeds)");
+        let _ = errln!("rollcall daemon: feed uploads on {addr} (POST /v1/schools/SCHOOL/feeds)");
     }
-}
-
-/// File names and reasons come from outside (a drop folder anyone with
-/// SFTP access writes): no control characters reach the terminal.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }

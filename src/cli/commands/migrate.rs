@@ -2,6 +2,7 @@
 
 use crate::cli::Exit;
 use crate::cli::output;
+use crate::cli::output::outln;
 use crate::engine::Engine;
 
 pub fn run(engine: &mut Engine, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
@@ -11,7 +12,7 @@ pub fn run(engine: &mut Engine, dry_run: bool, json: bool) -> anyhow::Result<Exi
         return Ok(Exit::Ok);
     }
     let verb = if dry_run { "would write out" } else { "wrote out" };
-    println!(
+    outln!(
         "{verb} per-role contributions for {} users{}",
         o.contributions,
         if o.contributions == 0 {
@@ -19,9 +20,9 @@ pub fn run(engine: &mut Engine, dry_run: bool, json: bool) -> anyhow::Result<Exi
         } else {
             ""
         }
-    );
+    )?;
     for u in &o.users {
-        println!("  {u}");
+        outln!("  {u}")?;
     }
     Ok(Exit::Ok)
 }

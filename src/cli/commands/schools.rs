@@ -44,13 +44,13 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
                 }
                 t.print()?;
                 if failed > 0 {
-                    eprintln!("{failed} feed(s) refused or failed in the intake inbox: see `rollcall intake list`");
+                    errln!("{failed} feed(s) refused or failed in the intake inbox: see `rollcall intake list`")?;
                 }
                 if stale > 0 {
-                    eprintln!(
+                    errln!(
                         "{stale} school(s) had no feed for longer than import.stale_after_days ({} days)",
                         engine.config().import.stale_after_days
-                    );
+                    )?;
                 }
             }
         }
@@ -59,7 +59,7 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&o)?;
             } else {
-                println!(
+                outln!(
                     "merged {} into {}: {} users moved{}",
                     o.from,
                     o.into,
@@ -69,7 +69,7 @@ pub fn run(engine: &mut Engine, cmd: SchoolsCmd, json: bool) -> anyhow::Result<E
                     } else {
                         String::new()
                     }
-                );
+                )?;
             }
         }
         SchoolsCmd::Create { name, display_name } => {

@@ -87,7 +87,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                 }
                 t.print()?;
                 if engine.config().directory.backend == crate::engine::config::Backend::Ldap {
-                    println!("{}", super::listen::describe(list[0].listener.as_ref()));
+                    outln!("{}", super::listen::describe(list[0].listener.as_ref()))?;
                 }
                 for a in &list {
                     for p in &a.problems {
