@@ -135,8 +135,8 @@ impl EngineError {
         match self {
             EngineError::Io { source, .. } => is_full(source),
             EngineError::Run(RunError::Io { source, .. }) => is_full(source),
-            EngineError::Store(StoreError::Sqlite { source, .. }) => sqlite_full(source),
-            EngineError::State(e) => sqlite_full(&e.source),
+            EngineError::Store(StoreError::Sqlite { disk_full, .. }) => *disk_full,
+            EngineError::State(e) => sqlite_full(&e.source, std::path::Path::new(&e.path)),
             _ => false,
         }
     }

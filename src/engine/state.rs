@@ -18,7 +18,7 @@ pub struct StateError {
 
 /// On a full disk: how much is free where the state lives.
 fn full_note(path: &str, e: &rusqlite::Error) -> String {
-    if crate::store::space::sqlite_full(e) {
+    if crate::store::space::sqlite_full(e, std::path::Path::new(path)) {
         format!(" ({})", crate::store::space::describe_free(std::path::Path::new(path)))
     } else {
         String::new()

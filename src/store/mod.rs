@@ -44,6 +44,8 @@ pub enum StoreError {
         path: String,
         #[source]
         source: rusqlite::Error,
+        /// The disk (or its quota) was full.
+        disk_full: bool,
     },
     #[error("directory {path}: stored data is damaged: {message}")]
     Corrupt { path: String, message: String },

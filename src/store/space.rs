@@ -66,10 +66,21 @@ pub fn explain(path: &Path, e: std::io::Error) -> std::io::Error {
     }
 }
 
-/// Whether a SQLite error is a full disk (SQLITE_FULL, or an I/O error
-/// with ENOSPC underneath).
-pub fn sqlite_full(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+/// Whether a SQLite error on the file at `path` is a full disk:
+/// SQLITE_FULL, or an I/O error (SQLite reports a write or a WAL index
+/// that cannot grow as `disk I/O error`, without the errno) while the file
+/// system holding `path` has next to nothing free.
+pub fn sqlite_full(e: &rusqlite::Error, path: &Path) -> bool {
+    /// Below this, an I/O error is taken for a full disk.
+    const NEARLY_FULL: u64 = 256 * 1024;
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            rusqlite::ErrorCode::DiskFull => true,
+            rusqlite::ErrorCode::SystemIoFailure => free_bytes(path).is_some_and(|b| b < NEARLY_FULL),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,8 @@ impl SqliteDirectory {
 
 pub(crate) fn sqlite_err(path: &Path, source: rusqlite::Error) -> StoreError {
     // A full disk names how much is free where the file lives.
-    let path = if crate::store::space::sqlite_full(&source) {
+    let disk_full = crate::store::space::sqlite_full(&source, path);
+    let path = if disk_full {
         format!(
             "{} (disk full: {})",
             path.display(),
@@ -90,7 +91,11 @@ pub(crate) fn sqlite_err(path: &Path, source: rusqlite::Error) -> StoreError {
     } else {
         path.display().to_string()
     };
-    StoreError::Sqlite { path, source }
+    StoreError::Sqlite {
+        path,
+        source,
+        disk_full,
+    }
 }
 
 impl Directory for SqliteDirectory {
