@@ -188,6 +188,8 @@ pub enum AuthoritiesCmd {
     },
     /// Send to a held or unreachable authority again (audited).
     Resume { name: String },
+    /// Ask a SCIM authority's server again what it supports (discovery).
+    Refresh { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod fault_drain;
+pub mod hostile;
+pub mod measured;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;

@@ -113,9 +113,11 @@ fn authorities_queue_sync_and_trash_contract() {
     assert_eq!(v["mapping"]["userName"], "email");
     assert_eq!(c.code(&["authorities", "show", "nope"]).0, 1);
 
+    // Drained, but an item went to trash in this run: exit 5.
     let (code, v) = c.json(&["sync", "run", "--once"]);
-    assert_eq!(code, 0, "{v}");
+    assert_eq!(code, 5, "{v}");
     assert_eq!(v["complete"], true);
+    assert_eq!(v["trashed"], 1, "{v}");
     let strict = v["authorities"]
         .as_array()
         .unwrap()
@@ -207,7 +209,7 @@ fn authorities_queue_sync_and_trash_contract() {
     assert!(v.as_array().unwrap().is_empty());
     // It fails again on the next sync (Ben still has no e-mail) → trash.
     let (code, _) = c.json(&["sync", "run", "--once"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 5);
     let (_, v) = c.json(&["trash", "list", "--authority", "strict"]);
     let item = v[0]["item"].as_str().unwrap().to_string();
     let (code, v) = c.json(&["trash", "purge", "--older-than", "1"]);
@@ -361,6 +363,19 @@ fn demo_leaves_queues_trash_and_a_paused_authority_to_look_at() {
         .query_row("SELECT COUNT(*) FROM resources WHERE class = 'user'", [], |r| r.get(0))
         .unwrap();
     assert!(n > 300, "{n}");
+
+    // Issue 16.7: the unreachable idbroker gives up after one probe, within
+    // seconds (not after ~47 s of back-off), and says why.
+    let t0 = std::time::Instant::now();
+    let out = run(&["--json", "sync", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "{:?}", t0.elapsed());
+    // Issue 16.1: the demo's school groups reached the mirror with
+    // everything else: verify is clean after the first drain.
+    let out = run(&["--json", "verify", "all", "--authority", "schulportal"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert!(v["expected"].as_u64().unwrap() > 300, "{v}");
 }
 
 #[test]

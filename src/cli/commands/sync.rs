@@ -101,6 +101,14 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                 println!("{name}: was not paused");
             }
         }
+        AuthoritiesCmd::Refresh { name } => {
+            let a = engine.authority_refresh(&name)?;
+            if json {
+                output::json(&a)?;
+            } else {
+                print_capabilities(&a);
+            }
+        }
         AuthoritiesCmd::Show { name } => {
             let a = engine.authority_show(&name)?;
             if json {
@@ -137,6 +145,10 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                 for (attr, field) in &a.mapping {
                     println!("  {attr} = {field}");
                 }
+                if a.kind == "scim" {
+                    println!();
+                    print_capabilities(&a);
+                }
                 for p in &a.problems {
                     println!("problem: {p}");
                 }
@@ -144,6 +156,95 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
         }
     }
     Ok(Exit::Ok)
+}
+
+/// A server's text made safe for a terminal: controls and bidi overrides
+/// shown as escapes. (To be replaced by the CLI's one sanitizer.)
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// What a SCIM server declared (discovery), and what is not sent to it.
+fn print_capabilities(a: &crate::engine::sync::AuthorityView) {
+    let Some(c) = &a.capabilities else {
+        println!(
+            "server capabilities: not asked yet (the first sync asks; `rollcall authorities refresh {}` asks now)",
+            a.name
+        );
+        return;
+    };
+    let when = c.fetched_at.map(|t| when(Some(t))).unwrap_or_else(|| "-".into());
+    println!("server capabilities (asked {when}):");
+    match &c.provider {
+        None => println!("  /ServiceProviderConfig: none (PUT, no Bulk, every mapped attribute sent)"),
+        Some(p) => {
+            println!("  patch: {}", yes_no(p.patch));
+            if p.bulk.supported {
+                println!(
+                    "  bulk: yes (maxOperations {}, maxPayloadSize {} bytes)",
+                    p.bulk.max_operations, p.bulk.max_payload_size
+                );
+            } else {
+                println!("  bulk: no");
+            }
+            if p.filter.supported {
+                println!("  filter: yes (maxResults {})", p.filter.max_results);
+            } else {
+                println!("  filter: no");
+            }
+            println!("  etag: {}, sort: {}", yes_no(p.etag), yes_no(p.sort));
+        }
+    }
+    for (what, rt) in [("Users", &c.users), ("Groups", &c.groups)] {
+        match rt {
+            Some(rt) => {
+                let ext: Vec<String> = rt
+                    .extensions
+                    .iter()
+                    .map(|e| format!("{}{}", e.schema, if e.required { " (required)" } else { "" }))
+                    .collect();
+                println!(
+                    "  {what}: {} at {}; extensions: {}",
+                    visible(&rt.schema),
+                    visible(&rt.endpoint),
+                    if ext.is_empty() {
+                        "none".to_string()
+                    } else {
+                        visible(&ext.join(", "))
+                    }
+                );
+            }
+            None => println!("  {what}: not described"),
+        }
+    }
+    if !c.schemas.is_empty() {
+        println!(
+            "  schemas: {}",
+            visible(&c.schemas.keys().cloned().collect::<Vec<_>>().join(", "))
+        );
+    }
+    if a.dropped.is_empty() {
+        println!("  mapped attributes not declared by the server: none");
+    } else {
+        println!(
+            "  mapped attributes not declared by the server (never sent, never compared): {}",
+            a.dropped.join(", ")
+        );
+    }
 }
 
 pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exit> {
@@ -187,13 +288,25 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
             eprintln!("rollcall: {}: incomplete: {why}", a.authority);
         }
     }
-    Ok(if outcome.complete { Exit::Ok } else { Exit::Incomplete })
+    Ok(if !outcome.complete {
+        Exit::Incomplete
+    } else if outcome.trashed > 0 {
+        eprintln!(
+            "rollcall: {} item(s) went to trash in this run (rollcall trash list)",
+            outcome.trashed
+        );
+        Exit::Trashed
+    } else {
+        Exit::Ok
+    })
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
+    // Requests in flight end now; their items go back to the queue.
+    crate::engine::sync::target::stop_all_requests();
 }
 
 /// Stops a long job on SIGTERM or SIGINT, after the item in hand.

@@ -36,6 +36,7 @@ pub mod pause;
 pub mod queue;
 pub mod schedule;
 pub mod sender;
+mod settle;
 pub mod target;
 pub mod trash;
 pub mod verify;
