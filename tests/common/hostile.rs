@@ -9,7 +9,8 @@
 //!   answer with whatever accounts the server holds;
 //! * `Empty200`: every request is answered `200` with no body;
 //! * `NoId`: a create is answered `201` with the resource sent, but no id
-//!   and no Location (nothing created); reads are forwarded;
+//!   and no Location (nothing created), a Bulk request with every
+//!   operation "201" and no Location either; reads are forwarded;
 //! * `HugeBody`: every answer is `200` with a 500 MB whitespace body;
 //! * `EndlessChunked`: every answer is `200`, chunked, and never ends;
 //! * `EndlessPaging`: listings always have another page of new users;
@@ -18,7 +19,8 @@
 //!   [`Sink`] that counts what reaches it);
 //! * `AbsurdTotals`: listings forwarded with `totalResults` a quadrillion;
 //! * `HugeErrorDetail`: writes answered `400` with a 20 MB `detail`; reads
-//!   forwarded.
+//!   forwarded;
+//! * `IgnorePaging`: listings always answer the first 20 (issue 16.2).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -39,6 +41,9 @@ pub enum Mode {
     Redirect,
     AbsurdTotals,
     HugeErrorDetail,
+    /// Listings forwarded without `startIndex` and with `count=20`: always
+    /// the first 20, whatever page was asked for.
+    IgnorePaging,
 }
 
 #[derive(Default)]
@@ -295,6 +300,25 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         Mode::Empty200 => {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
+        Mode::NoId if method == "POST" && target.ends_with("/Bulk") => {
+            // Every operation "done", with no id or Location anywhere.
+            let start = request
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| i + 4)
+                .unwrap_or(0);
+            let sent: serde_json::Value = serde_json::from_slice(&request[start..]).unwrap_or_default();
+            let ops: Vec<serde_json::Value> = sent["Operations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|o| serde_json::json!({"method": o["method"], "bulkId": o["bulkId"], "status": "201"}))
+                .collect();
+            let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                "Operations": ops});
+            respond(&mut conn, "200 OK", "", body.to_string().as_bytes());
+        }
         Mode::NoId if method == "POST" => {
             let start = request
                 .windows(4)
@@ -399,5 +423,15 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
             c.sent_bytes.fetch_add(body.len() as u64, Ordering::SeqCst);
         }
         Mode::HugeErrorDetail => pass(&mut conn, &target),
+        Mode::IgnorePaging if is_listing(&method, &target) => {
+            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+            let mut kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.is_empty() && !p.starts_with("startIndex=") && !p.starts_with("count="))
+                .collect();
+            kept.push("count=20");
+            pass(&mut conn, &format!("{path}?{}", kept.join("&")));
+        }
+        Mode::IgnorePaging => pass(&mut conn, &target),
     }
 }

@@ -586,3 +586,27 @@ fn verify_names_hand_drift_on_the_ldap_target_and_fix_repairs_it() {
     assert_eq!(members(&e, &class_dn("gsmitte", "5b", &base)), set(&[&cem]));
     assert!(users(&e).contains(&ben));
 }
+
+/// Issue 16.1 for an LDAP target: schools created before their users (as
+/// the demo does), one drain, verify clean, nothing in trash.
+#[test]
+fn the_first_drain_verifies_clean_on_an_ldap_target() {
+    let Some(b) = Slapd::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = format!("ou=idm,{}", slapd::SUFFIX);
+    let mut d = with_sets_owned(&b.authority_sets("idm", tmp.path(), &base, &["*"]));
+    for s in ["gsmitte", "gsnord"] {
+        d.engine.school_create(s, None).expect("school");
+    }
+    d.import(
+        "gsmitte",
+        &[&student("1", "Anna", "Alt", "5a"), &student("2", "Ben", "Bauer", "5b")],
+    );
+    d.import("gsnord", &[&student("3", "Cem", "Celik", "1a")]);
+    sync(&mut d);
+    let r = verify(&mut d, VerifyKind::All, false);
+    assert!(r.clean, "{r:#?}");
+    // 3 users, 3 classes, 2 school groups.
+    assert_eq!((r.expected, r.actual), (8, 8), "{r:#?}");
+    assert!(d.engine.trash_list(None).unwrap().is_empty());
+}

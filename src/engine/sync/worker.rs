@@ -118,6 +118,9 @@ impl Engine {
                 )),
             }
         }
+        if let Some(t) = &lane.target {
+            lane.arm(t.as_ref());
+        }
         let first = lane.backlog.front().map(|(n, _)| phase(n)).unwrap_or(b'9');
         let t0 = Instant::now();
         let result = if lane.target.as_ref().is_some_and(|t| t.parallel()) && lane.workers > 1 {

@@ -16,6 +16,7 @@
 //! * [`patch`]: the PATCH operations and member differences.
 
 mod accounts;
+mod bulk;
 pub mod discovery;
 mod http;
 mod identity;
@@ -65,6 +66,10 @@ pub struct ScimTarget {
     snapshot: RwLock<Option<snapshot::Snapshot>>,
     /// When discovery last failed transiently (its answer is assumed).
     provisional: Mutex<Option<std::time::Instant>>,
+    /// `bulk` of the authority: Bulk requests where declared.
+    bulk: bool,
+    /// The server answered a Bulk request as if it had none.
+    bulk_refused: std::sync::atomic::AtomicBool,
 }
 
 fn endpoint(class: Class) -> &'static str {
@@ -145,6 +150,8 @@ impl ScimTarget {
             max_listing: config.max_listing,
             snapshot: RwLock::new(None),
             provisional: Mutex::new(None),
+            bulk: config.bulk,
+            bulk_refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -366,6 +373,18 @@ impl Target for ScimTarget {
 
     fn rediscover(&self) -> Result<(), TargetError> {
         self.refresh().map(|_| ())
+    }
+
+    fn parallel(&self) -> bool {
+        // Bulk batches go from one thread; single requests from workers.
+        self.bulk_limits().is_none()
+    }
+
+    fn apply_batch(&self, desired: &[&Desired]) -> Vec<Result<Applied, TargetError>> {
+        match self.bulk_limits() {
+            Some(limits) => self.apply_bulk(desired, limits),
+            None => desired.iter().map(|d| self.apply(d)).collect(),
+        }
     }
 
     fn apply(&self, desired: &Desired) -> Result<Applied, TargetError> {

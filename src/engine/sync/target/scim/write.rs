@@ -25,6 +25,14 @@ const MEMBER_OPS: usize = 200;
 /// for skipping joins that are already true.
 const MEMBERS_FRESH: Duration = Duration::from_secs(300);
 
+/// What an update sends.
+pub(super) enum Change {
+    /// The server already holds what would be sent.
+    None,
+    Patch(Vec<Value>),
+    Put(Map<String, Value>),
+}
+
 /// A school group as the target last saw it.
 #[derive(Clone, Debug)]
 pub(super) struct SchoolGroup {
@@ -42,7 +50,7 @@ fn moved(message: String) -> TargetError {
 }
 
 /// The last path segment of a Location header.
-fn location_id(location: &str) -> Option<String> {
+pub(super) fn location_id(location: &str) -> Option<String> {
     let path = location.split(['?', '#']).next()?.trim_end_matches('/');
     let id = path.rsplit('/').next()?;
     (!id.is_empty()).then(|| id.to_string())
@@ -57,7 +65,7 @@ impl ScimTarget {
 
     /// The attributes to send: the mapping's, without what the server does
     /// not declare.
-    fn body_of(&self, m: &Mapped) -> Result<Map<String, Value>, TargetError> {
+    pub(super) fn body_of(&self, m: &Mapped) -> Result<Map<String, Value>, TargetError> {
         let caps = self.capabilities()?;
         let dropped = caps.dropped(m.class, &m.paths);
         Ok(patch::without_paths(&m.attributes, &dropped))
@@ -181,73 +189,31 @@ impl ScimTarget {
         } else {
             current
         };
-        let empty = Map::new();
-        let cur = current.as_object().unwrap_or(&empty);
-        let mut ops = patch::attribute_ops(m, &self.sendable(m)?, cur);
-        if takeover && identity::str_field(&current, "externalId") != Some(m.external_id.as_str()) {
-            ops.insert(
-                0,
-                json!({"op": "replace", "path": "externalId", "value": m.external_id}),
-            );
-        }
-        let (add, remove) = match &m.members {
-            Some(wanted) => {
-                let ids = self.resolve(wanted)?;
-                let missing = wanted.len() - ids.len();
-                if missing > 0 {
-                    tracing::warn!(group = %m.external_id, missing, "members not on the target yet are left out");
-                }
-                let want: BTreeSet<String> = ids.into_values().collect();
-                patch::member_changes(cur, &want)
-            }
-            None => (Vec::new(), Vec::new()),
-        };
-        if ops.is_empty() && add.is_empty() && remove.is_empty() {
-            drop(held);
-            if m.class == Class::Group {
-                self.remember_group(m, &id, &current);
-            }
-            self.after_write(m, &id, Some(&current))?;
-            return Ok(Applied::Unchanged);
-        }
         let path = format!("{}/{}", endpoint(m.class), id);
-        if self.capabilities()?.patch() {
-            let mut all = ops;
-            for chunk in add.chunks(MEMBER_OPS) {
-                all.push(json!({
-                    "op": "add", "path": "members",
-                    "value": chunk.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()
-                }));
+        match self.change(m, &current, takeover)? {
+            Change::None => {
+                drop(held);
+                if m.class == Class::Group {
+                    self.remember_group(m, &id, &current);
+                }
+                self.after_write(m, &id, Some(&current))?;
+                return Ok(Applied::Unchanged);
             }
-            for id in &remove {
-                all.push(json!({"op": "remove", "path": format!("members[value eq {}]", json!(id))}));
+            Change::Patch(all) => {
+                for chunk in all.chunks(MEMBER_OPS) {
+                    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": chunk});
+                    let answer = self.http.call(Method::PATCH, &path, &[], Some(&body))?;
+                    if let Some(r) = &answer.body {
+                        identity::answered(&format!("PATCH {path}"), Some(&id), &m.external_id, r)?;
+                    }
+                }
             }
-            for chunk in all.chunks(MEMBER_OPS) {
-                let body = json!({"schemas": [PATCH_SCHEMA], "Operations": chunk});
-                let answer = self.http.call(Method::PATCH, &path, &[], Some(&body))?;
+            Change::Put(mut body) => {
+                body.insert("id".into(), json!(id));
+                let answer = self.http.call(Method::PUT, &path, &[], Some(&Value::Object(body)))?;
                 if let Some(r) = &answer.body {
-                    identity::answered(&format!("PATCH {path}"), Some(&id), &m.external_id, r)?;
+                    identity::answered(&format!("PUT {path}"), Some(&id), &m.external_id, r)?;
                 }
-            }
-        } else {
-            let mut body = self.body_of(m)?;
-            body.insert("id".into(), json!(id));
-            if m.members.is_some() {
-                let mut members: BTreeSet<String> = patch::current_members(cur);
-                members.extend(add.iter().cloned());
-                for r in &remove {
-                    members.remove(r);
-                }
-                body.insert(
-                    "members".into(),
-                    json!(members.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()),
-                );
-            } else if let Some(existing) = cur.get("members") {
-                body.insert("members".into(), existing.clone());
-            }
-            let answer = self.http.call(Method::PUT, &path, &[], Some(&Value::Object(body)))?;
-            if let Some(r) = &answer.body {
-                identity::answered(&format!("PUT {path}"), Some(&id), &m.external_id, r)?;
             }
         }
         drop(held);
@@ -266,12 +232,87 @@ impl ScimTarget {
         Ok(Applied::Updated)
     }
 
+    /// What an update of `current` to `m` sends (`takeover`: it does not
+    /// carry our external id yet): nothing when the server already holds
+    /// what would be sent (verify's rule), else PATCH operations — or,
+    /// without PATCH, the whole resource for a PUT.
+    pub(super) fn change(&self, m: &Mapped, current: &Value, takeover: bool) -> Result<Change, TargetError> {
+        let empty = Map::new();
+        let cur = current.as_object().unwrap_or(&empty);
+        let mut ops = patch::attribute_ops(m, &self.sendable(m)?, cur);
+        if takeover && identity::str_field(current, "externalId") != Some(m.external_id.as_str()) {
+            ops.insert(
+                0,
+                json!({"op": "replace", "path": "externalId", "value": m.external_id}),
+            );
+        }
+        let (add, remove) = match &m.members {
+            Some(wanted) => {
+                let ids = self.resolve(wanted)?;
+                let missing = wanted.len() - ids.len();
+                if missing > 0 {
+                    tracing::warn!(group = %m.external_id, missing, "members not on the target yet are left out");
+                }
+                let want: BTreeSet<String> = ids.into_values().collect();
+                patch::member_changes(cur, &want)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        if ops.is_empty() && add.is_empty() && remove.is_empty() {
+            return Ok(Change::None);
+        }
+        if self.capabilities()?.patch() {
+            let mut all = ops;
+            for chunk in add.chunks(MEMBER_OPS) {
+                all.push(json!({
+                    "op": "add", "path": "members",
+                    "value": chunk.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()
+                }));
+            }
+            for id in &remove {
+                all.push(json!({"op": "remove", "path": format!("members[value eq {}]", json!(id))}));
+            }
+            return Ok(Change::Patch(all));
+        }
+        let mut body = self.body_of(m)?;
+        if m.members.is_some() {
+            let mut members: BTreeSet<String> = patch::current_members(cur);
+            members.extend(add.iter().cloned());
+            for r in &remove {
+                members.remove(r);
+            }
+            body.insert(
+                "members".into(),
+                json!(members.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()),
+            );
+        } else if let Some(existing) = cur.get("members") {
+            body.insert("members".into(), existing.clone());
+        }
+        Ok(Change::Put(body))
+    }
+
     /// A user's school groups: join the current ones, leave the others —
     /// skipped where the user's `groups` (or the group's member list, read
     /// once) says it already is so.
     fn after_write(&self, m: &Mapped, user_id: &str, user: Option<&Value>) -> Result<(), TargetError> {
+        for (group, gid, join) in self.membership_changes(m, user_id, user)? {
+            self.membership(&group, &gid, user_id, join)?;
+        }
+        Ok(())
+    }
+
+    /// The school-group memberships of a user (`user`: as the target holds
+    /// it, `None` for a new one) that must change: (group external id,
+    /// group id, join).
+    pub(super) fn membership_changes(
+        &self,
+        m: &Mapped,
+        user_id: &str,
+        user: Option<&Value>,
+    ) -> Result<Vec<(String, String, bool)>, TargetError> {
+        let mut out = Vec::new();
         if m.class != Class::User {
-            return Ok(());
+            return Ok(out);
         }
         let listed: Option<HashSet<&str>> = user.and_then(|u| u.get("groups")).and_then(Value::as_array).map(|g| {
             g.iter()
@@ -299,13 +340,13 @@ impl ScimTarget {
             if member == Some(join) {
                 continue;
             }
-            self.membership(group, &g.id, user_id, join)?;
+            out.push((group.clone(), g.id.clone(), join));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Adds or removes one member of a group.
-    fn membership(&self, group: &str, gid: &str, user_id: &str, join: bool) -> Result<(), TargetError> {
+    pub(super) fn membership(&self, group: &str, gid: &str, user_id: &str, join: bool) -> Result<(), TargetError> {
         let path = format!("/Groups/{gid}");
         if self.capabilities()?.patch() {
             let op = if join {
@@ -388,7 +429,7 @@ impl ScimTarget {
         Ok(Some(g))
     }
 
-    fn remember_group(&self, m: &Mapped, id: &str, resource: &Value) {
+    pub(super) fn remember_group(&self, m: &Mapped, id: &str, resource: &Value) {
         if !m.external_id.starts_with("school:") {
             return;
         }
@@ -407,7 +448,7 @@ impl ScimTarget {
         }
     }
 
-    fn note_member(&self, group: &str, user_id: &str, join: bool) {
+    pub(super) fn note_member(&self, group: &str, user_id: &str, join: bool) {
         if let Ok(mut cache) = self.group_ids.lock()
             && let Some(SchoolGroup {
                 members: Some((set, _)),
@@ -422,7 +463,7 @@ impl ScimTarget {
         }
     }
 
-    fn forget_group(&self, external_id: &str) {
+    pub(super) fn forget_group(&self, external_id: &str) {
         if let Ok(mut cache) = self.group_ids.lock() {
             cache.remove(external_id);
         }
