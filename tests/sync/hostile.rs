@@ -107,12 +107,7 @@ impl Case {
             &["--json", "sync", "run", "--once", "--max-wait", &max_wait.to_string()],
             bound + Duration::from_secs(30),
         );
-        eprintln!(
-            "sync: exit {:?} in {:.1} s, max RSS {:.1} MiB",
-            out.code,
-            out.elapsed.as_secs_f64(),
-            out.max_rss as f64 / (1 << 20) as f64
-        );
+        report("sync run --once", &out);
         assert!(out.max_rss < MAX_RSS, "max RSS {} bytes", out.max_rss);
         assert!(out.elapsed < bound, "took {:?} (bound {bound:?})", out.elapsed);
         let v = out.json();
@@ -123,6 +118,16 @@ impl Case {
         let out = self.run(&["--json", "trash", "list"], Duration::from_secs(30));
         out.json().as_array().cloned().unwrap_or_default()
     }
+}
+
+/// One line per measured run (RELIABILITY.md takes its figures from it).
+fn report(what: &str, out: &Measured) {
+    eprintln!(
+        "FIGURE {what}: exit {:?} in {:.2} s, max RSS {:.1} MiB",
+        out.code,
+        out.elapsed.as_secs_f64(),
+        out.max_rss as f64 / (1 << 20) as f64
+    );
 }
 
 /// Nothing was counted as done.
@@ -233,6 +238,7 @@ fn endless_paging_ends_at_the_first_total() {
         &["--json", "verify", "users", "--authority", "hostile"],
         Duration::from_secs(60),
     );
+    report("verify users", &out);
     assert!(out.max_rss < MAX_RSS, "{}", out.max_rss);
     assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
     assert_eq!(out.code, Some(1), "{}", out.stderr_text());
@@ -254,6 +260,7 @@ fn an_absurd_totalresults_is_refused() {
         return;
     };
     let out = case.run(&["verify", "users", "--authority", "hostile"], Duration::from_secs(60));
+    report("verify users", &out);
     assert!(out.max_rss < MAX_RSS, "{}", out.max_rss);
     assert_eq!(out.code, Some(1), "{}", out.stderr_text());
     assert!(
@@ -314,6 +321,12 @@ fn a_huge_error_detail_is_capped_in_trash_and_logs() {
         );
     }
     let listed = case.run(&["trash", "list"], Duration::from_secs(30));
+    report("trash list", &listed);
+    eprintln!(
+        "FIGURE trash list printed {} bytes for {} items",
+        listed.stdout.len(),
+        trash.len()
+    );
     assert!(
         listed.stdout.len() < 200_000,
         "trash list printed {} bytes",
@@ -325,9 +338,15 @@ fn a_huge_error_detail_is_capped_in_trash_and_logs() {
             .map(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
             .sum()
     };
-    assert!(size(case.data().join("logs")) < 1 << 20, "logs");
-    assert!(size(case.data().join("queues/out/hostile/trash")) < 1 << 20, "trash");
-    assert!(size(case.data().join("runs")) < 4 << 20, "runs");
+    let (logs, trash_dir, runs) = (
+        size(case.data().join("logs")),
+        size(case.data().join("queues/out/hostile/trash")),
+        size(case.data().join("runs")),
+    );
+    eprintln!("FIGURE 20 MB details: logs {logs} bytes, trash {trash_dir} bytes, runs {runs} bytes");
+    assert!(logs < 1 << 20, "logs");
+    assert!(trash_dir < 1 << 20, "trash");
+    assert!(runs < 4 << 20, "runs");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -417,7 +436,10 @@ fn sigterm_interrupts_a_request_in_flight() {
         assert!(t1.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     };
-    eprintln!("stopped {:?} after SIGTERM ({status})", t1.elapsed());
+    eprintln!(
+        "FIGURE SIGTERM: stopped {:.2} s after the signal ({status})",
+        t1.elapsed().as_secs_f64()
+    );
     let left = attempts(&case);
     assert_eq!(left.len(), USERS + 3, "every item is back in the queue");
     assert!(left.iter().all(|a| *a == 0), "{left:?}");

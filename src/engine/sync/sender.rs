@@ -59,6 +59,8 @@ pub struct AuthoritySync {
     pub paused: u64,
     /// Items still waiting when the sync ended.
     pub left: u64,
+    /// Requests sent to the target in this run (scim: HTTP requests).
+    pub requests: u64,
     /// Why items were left, if any were.
     pub incomplete: Option<String>,
 }
@@ -101,6 +103,8 @@ pub(super) struct Lane {
     /// is probed at once, not at its back-off).
     pub(super) probes_left: u32,
     pub(super) probe_now: bool,
+    /// The target's request count when this run took it.
+    pub(super) requests_at: u64,
 }
 
 impl Lane {
@@ -171,6 +175,7 @@ impl Engine {
             let workers = opts.workers.unwrap_or(a.config.workers).max(1);
             let bounded = opts.once && !opts.max_wait.is_zero();
             let target = targets.remove(&a.name);
+            let requests_at = target.as_ref().map(|t| t.requests()).unwrap_or(0);
             if let Some(i) = target.as_ref().and_then(|t| t.interrupt()) {
                 i.clear();
             }
@@ -192,6 +197,7 @@ impl Engine {
                 bounded,
                 probes_left: if opts.once { 1 } else { u32::MAX },
                 probe_now: bounded,
+                requests_at,
             });
         }
         let poll = Duration::from_secs_f64(self.config().sync.poll_seconds);
@@ -295,6 +301,11 @@ impl Engine {
             let q = &lane.authority.queue;
             lane.reaper.wait().map_err(io_error(q.root()))?;
             lane.stats.left = self.lane_depth(lane)?;
+            lane.stats.requests = lane
+                .target
+                .as_ref()
+                .map(|t| t.requests().saturating_sub(lane.requests_at))
+                .unwrap_or(0);
         }
         let complete = lanes.iter().all(|l| l.stats.left == 0);
         let trashed = lanes.iter().map(|l| l.stats.trashed).sum();

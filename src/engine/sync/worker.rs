@@ -96,7 +96,12 @@ impl Engine {
                     return Ok(false);
                 }
                 Err(e) => {
-                    self.pause(lane, &e.message, run)?;
+                    let reason = if e.timed_out {
+                        format!("stalled: {}", e.message)
+                    } else {
+                        e.message.clone()
+                    };
+                    self.pause(lane, &reason, run)?;
                     return Ok(false);
                 }
             }

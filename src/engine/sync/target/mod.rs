@@ -240,6 +240,10 @@ pub trait Target: Send + Sync {
     }
     /// The drain is over: forget the listing.
     fn forget_prefetch(&self) {}
+    /// Requests sent to the target so far (0 where it does not count them).
+    fn requests(&self) -> u64 {
+        0
+    }
     /// What stops this target's requests in flight, if they can be stopped.
     fn interrupt(&self) -> Option<&Interrupt> {
         None

@@ -175,7 +175,10 @@ fn fetch(http: &Http, path: &str) -> Result<Option<Value>, TargetError> {
         attempt += 1;
         match http.call(Method::GET, path, &[], None) {
             Ok(a) => return Ok(a.body.filter(|b| b.is_object() || b.is_array())),
-            Err(e) if matches!(e.class, ErrorClass::Unreachable | ErrorClass::Interrupted) => return Err(e),
+            // Unreachable, stopped, or stalled: no use asking again now.
+            Err(e) if matches!(e.class, ErrorClass::Unreachable | ErrorClass::Interrupted) || e.timed_out => {
+                return Err(e);
+            }
             Err(e) if e.class == ErrorClass::Transient => {
                 if attempt >= TRIES {
                     return Err(TargetError {

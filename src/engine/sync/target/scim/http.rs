@@ -65,6 +65,8 @@ pub struct Http {
     /// Held while a body larger than [`LARGE_BODY`] is read.
     large: Arc<tokio::sync::Mutex<()>>,
     pool: Pool,
+    /// Requests sent so far.
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// rustls needs one process-wide crypto provider; ring is ours.
@@ -169,6 +171,7 @@ impl Http {
             interrupt: Arc::new(Interrupt::default()),
             large: Arc::new(tokio::sync::Mutex::new(())),
             pool: Pool::default(),
+            sent: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -178,6 +181,11 @@ impl Http {
 
     pub fn interrupt(&self) -> &Interrupt {
         &self.interrupt
+    }
+
+    /// HTTP requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn url(&self, path: &str, query: &[(&str, String)]) -> Result<reqwest::Url, TargetError> {
@@ -202,6 +210,7 @@ impl Http {
     ) -> Result<Answer, TargetError> {
         let url = self.url(path, query)?;
         let what = format!("{method} {path}");
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bytes = match body {
             Some(b) => Some(serde_json::to_vec(b).map_err(|e| TargetError::permanent(e.to_string()))?),
             None => None,

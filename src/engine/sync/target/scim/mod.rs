@@ -176,7 +176,7 @@ impl ScimTarget {
         }
         match self.refresh() {
             Ok(c) => Ok(c),
-            Err(e) if e.class == ErrorClass::Transient => {
+            Err(e) if e.class == ErrorClass::Transient && !e.timed_out => {
                 tracing::warn!(
                     url = %self.http.base(), error = %e.message,
                     "the server does not answer discovery now: sending as to a server that declares nothing"
@@ -412,7 +412,7 @@ impl Target for ScimTarget {
             path: endpoint(class),
             filter: None,
             attributes: None,
-            page: PAGE,
+            page: self.listing_page(),
             max: self.max_listing,
         };
         listing::list(&self.http, &req, &mut |r| {
@@ -432,6 +432,10 @@ impl Target for ScimTarget {
 
     fn prefetch(&self, items: usize, user_paths: &[String]) -> Result<bool, TargetError> {
         self.take_snapshot(items, user_paths)
+    }
+
+    fn requests(&self) -> u64 {
+        self.http.requests()
     }
 
     fn forget_prefetch(&self) {

@@ -154,7 +154,7 @@ impl ScimTarget {
 
     /// The page size of listings: the server's `filter.maxResults` when it
     /// says one (at most 1,000), else 200.
-    fn listing_page(&self) -> usize {
+    pub(super) fn listing_page(&self) -> usize {
         let declared = self.capabilities().map(|c| c.max_results()).unwrap_or(0);
         if declared == 0 {
             200
