@@ -443,3 +443,43 @@ fn daemon_syncs_changes_runs_the_daily_purge_and_stops_on_sigterm() {
     assert_eq!(daemon_run["status"], "ok", "{daemon_run}");
     assert!(daemon_run["counts"]["sent"].as_u64().unwrap() >= 1);
 }
+
+/// `authorities refresh NAME` asks a SCIM server what it supports;
+/// `authorities show` prints it and the mapped attributes it does not
+/// declare (SCIMMY without the enterprise extension).
+#[test]
+fn authorities_refresh_and_show_print_what_the_server_declares() {
+    let Some(server) = crate::common::scim::ScimServer::start_kind(crate::common::scim::Kind::Scimmy) else {
+        return;
+    };
+    let (_t, token) = crate::common::token_file();
+    let c = Cli::new(&format!(
+        "[authorities.peer]\nkind = \"scim\"\nurl = \"{}\"\ntoken_file = \"{}\"\nschools = [\"gsmitte\"]\n",
+        server.url(),
+        token.display()
+    ));
+    let (code, v) = c.json(&["authorities", "show", "peer"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["capabilities"].is_null(), "not asked yet: {v}");
+    let (code, v) = c.json(&["authorities", "refresh", "peer"]);
+    assert_eq!(code, 0, "{v}");
+    let caps = &v["capabilities"];
+    assert_eq!(caps["provider"]["patch"], true, "{v}");
+    assert_eq!(caps["provider"]["bulk"]["supported"], false, "{v}");
+    assert_eq!(caps["users"]["endpoint"], "/Users", "{v}");
+    assert_eq!(
+        v["dropped"],
+        serde_json::json!(["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization"])
+    );
+    let out = c.run(&["authorities", "show", "peer"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "patch: yes",
+        "bulk: no",
+        "filter: yes (maxResults 1000)",
+        "not declared by the server",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert!(text.contains("enterprise:2.0:User:organization"), "{text}");
+}

@@ -49,6 +49,9 @@ struct Planned {
     current: Option<Value>,
 }
 
+/// The items of one Bulk request and its school-group changes.
+type Request = (std::ops::Range<usize>, BTreeMap<String, GroupOps>);
+
 /// One school group's member changes in one request.
 #[derive(Default)]
 struct GroupOps {
@@ -98,7 +101,8 @@ impl ScimTarget {
         }
         let caps = self.capabilities().ok()?;
         let b = caps.bulk()?;
-        let ops = b.max_operations.clamp(1, 10_000) as usize;
+        let ops =
+            (b.max_operations.clamp(1, 10_000) as usize).min(self.bulk_cap.load(std::sync::atomic::Ordering::Relaxed));
         // Room for the envelope; no limit said: 1 MiB.
         let payload = if b.max_payload_size == 0 {
             1 << 20
@@ -192,6 +196,8 @@ impl ScimTarget {
     /// Applies a batch with Bulk requests (see the module comment).
     pub(super) fn apply_bulk(&self, items: &[&Desired], limits: (usize, usize)) -> Vec<Result<Applied, TargetError>> {
         let (max_ops, max_size) = limits;
+        // Small enough that `workers` requests share the batch.
+        let max_ops = max_ops.min(items.len().div_ceil(self.workers).max(50));
         let mut current: HashMap<(Class, String), Result<Option<Value>, TargetError>> = HashMap::new();
         for class in [Class::User, Class::Group] {
             let ids: Vec<&str> = items
@@ -219,6 +225,7 @@ impl ScimTarget {
         }
         // Requests: item operations in order, each request closed by the
         // school-group changes of its users.
+        let mut requests: Vec<Request> = Vec::new();
         let mut start = 0;
         while start < steps.len() {
             let mut end = start;
@@ -271,10 +278,38 @@ impl ScimTarget {
                 end += 1;
             }
             if steps[start..end].iter().any(|s| matches!(s, Step::Op(_))) {
-                // (With nothing to send it only settles the unchanged.)
-                self.send_bulk(items, &steps, start..end, groups, &mut results);
+                requests.push((start..end, groups));
             }
             start = end.max(start + 1);
+        }
+        // The requests go side by side, `workers` at a time (with nothing
+        // to send, one only settles the unchanged).
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        let requests: Vec<std::sync::Mutex<Option<Request>>> =
+            requests.into_iter().map(|r| std::sync::Mutex::new(Some(r))).collect();
+        std::thread::scope(|s| {
+            for _ in 0..self.workers.clamp(1, requests.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(slot) = requests.get(k) else { break };
+                        let Some((range, groups)) = slot.lock().ok().and_then(|mut r| r.take()) else {
+                            continue;
+                        };
+                        let mut local: Vec<Option<Result<Applied, TargetError>>> = results.clone();
+                        self.send_bulk(items, &steps, range.clone(), groups, &mut local);
+                        if let Ok(mut d) = done.lock() {
+                            d.push((range, local));
+                        }
+                    }
+                });
+            }
+        });
+        for (range, local) in done.into_inner().unwrap_or_default() {
+            for i in range {
+                results[i] = local[i].clone();
+            }
         }
         // What goes alone, and what Bulk handed back.
         for (i, s) in steps.iter().enumerate() {
@@ -467,6 +502,13 @@ impl ScimTarget {
                 return;
             }
             Err(e) => {
+                if e.timed_out {
+                    // Too much for the server within the timeout: smaller
+                    // requests from now on (the items are retried).
+                    let half = (ops.len() / 2).max(1);
+                    self.bulk_cap.fetch_min(half, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(url = %self.http.base(), operations = ops.len(), "a Bulk request timed out: at most {half} operations per request from now on");
+                }
                 for i in range {
                     if results[i].is_none() && matches!(steps[i], Step::Op(_)) {
                         results[i] = Some(Err(e.clone()));

@@ -175,10 +175,10 @@ fn fetch(http: &Http, path: &str) -> Result<Option<Value>, TargetError> {
         attempt += 1;
         match http.call(Method::GET, path, &[], None) {
             Ok(a) => return Ok(a.body.filter(|b| b.is_object() || b.is_array())),
-            // Unreachable, stopped, or stalled: no use asking again now.
-            Err(e) if matches!(e.class, ErrorClass::Unreachable | ErrorClass::Interrupted) || e.timed_out => {
-                return Err(e);
-            }
+            // Unreachable or stopped: no use asking again now; stalled
+            // twice: the server does not answer.
+            Err(e) if matches!(e.class, ErrorClass::Unreachable | ErrorClass::Interrupted) => return Err(e),
+            Err(e) if e.timed_out && attempt >= 2 => return Err(e),
             Err(e) if e.class == ErrorClass::Transient => {
                 if attempt >= TRIES {
                     return Err(TargetError {

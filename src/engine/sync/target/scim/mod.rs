@@ -70,6 +70,10 @@ pub struct ScimTarget {
     bulk: bool,
     /// The server answered a Bulk request as if it had none.
     bulk_refused: std::sync::atomic::AtomicBool,
+    /// Operations per Bulk request: halved when one times out.
+    bulk_cap: AtomicUsize,
+    /// Bulk requests sent side by side (`workers`).
+    workers: usize,
 }
 
 fn endpoint(class: Class) -> &'static str {
@@ -152,6 +156,8 @@ impl ScimTarget {
             provisional: Mutex::new(None),
             bulk: config.bulk,
             bulk_refused: std::sync::atomic::AtomicBool::new(false),
+            bulk_cap: AtomicUsize::new(usize::MAX),
+            workers: config.workers.max(1),
         })
     }
 
@@ -270,7 +276,8 @@ impl ScimTarget {
     /// `or` filter with 400 gets one `eq` per user from then on.
     fn resolve(&self, external_ids: &[String]) -> Result<HashMap<String, String>, TargetError> {
         let mut out = HashMap::with_capacity(external_ids.len());
-        // The drain's listing knows most; only the others are asked for.
+        // The drain's listing knows them (with what this drain created):
+        // one it does not list is not on the target.
         let unknown: Vec<String> = self
             .with_snapshot(|s| {
                 external_ids
@@ -280,7 +287,7 @@ impl ScimTarget {
                             out.insert((*e).clone(), id.to_string());
                             false
                         }
-                        None => true,
+                        None => s.is_live(e),
                     })
                     .cloned()
                     .collect()
@@ -354,16 +361,24 @@ impl Target for ScimTarget {
     fn probe(&self) -> Result<(), TargetError> {
         // An endpoint that needs the token: servers answer
         // /ServiceProviderConfig without one (RFC 7644 §4), so it would call
-        // an authority with a wrong token reachable.
-        match self
-            .http
-            .call(Method::GET, "/Users", &[("count", "1".to_string())], None)
-        {
-            Ok(_) => Ok(()),
-            // It answers; it just has no such endpoint.
-            Err(e) if e.http_status == Some(404) => Ok(()),
-            Err(e) if e.class == ErrorClass::Permanent => Ok(()),
-            Err(e) => Err(e),
+        // an authority with a wrong token reachable. A reset is tried again
+        // (twice): one probe should not fail on one dropped connection.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .http
+                .call(Method::GET, "/Users", &[("count", "1".to_string())], None)
+            {
+                Ok(_) => return Ok(()),
+                // It answers (an error, a throttle, a body we cannot read):
+                // it is reachable; items meet what it answers. 401/403 and
+                // refused connections are not.
+                Err(e) if e.class == ErrorClass::Unreachable || e.class == ErrorClass::Interrupted => return Err(e),
+                Err(e) if e.http_status.is_some() => return Ok(()),
+                Err(e) if e.timed_out || attempt >= 3 => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
         }
     }
 

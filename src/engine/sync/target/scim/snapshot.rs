@@ -108,6 +108,11 @@ impl Snapshot {
         Some(Ok(self.map(class).get(external_id).cloned()))
     }
 
+    /// Whether the listing no longer knows this external id (ask the server).
+    pub fn is_live(&self, external_id: &str) -> bool {
+        self.live.contains(external_id)
+    }
+
     /// The account of this external id was written: ask the server next time.
     pub fn forget(&mut self, external_id: &str) {
         self.live.insert(external_id.to_string());
