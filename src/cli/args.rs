@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "rollcall",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BUILD_COMMIT"), ")"),
     about = "Keeps school identities in sync: per-school imports, limbo, sync queues.",
     after_help = "Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 refused (mass-removal guard, \
                   row-error limit, read-only), 4 incomplete (work left for later)."
@@ -83,8 +83,25 @@ pub enum Command {
     /// Send queued changes to the authorities.
     #[command(subcommand)]
     Sync(SyncCmd),
-    /// Sync forever; purge limbo and old trash daily.
-    Daemon,
+    /// Sync forever; purge limbo and old trash daily. SIGTERM/SIGINT stop
+    /// it (a second one at once), SIGHUP reloads the configuration.
+    Daemon(DaemonArgs),
+    /// Write every metric in the Prometheus text format (to stdout, or
+    /// atomically to a file for node_exporter's textfile collector).
+    Metrics {
+        #[arg(long, value_name = "PATH")]
+        textfile: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+    /// Follow the LDAP directory's change stream (RFC 4533) into the journal
+    /// until stopped (the daemon does it too).
+    Listen,
     /// Out-queues: depth, oldest item, paused or not.
     #[command(subcommand)]
     Queue(QueueCmd),
@@ -105,6 +122,21 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+    /// Convert directory data written by older versions (LDAP: per-role
+    /// contributions); the embedded store converts itself when opened.
+    Migrate {
+        /// Count what would be converted, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Serve /metrics (Prometheus) and /healthz on this address, e.g.
+    /// 127.0.0.1:9465.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,11 +157,14 @@ pub enum SyncSchoolsCmd {
         all_schools: bool,
         /// Queue every user, class and workgroup of the schools (false: only
         /// record the assignment).
-        #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+        #[arg(long, value_name = "true|false", default_value_t = crate::engine::sync::assign::SchoolsAdd::DEFAULT_INITIAL_SYNC, action = clap::ArgAction::Set)]
         initial_sync: bool,
         /// Assign (and schedule) a school that is already assigned.
         #[arg(long)]
         force: bool,
+        /// Only say what would happen: objects queued, sent, failing to map.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Take schools from an authority (and delete their objects there).
     Remove {
@@ -139,11 +174,14 @@ pub enum SyncSchoolsCmd {
         schools: Vec<String>,
         /// Delete the schools' groups on the target, and their users that
         /// have no other school synced to it (false: only drop the assignment).
-        #[arg(long, value_name = "true|false", default_value_t = true, action = clap::ArgAction::Set)]
+        #[arg(long, value_name = "true|false", default_value_t = crate::engine::sync::assign::SchoolsRemove::DEFAULT_DELETE_ON_TARGET, action = clap::ArgAction::Set)]
         delete_on_target: bool,
         /// Remove (and delete on the target) a school that is not assigned.
         #[arg(long)]
         force: bool,
+        /// Only say what would happen: objects deleted on the target.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -287,12 +325,16 @@ pub struct DemoArgs {
 pub enum SchoolsCmd {
     /// All schools with their number of users.
     List,
-    /// Create a school.
+    /// Create a school (refused when it exists in any case: names are
+    /// case-insensitive).
     Create {
         name: String,
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
     },
+    /// Join two spellings of one school (names differing only in case):
+    /// FROM's users, classes and workgroups move to INTO, FROM goes (audited).
+    Merge { from: String, into: String },
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +363,10 @@ pub struct ImportArgs {
     /// Mapping-rules file (default: import.mappings.<format>).
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// The feed's character set when it is not UTF-8: an encoding label
+    /// such as windows-1252 or iso-8859-15 (default: import.encoding).
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     /// The feed file.
     pub file: PathBuf,
 }

@@ -97,17 +97,16 @@ fn tail_text(path: &Path, max_bytes: u64) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// Reads at most the first `max_bytes` of a file, whole lines only.
-fn head_text(path: &Path, max_bytes: u64) -> std::io::Result<String> {
-    let mut bytes = Vec::new();
-    File::open(path)?.take(max_bytes).read_to_end(&mut bytes)?;
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if bytes.len() as u64 == max_bytes
-        && let Some(end) = text.rfind('\n')
-    {
+/// The head of a feed as text: decoded by its BOM (UTF-8 without one),
+/// whole lines only when it was `cut` short.
+fn decode_head(bytes: &[u8], cut: bool) -> String {
+    let (encoding, bom) = encoding_rs::Encoding::for_bom(bytes).unwrap_or((encoding_rs::UTF_8, 0));
+    let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+    let mut text = text.into_owned();
+    if cut && let Some(end) = text.rfind('\n') {
         text.truncate(end + 1);
     }
-    Ok(text)
+    text
 }
 
 impl Engine {
@@ -153,13 +152,21 @@ impl Engine {
 
     /// The start of a run's archived input (at most `max_bytes`), or `None`
     /// when the run archived none.
+    /// The archive is decompressed and decoded (a UTF-8 or UTF-16 BOM is
+    /// honoured, anything else read as UTF-8 with invalid bytes replaced).
     pub fn run_input(&self, run_id: &str, max_bytes: u64) -> EngineResult<Option<String>> {
         let record = self.runs.show(run_id)?;
         let Some(name) = record.input else {
             return Ok(None);
         };
         let path = self.runs.dir_of(run_id)?.join(name);
-        head_text(&path, max_bytes).map(Some).map_err(io_error(&path))
+        let mut bytes = Vec::new();
+        self.runs
+            .input(run_id)?
+            .take(max_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(io_error(&path))?;
+        Ok(Some(decode_head(&bytes, bytes.len() as u64 == max_bytes)))
     }
 
     /// The feed files in `<data-dir>/feeds/` (the demo leaves one per school
@@ -210,6 +217,16 @@ mod tests {
         let p = dir.path().join("f");
         std::fs::write(&p, "one\ntwo\nthree\n").unwrap();
         assert_eq!(tail_text(&p, 8).unwrap(), "three\n");
-        assert_eq!(head_text(&p, 9).unwrap(), "one\ntwo\n");
+        assert_eq!(decode_head(b"one\ntwo\nth", true), "one\ntwo\n");
+        assert_eq!(
+            decode_head(b"\xef\xbb\xbfa\x1b", false),
+            "a\x1b",
+            "BOM dropped, nothing else"
+        );
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("zoë\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(decode_head(&utf16, false), "zoë\n");
     }
 }

@@ -1,6 +1,11 @@
 //! Run records: every import and purge (and later sync and verify) gets
 //! `runs/<run-id>/` with `run.json` (who, when, arguments, counts, status),
 //! `log.txt`, `summary.csv` and, for imports, the archived input file.
+//!
+//! A run in progress is marked by `runs/.active/<run-id>`, written whole
+//! (temp file, rename) and locked by its process for as long as the run is
+//! open; a marker nobody holds belongs to a run whose process ended
+//! without finishing it, whatever its PID (containers reuse PIDs).
 
 use super::audit::Actor;
 use super::paths::create_private_dir;
@@ -32,7 +37,7 @@ pub enum RunError {
 fn io_err(path: &Path) -> impl Fn(io::Error) -> RunError + '_ {
     move |source| RunError::Io {
         path: path.display().to_string(),
-        source,
+        source: crate::store::space::explain(path, source),
     }
 }
 
@@ -66,6 +71,22 @@ pub enum RunStatus {
     /// The process ended without finishing the run (killed, crashed, power
     /// lost); found and marked by the next engine that opened the data dir.
     Interrupted,
+    /// Stopped on request (a job cancelled in the console, Ctrl-C) before
+    /// it finished; what it did until then is kept and counted.
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Refused => "refused",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +129,8 @@ pub struct Run {
     pub record: RunRecord,
     dir: PathBuf,
     log: Option<File>,
+    /// The locked "in progress" marker; its lock is the run's ownership.
+    marker: Option<File>,
 }
 
 /// Run ids sort by start time: `20261121-201530-123-import-a1b2`.
@@ -142,8 +165,9 @@ impl Runs {
         // leaves a marker for `recover_interrupted` to find.
         let active = self.active_dir();
         create_private_dir(&active).map_err(io_err(&active))?;
-        let marker = active.join(&id);
-        fs::write(&marker, std::process::id().to_string()).map_err(io_err(&marker))?;
+        let marker_path = active.join(&id);
+        let marker = super::lock::locked_file(&marker_path, std::process::id().to_string().as_bytes())
+            .map_err(io_err(&marker_path))?;
         let dir = self.dir.join(&id);
         create_private_dir(&dir).map_err(io_err(&dir))?;
         let log_path = dir.join("log.txt");
@@ -171,6 +195,7 @@ impl Runs {
             },
             dir,
             log: Some(log),
+            marker: Some(marker),
         };
         run.save()?;
         Ok(run)
@@ -178,6 +203,29 @@ impl Runs {
 
     fn active_dir(&self) -> PathBuf {
         self.dir.join(".active")
+    }
+
+    /// Removes temp files nobody writes any more: markers never renamed
+    /// into place, and `run.json` temp files of runs no process holds.
+    /// Returns how many.
+    pub fn clean_temp(&self) -> u64 {
+        let mut removed = 0;
+        let active = self.active_dir();
+        for e in fs::read_dir(&active).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let path = e.path();
+            if name.starts_with('.') {
+                if super::lock::stale_temp(&path).unwrap_or(false) && fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            } else if !super::lock::is_held(&path).unwrap_or(true) {
+                let tmp = self.dir.join(&name).join(".run.json.tmp");
+                if valid_id(&name) && fs::remove_file(&tmp).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// Runs whose process died before finishing them (`kill -9`, a crash):
@@ -195,10 +243,24 @@ impl Runs {
         for e in entries.filter_map(|e| e.ok()) {
             let Ok(id) = e.file_name().into_string() else { continue };
             let marker = e.path();
-            let pid: Option<i32> = fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse().ok());
-            if pid.is_some_and(process_alive) || !valid_id(&id) {
+            if id.starts_with('.') {
+                // A marker's temp file: its writer died before the rename.
+                if super::lock::stale_temp(&marker).map_err(io_err(&marker))? {
+                    let _ = fs::remove_file(&marker);
+                }
                 continue;
             }
+            if let Some((run_id, status)) = id.split_once('.') {
+                // A run that ended when its record could not be written.
+                if valid_id(run_id) && !super::lock::is_held(&marker).map_err(io_err(&marker))? {
+                    self.close_deferred(run_id, status, &marker)?;
+                }
+                continue;
+            }
+            if !valid_id(&id) || super::lock::is_held(&marker).map_err(io_err(&marker))? {
+                continue;
+            }
+            let pid: Option<i32> = fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse().ok());
             let dir = self.dir.join(&id);
             let tmp = dir.join(".run.json.tmp");
             if tmp.exists() {
@@ -220,7 +282,12 @@ impl Runs {
                         "process {} ended without finishing this run (killed or crashed); nothing it did not commit was written — run it again",
                         pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
                     ));
-                    let run = Run { record, dir, log: None };
+                    let run = Run {
+                        record,
+                        dir,
+                        log: None,
+                        marker: None,
+                    };
                     run.save()?;
                     tracing::warn!(run = %id, "marked interrupted: its process ended without finishing it");
                     recovered += 1;
@@ -230,6 +297,37 @@ impl Runs {
             fs::remove_file(&marker).map_err(io_err(&marker))?;
         }
         Ok(recovered)
+    }
+
+    /// Records the outcome a run left in its marker's name (see
+    /// [`Run::defer_finish`]).
+    fn close_deferred(&self, id: &str, status: &str, marker: &Path) -> Result<(), RunError> {
+        let status: RunStatus = match serde_json::from_value(serde_json::Value::String(status.to_string())) {
+            Ok(s) => s,
+            Err(_) => return Ok(()),
+        };
+        if let Ok(mut record) = self.show(id)
+            && record.status == RunStatus::Running
+        {
+            let at = fs::metadata(marker)
+                .and_then(|m| m.modified())
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_else(|_| Utc::now());
+            record.status = status;
+            record.finished_at = Some(at);
+            record.message = Some(record.message.take().map_or_else(
+                || "recorded late: the disk was full when the run ended".to_string(),
+                |m| format!("{m} (recorded late: the disk was full when the run ended)"),
+            ));
+            let run = Run {
+                record,
+                dir: self.dir.join(id),
+                log: None,
+                marker: None,
+            };
+            run.save()?;
+        }
+        fs::remove_file(marker).map_err(io_err(marker))
     }
 
     pub fn dir_of(&self, id: &str) -> Result<PathBuf, RunError> {
@@ -403,7 +501,7 @@ impl Run {
     }
 
     /// Removes a run that never happened (a plan thrown away unwritten).
-    pub fn discard(self) {
+    pub fn discard(mut self) {
         self.unmark();
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             tracing::warn!(run = %self.record.id, error = %e, "cannot remove a discarded run");
@@ -411,6 +509,12 @@ impl Run {
     }
 
     pub fn finish(mut self, status: RunStatus, message: Option<String>) -> Result<RunRecord, RunError> {
+        self.try_finish(status, message)
+    }
+
+    /// [`Run::finish`] that leaves the run in hand when its record cannot
+    /// be written (to try again, or [`Run::defer_finish`]).
+    pub fn try_finish(&mut self, status: RunStatus, message: Option<String>) -> Result<RunRecord, RunError> {
         self.record.status = status;
         self.record.message = message;
         self.record.finished_at = Some(Utc::now());
@@ -422,22 +526,32 @@ impl Run {
         self.log(line.trim_end());
         self.save()?;
         self.unmark();
-        Ok(self.record)
+        Ok(self.record.clone())
     }
 
-    /// Drops the run's "in progress" marker.
-    fn unmark(&self) {
+    /// The run is over but its record cannot be written (a full disk): its
+    /// status goes into the marker's name (a rename needs no space), the
+    /// lock is let go, and the next process that looks for interrupted runs
+    /// records the status instead of calling it interrupted.
+    pub fn defer_finish(&mut self, status: RunStatus) {
+        if let Some(runs) = self.dir.parent() {
+            let active = runs.join(".active");
+            let word = serde_json::to_string(&status).unwrap_or_default();
+            let to = active.join(format!("{}.{}", self.record.id, word.trim_matches('"')));
+            if let Err(e) = fs::rename(active.join(&self.record.id), &to) {
+                tracing::warn!(run = %self.record.id, error = %e, "cannot mark the run's outcome for later");
+            }
+        }
+        self.marker = None;
+    }
+
+    /// Drops the run's "in progress" marker (then its lock).
+    fn unmark(&mut self) {
         if let Some(runs) = self.dir.parent() {
             let _ = fs::remove_file(runs.join(".active").join(&self.record.id));
         }
+        self.marker = None;
     }
-}
-
-/// Whether a process with this id exists (signal 0 probes without sending).
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for the process.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -491,12 +605,10 @@ mod tests {
             runs.start(RunKind::Import, &actor, serde_json::json!({}), Some("s1"), false)
                 .unwrap()
         };
-        let (dead, alive) = (start(), start());
-        // A process that has ended owns `dead`; this one owns `alive`.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let gone = child.id();
-        child.wait().unwrap();
-        fs::write(dir.path().join(".active").join(dead.id()), gone.to_string()).unwrap();
+        let (mut dead, alive) = (start(), start());
+        // `dead`'s process has ended: nothing holds its marker's lock, and
+        // its PID is that of a live process (this one: PIDs are reused).
+        dead.marker = None;
         fs::write(dead.dir().join(".run.json.tmp"), "{half").unwrap();
         assert_eq!(runs.recover_interrupted().unwrap(), 1);
         let rec = runs.show(dead.id()).unwrap();
@@ -512,6 +624,29 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_that_could_not_be_written_is_recorded_later_not_as_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Runs::new(dir.path().to_path_buf());
+        let actor = Actor {
+            user: "admin".into(),
+            sudo_user: None,
+        };
+        let mut run = runs
+            .start(RunKind::Import, &actor, serde_json::json!({}), Some("s"), false)
+            .unwrap();
+        // As a full disk leaves it: the record still says running.
+        run.defer_finish(RunStatus::Ok);
+        let id = run.id().to_string();
+        drop(run);
+        assert_eq!(runs.show(&id).unwrap().status, RunStatus::Running);
+        assert_eq!(runs.recover_interrupted().unwrap(), 0);
+        let rec = runs.show(&id).unwrap();
+        assert_eq!(rec.status, RunStatus::Ok);
+        assert!(rec.message.unwrap().contains("disk was full"));
+        assert_eq!(fs::read_dir(dir.path().join(".active")).unwrap().count(), 0);
+    }
+
+    #[test]
     fn a_run_killed_before_its_first_record_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let runs = Runs::new(dir.path().to_path_buf());
@@ -519,18 +654,15 @@ mod tests {
             user: "admin".into(),
             sudo_user: None,
         };
-        let run = runs
+        let mut run = runs
             .start(RunKind::Import, &actor, serde_json::json!({}), None, false)
             .unwrap();
         let id = run.id().to_string();
+        run.marker = None;
         // As a kill between writing the first record's temp file and
         // renaming it leaves it: the marker, the log, the temp file.
         fs::remove_file(run.dir().join("run.json")).unwrap();
         fs::write(run.dir().join(".run.json.tmp"), "{half").unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let gone = child.id();
-        child.wait().unwrap();
-        fs::write(dir.path().join(".active").join(&id), gone.to_string()).unwrap();
         drop(run);
         assert_eq!(runs.recover_interrupted().unwrap(), 0);
         assert!(!dir.path().join(&id).exists());

@@ -9,11 +9,20 @@ use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-#[error("local state {path}: {source}")]
+#[error("local state {path}: {source}{}", full_note(path, source))]
 pub struct StateError {
     pub path: String,
     #[source]
     pub source: rusqlite::Error,
+}
+
+/// On a full disk: how much is free where the state lives.
+fn full_note(path: &str, e: &rusqlite::Error) -> String {
+    if crate::store::space::sqlite_full(e) {
+        format!(" ({})", crate::store::space::describe_free(std::path::Path::new(path)))
+    } else {
+        String::new()
+    }
 }
 
 /// A named schema change of the local state. Each module that keeps state
@@ -29,6 +38,8 @@ const MIGRATIONS: &[&[Migration]] = &[
     super::received::MIGRATIONS,
     super::sync::pause::MIGRATIONS,
     super::sync::assign::MIGRATIONS,
+    super::freshness::MIGRATIONS,
+    super::metrics::MIGRATIONS,
 ];
 
 pub struct StateDb {
@@ -60,6 +71,9 @@ impl StateDb {
             source,
         };
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // Write transactions take the write lock when they begin, so they
+        // wait for busy_timeout (a deferred one that later writes cannot).
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.execute_batch("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, at TEXT NOT NULL)")
@@ -76,6 +90,17 @@ impl StateDb {
                 continue;
             }
             let tx = conn.transaction().map_err(err)?;
+            // Another process may have run it while this one waited.
+            let done: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM migrations WHERE name = ?1)",
+                    [m.name],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if done {
+                continue;
+            }
             tx.execute_batch(m.sql).map_err(err)?;
             tx.execute(
                 "INSERT INTO migrations (name, at) VALUES (?1, datetime('now'))",

@@ -1,11 +1,13 @@
 //! The one table of admin actions: key, palette command, help text, whether
 //! it changes data (destructive) and how it is confirmed, and the views it
-//! applies to. Key dispatch, the footer hints, the help overlay (`?`), the
-//! `:` palette and read-only mode are all derived from [`ACTIONS`]; nothing
-//! else binds keys. Destructive actions are hidden *and* refused in read-only
-//! mode (and the engine refuses them too).
+//! applies to. Key dispatch (through [`super::keymap`], which lets
+//! `keys.toml` rebind keys), the footer hints, the help overlay (`?`), the
+//! `:` palette, the confirmation level ([`confirm_level`]) and read-only
+//! mode are all derived from [`ACTIONS`]; nothing else binds keys.
+//! Destructive actions are hidden *and* refused in read-only mode (and the
+//! engine refuses them too).
 
-use super::views::ViewId;
+use super::ids::ViewId;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// Everything an admin can ask for.
@@ -26,10 +28,14 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    /// Scroll the columns sideways.
+    Left,
+    Right,
     Open,
     SortNext,
     SortReverse,
-    Detail,
+    /// Every field of the selected row, full text (users: the detail pane).
+    Describe,
     StateFilter,
     Restore,
     Extend,
@@ -37,6 +43,8 @@ pub enum Action {
     NewImport,
     PurgeDue,
     CancelJob,
+    /// Jobs view: between the jobs table and the runs table.
+    Focus,
     NextPane,
     LevelNext,
     Follow,
@@ -55,6 +63,14 @@ pub enum Action {
     RunVerify,
     FixAll,
     FixSelected,
+    /// Queue items: send the item at the next round, not after its back-off.
+    RetryNow,
+    /// Queue items: give up on the item (into the trash).
+    ToTrash,
+    /// Queue items: schedule the object afresh (attempts start over).
+    Afresh,
+    /// Ctrl-Z: back to the shell; `fg` returns.
+    Suspend,
 }
 
 /// How an action is confirmed, scaled to its danger.
@@ -202,7 +218,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "restore",
                 "restore the selected limbo user into a school",
             ),
-            &[Users, Limbo],
+            &[Limbo, Users],
         ),
         Confirm::YesNo,
     )),
@@ -239,8 +255,13 @@ pub const ACTIONS: &[ActionSpec] = &[
         &[Users, Limbo, Schools],
     ),
     hinted(only(
-        spec(Action::Detail, &[k('d')], "detail", "show or hide the detail pane"),
-        &[Users],
+        spec(
+            Action::Describe,
+            &[k('d')],
+            "describe",
+            "every field of the selected row, full text (users: the detail pane)",
+        ),
+        TABLES,
     )),
     hinted(only(
         spec(
@@ -300,6 +321,42 @@ pub const ACTIONS: &[ActionSpec] = &[
         ),
         Confirm::No,
     )),
+    danger(
+        only(
+            spec(
+                Action::RetryNow,
+                &[k('r')],
+                "retry-now",
+                "queue items: send the selected item at the next round instead of after its back-off",
+            ),
+            &[Queues],
+        ),
+        Confirm::No,
+    ),
+    danger(
+        only(
+            spec(
+                Action::ToTrash,
+                &[k('x')],
+                "to-trash",
+                "queue items: give up on the selected item, into the trash (y/n)",
+            ),
+            &[Queues],
+        ),
+        Confirm::YesNo,
+    ),
+    danger(
+        only(
+            spec(
+                Action::Afresh,
+                &[k('a')],
+                "afresh",
+                "queue items: schedule the object afresh, attempts start over (y/n)",
+            ),
+            &[Queues],
+        ),
+        Confirm::YesNo,
+    ),
     // Verify
     hinted(only(
         spec(
@@ -445,14 +502,26 @@ pub const ACTIONS: &[ActionSpec] = &[
         ),
         Confirm::Typed,
     )),
+    hinted(danger(
+        only(
+            spec(
+                Action::CancelJob,
+                &[k('c')],
+                "cancel",
+                "cancel the selected running job (verify: the running verify)",
+            ),
+            &[Jobs, Verify],
+        ),
+        Confirm::No,
+    )),
     hinted(only(
         spec(
-            Action::CancelJob,
-            &[k('c')],
-            "cancel",
-            "cancel the selected running job (verify: the running verify)",
+            Action::Focus,
+            &[k('w')],
+            "focus",
+            "switch between the jobs table and the runs table",
         ),
-        &[Jobs, Verify],
+        &[Jobs],
     )),
     hinted(only(
         spec(
@@ -504,9 +573,27 @@ pub const ACTIONS: &[ActionSpec] = &[
         spec(Action::Bottom, &[code(KeyCode::End), k('G')], "bottom", "last row"),
         TABLES,
     ),
+    only(
+        spec(Action::Left, &[code(KeyCode::Left)], "left", "scroll the columns left"),
+        TABLES,
+    ),
+    only(
+        spec(
+            Action::Right,
+            &[code(KeyCode::Right)],
+            "right",
+            "scroll the columns right (when some do not fit)",
+        ),
+        TABLES,
+    ),
     hinted(only(
-        spec(Action::Open, &[code(KeyCode::Enter)], "open", "open the selected row"),
-        &[Schools, Users, Trash, Jobs],
+        spec(
+            Action::Open,
+            &[code(KeyCode::Enter)],
+            "open",
+            "open the selected row (queues: the authority's waiting items)",
+        ),
+        &[Schools, Users, Queues, Trash, Jobs],
     )),
     // Global
     hinted(spec(
@@ -551,6 +638,12 @@ pub const ACTIONS: &[ActionSpec] = &[
         "sync-schools",
         "go to the schools each authority syncs",
     ),
+    spec(
+        Action::Suspend,
+        &[ctrl('z')],
+        "suspend",
+        "suspend the console to the shell (fg brings it back)",
+    ),
     hinted(spec(
         Action::Quit,
         &[k('q'), ctrl('c')],
@@ -572,23 +665,19 @@ impl ActionSpec {
         !(read_only && self.destructive)
     }
 
-    pub fn key_label(&self) -> String {
-        self.keys.iter().map(Key::label).collect::<Vec<_>>().join("/")
+    /// The view an action runs in when asked for from elsewhere (the `:`
+    /// palette): the first of its views; `None` for global actions.
+    pub fn home(&self) -> Option<ViewId> {
+        match self.scope {
+            Scope::Global => None,
+            Scope::Views(vs) => vs.first().copied(),
+        }
     }
 }
 
 /// The table entry of an action.
 pub fn spec_of(action: Action) -> Option<&'static ActionSpec> {
     ACTIONS.iter().find(|s| s.action == action)
-}
-
-/// The action a key means in a view, skipping what read-only removes.
-pub fn resolve(ev: &KeyEvent, view: ViewId, read_only: bool) -> Option<Action> {
-    ACTIONS
-        .iter()
-        .filter(|s| s.applies_to(view) && s.available(read_only))
-        .find(|s| s.keys.iter().any(|k| k.matches(ev)))
-        .map(|s| s.action)
 }
 
 /// The actions offered in a view (help, palette), table order.
@@ -603,22 +692,20 @@ pub fn hidden_by_read_only(view: ViewId) -> usize {
     ACTIONS.iter().filter(|s| s.applies_to(view) && s.destructive).count()
 }
 
-/// The footer hints of a view: view actions first, then global ones.
-pub fn hints(view: ViewId, read_only: bool) -> Vec<(String, &'static str)> {
-    let (mut local, mut global): (Vec<&ActionSpec>, Vec<&ActionSpec>) = offered(view, read_only)
-        .filter(|s| s.hint)
-        .partition(|s| matches!(s.scope, Scope::Views(_)));
-    local.append(&mut global);
-    local.into_iter().map(|s| (s.keys[0].label(), s.command)).collect()
+/// How an action is confirmed this time: the table's level, raised from
+/// y/n to a typed word when this use is bulk or cannot be undone
+/// (`escalate`). The one place the level is decided.
+pub fn confirm_level(action: Action, escalate: bool) -> Confirm {
+    match spec_of(action).map(|s| s.confirm) {
+        Some(Confirm::YesNo) if escalate => Confirm::Typed,
+        Some(c) => c,
+        None => Confirm::No,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(c: char) -> KeyEvent {
-        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-    }
 
     #[test]
     fn every_action_has_keys_and_a_unique_command() {
@@ -651,35 +738,11 @@ mod tests {
     }
 
     #[test]
-    fn number_keys_follow_the_tab_order() {
-        for v in ViewId::ALL {
-            for from in ViewId::ALL {
-                assert_eq!(resolve(&key(v.key()), from, false), Some(Action::Goto(v)));
-            }
-        }
-    }
-
-    #[test]
-    fn read_only_hides_and_refuses_destructive_actions() {
-        assert_eq!(resolve(&key('x'), ViewId::Limbo, false), Some(Action::PurgeUser));
-        assert_eq!(resolve(&key('x'), ViewId::Limbo, true), None);
-        assert!(offered(ViewId::Limbo, true).all(|s| !s.destructive));
-        assert!(hints(ViewId::Limbo, true).iter().all(|(_, c)| *c != "restore"));
-        assert!(hidden_by_read_only(ViewId::Limbo) >= 3);
-        for (view, keys) in [
-            (ViewId::Trash, "rx"),
-            (ViewId::Queues, "pun"),
-            (ViewId::Users, "y"),
-            (ViewId::SyncSchools, "ax"),
-            (ViewId::Verify, "fF"),
-        ] {
-            for c in keys.chars() {
-                assert!(resolve(&key(c), view, false).is_some());
-                assert_eq!(resolve(&key(c), view, true), None, "{view:?} {c}");
-            }
-        }
-        // Shift folds into the character.
-        let shifted = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
-        assert_eq!(resolve(&shifted, ViewId::Users, false), Some(Action::Bottom));
+    fn confirmation_levels_come_from_the_table() {
+        assert_eq!(confirm_level(Action::Restore, false), Confirm::YesNo);
+        assert_eq!(confirm_level(Action::Requeue, true), Confirm::Typed, "bulk: typed");
+        assert_eq!(confirm_level(Action::PurgeUser, false), Confirm::Typed);
+        assert_eq!(confirm_level(Action::Drain, true), Confirm::No);
+        assert_eq!(spec_of(Action::Restore).and_then(|s| s.home()), Some(ViewId::Limbo));
     }
 }

@@ -3,10 +3,10 @@
 //! "force") are switched with Space too. Enter answers with the marked items
 //! and the toggles' states (nothing marked: nothing happens); Esc cancels.
 
+use super::ids::ViewId;
 use super::overlay::{Answer, Outcome, Tag, edit_line};
 use super::theme::{Slot, Theme};
-use super::views::ViewId;
-use super::widgets::{centered, clip, panel};
+use super::widgets::{centered, clip, panel, safe, text_width};
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -99,6 +99,12 @@ impl Chooser {
             },
             KeyCode::Down => self.cursor = (self.cursor + 1).min(last),
             KeyCode::Up => self.cursor = self.cursor.saturating_sub(1),
+            KeyCode::Char('n') if k.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => {
+                self.cursor = (self.cursor + 1).min(last)
+            }
+            KeyCode::Char('p') if k.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => {
+                self.cursor = self.cursor.saturating_sub(1)
+            }
             KeyCode::PageDown => self.cursor = (self.cursor + 10).min(last),
             KeyCode::PageUp => self.cursor = self.cursor.saturating_sub(10),
             // Between the list and the options.
@@ -146,8 +152,10 @@ impl Chooser {
         }
         for (row, &i) in visible.iter().enumerate().skip(top).take(shown) {
             let (value, note) = &self.items[i];
+            let value = clip(&safe(value), 24);
+            let pad = " ".repeat(24usize.saturating_sub(text_width(&value)));
             lines.push(Line::from(vec![
-                Span::styled(format!(" {} {value:<24} ", box_of(self.marked[i])), style(row)),
+                Span::styled(format!(" {} {value}{pad} ", box_of(self.marked[i])), style(row)),
                 Span::styled(clip(note, w as usize / 2), t.get(Slot::Dim)),
             ]));
         }
@@ -160,7 +168,7 @@ impl Chooser {
         }
         lines.push(Line::from(Span::styled(
             format!(
-                " {} chosen · Space marks · Tab options · Enter goes on",
+                " {} chosen · ↑↓ move · type filters · Space marks · Tab options · Enter",
                 self.marked.iter().filter(|m| **m).count()
             ),
             t.get(Slot::Dim),

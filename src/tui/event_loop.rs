@@ -1,25 +1,60 @@
 //! The event loop: one `tokio::select!` over terminal events, replies to
-//! engine requests, engine events and a tick. Input comes first (`biased`),
-//! every branch drains what is already pending, and the screen is drawn at
-//! most once per frame (`max_fps`) however many events arrived — so a flood
-//! of job progress never stalls typing.
+//! engine requests, engine events, signals and a tick. Input comes first
+//! (`biased`) and is drawn at once, without waiting for any timer: a key
+//! press (and the replies it asked for) is on screen as soon as it is
+//! handled. Engine events (job progress can come by the thousand) only
+//! mark the screen dirty and are drawn at most `max_fps` times a second,
+//! every branch draining what is already pending — so a flood never stalls
+//! typing and never costs a frame per event.
 
 use super::app::App;
 use super::request::{Reply, execute};
+use super::terminal::Lifecycle;
 use crate::engine::api::{EngineApi, EngineEvent};
 use crossterm::event::Event;
 use futures_util::{FutureExt, Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{Instant, MissedTickBehavior};
 
 /// Engine events handled per turn before input is looked at again.
 const ENGINE_BATCH: usize = 4096;
-/// How often views may refresh on their own (log follow, footer expiry).
+/// How often views may refresh on their own (log follow, footer expiry,
+/// change stamps).
 const TICK: Duration = Duration::from_millis(500);
+
+/// What the loop needs of the real terminal beyond drawing: its signals,
+/// and suspending to the shell. Tests pass [`NoHost`].
+pub trait Host<B: Backend> {
+    /// The next signal (never resolves when there are none).
+    fn signal(&mut self) -> Pin<Box<dyn Future<Output = Lifecycle> + Send + '_>>;
+    /// Hands the terminal back and stops until continued (Ctrl-Z).
+    fn suspend(&mut self, term: &mut Terminal<B>) -> io::Result<()>;
+    /// Takes the terminal again after a stop from outside.
+    fn resume(&mut self, term: &mut Terminal<B>) -> io::Result<()>;
+}
+
+/// No signals, no suspending (a test backend).
+pub struct NoHost;
+
+impl<B: Backend> Host<B> for NoHost {
+    fn signal(&mut self) -> Pin<Box<dyn Future<Output = Lifecycle> + Send + '_>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn suspend(&mut self, _term: &mut Terminal<B>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn resume(&mut self, _term: &mut Terminal<B>) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Sends every queued request to the engine; replies come back on `tx`.
 pub fn dispatch(app: &mut App, api: &EngineApi, tx: &UnboundedSender<Reply>) {
@@ -41,6 +76,7 @@ pub fn handle_terminal_event(app: &mut App, ev: Event) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn run<B, S>(
     term: &mut Terminal<B>,
     app: &mut App,
@@ -48,6 +84,7 @@ pub async fn run<B, S>(
     mut engine: UnboundedReceiver<EngineEvent>,
     mut input: S,
     max_fps: u32,
+    host: &mut dyn Host<B>,
 ) -> io::Result<()>
 where
     B: Backend,
@@ -60,17 +97,26 @@ where
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut next_frame = Instant::now();
     let mut input_open = true;
+    // Drawn at once (input, replies), not at the next frame.
+    let mut urgent = true;
     loop {
         app.poll();
         dispatch(app, &api, &tx);
         if app.quit {
             break;
         }
+        if app.suspend {
+            app.suspend = false;
+            host.suspend(term)?;
+            app.dirty = true;
+            urgent = true;
+        }
         let now = Instant::now();
-        if app.dirty && now >= next_frame {
+        if app.dirty && (urgent || now >= next_frame) {
             term.draw(|f| app.render(f))
                 .map_err(|e| io::Error::other(e.to_string()))?;
             next_frame = now + frame;
+            urgent = false;
             // Rendering records table heights: fetch what they now need.
             app.poll();
             dispatch(app, &api, &tx);
@@ -83,15 +129,26 @@ where
                     while let Some(Some(Ok(ev))) = input.next().now_or_never() {
                         handle_terminal_event(app, ev);
                     }
+                    urgent = true;
                 }
                 Some(Err(e)) => return Err(e),
                 None => input_open = false,
+            },
+            signal = host.signal() => match signal {
+                Lifecycle::Quit => app.quit = true,
+                Lifecycle::Suspend => app.suspend = true,
+                Lifecycle::Continue => {
+                    host.resume(term)?;
+                    app.dirty = true;
+                    urgent = true;
+                }
             },
             Some(reply) = replies.recv() => {
                 app.on_reply(reply);
                 while let Ok(reply) = replies.try_recv() {
                     app.on_reply(reply);
                 }
+                urgent = true;
             }
             Some(ev) = engine.recv() => {
                 app.on_engine(ev);

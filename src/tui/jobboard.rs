@@ -1,9 +1,45 @@
 //! The jobs of this console session as the engine reports them: progress
-//! (done/total, rate, ETA) and outcome. Fed by engine events; read by the
-//! jobs view, the top bar and the quit check.
+//! (done/total, rate, ETA) and how each ended — done, cancelled or failed
+//! with its reason. Fed by engine events; read by the jobs view, the top
+//! bar and the quit check.
 
-use crate::engine::api::{EngineEvent, JobId, JobInfo, JobOutcome};
+use crate::engine::api::{EngineEvent, JobEnd, JobId, JobInfo, JobOutcome};
 use chrono::{DateTime, Utc};
+
+/// Where a job stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    /// Asked to stop; it stops at its next check.
+    Cancelling,
+    /// Finished; the outcome in one line.
+    Done(String),
+    /// Stopped on request; what it did until then, if it said.
+    Cancelled(Option<String>),
+    /// The error that stopped it.
+    Failed(String),
+}
+
+impl JobState {
+    /// The one word the jobs table shows.
+    pub fn word(&self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Cancelling => "cancelling",
+            JobState::Done(_) => "done",
+            JobState::Cancelled(_) => "cancelled",
+            JobState::Failed(_) => "failed",
+        }
+    }
+
+    /// The outcome, the reason or nothing.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            JobState::Done(s) | JobState::Failed(s) | JobState::Cancelled(Some(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct JobRow {
@@ -12,9 +48,7 @@ pub struct JobRow {
     pub done: u64,
     pub total: Option<u64>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `Ok(summary)` or the error.
-    pub result: Option<Result<String, String>>,
-    pub cancel_requested: bool,
+    pub state: JobState,
 }
 
 impl JobRow {
@@ -39,7 +73,7 @@ impl JobRow {
     pub fn ratio(&self) -> f64 {
         match self.total {
             Some(t) if t > 0 => (self.done as f64 / t as f64).clamp(0.0, 1.0),
-            _ if !self.running() => 1.0,
+            _ if matches!(self.state, JobState::Done(_)) => 1.0,
             _ => 0.0,
         }
     }
@@ -102,9 +136,9 @@ pub fn summarize(outcome: &JobOutcome) -> String {
             if r.fixed.is_some() { " (fix queued)" } else { "" }
         ),
         JobOutcome::Purge(p) => format!(
-            "{} {} user(s) due on or before {}",
+            "{} {} due on or before {}",
             if p.dry_run { "would purge" } else { "purged" },
-            p.purged.len(),
+            crate::tui::widgets::plural(p.purged.len() as u64, "user", "users"),
             p.as_of
         ),
     }
@@ -126,8 +160,10 @@ impl JobBoard {
     }
 
     pub fn mark_cancel(&mut self, id: JobId) {
-        if let Some(r) = self.rows.iter_mut().find(|r| r.info.id == id) {
-            r.cancel_requested = true;
+        if let Some(r) = self.rows.iter_mut().find(|r| r.info.id == id)
+            && r.state == JobState::Running
+        {
+            r.state = JobState::Cancelling;
         }
     }
 
@@ -143,8 +179,7 @@ impl JobBoard {
                             done: 0,
                             total: None,
                             finished_at: None,
-                            result: None,
-                            cancel_requested: false,
+                            state: JobState::Running,
                         },
                     );
                 }
@@ -156,11 +191,15 @@ impl JobBoard {
                     r.total = *total;
                 }
             }
-            EngineEvent::JobFinished { id, result } => {
+            EngineEvent::JobFinished { id, end } => {
                 if let Some(r) = self.rows.iter_mut().find(|r| r.info.id == *id) {
                     r.finished_at = Some(now);
-                    r.phase = if result.is_ok() { "done" } else { "failed" };
-                    r.result = Some(result.as_ref().map(summarize).map_err(Clone::clone));
+                    r.state = match end {
+                        JobEnd::Done(o) => JobState::Done(summarize(o)),
+                        JobEnd::Cancelled(o) => JobState::Cancelled(o.as_ref().map(summarize)),
+                        JobEnd::Failed(e) => JobState::Failed(e.clone()),
+                    };
+                    r.phase = r.state.word();
                 }
             }
             EngineEvent::Changed => {}

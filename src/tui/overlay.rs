@@ -1,10 +1,12 @@
 //! Modal overlays: help, the `:` palette, confirmations scaled to danger
-//! (y/n, or a typed word for bulk and irreversible actions), pickers and
-//! one-line inputs. An overlay that gets an answer hands it, with the
-//! [`Tag`] its owner gave it, back to the view that opened it.
+//! (y/n, or a typed word for bulk and irreversible actions — the level comes
+//! from the action table through [`confirm`]), pickers, one-line inputs
+//! that check what is typed, and the describe popup (a row's every field,
+//! wrapped). An overlay that gets an answer hands it, with the [`Tag`] its
+//! owner gave it, back to the view that opened it.
 
-use super::action::{self, Action};
-use super::views::ViewId;
+use super::action::{self, Action, Confirm};
+use super::ids::ViewId;
 use crate::model::Role;
 use chrono::NaiveDate;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -85,6 +87,15 @@ pub enum Tag {
         authority: String,
         objects: Vec<String>,
     },
+    QueueRetryNow {
+        items: Vec<String>,
+    },
+    QueueToTrash {
+        items: Vec<String>,
+    },
+    QueueAfresh {
+        items: Vec<String>,
+    },
     Quit,
 }
 
@@ -129,6 +140,33 @@ impl Picker {
     }
 }
 
+/// What an input accepts; anything else keeps it open with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    Text,
+    /// A whole number of days, at least 1.
+    Days,
+    /// `YYYY-MM-DD`, or nothing.
+    DateOrEmpty,
+}
+
+impl Accept {
+    fn check(self, value: &str) -> Result<(), String> {
+        let v = value.trim();
+        match self {
+            Accept::Text => Ok(()),
+            Accept::Days => match v.parse::<u32>() {
+                Ok(d) if d > 0 => Ok(()),
+                _ => Err(format!("'{v}' is not a number of days (1 or more); correct it or Esc")),
+            },
+            Accept::DateOrEmpty if v.is_empty() => Ok(()),
+            Accept::DateOrEmpty => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map(|_| ())
+                .map_err(|_| format!("'{v}' is not a date (YYYY-MM-DD); correct it or Esc")),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct InputBox {
     pub owner: ViewId,
@@ -136,13 +174,28 @@ pub struct InputBox {
     pub title: String,
     pub prompt: String,
     pub value: String,
+    pub accept: Accept,
+    /// Why the last Enter was refused.
+    pub error: Option<String>,
+}
+
+/// Every field of a row, full text, wrapped (`d` in a table).
+#[derive(Clone, Debug)]
+pub struct Describe {
+    pub title: String,
+    /// Label and value; values may be long and hold newlines.
+    pub fields: Vec<(String, String)>,
+    pub scroll: u16,
 }
 
 /// One palette entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Choice {
     View(ViewId),
+    /// An action of the current view (or a global one).
     Action(Action),
+    /// An action of another view: go there and run it.
+    In(ViewId, Action),
 }
 
 #[derive(Clone, Debug)]
@@ -154,11 +207,32 @@ pub struct Palette {
 }
 
 impl Palette {
-    /// Views and the actions offered in the current view whose name
-    /// contains the input, prefix matches first.
+    /// Every view and every action of every view whose name contains the
+    /// input: the current view's actions first, then views, then the other
+    /// views' actions (run in their view: `:restore` from the dashboard
+    /// opens limbo's restore); prefix matches before the rest in each.
     pub fn candidates(&self) -> Vec<(String, String, Choice)> {
         let q = self.input.trim().to_lowercase();
-        let mut out: Vec<(bool, String, String, Choice)> = Vec::new();
+        // (group, not a prefix match, command, help, choice)
+        let mut out: Vec<(u8, bool, String, String, Choice)> = Vec::new();
+        for s in action::ACTIONS.iter().filter(|s| s.available(self.read_only)) {
+            if matches!(s.action, Action::Goto(_) | Action::Palette) {
+                continue;
+            }
+            let hit = s.command.contains(&q) || (q == "q" && s.action == Action::Quit);
+            if !hit {
+                continue;
+            }
+            let prefix = s.command.starts_with(&q) || q == "q";
+            let (group, choice, help) = if s.applies_to(self.view) {
+                (0, Choice::Action(s.action), s.help.to_string())
+            } else if let Some(home) = s.home() {
+                (2, Choice::In(home, s.action), format!("{} · {}", home.name(), s.help))
+            } else {
+                continue;
+            };
+            out.push((group, !prefix, s.command.to_string(), help, choice));
+        }
         for v in ViewId::ALL {
             let names = std::iter::once(v.name()).chain(v.aliases().iter().copied());
             if let Some(n) = names
@@ -166,31 +240,19 @@ impl Palette {
                 .find(|n| n.starts_with(&q))
                 .or_else(|| names.clone().find(|n| n.contains(&q)))
             {
+                // A view named exactly so comes before actions containing it.
+                let group = if n == q { 0 } else { 1 };
                 out.push((
-                    n.starts_with(&q),
+                    group,
+                    !n.starts_with(&q),
                     v.name().to_string(),
                     format!("go to {}", v.title()),
                     Choice::View(v),
                 ));
             }
         }
-        for s in action::offered(self.view, self.read_only) {
-            if matches!(s.action, Action::Goto(_) | Action::Palette) {
-                continue;
-            }
-            let hit = s.command.contains(&q) || (q == "q" && s.action == Action::Quit);
-            if hit {
-                let prefix = s.command.starts_with(&q) || q == "q";
-                out.push((
-                    prefix,
-                    s.command.to_string(),
-                    s.help.to_string(),
-                    Choice::Action(s.action),
-                ));
-            }
-        }
-        out.sort_by_key(|(prefix, ..)| !*prefix);
-        out.into_iter().map(|(_, a, b, c)| (a, b, c)).collect()
+        out.sort_by_key(|(group, not_prefix, ..)| (*not_prefix, *group));
+        out.into_iter().map(|(_, _, a, b, c)| (a, b, c)).collect()
     }
 }
 
@@ -202,6 +264,7 @@ pub enum Overlay {
     Picker(Picker),
     Input(InputBox),
     Choose(super::chooser::Chooser),
+    Describe(Describe),
 }
 
 /// What a key did to an overlay.
@@ -314,7 +377,15 @@ impl Overlay {
                     p.selected = (p.selected + 1).min(p.visible().len().saturating_sub(1));
                     Outcome::Keep
                 }
+                KeyCode::Char('n') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    p.selected = (p.selected + 1).min(p.visible().len().saturating_sub(1));
+                    Outcome::Keep
+                }
                 KeyCode::Up => {
+                    p.selected = p.selected.saturating_sub(1);
+                    Outcome::Keep
+                }
+                KeyCode::Char('p') if k.modifiers.contains(KeyModifiers::CONTROL) => {
                     p.selected = p.selected.saturating_sub(1);
                     Outcome::Keep
                 }
@@ -336,13 +407,70 @@ impl Overlay {
             Overlay::Choose(c) => c.on_key(k),
             Overlay::Input(i) => match k.code {
                 KeyCode::Esc => Outcome::Close,
-                KeyCode::Enter => Outcome::Answer(i.owner, i.tag.clone(), Answer::Text(i.value.clone())),
+                KeyCode::Enter => match i.accept.check(&i.value) {
+                    Ok(()) => Outcome::Answer(i.owner, i.tag.clone(), Answer::Text(i.value.trim().to_string())),
+                    Err(e) => {
+                        i.error = Some(e);
+                        Outcome::Keep
+                    }
+                },
                 _ => {
-                    edit_line(&mut i.value, k);
+                    if edit_line(&mut i.value, k) {
+                        i.error = None;
+                    }
                     Outcome::Keep
                 }
             },
+            Overlay::Describe(d) => match k.code {
+                KeyCode::Down | KeyCode::Char('j') => {
+                    d.scroll = d.scroll.saturating_add(1);
+                    Outcome::Keep
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    d.scroll = d.scroll.saturating_sub(1);
+                    Outcome::Keep
+                }
+                KeyCode::PageDown => {
+                    d.scroll = d.scroll.saturating_add(10);
+                    Outcome::Keep
+                }
+                KeyCode::PageUp => {
+                    d.scroll = d.scroll.saturating_sub(10);
+                    Outcome::Keep
+                }
+                _ => Outcome::Close,
+            },
         }
+    }
+}
+
+/// A confirmation before an action, at the level the action table gives it
+/// ([`action::confirm_level`]): none, y/n, or `word` typed. `escalate`:
+/// this use is bulk or cannot be undone (y/n becomes the typed word).
+pub struct Ask {
+    pub owner: ViewId,
+    pub tag: Tag,
+    pub title: String,
+    pub lines: Vec<String>,
+    pub word: String,
+    pub escalate: bool,
+}
+
+/// The overlay that confirms `action` as `ask` says; `None` when the action
+/// needs no confirmation (the caller goes ahead).
+pub fn confirm(action: Action, ask: Ask) -> Option<Overlay> {
+    let Ask {
+        owner,
+        tag,
+        title,
+        lines,
+        word,
+        escalate,
+    } = ask;
+    match action::confirm_level(action, escalate) {
+        Confirm::No => None,
+        Confirm::YesNo => Some(yes_no(owner, tag, title, lines)),
+        Confirm::Typed => Some(typed(owner, tag, title, lines, word)),
     }
 }
 
@@ -395,6 +523,7 @@ pub fn input(
     title: impl Into<String>,
     prompt: impl Into<String>,
     value: impl Into<String>,
+    accept: Accept,
 ) -> Overlay {
     Overlay::Input(InputBox {
         owner,
@@ -402,6 +531,17 @@ pub fn input(
         title: title.into(),
         prompt: prompt.into(),
         value: value.into(),
+        accept,
+        error: None,
+    })
+}
+
+/// The describe popup.
+pub fn describe(title: impl Into<String>, fields: Vec<(String, String)>) -> Overlay {
+    Overlay::Describe(Describe {
+        title: title.into(),
+        fields,
+        scroll: 0,
     })
 }
 
@@ -442,5 +582,49 @@ mod tests {
             read_only: true,
         };
         assert!(p.candidates().is_empty(), "read-only hides restore from the palette");
+    }
+
+    #[test]
+    fn palette_reaches_every_views_actions_current_first() {
+        let p = Palette {
+            input: "restore".into(),
+            selected: 0,
+            view: ViewId::Dashboard,
+            read_only: false,
+        };
+        assert_eq!(
+            p.candidates()[0].2,
+            Choice::In(ViewId::Limbo, Action::Restore),
+            "{:?}",
+            p.candidates()
+        );
+        let p = Palette {
+            input: "re".into(),
+            selected: 0,
+            view: ViewId::Trash,
+            read_only: false,
+        };
+        let c = p.candidates();
+        assert_eq!(c[0].0, "requeue", "the current view's action first: {c:?}");
+        assert!(
+            c.iter()
+                .any(|(n, _, ch)| n == "restore" && *ch == Choice::In(ViewId::Limbo, Action::Restore))
+        );
+    }
+
+    #[test]
+    fn inputs_keep_open_until_the_value_is_right() {
+        let mut o = input(ViewId::Limbo, Tag::Quit, "t", "days", "", Accept::Days);
+        for c in "3x".chars() {
+            o.on_key(&key(KeyCode::Char(c)));
+        }
+        assert!(matches!(o.on_key(&key(KeyCode::Enter)), Outcome::Keep));
+        let Overlay::Input(i) = &o else { unreachable!() };
+        assert!(i.error.as_deref().is_some_and(|e| e.contains("'3x'")), "{:?}", i.error);
+        o.on_key(&key(KeyCode::Backspace));
+        assert!(matches!(
+            o.on_key(&key(KeyCode::Enter)),
+            Outcome::Answer(_, Tag::Quit, Answer::Text(t)) if t == "3"
+        ));
     }
 }

@@ -1,17 +1,22 @@
 //! What the console asks the engine and what comes back. Views never call
-//! the engine: they queue [`Request`]s, the event loop runs each on the
-//! engine's async facade ([`execute`]) and routes the [`Reply`] to the view
-//! that asked. Tests run the same requests synchronously.
+//! the engine: they queue [`Request`]s ([`Call`]s), the event loop runs each
+//! on the engine's async facade ([`execute`]) and routes the [`Reply`] —
+//! the call it answers and its [`Data`] — to the view that asked. Views
+//! match on those enums, never on names. Tests run the same requests
+//! synchronously.
 
-use super::views::ViewId;
+use super::ids::ViewId;
 use crate::engine::api::{EngineApi, JobId, JobInfo};
 use crate::engine::browse::{FeedFileInfo, LogTail};
+use crate::engine::changes::ChangeStamps;
 use crate::engine::import::ImportRequest;
 use crate::engine::overview::{Overview, SchoolRow, UserRow};
 use crate::engine::received::HistoryEntry;
 use crate::engine::runs::RunRecord;
 use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
+use crate::engine::sync::assign_preview::SchoolsPreview;
 use crate::engine::sync::holdings::AuthorityHolding;
+use crate::engine::sync::queue_items::{QueueItemDetail, QueueItems};
 use crate::engine::sync::{QueueStatus, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserDetail;
 use crate::store::{BoundedCount, UserQuery};
@@ -76,6 +81,23 @@ pub enum Call {
     },
     SchoolsAdd(SchoolsAdd),
     SchoolsRemove(SchoolsRemove),
+    /// What an add or remove would do (nothing written).
+    SchoolsAddPreview(SchoolsAdd),
+    SchoolsRemovePreview(SchoolsRemove),
+    /// The change stamps (live views).
+    Stamps,
+    /// An authority's waiting items.
+    QueueItems(String),
+    QueueItemShow(String),
+    QueueRetryNow(Vec<String>),
+    QueueToTrash(Vec<String>),
+    QueueAfresh(Vec<String>),
+    /// Where a user now stands in a table's query (the cursor follows it).
+    UserPosition {
+        generation: u64,
+        query: UserQuery,
+        username: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -125,12 +147,22 @@ pub enum Data {
     UserHistory(String, Vec<HistoryEntry>),
     UserHoldings(String, Vec<AuthorityHolding>),
     SyncSchools(Vec<AuthoritySchools>),
+    Preview(Box<SchoolsPreview>),
+    Stamps(ChangeStamps),
+    QueueItems(Box<QueueItems>),
+    QueueItem(Box<QueueItemDetail>),
+    UserPosition {
+        generation: u64,
+        username: String,
+        row: Option<u64>,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub to: ViewId,
-    pub call: &'static str,
+    /// The call this answers.
+    pub call: Call,
     pub result: Result<Data, String>,
 }
 
@@ -175,20 +207,34 @@ impl Call {
             Call::VerifyFixObjects { .. } => "verify fix",
             Call::SchoolsAdd(_) => "sync-schools add",
             Call::SchoolsRemove(_) => "sync-schools remove",
+            Call::SchoolsAddPreview(_) => "sync-schools add (dry run)",
+            Call::SchoolsRemovePreview(_) => "sync-schools remove (dry run)",
+            Call::Stamps => "changes",
+            Call::QueueItems(_) => "queue items",
+            Call::QueueItemShow(_) => "queue item",
+            Call::QueueRetryNow(_) => "retry now",
+            Call::QueueToTrash(_) => "move to trash",
+            Call::QueueAfresh(_) => "schedule afresh",
+            Call::UserPosition { .. } => "user position",
         }
     }
 }
 
 /// Runs one request on the engine.
 pub async fn execute(api: &EngineApi, req: Request) -> Reply {
-    let name = req.call.name();
+    let call = req.call.clone();
     let result = run(api, req.call).await.map_err(|e| e.to_string());
     Reply {
         to: req.to,
-        call: name,
+        call,
         result,
     }
 }
+
+/// How many waiting items the queue items table loads.
+pub const QUEUE_ITEMS: usize = 5000;
+/// How far a table looks for a user whose row moved.
+pub const POSITION_CAP: u64 = 20_000;
 
 async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::ApiError> {
     Ok(match call {
@@ -253,8 +299,9 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
         Call::VerifyFixObjects { authority, objects } => {
             let f = api.verify_fix_objects(authority.clone(), objects).await?;
             Data::Done(format!(
-                "fix queued {} item(s) for {authority} ({} already waiting); drain or wait for the sender",
-                f.queued, f.coalesced
+                "fix queued {} for {authority} ({} already waiting); drain or wait for the sender",
+                plural(f.queued as usize, "item"),
+                f.coalesced
             ))
         }
         Call::SchoolsAdd(req) => {
@@ -264,7 +311,10 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
                 c.authority,
                 c.schools.join(", "),
                 if c.schedule {
-                    format!(" ({} item(s) queued)", c.scheduled.queued.values().sum::<u64>())
+                    format!(
+                        " ({} queued)",
+                        plural(c.scheduled.queued.values().sum::<u64>() as usize, "item")
+                    )
                 } else {
                     String::new()
                 }
@@ -277,32 +327,65 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
                 c.authority,
                 c.schools.join(", "),
                 if c.schedule {
-                    format!(" ({} delete(s) queued)", c.scheduled.queued.values().sum::<u64>())
+                    format!(
+                        " ({} queued)",
+                        plural(c.scheduled.queued.values().sum::<u64>() as usize, "delete")
+                    )
                 } else {
                     String::new()
                 }
             ))
         }
+        Call::SchoolsAddPreview(req) => Data::Preview(Box::new(api.sync_schools_add_preview(req).await?)),
+        Call::SchoolsRemovePreview(req) => Data::Preview(Box::new(api.sync_schools_remove_preview(req).await?)),
+        Call::Stamps => Data::Stamps(api.change_stamps().await?),
+        Call::QueueItems(a) => Data::QueueItems(Box::new(api.queue_items(a, QUEUE_ITEMS).await?)),
+        Call::QueueItemShow(i) => Data::QueueItem(Box::new(api.queue_item_show(i).await?)),
+        Call::QueueRetryNow(items) => {
+            let done = api.queue_retry_now(items).await?;
+            Data::Done(format!("{}: sent at the next round", plural(done.len(), "item")))
+        }
+        Call::QueueToTrash(items) => {
+            let done = api.queue_to_trash(items).await?;
+            Data::Done(format!("moved {} to the trash", plural(done.len(), "item")))
+        }
+        Call::QueueAfresh(items) => {
+            let done = api.queue_afresh(items).await?;
+            Data::Done(format!(
+                "scheduled {} afresh: attempts start over",
+                plural(done.len(), "object")
+            ))
+        }
+        Call::UserPosition {
+            generation,
+            query,
+            username,
+        } => {
+            let row = api.user_position(query, username.clone(), POSITION_CAP).await?;
+            Data::UserPosition {
+                generation,
+                username,
+                row,
+            }
+        }
         Call::TrashList => Data::Trash(api.trash_list().await?),
         Call::TrashShow(item) => Data::TrashDetail(Box::new(api.trash_show(item).await?)),
         Call::TrashDelete(items) => {
             let done = api.trash_delete(items).await?;
-            Data::Done(format!("deleted {} trash item(s)", done.len()))
+            Data::Done(format!("deleted {}", plural(done.len(), "trash item")))
         }
         Call::TrashRequeue(items) => {
             let done = api.trash_requeue(items).await?;
-            Data::Done(format!(
-                "requeued {} item(s): their objects are scheduled afresh",
-                done.len()
-            ))
+            Data::Done(format!("requeued {}: scheduled afresh", plural(done.len(), "item")))
         }
         Call::ScheduleUser(u) => {
             let s = api.schedule_user(u.clone()).await?;
             let n: u64 = s.queued.values().sum();
             let c: u64 = s.coalesced.values().sum();
             Data::Done(format!(
-                "scheduled {u}: {n} item(s) queued, {c} already waiting, {} authorities",
-                s.queued.len().max(s.coalesced.len())
+                "scheduled {u}: {} queued, {c} already waiting, {}",
+                plural(n as usize, "item"),
+                plural(s.queued.len().max(s.coalesced.len()), "authority")
             ))
         }
         Call::UserSyncItems(u) => {
@@ -318,4 +401,13 @@ async fn run(api: &EngineApi, call: Call) -> Result<Data, crate::engine::api::Ap
             Data::UserHistory(u, h)
         }
     })
+}
+
+/// `1 item`, `2 items` (English plurals by `s`, `y` → `ies`).
+fn plural(n: usize, noun: &str) -> String {
+    let many = match noun.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{noun}s"),
+    };
+    crate::tui::widgets::plural(n as u64, noun, &many)
 }

@@ -1,12 +1,28 @@
 //! Small rendering helpers shared by views: number and date formatting,
-//! panels, centred popups, and the scrolling arithmetic of virtualised
-//! tables.
+//! panels, centred popups, text cut by display width, and the scrolling
+//! arithmetic of virtualised tables. Text from data is sanitized by
+//! [`safe`] before it becomes a span.
 
 use super::theme::{Slot, Theme};
 use chrono::{DateTime, NaiveDate, Utc};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders};
+
+/// Text from data or a server, safe for the terminal (one line).
+pub fn safe(s: &str) -> String {
+    crate::model::sanitize::line(s).into_owned()
+}
+
+/// Terminal columns a text takes (wide characters count two).
+pub fn text_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `1 item`, `3 items`: a count (grouped digits) with its noun.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", num(n), if n == 1 { one } else { many })
+}
 
 /// `1234567` → `1,234,567`.
 pub fn num(n: u64) -> String {
@@ -62,7 +78,10 @@ pub fn panel<'a>(title: impl Into<String>, theme: &Theme) -> Block<'a> {
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(theme.get(Slot::Border))
-        .title(Span::styled(format!(" {} ", title.into()), theme.get(Slot::Title)))
+        .title(Span::styled(
+            format!(" {} ", safe(&title.into())),
+            theme.get(Slot::Title),
+        ))
 }
 
 /// A rectangle of at most `w`×`h` centred in `area`.
@@ -90,21 +109,34 @@ pub fn scroll_to(top: u64, selected: u64, height: u64) -> u64 {
     }
 }
 
-/// Cuts `s` to `w` display columns with an ellipsis.
+/// Cuts `s` to `w` display columns, ending in `…` when it was cut.
 pub fn clip(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
+    if text_width(s) <= w {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    if w == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > w - 1 {
+            break;
+        }
+        used += cw;
+        out.push(c);
+    }
     out.push('…');
     out
 }
 
-/// `label value` pairs as a line.
+/// `label value` as a line: the label padded (always at least one space
+/// before the value), the value sanitized.
 pub fn kv<'a>(label: &'a str, value: String, theme: &Theme) -> Line<'a> {
     Line::from(vec![
-        Span::styled(format!("{label:<14}"), theme.get(Slot::Dim)),
-        Span::styled(value, theme.get(Slot::Base)),
+        Span::styled(format!("{label:<13} "), theme.get(Slot::Dim)),
+        Span::styled(safe(&value), theme.get(Slot::Base)),
     ])
 }
 
@@ -123,6 +155,9 @@ mod tests {
         assert_eq!(scroll_to(0, 30, 10), 21);
         assert_eq!(scroll_to(25, 20, 10), 20);
         assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("日本語", 4), "日…");
+        assert_eq!(plural(1, "item", "items"), "1 item");
+        assert_eq!(plural(2000, "user", "users"), "2,000 users");
         assert_eq!(duration(75.0), "1m15s");
     }
 }

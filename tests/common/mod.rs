@@ -5,6 +5,7 @@
 
 pub mod fault_drain;
 pub mod hostile;
+pub mod listen_trial;
 pub mod measured;
 pub mod proxy;
 pub mod scim;

@@ -45,11 +45,11 @@ fn add_a_school_then_remove_it_deleting_on_target() {
     assert!(h.screen().contains("[ ] initial sync"), "{}", h.screen());
     h.key(KeyCode::Enter);
     assert!(
-        h.screen().contains(&format!("Sync {school} to {}?", first.authority)),
+        h.screen().contains(&format!("Add {school} to {}?", first.authority)),
         "{}",
         h.screen()
     );
-    assert!(h.screen().contains("Nothing is queued now"), "{}", h.screen());
+    assert!(h.screen().contains("Nothing is queued"), "{}", h.screen());
     h.type_str("y");
     let screen = h.screen();
     assert!(
@@ -74,11 +74,15 @@ fn add_a_school_then_remove_it_deleting_on_target() {
             && screen.contains(&format!("[x] {school}")),
         "the school under the cursor comes marked: {screen}"
     );
-    h.key(KeyCode::Tab);
-    h.type_str(" ");
+    // Deleting on the target is the engine's default, as in the CLI.
     assert!(h.screen().contains("[x] delete on target"), "{}", h.screen());
     h.key(KeyCode::Enter);
-    assert!(h.screen().contains("Type delete to confirm"), "{}", h.screen());
+    let screen = h.screen();
+    assert!(screen.contains("Type 'delete'"), "{screen}");
+    assert!(
+        screen.contains("deleted on the target"),
+        "the dry run's count comes first: {screen}"
+    );
     // `y` alone does not confirm a typed confirmation.
     h.type_str("y");
     h.key(crossterm::event::KeyCode::Enter);
@@ -185,14 +189,17 @@ fn several_schools_at_once_and_force_for_assigned_ones() {
     h.type_str("x");
     h.type_str(&stray);
     h.type_str(" ");
+    // Keep the objects on the target (delete on target is on by default),
+    // force on.
     h.key(KeyCode::Tab);
+    h.type_str(" ");
     h.key(KeyCode::Down);
     h.type_str(" ");
     h.key(KeyCode::Enter);
     // The school under the cursor comes marked too.
     let screen = h.screen();
     assert!(
-        screen.contains(&format!(", {stray} to lernplattform")) && screen.contains("(force)?"),
+        screen.contains(&stray) && screen.contains("to lernplattform") && screen.contains("(force)?"),
         "{screen}"
     );
     h.type_str("y");
@@ -231,7 +238,10 @@ fn verify_runs_as_a_job_on_the_embedded_mirror() {
     assert_eq!(info.kind, JobKind::Verify);
     h.wait_jobs();
     let row = h.app.jobs.rows.first().expect("verify job").clone();
-    let summary = row.result.expect("finished").expect("ok");
+    let summary = match row.state {
+        rollcall::tui::jobboard::JobState::Done(s) => s,
+        other => panic!("not done: {other:?}"),
+    };
     let plain = h.rt.block_on(h.api.verify(req)).expect("verify");
     let expect = rollcall::tui::jobboard::summarize(&JobOutcome::Verify(Box::new(plain.clone())));
     assert_eq!(summary, expect);

@@ -57,7 +57,7 @@ fn slash_filters_users_and_esc_clears() {
     h.type_str(&some);
     let screen = h.screen();
     assert!(
-        screen.contains(&format!("/{some}")) && screen.contains("1 users"),
+        screen.contains(&format!("/{some}")) && screen.contains("1 user "),
         "{screen}"
     );
     h.key(KeyCode::Esc);
@@ -228,8 +228,16 @@ fn event_flood_is_coalesced_and_input_still_handled() {
     let mut term = Terminal::new(backend).expect("term");
     let api = h.api.clone();
     let start = std::time::Instant::now();
-    h.rt.block_on(rollcall::tui::event_loop::run(&mut term, &mut h.app, api, rx, keys, 30))
-        .expect("loop");
+    h.rt.block_on(rollcall::tui::event_loop::run(
+        &mut term,
+        &mut h.app,
+        api,
+        rx,
+        keys,
+        30,
+        &mut rollcall::tui::event_loop::NoHost,
+    ))
+    .expect("loop");
     assert!(h.app.quit);
     assert_eq!(
         h.app.current,

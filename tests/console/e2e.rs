@@ -99,7 +99,7 @@ fn console_end_to_end_in_tmux() {
     s.keys(&[":"]);
     s.text("trash");
     s.keys(&["Enter"]);
-    let screen = s.wait_for("Trash · 1 items", 10);
+    let screen = s.wait_for("Trash · 1 item", 10);
     assert!(screen.contains("lernplattform"), "{screen}");
     s.keys(&["Enter"]);
     let screen = s.wait_for("would send now", 10);
@@ -108,9 +108,9 @@ fn console_end_to_end_in_tmux() {
         "{screen}"
     );
     s.keys(&["r"]);
-    s.wait_for("Requeue trash item", 10);
+    s.wait_for("Requeue 1 trash item", 10);
     s.keys(&["y"]);
-    s.wait_for("requeued 1 item(s)", 10);
+    s.wait_for("requeued 1 item", 10);
     s.wait_for("Trash · 0 items", 10);
 
     // :limbo, restore the first user into the first school.
@@ -145,7 +145,7 @@ fn console_end_to_end_in_tmux() {
     s.text(&user);
     s.keys(&["Enter"]);
     s.wait_for(&format!("/{user}"), 10);
-    let screen = s.wait_for("1 users", 10);
+    let screen = s.wait_for("1 user ", 10);
     assert!(screen.contains(&user) && screen.contains("active"), "{screen}");
 
     // An import dry run: school, role, feed; watch it finish.

@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use rollcall::engine::api::{EngineApi, EngineEvent, JobOutcome};
+use rollcall::engine::api::{EngineApi, EngineEvent, JobEnd, JobOutcome};
 use rollcall::engine::config::LoadOptions;
 use rollcall::engine::demo::district::DistrictSpec;
 use rollcall::engine::jobs::Quiet;
@@ -362,12 +362,12 @@ fn normalize_event(ev: EngineEvent) -> EngineEvent {
     match ev {
         EngineEvent::JobFinished {
             id,
-            result: Ok(JobOutcome::Import(mut o)),
+            end: JobEnd::Done(JobOutcome::Import(mut o)),
         } => {
             o.run_id = "dry-run".into();
             EngineEvent::JobFinished {
                 id,
-                result: Ok(JobOutcome::Import(o)),
+                end: JobEnd::Done(JobOutcome::Import(o)),
             }
         }
         other => other,

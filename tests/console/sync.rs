@@ -78,9 +78,9 @@ fn inspect_then_requeue_from_trash() {
     h.key(KeyCode::Enter);
     assert!(h.screen().contains("\"would send now\": {…} 1 keys"), "{}", h.screen());
     h.type_str("r");
-    assert!(h.screen().contains("Requeue trash item"), "{}", h.screen());
+    assert!(h.screen().contains("Requeue 1 trash item"), "{}", h.screen());
     h.type_str("y");
-    assert!(h.screen().contains("requeued 1 item(s)"), "{}", h.screen());
+    assert!(h.screen().contains("requeued 1 item:"), "{}", h.screen());
     assert!(trash_items(&h).is_empty());
     let engine = open(&h.data_dir(), false);
     let queued = engine.queue_show(authority).expect("queue");
@@ -96,12 +96,12 @@ fn inspect_then_requeue_from_trash() {
 fn delete_asks_and_n_keeps_the_item() {
     let mut h = Harness::new();
     h.type_str("6x");
-    assert!(h.screen().contains("Delete trash item"), "{}", h.screen());
+    assert!(h.screen().contains("Delete 1 trash item"), "{}", h.screen());
     h.type_str("n");
     assert!(h.app.overlay.is_none());
     assert_eq!(trash_items(&h).len(), 1, "n keeps it");
     h.type_str("xy");
-    assert!(h.screen().contains("deleted 1 trash item(s)"), "{}", h.screen());
+    assert!(h.screen().contains("deleted 1 trash item"), "{}", h.screen());
     assert!(trash_items(&h).is_empty());
     assert!(audit(&h).contains("trash delete"));
 }
@@ -128,7 +128,7 @@ fn bulk_requeue_needs_the_verb_and_count_typed() {
     c.typed.clear();
     h.type_str("requeue 3");
     h.key(KeyCode::Enter);
-    assert!(h.screen().contains("requeued 3 item(s)"), "{}", h.screen());
+    assert!(h.screen().contains("requeued 3 items"), "{}", h.screen());
     assert!(trash_items(&h).is_empty());
 }
 
@@ -156,7 +156,10 @@ fn pause_resume_and_drain_an_authority() {
     h.wait_jobs();
     assert_eq!(status(&h).depth, 2);
     let row = h.app.jobs.rows.first().expect("drain job").clone();
-    let summary = row.result.expect("finished").expect("ok");
+    let summary = match row.state {
+        rollcall::tui::jobboard::JobState::Done(s) => s,
+        other => panic!("not done: {other:?}"),
+    };
     assert!(summary.contains("paused by"), "{summary}");
     h.type_str("u");
     assert!(h.screen().contains("Resume schulportal?"), "{}", h.screen());
@@ -236,7 +239,11 @@ fn sync_an_authority_from_the_jobs_view() {
     h.wait_jobs();
     let row = h.app.jobs.rows.first().expect("a job").clone();
     assert_eq!(row.info.label, "sync schulportal (drain now)");
-    assert!(matches!(row.result, Some(Ok(_))), "{:?}", row.result);
+    assert!(
+        matches!(row.state, rollcall::tui::jobboard::JobState::Done(_)),
+        "{:?}",
+        row.state
+    );
     let after = h.rt.block_on(h.api.queue_list()).expect("queues");
     assert_eq!(depth(&after), 0, "drained");
 

@@ -91,7 +91,7 @@ fn fix_selected_queues_only_the_marked_rows() {
         h.screen()
     );
     h.type_str("y");
-    assert!(h.screen().contains("fix queued 1 item(s)"), "{}", h.screen());
+    assert!(h.screen().contains("fix queued 1 item "), "{}", h.screen());
     assert!(queued(&h, &first), "the marked object is queued");
     assert!(!queued(&h, &other), "the unmarked one is not");
     let audit = std::fs::read_to_string(h.data_dir().join("logs/audit.log")).expect("audit");

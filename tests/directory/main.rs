@@ -6,16 +6,21 @@
 //! Grouped into one binary so `tests/common` is compiled once and one
 //! throwaway slapd serves every module; run one part with e.g.
 //! `cargo test --test directory sisopi::`.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod bad_input;
 mod cli;
+mod config_layers;
 mod feeds;
 mod fuzz_corpus;
 mod ldap;
+mod ldap_nodes;
+mod passwords;
 mod properties;
+mod secrets;
 mod security;
 mod sisopi;
 mod store_conformance;

@@ -3,6 +3,7 @@
 
 use crate::cli::Exit;
 use crate::cli::args::DemoArgs;
+use crate::cli::output::outln;
 use crate::cli::output::{self, Table};
 use crate::cli::progress::Bar;
 use crate::engine::demo::{DemoSummary, build};
@@ -30,12 +31,14 @@ pub fn run(settings: Settings, a: &DemoArgs, json: bool) -> anyhow::Result<Exit>
 
 fn print_summary(s: &DemoSummary) -> std::io::Result<()> {
     if s.reused {
-        println!("the demo district already exists in {}", s.data_dir);
+        outln!("the demo district already exists in {}", s.data_dir)?;
     } else {
-        println!(
+        outln!(
             "built the demo district in {} ({} feeds imported in {:.1} s)",
-            s.data_dir, s.imports, s.seconds
-        );
+            s.data_dir,
+            s.imports,
+            s.seconds
+        )?;
     }
     let mut t = Table::new(&["", "COUNT"]);
     for (k, v) in [
@@ -48,13 +51,14 @@ fn print_summary(s: &DemoSummary) -> std::io::Result<()> {
         t.row(vec![k.to_string(), v.to_string()]);
     }
     t.print()?;
-    println!("\nfeeds: {}", s.feeds_dir);
-    println!(
+    outln!("\nfeeds: {}", s.feeds_dir)?;
+    outln!(
         "try:   rollcall --data-dir {} users list --school {}",
-        s.data_dir, s.first_school
-    );
-    println!("       rollcall --data-dir {} limbo list", s.data_dir);
-    println!("       rollcall --data-dir {} queue list", s.data_dir);
-    println!("       rollcall --data-dir {} trash list", s.data_dir);
+        s.data_dir,
+        s.first_school
+    )?;
+    outln!("       rollcall --data-dir {} limbo list", s.data_dir)?;
+    outln!("       rollcall --data-dir {} queue list", s.data_dir)?;
+    outln!("       rollcall --data-dir {} trash list", s.data_dir)?;
     Ok(())
 }

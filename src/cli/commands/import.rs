@@ -3,6 +3,7 @@
 use crate::cli::Exit;
 use crate::cli::args::ImportArgs;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::import::{ImportOutcome, ImportRequest};
@@ -18,6 +19,7 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
         passwords_csv: a.passwords_csv.clone(),
         format: a.format,
         mapping: a.mapping.clone(),
+        encoding: a.encoding.clone(),
     };
     let outcome = engine.import(&req, &mut Bar::new())?;
     if json {
@@ -34,7 +36,7 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
 
 fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
     if o.dry_run && !o.changes.is_empty() {
-        println!("plan (dry run, nothing written):");
+        outln!("plan (dry run, nothing written):")?;
         let mut t = Table::new(&["LINE", "ACTION", "USERNAME", "RECORD_UID", "SCHOOLS", "CLASSES"]);
         for c in &o.changes {
             t.row(vec![
@@ -47,16 +49,16 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
             ]);
         }
         t.print()?;
-        println!();
+        outln!()?;
     }
     for e in &o.errors {
-        eprintln!("{file}:{}: {}", e.line, e.message);
+        errln!("{file}:{}: {}", e.line, e.message)?;
     }
     for w in &o.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}")?;
     }
-    println!(
-        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, errors {}, skipped {}",
+    outln!(
+        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, deleted {}, errors {}, skipped {}",
         if o.dry_run { "dry run of" } else { "import into" },
         o.school,
         o.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
@@ -67,18 +69,28 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         o.removed_school,
         o.to_limbo,
         o.restored,
+        o.deleted,
         o.errors.len(),
         o.skipped
-    );
+    )?;
     if o.school_created {
-        println!("created school {}", o.school);
+        outln!("created school {}", o.school)?;
     }
     if let Some(p) = &o.passwords_csv {
-        println!("initial passwords: {p}");
+        outln!("initial passwords: {p}")?;
     }
-    println!("run {}", o.run_id);
+    if !o.classes_removed.is_empty() {
+        outln!(
+            "classes removed (their last member left): {}",
+            output::list(&o.classes_removed)
+        )?;
+    }
+    for f in &o.hook_failures {
+        errln!("warning: {} for {}: {}", f.hook, f.username, f.message)?;
+    }
+    outln!("run {}", o.run_id)?;
     if let Some(r) = &o.refused {
-        eprintln!("refused: {r}");
+        errln!("refused: {r}")?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use crate::cli::Exit;
 use crate::cli::args::LimboCmd;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
 use crate::engine::users::UserView;
@@ -16,7 +17,7 @@ pub fn run(engine: &mut Engine, cmd: LimboCmd, json: bool) -> anyhow::Result<Exi
                 let views: Vec<UserView> = users.iter().map(UserView::from).collect();
                 output::json(&views)?;
             } else if users.is_empty() {
-                eprintln!("limbo is empty");
+                errln!("limbo is empty")?;
             } else {
                 let mut t = Table::new(&["USERNAME", "PURGE_AT", "DAYS_LEFT", "ROLES", "NAME"]);
                 for u in &users {
@@ -38,7 +39,7 @@ pub fn run(engine: &mut Engine, cmd: LimboCmd, json: bool) -> anyhow::Result<Exi
             if json {
                 output::json(&UserView::from(&u))?;
             } else {
-                println!("restored {} into {school}; active again", u.username);
+                outln!("restored {} into {school}; active again", u.username)?;
             }
         }
         LimboCmd::Extend { username, days } => {
@@ -46,11 +47,11 @@ pub fn run(engine: &mut Engine, cmd: LimboCmd, json: bool) -> anyhow::Result<Exi
             if json {
                 output::json(&UserView::from(&u))?;
             } else {
-                println!(
+                outln!(
                     "{}: purge date now {}",
                     u.username,
                     u.purge_at.map(|d| d.to_string()).unwrap_or_default()
-                );
+                )?;
             }
         }
         LimboCmd::Purge { as_of, user, dry_run } => {
@@ -63,14 +64,29 @@ pub fn run(engine: &mut Engine, cmd: LimboCmd, json: bool) -> anyhow::Result<Exi
             } else {
                 let verb = if outcome.dry_run { "would purge" } else { "purged" };
                 for name in &outcome.purged {
-                    println!("{verb} {name}");
+                    outln!("{verb} {name}")?;
                 }
-                println!(
+                outln!(
                     "{verb} {} user(s) due on or before {} (run {})",
                     outcome.purged.len(),
                     outcome.as_of,
                     outcome.run_id
-                );
+                )?;
+                if !outcome.deactivated.is_empty() {
+                    outln!(
+                        "{} {} user(s) whose deactivation day has come: {}",
+                        if outcome.dry_run {
+                            "would deactivate"
+                        } else {
+                            "deactivated"
+                        },
+                        outcome.deactivated.len(),
+                        output::list(&outcome.deactivated)
+                    )?;
+                }
+                for f in &outcome.hook_failures {
+                    errln!("warning: {} for {}: {}", f.hook, f.username, f.message)?;
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 use crate::cli::Exit;
 use crate::cli::args::{RunKindArg, RunsCmd};
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, out, outln};
 use crate::engine::Engine;
 use crate::engine::runs::RunKind;
 
@@ -16,13 +17,18 @@ pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
                 RunKindArg::Verify => RunKind::Verify,
             });
             let runs = engine.runs().list(
-                &|r| kind.is_none_or(|k| r.kind == k) && school.as_ref().is_none_or(|s| r.school.as_ref() == Some(s)),
+                &|r| {
+                    kind.is_none_or(|k| r.kind == k)
+                        && school
+                            .as_ref()
+                            .is_none_or(|s| r.school.as_ref().is_some_and(|r| r.eq_ignore_ascii_case(s)))
+                },
                 limit,
             )?;
             if json {
                 output::json(&runs)?;
             } else if runs.is_empty() {
-                eprintln!("no runs yet");
+                errln!("no runs yet")?;
             } else {
                 let mut t = Table::new(&["RUN", "KIND", "STATUS", "SCHOOL", "WHO", "COUNTS"]);
                 for r in runs {
@@ -50,21 +56,29 @@ pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
             if json {
                 output::json(&serde_json::json!({ "run_id": run_id, "log": text }))?;
             } else {
-                print!("{text}");
+                out!("{text}")?;
             }
         }
         RunsCmd::Input { run_id } => {
             let mut input = engine.runs().input(&run_id)?;
-            let mut out = std::io::stdout().lock();
-            std::io::copy(&mut input, &mut out)?;
-            std::io::Write::flush(&mut out)?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                // For a human: the feed as text, sanitized.
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut input, &mut bytes)?;
+                out!("{}", String::from_utf8_lossy(&bytes))?;
+            } else {
+                // Piped: exactly the bytes received.
+                let mut out = std::io::stdout().lock();
+                std::io::copy(&mut input, &mut out)?;
+                std::io::Write::flush(&mut out)?;
+            }
         }
         RunsCmd::Show { run_id } => {
             let r = engine.runs().show(&run_id)?;
             if json {
                 output::json(&r)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                outln!("{}", serde_json::to_string_pretty(&r)?)?;
             }
         }
     }

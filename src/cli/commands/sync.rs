@@ -2,13 +2,13 @@
 
 use crate::cli::Exit;
 use crate::cli::args::{AuthoritiesCmd, QueueCmd, ScheduleCmd, SyncCmd, TrashCmd};
+use crate::cli::lifecycle::Stoppable;
 use crate::cli::output::{self, Table};
+use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
-use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::sync::{QueueStatus, Scheduled, SyncOptions};
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn age(seconds: Option<i64>) -> String {
@@ -38,7 +38,16 @@ fn paused(q: &QueueStatus) -> String {
 }
 
 fn queue_table(queues: &[QueueStatus]) -> std::io::Result<()> {
-    let mut t = Table::new(&["AUTHORITY", "KIND", "DEPTH", "RETRYING", "TRASH", "OLDEST", "PAUSED"]);
+    let mut t = Table::new(&[
+        "AUTHORITY",
+        "KIND",
+        "DEPTH",
+        "RETRYING",
+        "TRASH",
+        "TEMP",
+        "OLDEST",
+        "PAUSED",
+    ]);
     for q in queues {
         t.row(vec![
             q.authority.clone(),
@@ -46,6 +55,7 @@ fn queue_table(queues: &[QueueStatus]) -> std::io::Result<()> {
             q.depth.to_string(),
             q.retrying.to_string(),
             q.trash.to_string(),
+            q.temp_files.to_string(),
             age(q.oldest_age_seconds),
             paused(q),
         ]);
@@ -60,7 +70,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&list)?;
             } else if list.is_empty() {
-                eprintln!("no authorities configured: add an [authorities.NAME] table (see configs/rollcall.toml)");
+                errln!("no authorities configured: add an [authorities.NAME] table (see configs/rollcall.toml)")?;
             } else {
                 let mut t = Table::new(&["NAME", "KIND", "ACTIVE", "SCHOOLS", "DEPTH", "TRASH", "PAUSED", "URL"]);
                 for a in &list {
@@ -76,9 +86,12 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                     ]);
                 }
                 t.print()?;
+                if engine.config().directory.backend == crate::engine::config::Backend::Ldap {
+                    println!("{}", super::listen::describe(list[0].listener.as_ref()));
+                }
                 for a in &list {
                     for p in &a.problems {
-                        eprintln!("{}: {p}", a.name);
+                        errln!("{}: {p}", a.name)?;
                     }
                 }
             }
@@ -88,7 +101,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&serde_json::json!({ "authority": name, "paused": true, "reason": reason }))?;
             } else {
-                println!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again");
+                outln!("{name}: paused ({reason}); `rollcall authorities resume {name}` sends again")?;
             }
         }
         AuthoritiesCmd::Resume { name } => {
@@ -96,9 +109,9 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&serde_json::json!({ "authority": name, "resumed": was }))?;
             } else if was {
-                println!("{name}: resumed");
+                outln!("{name}: resumed")?;
             } else {
-                println!("{name}: was not paused");
+                outln!("{name}: was not paused")?;
             }
         }
         AuthoritiesCmd::Refresh { name } => {
@@ -106,7 +119,7 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
             if json {
                 output::json(&a)?;
             } else {
-                print_capabilities(&a);
+                print_capabilities(&a)?;
             }
         }
         AuthoritiesCmd::Show { name } => {
@@ -141,16 +154,16 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                     t.row(vec![k.to_string(), v]);
                 }
                 t.print()?;
-                println!("\nmapping (target attribute = directory field):");
+                outln!("\nmapping (target attribute = directory field):")?;
                 for (attr, field) in &a.mapping {
-                    println!("  {attr} = {field}");
+                    outln!("  {attr} = {field}")?;
                 }
                 if a.kind == "scim" {
-                    println!();
-                    print_capabilities(&a);
+                    outln!()?;
+                    print_capabilities(&a)?;
                 }
                 for p in &a.problems {
-                    println!("problem: {p}");
+                    outln!("problem: {p}")?;
                 }
             }
         }
@@ -158,55 +171,40 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
     Ok(Exit::Ok)
 }
 
-/// A server's text made safe for a terminal: controls and bidi overrides
-/// shown as escapes. (To be replaced by the CLI's one sanitizer.)
-fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control()
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
 /// What a SCIM server declared (discovery), and what is not sent to it.
-fn print_capabilities(a: &crate::engine::sync::AuthorityView) {
+fn print_capabilities(a: &crate::engine::sync::AuthorityView) -> std::io::Result<()> {
     let Some(c) = &a.capabilities else {
-        println!(
+        outln!(
             "server capabilities: not asked yet (the first sync asks; `rollcall authorities refresh {}` asks now)",
             a.name
-        );
-        return;
+        )?;
+        return Ok(());
     };
     let when = c.fetched_at.map(|t| when(Some(t))).unwrap_or_else(|| "-".into());
-    println!("server capabilities (asked {when}):");
+    outln!("server capabilities (asked {when}):")?;
     match &c.provider {
-        None => println!("  /ServiceProviderConfig: none (PUT, no Bulk, every mapped attribute sent)"),
+        None => outln!("  /ServiceProviderConfig: none (PUT, no Bulk, every mapped attribute sent)")?,
         Some(p) => {
-            println!("  patch: {}", yes_no(p.patch));
+            outln!("  patch: {}", yes_no(p.patch))?;
             if p.bulk.supported {
-                println!(
+                outln!(
                     "  bulk: yes (maxOperations {}, maxPayloadSize {} bytes)",
-                    p.bulk.max_operations, p.bulk.max_payload_size
-                );
+                    p.bulk.max_operations,
+                    p.bulk.max_payload_size
+                )?;
             } else {
-                println!("  bulk: no");
+                outln!("  bulk: no")?;
             }
             if p.filter.supported {
-                println!("  filter: yes (maxResults {})", p.filter.max_results);
+                outln!("  filter: yes (maxResults {})", p.filter.max_results)?;
             } else {
-                println!("  filter: no");
+                outln!("  filter: no")?;
             }
-            println!("  etag: {}, sort: {}", yes_no(p.etag), yes_no(p.sort));
+            outln!("  etag: {}, sort: {}", yes_no(p.etag), yes_no(p.sort))?;
         }
     }
     for (what, rt) in [("Users", &c.users), ("Groups", &c.groups)] {
@@ -217,34 +215,35 @@ fn print_capabilities(a: &crate::engine::sync::AuthorityView) {
                     .iter()
                     .map(|e| format!("{}{}", e.schema, if e.required { " (required)" } else { "" }))
                     .collect();
-                println!(
+                outln!(
                     "  {what}: {} at {}; extensions: {}",
-                    visible(&rt.schema),
-                    visible(&rt.endpoint),
+                    rt.schema,
+                    rt.endpoint,
                     if ext.is_empty() {
                         "none".to_string()
                     } else {
-                        visible(&ext.join(", "))
+                        ext.join(", ")
                     }
-                );
+                )?;
             }
-            None => println!("  {what}: not described"),
+            None => outln!("  {what}: not described")?,
         }
     }
     if !c.schemas.is_empty() {
-        println!(
+        outln!(
             "  schemas: {}",
-            visible(&c.schemas.keys().cloned().collect::<Vec<_>>().join(", "))
-        );
+            c.schemas.keys().cloned().collect::<Vec<_>>().join(", ")
+        )?;
     }
     if a.dropped.is_empty() {
-        println!("  mapped attributes not declared by the server: none");
+        outln!("  mapped attributes not declared by the server: none")?;
     } else {
-        println!(
+        outln!(
             "  mapped attributes not declared by the server (never sent, never compared): {}",
             a.dropped.join(", ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exit> {
@@ -255,7 +254,7 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
         max_wait,
     } = cmd;
     if !(max_wait >= 0.0 && max_wait.is_finite()) {
-        return Err(crate::engine::EngineError::Invalid("--max-wait must be ≥ 0 seconds".into()).into());
+        return Err(crate::engine::EngineError::Usage("--max-wait must be ≥ 0 seconds".into()).into());
     }
     let opts = SyncOptions {
         authority,
@@ -281,69 +280,24 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
             ]);
         }
         t.print()?;
-        println!("run {} in {:.1} s", outcome.run_id, outcome.seconds);
+        outln!("run {} in {:.1} s", outcome.run_id, outcome.seconds)?;
     }
     for a in &outcome.authorities {
         if let Some(why) = &a.incomplete {
-            eprintln!("rollcall: {}: incomplete: {why}", a.authority);
+            errln!("rollcall: {}: incomplete: {why}", a.authority)?;
         }
     }
     Ok(if !outcome.complete {
         Exit::Incomplete
     } else if outcome.trashed > 0 {
-        eprintln!(
+        errln!(
             "rollcall: {} item(s) went to trash in this run (rollcall trash list)",
             outcome.trashed
-        );
+        )?;
         Exit::Trashed
     } else {
         Exit::Ok
     })
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-    // Requests in flight end now; their items go back to the queue.
-    crate::engine::sync::target::stop_all_requests();
-}
-
-/// Stops a long job on SIGTERM or SIGINT, after the item in hand.
-pub(super) struct Stoppable<P: Progress> {
-    inner: P,
-}
-
-impl<P: Progress> Stoppable<P> {
-    pub(super) fn new(inner: P) -> Self {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe {
-            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        }
-        Stoppable { inner }
-    }
-}
-
-impl<P: Progress> Progress for Stoppable<P> {
-    fn update(&mut self, event: ProgressEvent) {
-        self.inner.update(event);
-    }
-    fn cancelled(&self) -> bool {
-        STOP.load(Ordering::SeqCst) || self.inner.cancelled()
-    }
-}
-
-pub fn daemon(engine: &mut Engine, json: bool) -> anyhow::Result<Exit> {
-    if !json {
-        eprintln!("rollcall daemon: syncing; stop with SIGTERM or Ctrl-C");
-    }
-    engine.daemon(&mut Stoppable::new(crate::engine::jobs::Quiet))?;
-    if json {
-        output::json(&serde_json::json!({"stopped": true}))?;
-    }
-    Ok(Exit::Ok)
 }
 
 pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit> {
@@ -353,7 +307,7 @@ pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit>
             if json {
                 output::json(&list)?;
             } else if list.is_empty() {
-                eprintln!("no authorities configured");
+                errln!("no authorities configured")?;
             } else {
                 queue_table(&list)?;
             }
@@ -363,7 +317,7 @@ pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit>
             if json {
                 output::json(&items)?;
             } else if items.is_empty() {
-                eprintln!("the queue of {authority} is empty");
+                errln!("the queue of {authority} is empty")?;
             } else {
                 let mut t = Table::new(&["FILE", "STATE", "OBJECT", "ATTEMPTS", "NEXT TRY", "LAST ERROR"]);
                 for i in items {
@@ -391,13 +345,13 @@ fn print_scheduled(s: &Scheduled, json: bool) -> std::io::Result<()> {
     names.sort();
     names.dedup();
     for name in names {
-        println!(
+        outln!(
             "{name}: {} queued, {} already waiting",
             s.queued.get(name).copied().unwrap_or(0),
             s.coalesced.get(name).copied().unwrap_or(0)
-        );
+        )?;
     }
-    println!("{} object(s) scheduled", s.objects);
+    outln!("{} object(s) scheduled", s.objects)?;
     Ok(())
 }
 
@@ -425,7 +379,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&items)?;
             } else if items.is_empty() {
-                eprintln!("the trash is empty");
+                errln!("the trash is empty")?;
             } else {
                 let mut t = Table::new(&["ITEM", "OBJECT", "STATUS", "ATTEMPTS", "LAST FAILURE", "ERROR"]);
                 for i in items {
@@ -449,33 +403,33 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&d)?;
             } else {
-                println!("item:      {}", d.entry.item);
-                println!("object:    {}", d.entry.object);
-                println!("error:     {} ({})", d.entry.error, d.entry.class);
+                outln!("item:      {}", d.entry.item)?;
+                outln!("object:    {}", d.entry.object)?;
+                outln!("error:     {} ({})", d.entry.error, d.entry.class)?;
                 if let Some(s) = d.entry.http_status {
-                    println!("http:      {s}");
+                    outln!("http:      {s}")?;
                 }
-                println!("attempts:  {}", d.entry.attempts);
-                println!(
+                outln!("attempts:  {}", d.entry.attempts)?;
+                outln!(
                     "first/last failure: {} / {}",
                     when(d.entry.first_failure),
                     when(d.entry.last_failure)
-                );
+                )?;
                 if d.payload.is_null() {
-                    println!("\nnothing was sent; what would be sent now:");
-                    println!("{}", serde_json::to_string_pretty(&d.now)?);
+                    outln!("\nnothing was sent; what would be sent now:")?;
+                    outln!("{}", serde_json::to_string_pretty(&d.now)?)?;
                     return Ok(Exit::Ok);
                 }
-                println!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?);
+                outln!("\npayload sent:\n{}", serde_json::to_string_pretty(&d.payload)?)?;
                 if d.diff.is_empty() {
-                    println!("\nwhat would be sent now is the same");
+                    outln!("\nwhat would be sent now is the same")?;
                 } else {
-                    println!("\nwhat would be sent now differs:");
+                    outln!("\nwhat would be sent now differs:")?;
                     for f in &d.diff {
                         let show = |v: &Option<serde_json::Value>| {
                             v.as_ref().map(|v| v.to_string()).unwrap_or("(none)".into())
                         };
-                        println!("  {}: {} → {}", f.path, show(&f.before), show(&f.now));
+                        outln!("  {}: {} → {}", f.path, show(&f.before), show(&f.now))?;
                     }
                 }
             }
@@ -485,7 +439,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"deleted": done}))?;
             } else {
-                println!("deleted {} item(s)", done.len());
+                outln!("deleted {} item(s)", done.len())?;
             }
         }
         TrashCmd::Requeue { items } => {
@@ -493,7 +447,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"requeued": done}))?;
             } else {
-                println!("requeued {} item(s); `rollcall sync run --once` sends them", done.len());
+                outln!("requeued {} item(s); `rollcall sync run --once` sends them", done.len())?;
             }
         }
         TrashCmd::Purge { older_than, authority } => {
@@ -501,7 +455,7 @@ pub fn trash(engine: &mut Engine, cmd: TrashCmd, json: bool) -> anyhow::Result<E
             if json {
                 output::json(&serde_json::json!({"purged": done}))?;
             } else {
-                println!("purged {} item(s)", done.len());
+                outln!("purged {} item(s)", done.len())?;
             }
         }
     }

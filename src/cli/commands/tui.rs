@@ -5,6 +5,7 @@ use crate::cli::Exit;
 use crate::cli::args::ConsoleArgs;
 use crate::engine::api::EngineApi;
 use crate::engine::{Engine, Settings};
+use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 use crate::tui::views::ViewId;
 use crate::tui::{ConsoleOptions, run as run_console};
@@ -40,22 +41,40 @@ pub fn resolve_theme(settings: &Settings, args: &ConsoleArgs) -> anyhow::Result<
     })
 }
 
+/// The keys in force: the action table's, with `keys.toml` from the user
+/// config dir applied; a conflict or a bad key refuses to start, naming
+/// them.
+pub fn resolve_keys() -> anyhow::Result<Keymap> {
+    let Some(path) = directories::ProjectDirs::from("", "", "rollcall").map(|d| d.config_dir().join("keys.toml"))
+    else {
+        return Ok(Keymap::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Keymap::with_overrides(&text, &path.display().to_string())
+            .map_err(|e| anyhow::anyhow!(crate::engine::EngineError::BadInput(e))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Keymap::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// Runs the console on an open engine until the admin quits.
 pub fn console(engine: Engine, args: &ConsoleArgs, start: ViewId) -> anyhow::Result<Exit> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the console needs a terminal on stdout; use the subcommands (rollcall --help) in scripts");
     }
     let theme = resolve_theme(engine.settings(), args)?;
+    let keymap = resolve_keys()?;
     let cfg = &engine.config().console;
     let opts = ConsoleOptions {
         theme,
         mouse: args.mouse || cfg.mouse,
         max_fps: cfg.max_fps,
         start,
+        keymap,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .enable_time()
+        .enable_all()
         .thread_name("rollcall-console")
         .build()
         .context("starting the console runtime")?;

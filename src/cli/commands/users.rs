@@ -2,6 +2,7 @@
 
 use crate::cli::Exit;
 use crate::cli::args::{StateFilter, UsersCmd};
+use crate::cli::output::errln;
 use crate::cli::output::{self, Table};
 use crate::engine::Engine;
 use crate::engine::users::{UserSelector, UserView};
@@ -13,7 +14,7 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
     match cmd {
         UsersCmd::List { school, state, role } => {
             let query = UserQuery {
-                school,
+                school: school.map(|s| engine.resolve_school(&s)).transpose()?,
                 state: match state {
                     StateFilter::Active => Some(UserState::Active),
                     StateFilter::Limbo => Some(UserState::Limbo),
@@ -39,7 +40,7 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
                     &serde_json::json!({ "username": user.username, "record_uid": user.record_uid, "history": history }),
                 )?;
             } else if history.is_empty() {
-                eprintln!("no feed has mentioned {} yet", user.username);
+                errln!("no feed has mentioned {} yet", user.username)?;
             } else {
                 let mut t = Table::new(&["WHEN", "RUN", "SCHOOL", "EVENT", "LINE", "ROW"]);
                 for h in history {
@@ -126,7 +127,7 @@ fn selector(
             source_uid: source,
         },
         (Some(u), None) => UserSelector::Username(u),
-        (None, None) => anyhow::bail!(crate::engine::EngineError::Invalid(
+        (None, None) => anyhow::bail!(crate::engine::EngineError::Usage(
             "name the user: USERNAME or --record-uid UID".into()
         )),
     })
@@ -144,7 +145,7 @@ fn list_json(engine: &Engine, query: &UserQuery) -> anyhow::Result<Exit> {
         first = false;
         let res = out
             .write_all(sep)
-            .and_then(|_| serde_json::to_writer(&mut out, &UserView::from(&u)).map_err(std::io::Error::other));
+            .and_then(|_| output::json_compact_to(&mut out, &UserView::from(&u)));
         match res {
             Ok(()) => true,
             Err(e) => {
@@ -176,7 +177,7 @@ fn list_table(engine: &Engine, query: &UserQuery) -> anyhow::Result<Exit> {
         true
     })?;
     if t.is_empty() {
-        eprintln!("no users match");
+        errln!("no users match")?;
     } else {
         t.print()?;
     }

@@ -54,6 +54,25 @@ pub struct JobInfo {
     pub started_at: DateTime<Utc>,
 }
 
+/// How a job ended.
+#[derive(Clone, Debug)]
+pub enum JobEnd {
+    Done(JobOutcome),
+    /// Stopped on request; what it did until then (when it got that far).
+    Cancelled(Option<JobOutcome>),
+    /// The error that stopped it.
+    Failed(String),
+}
+
+impl JobEnd {
+    pub fn outcome(&self) -> Option<&JobOutcome> {
+        match self {
+            JobEnd::Done(o) | JobEnd::Cancelled(Some(o)) => Some(o),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum JobOutcome {
     Import(Box<ImportOutcome>),
@@ -106,26 +125,57 @@ impl Jobs {
 }
 
 /// Forwards a job's progress as events, throttled; reads its cancel token.
+/// When the job ends its last figures are sent: an update the throttle
+/// held back, and for a job that finished, its last phase complete
+/// (done = total) — a phase the work leaves without a closing update
+/// (a dry run that plans and writes nothing) is still done.
 struct EventProgress {
     id: JobId,
     tx: UnboundedSender<EngineEvent>,
     token: CancelToken,
     last: Option<Instant>,
+    held: Option<ProgressEvent>,
+    latest: Option<ProgressEvent>,
 }
 
-impl Progress for EventProgress {
-    fn update(&mut self, event: ProgressEvent) {
-        let last_one = event.total.is_some_and(|t| event.done >= t);
-        if !last_one && self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
-            return;
-        }
+impl EventProgress {
+    fn send(&mut self, event: ProgressEvent) {
         self.last = Some(Instant::now());
+        self.latest = Some(event.clone());
         let _ = self.tx.send(EngineEvent::JobProgress {
             id: self.id,
             phase: event.phase,
             done: event.done,
             total: event.total,
         });
+    }
+
+    /// Sends the update the throttle held back, if any; `finished`: the
+    /// last phase is complete.
+    fn flush(&mut self, finished: bool) {
+        if let Some(e) = self.held.take() {
+            self.send(e);
+        }
+        if finished
+            && let Some(mut e) = self.latest.take()
+            && let Some(total) = e.total
+            && e.done < total
+        {
+            e.done = total;
+            self.send(e);
+        }
+    }
+}
+
+impl Progress for EventProgress {
+    fn update(&mut self, event: ProgressEvent) {
+        let last_one = event.total.is_some_and(|t| event.done >= t);
+        if !last_one && self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+            self.held = Some(event);
+            return;
+        }
+        self.held = None;
+        self.send(event);
     }
 
     fn cancelled(&self) -> bool {
@@ -147,14 +197,22 @@ where
         let mut progress = EventProgress {
             id,
             tx: shared.events.clone(),
-            token,
+            token: token.clone(),
             last: None,
+            held: None,
+            latest: None,
         };
-        let result = Engine::open(shared.settings.clone())
-            .and_then(|mut engine| work(&mut engine, &mut progress))
-            .map_err(|e| e.to_string());
+        let result = Engine::open(shared.settings.clone()).and_then(|mut engine| work(&mut engine, &mut progress));
+        progress.flush(result.is_ok() && !token.is_cancelled());
+        let end = match result {
+            Ok(o) if token.is_cancelled() => JobEnd::Cancelled(Some(o)),
+            Ok(o) => JobEnd::Done(o),
+            Err(EngineError::Cancelled(_)) => JobEnd::Cancelled(None),
+            Err(e) if token.is_cancelled() => JobEnd::Failed(format!("{e} (while cancelling)")),
+            Err(e) => JobEnd::Failed(e.to_string()),
+        };
         shared.jobs.finish(id);
-        let _ = shared.events.send(EngineEvent::JobFinished { id, result });
+        let _ = shared.events.send(EngineEvent::JobFinished { id, end });
         let _ = shared.events.send(EngineEvent::Changed);
     });
     info

@@ -10,7 +10,7 @@
 mod jobs;
 mod sync;
 
-pub use jobs::{DRAIN_MAX_WAIT, JobId, JobInfo, JobKind, JobOutcome};
+pub use jobs::{DRAIN_MAX_WAIT, JobEnd, JobId, JobInfo, JobKind, JobOutcome};
 
 use super::browse::{FeedFileInfo, LogTail};
 use super::import::ImportRequest;
@@ -51,8 +51,8 @@ pub enum EngineEvent {
     },
     JobFinished {
         id: JobId,
-        /// The outcome, or the error that stopped the job.
-        result: Result<JobOutcome, String>,
+        /// Done with its outcome, cancelled, or failed with the error.
+        end: JobEnd,
     },
     /// Data changed (a write or a job finished): views reload what they show.
     Changed,
@@ -172,6 +172,38 @@ impl EngineApi {
         self.call(move |e| e.count_users_bounded(&query, cap)).await
     }
 
+    /// Where the user `username` stands in a query's order (its row
+    /// number), looking at most `cap` rows; `None` when it is not among
+    /// them. Lets a table keep its cursor on a user whose row moved.
+    pub async fn user_position(&self, query: UserQuery, username: String, cap: u64) -> ApiResult<Option<u64>> {
+        self.call(move |e| {
+            const PAGE: u64 = 1000;
+            let mut offset = 0;
+            while offset < cap {
+                let page = e.user_rows(&UserQuery {
+                    offset,
+                    limit: Some(PAGE),
+                    ..query.clone()
+                })?;
+                if let Some(i) = page.iter().position(|r| r.username == username) {
+                    return Ok(Some(offset + i as u64));
+                }
+                if (page.len() as u64) < PAGE {
+                    break;
+                }
+                offset += PAGE;
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    /// Cheap stamps of the directory, queues, runs and state: a live view
+    /// asks every second and reloads only what changed.
+    pub async fn change_stamps(&self) -> ApiResult<super::changes::ChangeStamps> {
+        self.call(|e| e.change_stamps()).await
+    }
+
     pub async fn user_detail(&self, username: String) -> ApiResult<UserDetail> {
         self.call(move |e| e.user_detail(&UserSelector::Username(username)))
             .await
@@ -222,6 +254,22 @@ impl EngineApi {
 
     pub async fn sync_schools_add(&self, req: SchoolsAdd) -> ApiResult<SchoolsChanged> {
         self.write(move |e| e.sync_schools_add(&req)).await
+    }
+
+    /// What `sync_schools_add` would do (nothing written).
+    pub async fn sync_schools_add_preview(
+        &self,
+        req: SchoolsAdd,
+    ) -> ApiResult<super::sync::assign_preview::SchoolsPreview> {
+        self.call(move |e| e.sync_schools_add_preview(&req)).await
+    }
+
+    /// What `sync_schools_remove` would do (nothing written).
+    pub async fn sync_schools_remove_preview(
+        &self,
+        req: SchoolsRemove,
+    ) -> ApiResult<super::sync::assign_preview::SchoolsPreview> {
+        self.call(move |e| e.sync_schools_remove_preview(&req)).await
     }
 
     pub async fn sync_schools_remove(&self, req: SchoolsRemove) -> ApiResult<SchoolsChanged> {

@@ -6,6 +6,7 @@
 use super::{ApiResult, EngineApi, JobInfo, jobs};
 use crate::engine::received::HistoryEntry;
 use crate::engine::sync::holdings::AuthorityHolding;
+use crate::engine::sync::queue_items::{QueueItemDetail, QueueItems};
 use crate::engine::sync::{QueueStatus, Scheduled, TrashDetail, TrashEntry, UserSyncItem};
 use crate::engine::users::UserSelector;
 
@@ -58,6 +59,31 @@ impl EngineApi {
         objects: Vec<String>,
     ) -> ApiResult<crate::engine::sync::verify::Fixed> {
         self.write(move |e| e.verify_fix_objects(&authority, &objects)).await
+    }
+
+    /// The items waiting in one authority's queue (at most `limit`).
+    pub async fn queue_items(&self, authority: String, limit: usize) -> ApiResult<QueueItems> {
+        self.call(move |e| e.queue_items(&authority, limit)).await
+    }
+
+    /// One waiting item and what would be sent for it now.
+    pub async fn queue_item_show(&self, item: String) -> ApiResult<QueueItemDetail> {
+        self.call(move |e| e.queue_item_show(&item)).await
+    }
+
+    /// Sends waiting items at the next round (their back-off forgotten).
+    pub async fn queue_retry_now(&self, items: Vec<String>) -> ApiResult<Vec<String>> {
+        self.write(move |e| e.queue_retry_now(&items)).await
+    }
+
+    /// Gives waiting items up by hand: into the trash.
+    pub async fn queue_to_trash(&self, items: Vec<String>) -> ApiResult<Vec<String>> {
+        self.write(move |e| e.queue_to_trash(&items)).await
+    }
+
+    /// Schedules waiting items' objects afresh (attempts start over).
+    pub async fn queue_afresh(&self, items: Vec<String>) -> ApiResult<Vec<String>> {
+        self.write(move |e| e.queue_afresh(&items)).await
     }
 
     /// Every authority's trash, oldest failure first.

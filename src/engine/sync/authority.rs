@@ -40,6 +40,9 @@ pub struct QueueStatus {
     pub retrying: u64,
     /// Items being sent right now (by any process).
     pub claimed: u64,
+    /// Files in `.tmp/`: being written, or left by a writer that died
+    /// (cleaned at the next start; they take disk space meanwhile).
+    pub temp_files: u64,
     pub trash: u64,
     pub oldest_item_at: Option<DateTime<Utc>>,
     pub oldest_age_seconds: Option<i64>,
@@ -80,6 +83,9 @@ pub struct AuthorityView {
     /// Mapped target attributes the server does not declare: never sent,
     /// never compared.
     pub dropped: Vec<String>,
+    /// The directory change listener that journals changes made outside
+    /// rollcall (LDAP directories; `null` otherwise or before it first ran).
+    pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
 
 impl Engine {
@@ -155,6 +161,7 @@ impl Engine {
             pending: counts.pending,
             retrying: counts.retrying,
             claimed: counts.claimed,
+            temp_files: authority.queue.temp_files(),
             trash: counts.trash,
             oldest_item_at: counts.oldest,
             oldest_age_seconds: counts.oldest.map(|t| (now - t).num_seconds().max(0)),
@@ -214,7 +221,7 @@ impl Engine {
                 AuthorityKind::Embedded => target::mirror_path(&a.name, c, &self.settings().paths)
                     .display()
                     .to_string(),
-                _ => c.url.clone(),
+                _ => crate::engine::config::secrets::redact_url(&c.url),
             },
             active: c.active,
             schools: self.authority_schools(&a.name),
@@ -237,6 +244,7 @@ impl Engine {
                 .map(|caps| caps.dropped(Class::User, c.user_mapping().keys()))
                 .unwrap_or_default(),
             capabilities,
+            listener: self.listener_status()?,
         })
     }
 }

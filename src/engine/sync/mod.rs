@@ -24,6 +24,7 @@
 
 pub mod admin;
 pub mod assign;
+pub mod assign_preview;
 pub mod authority;
 pub mod backoff;
 pub mod daemon;
@@ -34,6 +35,7 @@ pub mod item;
 pub mod mapping;
 pub mod pause;
 pub mod queue;
+pub mod queue_items;
 pub mod schedule;
 pub mod sender;
 mod settle;

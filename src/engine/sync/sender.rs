@@ -10,7 +10,7 @@ use super::queue::Reaper;
 use super::target::Target;
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::runs::{Run, RunKind, RunStatus};
-use crate::engine::{Engine, EngineResult, io_error};
+use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -148,11 +148,24 @@ impl Engine {
                     .filter_map(|a| a.incomplete.as_ref().map(|r| format!("{}: {r}", a.authority)))
                     .collect::<Vec<_>>()
                     .join("; ");
-                run.finish(RunStatus::Ok, (!message.is_empty()).then_some(message))?;
+                let status = if progress.cancelled() {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Ok
+                };
+                run.finish(status, (!message.is_empty()).then_some(message))?;
                 Ok(outcome)
             }
             Err(e) => {
-                run.finish(RunStatus::Failed, Some(e.to_string()))?;
+                if e.is_disk_full() {
+                    crate::engine::clean_temp_files(&self.settings().paths);
+                }
+                let status = if matches!(e, EngineError::Cancelled(_)) {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Failed
+                };
+                run.finish(status, Some(e.to_string()))?;
                 Err(e)
             }
         }
@@ -222,7 +235,10 @@ impl Engine {
                 if lane.given_up {
                     continue;
                 }
-                worked |= self.round(lane, run, &|| progress.cancelled())?;
+                if progress.cancelled() {
+                    break;
+                }
+                worked |= self.round(lane, run, &*progress)?;
             }
             sent_total = lanes.iter().map(|l| l.stats.sent + l.stats.trashed).sum();
             progress.update(ProgressEvent {
@@ -294,7 +310,7 @@ impl Engine {
             if opts.once && all_done {
                 break;
             }
-            std::thread::sleep(wait);
+            crate::engine::jobs::sleep_unless_cancelled(wait, &*progress);
         }
         let _ = sent_total;
         for lane in lanes.iter_mut() {

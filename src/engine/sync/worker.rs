@@ -15,10 +15,12 @@ use super::queue::Claim;
 use super::sender::Lane;
 use super::settle::{Prepared, Settled};
 use super::target::{Applied, ErrorClass, TargetError};
+use crate::engine::jobs::Progress;
 use crate::engine::runs::Run;
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use crate::model::{ObjectRef, User, UserKey};
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,9 +64,12 @@ impl RoundResult {
 }
 
 impl Engine {
-    /// One round; `true` when it did anything. `cancelled` is asked while
-    /// requests are in flight (SIGTERM stops them).
-    pub(super) fn round(&self, lane: &mut Lane, run: &mut Run, cancelled: &dyn Fn() -> bool) -> EngineResult<bool> {
+    /// One round; `true` when it did anything. `stop` is asked between
+    /// items and while requests are in flight: once it says stop, nothing
+    /// more is claimed, items not yet handed to the target are put back,
+    /// requests in flight are interrupted (their items go back too), and
+    /// the round ends.
+    pub(super) fn round(&self, lane: &mut Lane, run: &mut Run, stop: &dyn Progress) -> EngineResult<bool> {
         if !self.probe(lane, run)? {
             return Ok(false);
         }
@@ -128,8 +133,11 @@ impl Engine {
         }
         let first = lane.backlog.front().map(|(n, _)| phase(n)).unwrap_or(b'9');
         let t0 = Instant::now();
-        let result = if lane.target.as_ref().is_some_and(|t| t.parallel()) && lane.workers > 1 {
-            self.stream(lane, first, run, cancelled)?
+        let trashed_before = lane.stats.trashed;
+        // Remote targets stream even with one worker: the stream checks
+        // `stop` between items, a batch only at its end.
+        let result = if lane.target.as_ref().is_some_and(|t| t.parallel()) {
+            self.stream(lane, first, run, stop)?
         } else {
             self.batch(lane, first, run)?
         };
@@ -140,9 +148,11 @@ impl Engine {
             // What was claimed is back in the folder.
             lane.backlog.clear();
         }
-        if result.interrupted && !cancelled() {
+        if result.interrupted && !stop.cancelled() {
             self.interrupted(lane, run);
         }
+        self.state
+            .sync_failed(&lane.authority.name, lane.stats.trashed - trashed_before)?;
         if result.settled > 0 {
             let secs = t0.elapsed().as_secs_f64().max(1e-6);
             self.state
@@ -337,20 +347,16 @@ impl Engine {
 
     /// Remote targets: workers send while this thread claims, prepares and
     /// settles.
-    fn stream(
-        &self,
-        lane: &mut Lane,
-        phase_of: u8,
-        run: &mut Run,
-        cancelled: &dyn Fn() -> bool,
-    ) -> EngineResult<RoundResult> {
+    fn stream(&self, lane: &mut Lane, phase_of: u8, run: &mut Run, stop: &dyn Progress) -> EngineResult<RoundResult> {
         let Some(target) = lane.target.take() else {
             return Ok(RoundResult::default());
         };
         let workers = lane.workers;
         let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Desired)>(workers);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Applied, TargetError>)>();
+        // `None`: not sent, because the sync is stopping (put it back).
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Option<Result<Applied, TargetError>>)>();
+        let stopping = AtomicBool::new(false);
         let started = Instant::now();
         lane.arm(target.as_ref());
         let result = std::thread::scope(|s| -> EngineResult<RoundResult> {
@@ -361,6 +367,7 @@ impl Engine {
                 let rx = job_rx.clone();
                 let tx = done_tx.clone();
                 let target = target.as_ref();
+                let stopping = &stopping;
                 s.spawn(move || {
                     loop {
                         let job = match rx.lock() {
@@ -368,7 +375,8 @@ impl Engine {
                             Err(_) => break,
                         };
                         let Ok((i, desired)) = job else { break };
-                        if tx.send((i, target.apply(&desired))).is_err() {
+                        let result = (!stopping.load(Ordering::SeqCst)).then(|| target.apply(&desired));
+                        if tx.send((i, result)).is_err() {
                             break;
                         }
                     }
@@ -384,7 +392,14 @@ impl Engine {
             loop {
                 // Keep every worker busy plus one item waiting for each.
                 while feeding && in_flight.len() < workers * 2 {
-                    if out.unreachable.is_some() || out.interrupted || started.elapsed() > ROUND || cancelled() {
+                    if stop.cancelled() {
+                        stopping.store(true, Ordering::SeqCst);
+                    }
+                    if out.unreachable.is_some()
+                        || out.interrupted
+                        || started.elapsed() > ROUND
+                        || stopping.load(Ordering::SeqCst)
+                    {
                         feeding = false;
                         break;
                     }
@@ -418,20 +433,29 @@ impl Engine {
                 if in_flight.is_empty() {
                     break;
                 }
+                // Wait for a result, watching for a stop meanwhile: the
+                // items still waiting for a worker are then put back, and
+                // the requests in flight are interrupted.
                 let (i, result) = match done_rx.recv_timeout(POLL) {
                     Ok(r) => r,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if cancelled()
-                            && let Some(i) = target.interrupt()
-                        {
-                            i.stop();
+                        if stop.cancelled() {
+                            stopping.store(true, Ordering::SeqCst);
                             feeding = false;
+                            if let Some(i) = target.interrupt() {
+                                i.stop();
+                            }
                         }
                         continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 };
                 let Some(p) = in_flight.remove(&i) else { continue };
+                let Some(result) = result else {
+                    let q = &lane.authority.queue;
+                    q.unclaim(&p.claim).map_err(io_error(q.root()))?;
+                    continue;
+                };
                 let Some((p, result)) = stalled.sort(p, result) else {
                     continue;
                 };

@@ -3,13 +3,13 @@
 //! sync: per authority its queue depth, oldest item, trash and whether it is
 //! paused.
 
-use super::{Ctx, RenderCtx, View, ViewId};
+use super::{Ctx, RenderCtx, View, ViewId, Watch};
 use crate::engine::overview::Overview;
 use crate::engine::runs::RunStatus;
 use crate::tui::action::Action;
 use crate::tui::request::{Call, Data};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, days_left, kv, num, panel};
+use crate::tui::widgets::{clip, days_left, kv, num, panel, plural, safe};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -29,19 +29,13 @@ pub fn status_slot(s: RunStatus) -> Slot {
     match s {
         RunStatus::Ok => Slot::Ok,
         RunStatus::Running => Slot::Accent,
-        RunStatus::Refused => Slot::Warn,
+        RunStatus::Refused | RunStatus::Cancelled => Slot::Warn,
         RunStatus::Failed | RunStatus::Interrupted => Slot::Error,
     }
 }
 
 pub fn status_str(s: RunStatus) -> &'static str {
-    match s {
-        RunStatus::Ok => "ok",
-        RunStatus::Running => "running",
-        RunStatus::Refused => "refused",
-        RunStatus::Failed => "failed",
-        RunStatus::Interrupted => "interrupted",
-    }
+    s.as_str()
 }
 
 impl View for Dashboard {
@@ -56,6 +50,19 @@ impl View for Dashboard {
         ctx.ask(ViewId::Dashboard, Call::RoleCounts);
     }
 
+    fn ready(&self) -> bool {
+        self.data.is_some() || self.error.is_some()
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            directory: true,
+            queues: true,
+            runs: true,
+            state: true,
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         match action {
             Action::NewImport | Action::PurgeDue => ctx.effect(super::Effect::Forward(ViewId::Jobs, action)),
@@ -64,7 +71,7 @@ impl View for Dashboard {
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, _ctx: &mut Ctx) {
+    fn on_reply(&mut self, _call: Call, result: Result<Data, String>, _ctx: &mut Ctx) {
         match result {
             Ok(Data::Overview(o)) => {
                 self.data = Some(*o);
@@ -89,7 +96,7 @@ impl View for Dashboard {
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         let t = rc.theme;
         let Some(o) = &self.data else {
-            let msg = self.error.clone().unwrap_or_else(|| "loading…".into());
+            let msg = self.error.as_deref().map(safe).unwrap_or_else(|| "loading…".into());
             frame.render_widget(Paragraph::new(msg).block(panel("Dashboard", t)), area);
             return;
         };
@@ -120,6 +127,27 @@ impl View for Dashboard {
                 t.get(Slot::Warn),
             )),
         ];
+        let mut directory = directory;
+        if !o.stale_schools.is_empty() {
+            // Feeds that stopped arriving (import.stale_after_days).
+            directory.push(Line::from(Span::styled(
+                format!("stale feeds: {}", o.stale_schools.len()),
+                t.get(Slot::Warn),
+            )));
+        }
+        if let Some(l) = &o.listener {
+            // The LDAP change listener: connected, and how far behind.
+            let (text, slot) = match (l.connected, l.lag_seconds) {
+                (true, Some(lag)) => (format!("following · lag {lag:.1} s"), Slot::Ok),
+                (true, None) => ("following".to_string(), Slot::Ok),
+                (false, _) if l.running => ("not connected".to_string(), Slot::Error),
+                (false, _) => ("listener stopped".to_string(), Slot::Warn),
+            };
+            directory.push(Line::from(vec![
+                Span::styled(format!("{:<14}", "changes"), t.get(Slot::Dim)),
+                Span::styled(text, t.get(slot)),
+            ]));
+        }
         frame.render_widget(Paragraph::new(directory).block(panel("Directory", t)), cols[0]);
 
         let roles: Vec<Line> = match &self.roles {
@@ -150,7 +178,7 @@ impl View for Dashboard {
             limbo.push(Line::from(vec![
                 Span::styled(format!("{day} "), t.get(Slot::Base)),
                 Span::styled(format!("{:>10} ", days_left(today, *day)), t.get(Slot::Dim)),
-                Span::styled(format!("{:>6} users", num(*n)), t.get(Slot::Base)),
+                Span::styled(format!("{:>12}", plural(*n, "user", "users")), t.get(Slot::Base)),
             ]));
         }
         frame.render_widget(Paragraph::new(limbo).block(panel("Limbo · next purges", t)), cols[2]);
@@ -179,10 +207,10 @@ impl View for Dashboard {
                 Span::styled(format!("{} ", r.started_at.format("%m-%d %H:%M")), t.get(Slot::Dim)),
                 Span::styled(format!("{:<7}", r.kind.as_str()), t.get(Slot::Accent)),
                 Span::styled(
-                    format!("{:<16} ", r.school.clone().unwrap_or_else(|| "-".into())),
+                    format!("{:<16} ", clip(&safe(r.school.as_deref().unwrap_or("-")), 16)),
                     t.get(Slot::Base),
                 ),
-                Span::styled(format!("{:<8}", status_str(r.status)), t.get(status_slot(r.status))),
+                Span::styled(format!("{:<10}", status_str(r.status)), t.get(status_slot(r.status))),
                 Span::styled(if r.dry_run { "dry " } else { "" }, t.get(Slot::Dim)),
                 Span::styled(counts.join(" · "), t.get(Slot::Dim)),
             ]));
@@ -193,7 +221,7 @@ impl View for Dashboard {
         let title = if self.filter.is_empty() {
             "Last runs".to_string()
         } else {
-            format!("Last runs /{}", self.filter)
+            format!("Last runs /{}", safe(&self.filter))
         };
         frame.render_widget(Paragraph::new(runs).block(panel(title, t)), runs_area);
 
@@ -225,7 +253,7 @@ impl View for Dashboard {
                 for q in qs {
                     let (state, slot) = super::queues::state_label(q);
                     sync.push(Line::from(vec![
-                        Span::styled(format!("{:<14} ", clip(&q.authority, 14)), t.get(Slot::Accent)),
+                        Span::styled(format!("{:<14} ", clip(&safe(&q.authority), 14)), t.get(Slot::Accent)),
                         Span::styled(format!("{:>7} queued ", num(q.depth)), t.get(Slot::Base)),
                         Span::styled(
                             format!("oldest {:<4} ", super::queues::ago(now, q.oldest_item_at)),

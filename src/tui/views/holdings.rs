@@ -9,6 +9,7 @@ use super::users::UserPane;
 use super::users_render::pane_title;
 use crate::engine::sync::holdings::{AuthorityHolding, Holding, short_value};
 use crate::tui::theme::Slot;
+use crate::tui::widgets::safe;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -42,24 +43,24 @@ pub fn holding_lines<'a>(held: Option<&[AuthorityHolding]>, rc: &RenderCtx) -> V
     }
     for h in held {
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<14} ", h.authority), t.get(Slot::Accent)),
+            Span::styled(format!("{:<14} ", safe(&h.authority)), t.get(Slot::Accent)),
             Span::styled(format!("{:<8} ", h.kind), t.get(Slot::Dim)),
             Span::styled(format!("{:<10} ", h.holding.as_str()), t.get(slot(h.holding))),
             Span::styled(format!("expected {}", h.expected), t.get(Slot::Dim)),
         ]));
         if let Some(id) = &h.id {
-            lines.push(Line::from(Span::styled(format!("  id {id}"), t.get(Slot::Dim))));
+            lines.push(Line::from(Span::styled(format!("  id {}", safe(id)), t.get(Slot::Dim))));
         }
         for d in &h.differences {
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<16} ", d.attribute), t.get(Slot::Base)),
-                Span::styled(short_value(&d.actual), t.get(Slot::DiffOld)),
+                Span::styled(format!("  {:<16} ", safe(&d.attribute)), t.get(Slot::Base)),
+                Span::styled(safe(&short_value(&d.actual)), t.get(Slot::DiffOld)),
                 Span::styled(" → ", t.get(Slot::Dim)),
-                Span::styled(short_value(&d.expected), t.get(Slot::DiffNew)),
+                Span::styled(safe(&short_value(&d.expected)), t.get(Slot::DiffNew)),
             ]));
         }
         if let Some(e) = &h.error {
-            lines.push(Line::from(Span::styled(format!("  {e}"), t.get(Slot::Error))));
+            lines.push(Line::from(Span::styled(format!("  {}", safe(e)), t.get(Slot::Error))));
         }
     }
     lines.push(Line::from(""));

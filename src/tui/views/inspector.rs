@@ -1,12 +1,11 @@
-//! The trash item inspector: the item as a JSON tree (the queue file, what
-//! was sent, what would be sent now) with syntax colours from the theme, a
-//! cursor that scrolls, objects and arrays that fold, and below it the
-//! field-by-field difference between what was sent and what would be sent
-//! now. Only the lines on screen are turned into spans.
+//! The item inspector (trash items, waiting queue items): a JSON document
+//! (what was sent, what would be sent now, the queue file) as a tree with
+//! syntax colours from the theme, a cursor that scrolls, objects and arrays
+//! that fold. Only the lines on screen are turned into spans, every string
+//! sanitized.
 
-use crate::engine::sync::TrashDetail;
 use crate::tui::theme::{Slot, Theme};
-use crate::tui::widgets::{clip, scroll_to};
+use crate::tui::widgets::{clip, safe, scroll_to};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -31,7 +30,6 @@ pub enum Token {
 }
 
 pub struct Inspector {
-    pub detail: TrashDetail,
     doc: Value,
     pub folded: BTreeSet<String>,
     pub lines: Vec<JLine>,
@@ -121,17 +119,10 @@ fn nested_paths(v: &Value, path: &str, depth: usize, out: &mut BTreeSet<String>)
 }
 
 impl Inspector {
-    pub fn new(detail: TrashDetail) -> Self {
-        let mut doc = serde_json::Map::new();
-        doc.insert("sent".into(), detail.payload.clone());
-        doc.insert("would send now".into(), detail.now.clone());
-        doc.insert(
-            "item file".into(),
-            serde_json::to_value(&detail.raw).unwrap_or(Value::Null),
-        );
+    /// A tree over `doc` (its top-level keys in their order).
+    pub fn new(doc: Value) -> Self {
         let mut i = Inspector {
-            detail,
-            doc: Value::Object(doc),
+            doc,
             folded: BTreeSet::new(),
             lines: Vec::new(),
             cursor: 0,
@@ -219,7 +210,10 @@ impl Inspector {
                 t.get(Slot::Dim),
             ));
             if let Some(k) = &l.key {
-                spans.push(Span::styled(Value::String(k.clone()).to_string(), t.get(Slot::JsonKey)));
+                spans.push(Span::styled(
+                    safe(&Value::String(k.clone()).to_string()),
+                    t.get(Slot::JsonKey),
+                ));
                 spans.push(Span::styled(": ", t.get(Slot::Base)));
             }
             match &l.token {
@@ -234,7 +228,7 @@ impl Inspector {
                 Token::Scalar(slot, text) => {
                     let used: usize = spans.iter().map(|s| s.width()).sum();
                     spans.push(Span::styled(
-                        clip(text, width.saturating_sub(used + 1).max(8)),
+                        clip(&safe(text), width.saturating_sub(used + 1).max(8)),
                         t.get(*slot),
                     ));
                 }

@@ -1,6 +1,10 @@
 //! Jobs and runs: this session's jobs with progress (done/total, rate,
-//! ETA) and cancel; the run history with counts and status; a run's detail
-//! (summary, log, archived input). Starting work happens here too:
+//! ETA), their state (running, cancelling, done, cancelled, failed with the
+//! reason) and a cursor — `c` cancels the selected job, `w` moves the focus
+//! between the jobs and the runs table; the run history with counts and
+//! status (live: new runs appear, the cursor stays on its run); a run's
+//! detail (summary, log, the archived input as text). Starting work happens
+//! here too:
 //!
 //! * import: pick school, role and feed file → a dry-run job computes the
 //!   plan → the preview is the confirmation (y/n; a typed word when the plan
@@ -11,15 +15,16 @@
 //! * sync: pick an authority → one drain of its queue runs as a job (as
 //!   "drain now" in the queues view).
 
-use super::{Ctx, Level, RenderCtx, View, ViewId};
-use crate::engine::api::{EngineEvent, JobId, JobKind, JobOutcome};
+use super::{Ctx, Level, RenderCtx, View, ViewId, Watch};
+use crate::engine::api::{EngineEvent, JobEnd, JobId, JobKind, JobOutcome};
 use crate::engine::import::{ImportOutcome, ImportRequest};
 use crate::engine::limbo::PurgeOutcome;
 use crate::engine::runs::RunRecord;
 use crate::model::Role;
 use crate::tui::action::Action;
-use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::overlay::{self, Accept, Answer, Ask, Tag};
 use crate::tui::request::{Call, Data, RunDetail};
+use crate::tui::table::TableState;
 use chrono::NaiveDate;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -62,14 +67,22 @@ pub enum Flow {
     },
 }
 
+/// Which table the cursor keys move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Focus {
+    Jobs,
+    #[default]
+    Runs,
+}
+
 #[derive(Default)]
 pub struct Jobs {
     pub runs: Vec<RunRecord>,
     pub runs_loaded: bool,
     pub error: Option<String>,
-    pub selected: usize,
-    pub top: usize,
-    pub height: usize,
+    pub runs_table: TableState,
+    pub jobs_table: TableState,
+    pub focus: Focus,
     pub detail: Option<RunDetail>,
     pub show_detail: bool,
     pub pane: Pane,
@@ -102,8 +115,12 @@ impl Jobs {
             .collect()
     }
 
+    pub fn selected_run(&self) -> Option<&RunRecord> {
+        self.visible().get(self.runs_table.selected).copied()
+    }
+
     fn open_selected(&mut self, ctx: &mut Ctx) {
-        if let Some(r) = self.visible().get(self.selected) {
+        if let Some(r) = self.selected_run() {
             let id = r.id.clone();
             self.show_detail = true;
             if self.detail.as_ref().map(|d| &d.record.id) != Some(&id) {
@@ -113,13 +130,83 @@ impl Jobs {
         }
     }
 
+    /// Cancels the job under the jobs table's cursor.
     fn cancel(&mut self, ctx: &mut Ctx) {
-        let running: Vec<_> = ctx.jobs.rows.iter().filter(|r| r.running()).collect();
-        match running.first() {
-            None => ctx.status(Level::Warn, "no job is running"),
-            Some(job) => {
-                ctx.status(Level::Info, format!("cancelling {}…", job.info.label));
-                ctx.ask(ViewId::Jobs, Call::CancelJob(job.info.id));
+        let Some(job) = ctx.jobs.rows.get(self.jobs_table.selected) else {
+            ctx.status(Level::Warn, "no job to cancel: none ran in this session");
+            return;
+        };
+        if !job.running() {
+            ctx.status(
+                Level::Warn,
+                format!("{} has ended ({}): nothing to cancel", job.info.label, job.state.word()),
+            );
+            return;
+        }
+        ctx.status(Level::Info, format!("cancelling {}…", job.info.label));
+        ctx.ask(ViewId::Jobs, Call::CancelJob(job.info.id));
+    }
+
+    fn describe(&self, ctx: &mut Ctx) {
+        match self.focus {
+            Focus::Jobs => {
+                let Some(j) = ctx.jobs.rows.get(self.jobs_table.selected) else {
+                    ctx.status(Level::Warn, "no job in this session");
+                    return;
+                };
+                let fields = vec![
+                    ("job".into(), j.info.label.clone()),
+                    ("state".into(), j.state.word().into()),
+                    ("phase".into(), j.phase.into()),
+                    (
+                        "progress".into(),
+                        match j.total {
+                            Some(t) => format!("{}/{}", j.done, t),
+                            None => j.done.to_string(),
+                        },
+                    ),
+                    (
+                        "started".into(),
+                        j.info.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    ),
+                    ("outcome".into(), j.state.detail().unwrap_or("-").to_string()),
+                ];
+                let title = format!("Job {}", j.info.label);
+                ctx.describe(title, fields);
+            }
+            Focus::Runs => {
+                let Some(r) = self.selected_run() else {
+                    ctx.status(Level::Warn, "no run yet");
+                    return;
+                };
+                let mut fields = vec![
+                    ("run".into(), r.id.clone()),
+                    ("kind".into(), r.kind.as_str().into()),
+                    ("status".into(), r.status.as_str().into()),
+                    ("school".into(), r.school.clone().unwrap_or_else(|| "-".into())),
+                    ("by".into(), r.user.clone()),
+                    (
+                        "started".into(),
+                        r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    ),
+                    ("message".into(), r.message.clone().unwrap_or_else(|| "-".into())),
+                    (
+                        "counts".into(),
+                        r.counts
+                            .iter()
+                            .map(|(k, n)| format!("{k} {n}"))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    ),
+                    ("arguments".into(), r.args.to_string()),
+                ];
+                for e in &r.errors {
+                    fields.push((
+                        format!("line {}", e.line.map(|l| l.to_string()).unwrap_or_default()),
+                        e.message.clone(),
+                    ));
+                }
+                ctx.describe(format!("Run {}", r.id), fields);
             }
         }
     }
@@ -172,30 +259,31 @@ impl Jobs {
             return false;
         }
         let removals = o.removed_school + o.to_limbo;
-        let overlay = if let Some(reason) = &o.refused {
+        let (title, word) = if let Some(reason) = &o.refused {
             lines.push(format!("REFUSED: {reason}"));
             lines.push("Only `force` applies it anyway.".into());
-            overlay::typed(
-                ViewId::Jobs,
-                Tag::ImportApply,
-                "Import refused by a guard",
-                lines,
-                "force",
-            )
+            ("Import refused by a guard", "force".to_string())
         } else if removals > 0 {
-            lines.push(format!("{removals} user(s) lose this school. Apply?"));
-            overlay::typed(
-                ViewId::Jobs,
-                Tag::ImportApply,
-                "Apply import",
-                lines,
-                req.school.clone(),
-            )
+            lines.push(format!(
+                "{} lose this school. Apply?",
+                crate::tui::widgets::plural(removals, "user", "users")
+            ));
+            ("Apply import", req.school.clone())
         } else {
             lines.push("Apply?".into());
-            overlay::yes_no(ViewId::Jobs, Tag::ImportApply, "Apply import", lines)
+            ("Apply import", req.school.clone())
         };
-        ctx.overlay(overlay);
+        ctx.confirm(
+            Action::NewImport,
+            Ask {
+                owner: ViewId::Jobs,
+                tag: Tag::ImportApply,
+                title: title.into(),
+                lines,
+                word,
+                escalate: o.refused.is_some() || removals > 0,
+            },
+        );
         true
     }
 
@@ -205,8 +293,8 @@ impl Jobs {
             return;
         }
         let mut lines = vec![format!(
-            "{} limbo user(s) are due on or before {}; they are deleted for good:",
-            p.purged.len(),
+            "{} in limbo due on or before {}: deleted for good:",
+            crate::tui::widgets::plural(p.purged.len() as u64, "user", "users"),
             p.as_of
         )];
         let names: Vec<&str> = p.purged.iter().take(12).map(String::as_str).collect();
@@ -215,13 +303,17 @@ impl Jobs {
             names.join(", "),
             if p.purged.len() > 12 { ", …" } else { "" }
         ));
-        ctx.overlay(overlay::typed(
-            ViewId::Jobs,
-            Tag::PurgeApply { as_of },
-            "Purge limbo",
-            lines,
-            "purge",
-        ));
+        ctx.confirm(
+            Action::PurgeDue,
+            Ask {
+                owner: ViewId::Jobs,
+                tag: Tag::PurgeApply { as_of },
+                title: "Purge limbo".into(),
+                lines,
+                word: "purge".into(),
+                escalate: true,
+            },
+        );
     }
 }
 
@@ -239,16 +331,40 @@ impl View for Jobs {
         }
     }
 
+    fn ready(&self) -> bool {
+        self.runs_loaded
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            runs: true,
+            ..Watch::NONE
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
-        let n = self.visible().len();
-        let page = self.height.max(1);
+        let moved = match self.focus {
+            Focus::Jobs => self.jobs_table.navigate(action, ctx.jobs.rows.len()),
+            Focus::Runs => {
+                let n = self.visible().len();
+                self.runs_table.navigate(action, n)
+            }
+        };
+        if moved {
+            if self.show_detail && self.focus == Focus::Runs {
+                self.open_selected(ctx);
+            }
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp => self.selected = self.selected.saturating_sub(page),
-            Action::PageDown => self.selected = (self.selected + page).min(n.saturating_sub(1)),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::Focus => {
+                self.focus = match self.focus {
+                    Focus::Jobs => Focus::Runs,
+                    Focus::Runs => Focus::Jobs,
+                }
+            }
+            Action::Describe => self.describe(ctx),
+            Action::Open if self.focus == Focus::Jobs => self.describe(ctx),
             Action::Open => self.open_selected(ctx),
             Action::NextPane => {
                 if !self.show_detail {
@@ -277,27 +393,34 @@ impl View for Jobs {
                 "Purge limbo",
                 "Purge users due on or before (YYYY-MM-DD, empty = today); a dry run comes first:",
                 "",
+                Accept::DateOrEmpty,
             )),
             _ => return false,
-        }
-        if matches!(
-            action,
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
-        ) && self.show_detail
-        {
-            self.open_selected(ctx);
         }
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, _call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
         match result {
             Ok(Data::Runs(runs)) => {
                 self.runs = runs;
                 self.runs_loaded = true;
                 self.error = None;
+                // The cursor stays on its run as new runs come in on top.
+                let keys: Vec<String> = self.visible().iter().map(|r| r.id.clone()).collect();
+                self.runs_table.follow(keys.iter().map(String::as_str));
+                if self.show_detail
+                    && let Some(r) = self.selected_run()
+                    && self.detail.as_ref().map(|d| &d.record.id) != Some(&r.id)
+                {
+                    let id = r.id.clone();
+                    ctx.ask(ViewId::Jobs, Call::RunDetail(id));
+                }
             }
-            Ok(Data::RunDetail(d)) => self.detail = Some(*d),
+            // Only the selected run's detail is shown.
+            Ok(Data::RunDetail(d)) if self.selected_run().is_none_or(|r| r.id == d.record.id) => {
+                self.detail = Some(*d);
+            }
             Ok(Data::SyncSchools(rows)) if self.picking_sync => {
                 self.picking_sync = false;
                 ctx.overlay(overlay::picker(
@@ -412,6 +535,10 @@ impl View for Jobs {
 
     fn on_event(&mut self, event: &EngineEvent, ctx: &mut Ctx) {
         if let EngineEvent::JobStarted(info) = event {
+            // The new job is on top: keep the cursor on the job it was on.
+            if ctx.jobs.rows.len() > 1 {
+                self.jobs_table.selected += 1;
+            }
             // The event can overtake the reply to the start request.
             let kind_matches = match &self.flow {
                 Flow::Previewing { job: 0, .. } => info.kind == JobKind::Import && info.dry_run,
@@ -423,11 +550,11 @@ impl View for Jobs {
             }
             return;
         }
-        let EngineEvent::JobFinished { id, result } = event else {
+        let EngineEvent::JobFinished { id, end } = event else {
             return;
         };
-        match (&self.flow, result) {
-            (Flow::Previewing { job, req }, Ok(JobOutcome::Import(o))) if job == id => {
+        match (&self.flow, end) {
+            (Flow::Previewing { job, req }, JobEnd::Done(JobOutcome::Import(o))) if job == id => {
                 let req = req.clone();
                 self.preview_confirm(&req, o, ctx);
                 self.flow = Flow::Preview {
@@ -435,19 +562,17 @@ impl View for Jobs {
                     outcome: o.clone(),
                 };
             }
-            (Flow::PurgePreviewing { job, as_of }, Ok(JobOutcome::Purge(p))) if job == id => {
+            (Flow::PurgePreviewing { job, as_of }, JobEnd::Done(JobOutcome::Purge(p))) if job == id => {
                 let as_of = *as_of;
                 self.purge_confirm(as_of, p, ctx);
                 self.flow = Flow::Idle;
             }
-            (Flow::Previewing { job, .. } | Flow::PurgePreviewing { job, .. }, Err(_)) if job == id => {
+            (Flow::Previewing { job, .. } | Flow::PurgePreviewing { job, .. }, _) if job == id => {
                 self.flow = Flow::Idle;
             }
-            _ => {
-                if let Ok(outcome) = result {
-                    ctx.status(Level::Ok, crate::tui::jobboard::summarize(outcome));
-                }
-            }
+            (_, JobEnd::Done(outcome)) => ctx.status(Level::Ok, crate::tui::jobboard::summarize(outcome)),
+            (_, JobEnd::Cancelled(_)) => ctx.status(Level::Warn, "job cancelled: what it did until then stays"),
+            _ => {}
         }
     }
 
@@ -455,10 +580,27 @@ impl View for Jobs {
         &self.filter
     }
 
+    fn click(&mut self, x: u16, y: u16, ctx: &mut Ctx) -> bool {
+        if self.jobs_table.click(x, y, ctx.jobs.rows.len()).is_some() {
+            self.focus = Focus::Jobs;
+            return false;
+        }
+        let n = self.visible().len();
+        match self.runs_table.click(x, y, n) {
+            Some(again) => {
+                self.focus = Focus::Runs;
+                if self.show_detail {
+                    self.open_selected(ctx);
+                }
+                again
+            }
+            None => false,
+        }
+    }
+
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
         self.filter = text;
-        self.selected = 0;
-        self.top = 0;
+        self.runs_table.reset();
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {

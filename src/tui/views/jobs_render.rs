@@ -1,48 +1,103 @@
-//! Drawing the jobs view: session jobs with gauges, the run history, and a
-//! run's detail panes.
+//! Drawing the jobs view: this session's jobs (a table with a cursor: state,
+//! progress, done/total, rate, ETA, outcome), the run history, and a run's
+//! detail panes (summary, log, the archived input as text).
 
 use super::RenderCtx;
 use super::dashboard::{status_slot, status_str};
-use super::jobs::{Flow, Jobs, Pane};
-use crate::tui::jobboard::JobRow;
+use super::jobs::{Flow, Focus, Jobs, Pane};
+use crate::engine::runs::RunRecord;
+use crate::tui::jobboard::{JobRow, JobState};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{age, clip, duration, kv, num, panel, scroll_to};
+use crate::tui::widgets::{age, duration, kv, num, panel, safe};
+use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
-/// One job: label, gauge, done/total, rate, ETA, phase or result.
-fn job_line<'a>(j: &JobRow, width: usize, rc: &RenderCtx) -> Line<'a> {
-    let t = rc.theme;
-    let now = rc.clock.now();
-    let bar_w = 16usize;
+const JOB_COLUMNS: [Column; 6] = [
+    Column::fixed("state", 10),
+    Column::fill("job", 2, 22),
+    Column::fixed("done/total", 15).right(),
+    Column::fill("outcome", 1, 16),
+    Column::fixed("progress", 10),
+    Column::fixed("rate · ETA", 16),
+];
+
+const RUN_COLUMNS: [Column; 8] = [
+    Column::fixed("started", 11),
+    Column::fixed("kind", 6),
+    Column::fill("school", 1, 12),
+    Column::fixed("status", 11),
+    Column::fixed("dry", 3),
+    Column::fill("counts", 3, 14),
+    Column::fixed("age", 5),
+    Column::fixed("by", 10),
+];
+
+fn state_slot(s: &JobState) -> Slot {
+    match s {
+        JobState::Running => Slot::Accent,
+        JobState::Cancelling | JobState::Cancelled(_) => Slot::Warn,
+        JobState::Done(_) => Slot::Ok,
+        JobState::Failed(_) => Slot::Error,
+    }
+}
+
+fn job_row(j: &JobRow, now: DateTime<Utc>) -> Row {
+    let bar_w = 10usize;
     let filled = (j.ratio() * bar_w as f64).round() as usize;
     let bar = format!("{}{}", "█".repeat(filled), "░".repeat(bar_w - filled));
     let progress = match j.total {
         Some(total) => format!("{}/{}", num(j.done), num(total)),
         None => num(j.done),
     };
-    let rate = j.rate(now).map(|r| format!("{}/s", num(r as u64))).unwrap_or_default();
-    let eta = j.eta(now).map(|s| format!("ETA {}", duration(s))).unwrap_or_default();
-    let state = match (&j.result, j.cancel_requested) {
-        (None, true) => ("cancelling".to_string(), Slot::Warn),
-        (None, false) => (j.phase.to_string(), Slot::Accent),
-        (Some(Ok(s)), _) => (s.clone(), Slot::Ok),
-        (Some(Err(e)), _) => (format!("failed: {e}"), Slot::Error),
+    let mut speed = j.rate(now).map(|r| format!("{}/s", num(r as u64))).unwrap_or_default();
+    if let Some(eta) = j.eta(now) {
+        speed.push_str(&format!(" ETA {}", duration(eta)));
+    }
+    let outcome = match &j.state {
+        JobState::Running | JobState::Cancelling => j.phase.to_string(),
+        other => other.detail().unwrap_or("").to_string(),
     };
-    let label = clip(&j.info.label, 44);
-    let rest = width.saturating_sub(45 + bar_w + 40);
-    Line::from(vec![
-        Span::styled(format!("{label:<44} "), t.get(Slot::Base)),
-        Span::styled(bar, t.get(Slot::Gauge)),
-        Span::styled(format!(" {progress:>17} {rate:>9} {eta:>10} "), t.get(Slot::Dim)),
-        Span::styled(clip(&state.0, rest.max(10)), t.get(state.1)),
-    ])
+    Row::new(
+        j.info.id.to_string(),
+        vec![
+            Cell::styled(j.state.word(), state_slot(&j.state)),
+            Cell::new(&j.info.label),
+            Cell::new(progress),
+            Cell::styled(outcome, state_slot(&j.state)),
+            Cell::styled(bar, Slot::Gauge),
+            Cell::new(speed),
+        ],
+    )
+}
+
+fn run_row(r: &RunRecord, now: DateTime<Utc>) -> Row {
+    let counts: Vec<String> = r
+        .counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {}", num(*n)))
+        .collect();
+    Row::new(
+        r.id.clone(),
+        vec![
+            Cell::new(r.started_at.format("%m-%d %H:%M").to_string()),
+            Cell::new(r.kind.as_str()),
+            Cell::new(r.school.as_deref().unwrap_or("-")),
+            Cell::styled(status_str(r.status), status_slot(r.status)),
+            Cell::new(if r.dry_run { "dry" } else { "" }),
+            Cell::new(counts.join(" · ")),
+            Cell::new(age(now, r.started_at)),
+            Cell::new(&r.user),
+        ],
+    )
 }
 
 /// A job's progress without its label, for a view that shows its own job
-/// (verify): gauge, done/total, rate, ETA, then phase or outcome.
+/// (verify): gauge, done/total, rate, ETA, then state or outcome.
 pub(super) fn progress_line<'a>(j: &JobRow, rc: &RenderCtx) -> Line<'a> {
     let t = rc.theme;
     let now = rc.clock.now();
@@ -54,11 +109,11 @@ pub(super) fn progress_line<'a>(j: &JobRow, rc: &RenderCtx) -> Line<'a> {
     }];
     parts.extend(j.rate(now).map(|r| format!("{}/s", num(r as u64))));
     parts.extend(j.eta(now).map(|s| format!("ETA {}", duration(s))));
-    let (state, slot) = match (&j.result, j.cancel_requested) {
-        (None, true) => ("cancelling".to_string(), Slot::Warn),
-        (None, false) => (format!("{} · c cancels", j.phase), Slot::Accent),
-        (Some(Ok(_)), _) => ("finished".to_string(), Slot::Ok),
-        (Some(Err(e)), _) => (format!("failed: {e}"), Slot::Error),
+    let state = match &j.state {
+        JobState::Running => format!("{} · c cancels", j.phase),
+        JobState::Done(_) => "finished".to_string(),
+        JobState::Failed(e) => format!("failed: {}", safe(e)),
+        other => other.word().to_string(),
     };
     Line::from(vec![
         Span::styled(format!("{:<14}", "progress"), t.get(Slot::Dim)),
@@ -67,30 +122,15 @@ pub(super) fn progress_line<'a>(j: &JobRow, rc: &RenderCtx) -> Line<'a> {
             t.get(Slot::Gauge),
         ),
         Span::styled(format!("{} · ", parts.join(" · ")), t.get(Slot::Dim)),
-        Span::styled(state, t.get(slot)),
+        Span::styled(state, t.get(state_slot(&j.state))),
     ])
 }
 
 pub fn render(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-    let t = rc.theme;
-    let shown = rc.jobs.rows.len().min(4);
-    let jobs_h = if shown == 0 { 3 } else { shown as u16 + 2 };
+    let now = rc.clock.now();
+    let rows = rc.jobs.rows.len();
+    let jobs_h = (rows.clamp(1, 5) + 3) as u16;
     let [jobs_area, rest] = Layout::vertical([Constraint::Length(jobs_h), Constraint::Min(5)]).areas(area);
-    let mut lines: Vec<Line> = rc
-        .jobs
-        .rows
-        .iter()
-        .take(shown)
-        .map(|j| job_line(j, jobs_area.width as usize - 2, rc))
-        .collect();
-    if lines.is_empty() {
-        let hint = if rc.info.read_only {
-            "no jobs this session (read-only: imports, purges and syncs are off)"
-        } else {
-            "no jobs this session · i starts an import · p purges limbo · n syncs"
-        };
-        lines.push(Line::from(Span::styled(hint, t.get(Slot::Dim))));
-    }
     let flow = match &v.flow {
         Flow::Idle => String::new(),
         Flow::PickSchool | Flow::PickFile { .. } => " · starting an import".into(),
@@ -98,7 +138,31 @@ pub fn render(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         Flow::Preview { .. } => " · waiting for confirmation".into(),
         Flow::PurgePreviewing { .. } => " · listing who is due (dry run)…".into(),
     };
-    frame.render_widget(Paragraph::new(lines).block(panel(format!("Jobs{flow}"), t)), jobs_area);
+    let empty = if rc.info.read_only {
+        "no jobs this session (read-only: imports, purges and syncs are off)"
+    } else {
+        "no jobs this session · i imports · p purges limbo · n syncs"
+    };
+    let spec = TableSpec {
+        title: format!("Jobs{flow}"),
+        columns: &JOB_COLUMNS,
+        len: rows,
+        note: if rows == 0 { Note::Empty(empty) } else { Note::Rows },
+        hint: Some(if v.focus == Focus::Jobs {
+            "c cancels · w: runs"
+        } else {
+            "w: jobs"
+        }),
+        focused: v.focus == Focus::Jobs,
+    };
+    table::render(
+        &mut v.jobs_table,
+        spec,
+        &mut |i| rc.jobs.rows.get(i).map(|j| job_row(j, now)),
+        frame,
+        jobs_area,
+        rc.theme,
+    );
 
     let (list_area, detail_area) = if v.show_detail {
         if rest.width >= 120 {
@@ -118,73 +182,30 @@ pub fn render(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
 }
 
 fn render_history(v: &mut Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-    let t = rc.theme;
     let now = rc.clock.now();
+    let mut state = std::mem::take(&mut v.runs_table);
     let visible = v.visible();
     let n = visible.len();
-    let height = area.height.saturating_sub(3) as usize;
-    let selected = v.selected.min(n.saturating_sub(1));
-    let top = scroll_to(v.top as u64, selected as u64, height as u64) as usize;
-    let wide = area.width >= 110;
-    let rows: Vec<Row> = visible
-        .iter()
-        .enumerate()
-        .skip(top)
-        .take(height)
-        .map(|(i, r)| {
-            let counts: Vec<String> = r
-                .counts
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(k, n)| format!("{k} {}", num(*n)))
-                .collect();
-            let mut cells = vec![
-                Cell::from(r.started_at.format("%m-%d %H:%M").to_string()),
-                Cell::from(r.kind.as_str()),
-                Cell::from(r.school.clone().unwrap_or_else(|| "-".into())),
-                Cell::from(Span::styled(status_str(r.status), t.get(status_slot(r.status)))),
-                Cell::from(if r.dry_run { "dry" } else { "" }),
-                Cell::from(counts.join(" · ")),
-            ];
-            if wide {
-                cells.insert(1, Cell::from(age(now, r.started_at)));
-                cells.push(Cell::from(r.user.clone()));
-            }
-            let style = if i == selected {
-                t.get(Slot::Selected)
-            } else {
-                t.get(Slot::Base)
-            };
-            Row::new(cells).style(style)
-        })
-        .collect();
-    let mut widths = vec![
-        Constraint::Length(11),
-        Constraint::Length(6),
-        Constraint::Length(16),
-        Constraint::Length(7),
-        Constraint::Length(3),
-        Constraint::Fill(1),
-    ];
-    let mut header = vec!["started", "kind", "school", "status", "", "counts"];
-    if wide {
-        widths.insert(1, Constraint::Length(5));
-        header.insert(1, "age");
-        widths.push(Constraint::Length(10));
-        header.push("by");
-    }
     let mut title = format!("Runs ({n})");
     super::push_filter(&mut title, &v.filter);
-    if !v.runs_loaded {
-        title.push_str(" · loading…");
-    }
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(t.get(Slot::Header)))
-        .block(panel(title, t));
-    frame.render_widget(table, area);
-    v.selected = selected;
-    v.top = top;
-    v.height = height;
+    let spec = TableSpec {
+        title,
+        columns: &RUN_COLUMNS,
+        len: n,
+        note: Note::of(v.error.as_deref(), v.runs_loaded, n, "no runs yet"),
+        hint: Some("Enter: detail"),
+        focused: v.focus == Focus::Runs,
+    };
+    table::render(
+        &mut state,
+        spec,
+        &mut |i| visible.get(i).map(|r| run_row(r, now)),
+        frame,
+        area,
+        rc.theme,
+    );
+    drop(visible);
+    v.runs_table = state;
 }
 
 fn render_detail(v: &Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
@@ -243,7 +264,7 @@ fn render_detail(v: &Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                 kv("input", r.input.clone().unwrap_or_else(|| "-".into()), t),
             ];
             if let Some(m) = &r.message {
-                l.push(Line::from(Span::styled(m.clone(), t.get(Slot::Warn))));
+                l.push(Line::from(Span::styled(safe(m), t.get(Slot::Warn))));
             }
             for (k, n) in &r.counts {
                 l.push(kv(k, num(*n), t));
@@ -253,7 +274,7 @@ fn render_detail(v: &Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                     format!(
                         "line {}: {}",
                         e.line.map(|n| n.to_string()).unwrap_or_default(),
-                        e.message
+                        safe(&e.message)
                     ),
                     t.get(Slot::Error),
                 )));
@@ -264,12 +285,12 @@ fn render_detail(v: &Jobs, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
             let all: Vec<&str> = d.log.lines().collect();
             all[all.len().saturating_sub(inner_h)..]
                 .iter()
-                .map(|s| Line::from(Span::styled(s.to_string(), t.get(Slot::Base))))
+                .map(|s| Line::from(Span::styled(safe(s), t.get(Slot::Base))))
                 .collect()
         }
         Pane::Input => match &d.input {
             None => vec![Line::from(Span::styled("this run archived no input", t.get(Slot::Dim)))],
-            Some(text) => text.lines().take(inner_h).map(|s| Line::from(s.to_string())).collect(),
+            Some(text) => text.lines().take(inner_h).map(|s| Line::from(safe(s))).collect(),
         },
     };
     frame.render_widget(

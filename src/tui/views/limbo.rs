@@ -6,11 +6,11 @@
 
 use super::users::UserTable;
 use super::users_render::{Columns, render_table};
-use super::{Ctx, Effect, Level, RenderCtx, View, ViewId};
+use super::{Ctx, Effect, Level, RenderCtx, View, ViewId, Watch};
 use crate::model::UserState;
 use crate::store::{UserQuery, UserSort};
 use crate::tui::action::Action;
-use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::overlay::{self, Accept, Answer, Ask, Tag};
 use crate::tui::request::{Call, Data};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -56,18 +56,23 @@ impl RestoreFlow {
     pub fn on_answer(&self, owner: ViewId, tag: Tag, answer: Answer, ctx: &mut Ctx) -> bool {
         match (tag, answer) {
             (Tag::RestorePick { username }, Answer::Picked(school)) => {
-                ctx.overlay(overlay::yes_no(
-                    owner,
-                    Tag::RestoreConfirm {
-                        username: username.clone(),
-                        school: school.clone(),
+                ctx.confirm(
+                    Action::Restore,
+                    Ask {
+                        owner,
+                        tag: Tag::RestoreConfirm {
+                            username: username.clone(),
+                            school: school.clone(),
+                        },
+                        title: "Restore from limbo".into(),
+                        lines: vec![
+                            format!("Move {username} into {school} and activate it?"),
+                            "Its purge date is cleared; the next import of that school keeps or drops it.".into(),
+                        ],
+                        word: username,
+                        escalate: false,
                     },
-                    "Restore from limbo",
-                    vec![
-                        format!("Move {username} into {school} and activate it?"),
-                        "Its purge date is cleared; the next import of that school keeps or drops it.".into(),
-                    ],
-                ));
+                );
                 true
             }
             (Tag::RestoreConfirm { username, school }, Answer::Yes) => {
@@ -109,6 +114,17 @@ impl View for Limbo {
         self.table.reload();
     }
 
+    fn ready(&self) -> bool {
+        !self.table.window.is_empty() || self.table.total.is_some()
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            directory: true,
+            ..Watch::NONE
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         if self.table.navigate(action) {
             return true;
@@ -122,17 +138,31 @@ impl View for Limbo {
                 "Extend purge date",
                 format!("Keep {u} in limbo this many more days (Enter confirms, Esc cancels):"),
                 DEFAULT_EXTEND_DAYS.to_string(),
+                Accept::Days,
             )),
-            (Action::PurgeUser, Some(u)) => ctx.overlay(overlay::typed(
-                ViewId::Limbo,
-                Tag::PurgeUser { username: u.clone() },
-                "Purge now — cannot be undone",
-                vec![
-                    format!("Delete {u} from the directory now, whatever its purge date?"),
-                    "Its username is never issued again.".into(),
-                ],
-                u,
-            )),
+            (Action::PurgeUser, Some(u)) => ctx.confirm(
+                Action::PurgeUser,
+                Ask {
+                    owner: ViewId::Limbo,
+                    tag: Tag::PurgeUser { username: u.clone() },
+                    title: "Purge now — cannot be undone".into(),
+                    lines: vec![
+                        format!("Delete {u} from the directory now, whatever its purge date?"),
+                        "Its username is never issued again.".into(),
+                    ],
+                    word: u,
+                    escalate: true,
+                },
+            ),
+            (Action::Describe, Some(_)) => {
+                if let Some(r) = self.table.selected_row() {
+                    let row = super::users_render::user_row(r, Columns::Limbo, ctx.clock.today());
+                    ctx.describe(
+                        format!("Limbo user {}", r.username),
+                        crate::tui::table::describe(Columns::Limbo.columns(), &row),
+                    );
+                }
+            }
             (Action::PurgeDue, _) => ctx.effect(Effect::Forward(ViewId::Jobs, Action::PurgeDue)),
             (Action::SortNext, _) => {
                 self.table.base.sort = match self.table.base.sort {
@@ -146,14 +176,16 @@ impl View for Limbo {
                 self.table.base.descending = !self.table.base.descending;
                 self.table.reset();
             }
-            (Action::Restore | Action::Extend | Action::PurgeUser, None) => ctx.status(Level::Warn, "no user selected"),
+            (Action::Restore | Action::Extend | Action::PurgeUser | Action::Describe, None) => {
+                ctx.status(Level::Warn, "no user selected")
+            }
             _ => return false,
         }
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
-        if !self.table.on_reply(&result) {
+    fn on_reply(&mut self, call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
+        if !self.table.on_reply(&call, &result, ctx) {
             self.restore.on_reply(ViewId::Limbo, result, ctx);
         }
     }
@@ -163,10 +195,12 @@ impl View for Limbo {
             return;
         }
         match (tag, answer) {
-            (Tag::ExtendDays { username }, Answer::Text(days)) => match days.trim().parse::<u32>() {
-                Ok(days) if days > 0 => ctx.ask(ViewId::Limbo, Call::Extend { username, days }),
-                _ => ctx.status(Level::Error, format!("'{days}' is not a number of days ≥ 1")),
-            },
+            // The input only answers with a number of days ≥ 1.
+            (Tag::ExtendDays { username }, Answer::Text(days)) => {
+                if let Ok(days) = days.trim().parse::<u32>() {
+                    ctx.ask(ViewId::Limbo, Call::Extend { username, days });
+                }
+            }
             (Tag::PurgeUser { username }, Answer::Yes) => ctx.ask(ViewId::Limbo, Call::PurgeUser(username)),
             _ => {}
         }
@@ -174,6 +208,12 @@ impl View for Limbo {
 
     fn poll(&mut self, ctx: &mut Ctx) {
         self.table.poll(ctx);
+    }
+
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        let len = self.table.rows() as usize;
+        self.table.state.click(x, y, len);
+        false
     }
 
     fn filter(&self) -> &str {

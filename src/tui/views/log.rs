@@ -1,21 +1,28 @@
-//! Log: the tail of rollcall's own log (`logs/rollcall.log*`), filtered by
-//! minimum level and `/` text, following new lines once a second.
+//! Log: the tail of rollcall's own log (`logs/rollcall.log*`) as a table
+//! (time, level, message), filtered by minimum level and `/` text,
+//! following new lines once a second; `d` shows a line in full with the
+//! lines that continue it, long messages scroll sideways or are cut with
+//! `…`.
 
 use super::{Ctx, RenderCtx, View, ViewId};
 use crate::engine::browse::{LogLevel, LogTail};
 use crate::tui::action::Action;
 use crate::tui::request::{Call, Data};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::panel;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 /// Lines fetched from the end of the log.
 pub const TAIL_LINES: usize = 2000;
 /// Ticks between refreshes while following.
 const FOLLOW_TICKS: u32 = 2;
+
+const COLUMNS: [Column; 3] = [
+    Column::fixed("time", 8),
+    Column::fixed("level", 5),
+    Column::fill("message", 1, 20),
+];
 
 pub struct Log {
     tail: LogTail,
@@ -23,10 +30,9 @@ pub struct Log {
     error: Option<String>,
     min: Option<LogLevel>,
     filter: String,
+    /// The cursor stays on the last line as lines come in.
     follow: bool,
-    /// Lines scrolled up from the end.
-    back: usize,
-    height: usize,
+    table: TableState,
     ticks: u32,
     inflight: bool,
 }
@@ -40,34 +46,85 @@ impl Default for Log {
             min: None,
             filter: String::new(),
             follow: true,
-            back: 0,
-            height: 10,
+            table: TableState::default(),
             ticks: 0,
             inflight: false,
         }
     }
 }
 
+/// One entry: its level, its first line and the lines continuing it.
+struct Entry<'a> {
+    index: usize,
+    level: Option<LogLevel>,
+    text: &'a str,
+    more: Vec<&'a str>,
+}
+
+/// `2025-03-03T08:00:01.000000Z  INFO target: message` → time, message.
+fn split(text: &str) -> (&str, &str) {
+    let stamp = text.split_whitespace().next().unwrap_or("");
+    if stamp.len() >= 19 && stamp.as_bytes().get(10) == Some(&b'T') {
+        let rest = text[stamp.len()..].trim_start();
+        let rest = rest
+            .split_once(char::is_whitespace)
+            .map(|(_, m)| m.trim_start())
+            .unwrap_or(rest);
+        (&stamp[11..19], rest)
+    } else {
+        ("", text)
+    }
+}
+
 impl Log {
-    fn visible(&self) -> Vec<(Option<LogLevel>, &str)> {
+    fn entries(&self) -> Vec<Entry<'_>> {
         let f = self.filter.to_lowercase();
-        let mut last = None;
-        let mut out = Vec::new();
-        for l in &self.tail.lines {
-            // Continuation lines take their entry's level.
-            let level = l.level.or(last);
-            last = level;
-            if let Some(min) = self.min
-                && level.is_none_or(|lv| lv < min)
+        let mut out: Vec<Entry> = Vec::new();
+        for (i, l) in self.tail.lines.iter().enumerate() {
+            if l.level.is_none()
+                && let Some(last) = out.last_mut()
+                && last.index + last.more.len() + 1 == i
             {
+                last.more.push(&l.text);
                 continue;
             }
-            if !f.is_empty() && !l.text.to_lowercase().contains(&f) {
-                continue;
-            }
-            out.push((level, l.text.as_str()));
+            out.push(Entry {
+                index: i,
+                level: l.level,
+                text: &l.text,
+                more: Vec::new(),
+            });
         }
+        out.retain(|e| {
+            self.min.is_none_or(|min| e.level.is_some_and(|lv| lv >= min))
+                && (f.is_empty()
+                    || e.text.to_lowercase().contains(&f)
+                    || e.more.iter().any(|m| m.to_lowercase().contains(&f)))
+        });
         out
+    }
+
+    fn row(e: &Entry) -> Row {
+        let slot = match e.level {
+            Some(LogLevel::Error) => Slot::Error,
+            Some(LogLevel::Warn) => Slot::Warn,
+            Some(LogLevel::Debug | LogLevel::Trace) => Slot::Dim,
+            _ => Slot::Base,
+        };
+        let (time, message) = split(e.text);
+        let mut message = message.to_string();
+        if !e.more.is_empty() {
+            message.push_str(&format!(" (+{} lines)", e.more.len()));
+        }
+        Row::new(
+            e.index.to_string(),
+            vec![
+                Cell::new(time),
+                Cell::new(e.level.map(|l| l.as_str()).unwrap_or("")),
+                Cell::new(message),
+            ],
+        )
+        .slot(slot)
     }
 }
 
@@ -83,16 +140,21 @@ impl View for Log {
         }
     }
 
+    fn ready(&self) -> bool {
+        self.loaded
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
-        let page = self.height.max(1);
-        let n = self.visible().len();
+        let n = self.entries().len();
+        if self.table.navigate(action, n) {
+            match action {
+                Action::Bottom => self.follow = true,
+                Action::Left | Action::Right => {}
+                _ => self.follow = self.table.selected + 1 >= n,
+            }
+            return true;
+        }
         match action {
-            Action::Up => self.back = (self.back + 1).min(n.saturating_sub(1)),
-            Action::Down => self.back = self.back.saturating_sub(1),
-            Action::PageUp => self.back = (self.back + page).min(n.saturating_sub(1)),
-            Action::PageDown => self.back = self.back.saturating_sub(page),
-            Action::Top => self.back = n.saturating_sub(page),
-            Action::Bottom => self.back = 0,
             Action::LevelNext => {
                 self.min = match self.min {
                     None => Some(LogLevel::Info),
@@ -100,30 +162,47 @@ impl View for Log {
                     Some(LogLevel::Warn) => Some(LogLevel::Error),
                     Some(LogLevel::Error) => None,
                 };
-                self.back = 0;
+                self.follow = true;
+                self.table.selected = self.entries().len().saturating_sub(1);
             }
             Action::Follow => {
                 self.follow = !self.follow;
                 if self.follow {
-                    self.back = 0;
+                    self.table.selected = n.saturating_sub(1);
                     self.load(ctx);
+                }
+            }
+            Action::Describe => {
+                let entries = self.entries();
+                if let Some(e) = entries.get(self.table.selected) {
+                    let mut text = e.text.to_string();
+                    for m in &e.more {
+                        text.push('\n');
+                        text.push_str(m);
+                    }
+                    let level = e.level.map(|l| l.as_str()).unwrap_or("-").to_string();
+                    ctx.describe("Log entry", vec![("level".into(), level), ("line".into(), text)]);
                 }
             }
             _ => return false,
         }
-        if self.back > 0 {
-            self.follow = false;
-        }
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, _ctx: &mut Ctx) {
+    fn on_reply(&mut self, _call: Call, result: Result<Data, String>, _ctx: &mut Ctx) {
         self.inflight = false;
         match result {
             Ok(Data::LogTail(t)) => {
                 self.tail = t;
                 self.loaded = true;
                 self.error = None;
+                let n = self.entries().len();
+                if self.follow {
+                    self.table.selected = n.saturating_sub(1);
+                } else {
+                    let keys: Vec<String> = self.entries().iter().map(|e| e.index.to_string()).collect();
+                    self.table.follow(keys.iter().map(String::as_str));
+                }
             }
             Ok(_) => {}
             Err(e) => self.error = Some(e),
@@ -137,34 +216,27 @@ impl View for Log {
         }
     }
 
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        let n = self.entries().len();
+        if self.table.click(x, y, n).is_some() {
+            self.follow = self.table.selected + 1 >= n;
+        }
+        false
+    }
+
     fn filter(&self) -> &str {
         &self.filter
     }
 
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
         self.filter = text;
-        self.back = 0;
+        self.table.selected = self.entries().len().saturating_sub(1);
+        self.follow = true;
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-        let t = rc.theme;
-        let height = area.height.saturating_sub(2) as usize;
-        self.height = height;
-        let lines = self.visible();
-        let end = lines.len().saturating_sub(self.back);
-        let start = end.saturating_sub(height);
-        let body: Vec<Line> = lines[start..end]
-            .iter()
-            .map(|(level, text)| {
-                let slot = match level {
-                    Some(LogLevel::Error) => Slot::Error,
-                    Some(LogLevel::Warn) => Slot::Warn,
-                    Some(LogLevel::Debug | LogLevel::Trace) => Slot::Dim,
-                    _ => Slot::Base,
-                };
-                Line::from(Span::styled(text.to_string(), t.get(slot)))
-            })
-            .collect();
+        let mut state = std::mem::take(&mut self.table);
+        let entries = self.entries();
         let level = self
             .min
             .map(|l| format!("≥ {}", l.as_str()))
@@ -180,18 +252,24 @@ impl View for Log {
             if self.follow { "following" } else { "paused" }
         );
         super::push_filter(&mut title, &self.filter);
-        let body = if body.is_empty() {
-            let msg = self.error.clone().unwrap_or_else(|| {
-                if self.loaded {
-                    "no lines match".into()
-                } else {
-                    "loading…".into()
-                }
-            });
-            vec![Line::from(Span::styled(msg, t.get(Slot::Dim)))]
-        } else {
-            body
+        let len = entries.len();
+        let spec = TableSpec {
+            title,
+            columns: &COLUMNS,
+            len,
+            note: Note::of(self.error.as_deref(), self.loaded, len, "no lines match"),
+            hint: Some("d shows a line in full"),
+            focused: true,
         };
-        frame.render_widget(Paragraph::new(body).block(panel(title, t)), area);
+        table::render(
+            &mut state,
+            spec,
+            &mut |i| entries.get(i).map(Log::row),
+            frame,
+            area,
+            rc.theme,
+        );
+        drop(entries);
+        self.table = state;
     }
 }

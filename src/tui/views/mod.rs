@@ -1,10 +1,12 @@
 //! The console's views and what they share: the [`View`] trait, the
 //! context a view acts through ([`Ctx`]: queue engine requests, ask for an
-//! overlay, jump elsewhere) and the one it renders with ([`RenderCtx`]).
+//! overlay or a confirmation, jump elsewhere) and the one it renders with
+//! ([`RenderCtx`]).
 //!
 //! Views slot in by id: a view is a [`ViewId`] (its place in the tab bar,
 //! its number key and `:` name), a [`View`] in [`all`], and its rows in the
-//! action table.
+//! action table. Every table in them is the one [`crate::tui::table`]
+//! component.
 
 pub mod dashboard;
 mod holdings;
@@ -13,6 +15,7 @@ pub mod jobs;
 mod jobs_render;
 pub mod limbo;
 pub mod log;
+mod queue_items;
 pub mod queues;
 pub mod schools;
 pub mod sync_schools;
@@ -23,111 +26,14 @@ pub mod verify;
 
 use super::action::Action;
 use super::clock::Clock;
+pub use super::ids::{Level, Nav, ViewId};
 use super::jobboard::JobBoard;
-use super::overlay::{Answer, Overlay, Tag};
+use super::overlay::{Answer, Ask, Overlay, Tag};
 use super::request::{Call, Data, Request};
 use super::theme::Theme;
 use crate::engine::api::{ApiInfo, EngineEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ViewId {
-    Dashboard,
-    Schools,
-    Users,
-    Limbo,
-    Queues,
-    Trash,
-    Jobs,
-    Log,
-    Verify,
-    SyncSchools,
-}
-
-impl ViewId {
-    /// Tab and number-key order (1…9, then 0).
-    pub const ALL: [ViewId; 10] = [
-        ViewId::Dashboard,
-        ViewId::Schools,
-        ViewId::Users,
-        ViewId::Limbo,
-        ViewId::Queues,
-        ViewId::Trash,
-        ViewId::Jobs,
-        ViewId::Log,
-        ViewId::Verify,
-        ViewId::SyncSchools,
-    ];
-
-    /// The `:` command that jumps here (also the screenshot name).
-    pub fn name(self) -> &'static str {
-        match self {
-            ViewId::Dashboard => "dashboard",
-            ViewId::Schools => "schools",
-            ViewId::Users => "users",
-            ViewId::Limbo => "limbo",
-            ViewId::Queues => "queues",
-            ViewId::Trash => "trash",
-            ViewId::Jobs => "jobs",
-            ViewId::Log => "log",
-            ViewId::Verify => "verify",
-            ViewId::SyncSchools => "sync-schools",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            ViewId::Dashboard => "Dashboard",
-            ViewId::Schools => "Schools",
-            ViewId::Users => "Users",
-            ViewId::Limbo => "Limbo",
-            ViewId::Queues => "Queues",
-            ViewId::Trash => "Trash",
-            ViewId::Jobs => "Jobs & runs",
-            ViewId::Log => "Log",
-            ViewId::Verify => "Verify",
-            ViewId::SyncSchools => "Sync schools",
-        }
-    }
-
-    /// Other words the palette accepts for this view.
-    pub fn aliases(self) -> &'static [&'static str] {
-        match self {
-            ViewId::Dashboard => &["home", "overview"],
-            ViewId::Jobs => &["runs", "import"],
-            ViewId::Log => &["logs"],
-            ViewId::SyncSchools => &["assign", "sync schools"],
-            ViewId::Queues => &["sync", "authorities"],
-            _ => &[],
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The number key that jumps here (`1`…`9`, then `0`).
-    pub fn key(self) -> char {
-        char::from(b'0' + ((self.index() + 1) % 10) as u8)
-    }
-}
-
-/// A message for the footer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Ok,
-    Warn,
-    Error,
-}
-
-/// Where to point a view when jumping to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Nav {
-    /// Users of one school.
-    School(String),
-}
 
 /// What a view asks the console to do besides engine requests.
 #[derive(Debug)]
@@ -137,8 +43,37 @@ pub enum Effect {
     Navigate(ViewId, Nav),
     Overlay(Overlay),
     Status(Level, String),
-    /// Hand an action to another view (and go there).
+    /// Hand an action to another view (and go there); it runs once that
+    /// view has its data.
     Forward(ViewId, Action),
+    /// An answer without asking (an action that needs no confirmation).
+    Answer(ViewId, Tag, Answer),
+}
+
+/// What kinds of data a view shows: it reloads when another process (or
+/// this one) changes them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watch {
+    pub directory: bool,
+    pub queues: bool,
+    pub runs: bool,
+    pub state: bool,
+}
+
+impl Watch {
+    pub const NONE: Watch = Watch {
+        directory: false,
+        queues: false,
+        runs: false,
+        state: false,
+    };
+
+    pub fn overlaps(&self, other: &Watch) -> bool {
+        (self.directory && other.directory)
+            || (self.queues && other.queues)
+            || (self.runs && other.runs)
+            || (self.state && other.state)
+    }
 }
 
 /// What a view acts through.
@@ -166,6 +101,21 @@ impl Ctx<'_> {
     pub fn overlay(&mut self, o: Overlay) {
         self.effects.push(Effect::Overlay(o));
     }
+
+    /// Confirms `action` at the level the action table gives it; an action
+    /// that needs none is answered `Yes` at once.
+    pub fn confirm(&mut self, action: Action, ask: Ask) {
+        let (owner, tag) = (ask.owner, ask.tag.clone());
+        match super::overlay::confirm(action, ask) {
+            Some(o) => self.overlay(o),
+            None => self.effects.push(Effect::Answer(owner, tag, Answer::Yes)),
+        }
+    }
+
+    /// The describe popup for a row.
+    pub fn describe(&mut self, title: impl Into<String>, fields: Vec<(String, String)>) {
+        self.overlay(super::overlay::describe(title, fields));
+    }
 }
 
 /// What a view renders with.
@@ -179,13 +129,21 @@ pub struct RenderCtx<'a> {
 /// One screen of the console.
 pub trait View {
     fn id(&self) -> ViewId;
-    /// (Re)loads what the view shows: on first visit, refresh and when the
-    /// engine reports changed data.
+    /// (Re)loads what the view shows: on first visit, refresh, and when the
+    /// data it watches changed. Keeps the cursor on its object.
     fn load(&mut self, ctx: &mut Ctx);
+    /// Has its data (an action forwarded here waits until then).
+    fn ready(&self) -> bool {
+        true
+    }
+    /// What the view shows, for live reloads.
+    fn watches(&self) -> Watch {
+        Watch::NONE
+    }
     /// Handles an action from the table; `false`: not for this view.
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool;
     /// An engine answer to one of this view's requests.
-    fn on_reply(&mut self, call: &'static str, result: Result<Data, String>, ctx: &mut Ctx);
+    fn on_reply(&mut self, call: Call, result: Result<Data, String>, ctx: &mut Ctx);
     /// The admin answered an overlay this view opened.
     fn on_answer(&mut self, _tag: Tag, _answer: Answer, _ctx: &mut Ctx) {}
     fn on_event(&mut self, _event: &EngineEvent, _ctx: &mut Ctx) {}
@@ -195,33 +153,16 @@ pub trait View {
     fn on_tick(&mut self, _ctx: &mut Ctx) {}
     /// Another view sent the admin here with a target.
     fn navigate(&mut self, _nav: Nav, _ctx: &mut Ctx) {}
+    /// A mouse click at a screen position inside the view: `true` when it
+    /// selected something (a second click on the selected row opens it).
+    fn click(&mut self, _x: u16, _y: u16, _ctx: &mut Ctx) -> bool {
+        false
+    }
     fn filter(&self) -> &str;
     fn set_filter(&mut self, text: String, ctx: &mut Ctx);
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx);
 }
 
-/// What a table's bottom border says instead of its position: the error of
-/// the last load (clipped to `width`), "loading…" before the first answer,
-/// or `empty` when there are no rows. `None`: the table has rows to show.
-pub fn table_note(
-    error: Option<&str>,
-    loading: bool,
-    empty: Option<&str>,
-    width: u16,
-    theme: &Theme,
-) -> Option<ratatui::text::Line<'static>> {
-    use super::theme::Slot;
-    use ratatui::text::{Line, Span};
-    let (text, slot) = match (error, loading, empty) {
-        (Some(e), _, _) => (super::widgets::clip(e, (width as usize).saturating_sub(4)), Slot::Error),
-        (None, true, _) => ("loading…".to_string(), Slot::Dim),
-        (None, false, Some(msg)) => (msg.to_string(), Slot::Dim),
-        (None, false, None) => return None,
-    };
-    Some(Line::from(Span::styled(format!(" {text} "), theme.get(slot))))
-}
-
-/// Every view, in [`ViewId`] order.
 /// Appends the active `/filter` to a panel title (` · /text`), as every
 /// filtered view shows it.
 pub fn push_filter(title: &mut String, filter: &str) {
@@ -231,6 +172,7 @@ pub fn push_filter(title: &mut String, filter: &str) {
     }
 }
 
+/// Every view, in [`ViewId`] order.
 pub fn all() -> Vec<Box<dyn View>> {
     vec![
         Box::new(dashboard::Dashboard::default()),

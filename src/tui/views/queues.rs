@@ -2,34 +2,51 @@
 //! sent, trash, the oldest item's age, throughput, and whether it is paused
 //! (by an admin, or unreachable, with the reason). Pause and resume (y/n)
 //! and "drain now" (a sync job with progress and cancel, in the job list
-//! too) act on the selected authority. Ages count from the console's clock.
+//! too) act on the selected authority; Enter opens its waiting items
+//! ([`super::queue_items`]). Live: reloaded when the queue folders change.
+//! Ages count from the console's clock.
 
-use super::{Ctx, Level, RenderCtx, View, ViewId};
+use super::queue_items::QueueItemsPane;
+use super::{Ctx, Level, RenderCtx, View, ViewId, Watch};
 use crate::engine::api::JobKind;
 use crate::engine::sync::QueueStatus;
 use crate::tui::action::Action;
-use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::overlay::{Answer, Ask, Tag};
 use crate::tui::request::{Call, Data};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{age, kv, num, panel};
+use crate::tui::widgets::{age, kv, num, panel, safe};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
+
+const COLUMNS: [Column; 12] = [
+    Column::fill("authority", 1, 16),
+    Column::fixed("kind", 8),
+    Column::fixed("state", 11),
+    Column::fixed("depth", 9).right(),
+    Column::fixed("retry", 6).right(),
+    Column::fixed("trash", 6).right(),
+    Column::fixed("oldest", 7),
+    Column::fixed("sending", 8).right(),
+    Column::fixed("sent", 9).right(),
+    Column::fixed("rate", 8).right(),
+    Column::fixed("last sent", 9),
+    Column::fixed("journal lag", 11).right(),
+];
 
 #[derive(Default)]
 pub struct Queues {
     pub rows: Vec<QueueStatus>,
     pub loaded: bool,
     pub error: Option<String>,
-    pub selected: usize,
+    pub table: TableState,
     pub filter: String,
-    ticks: u32,
+    /// Enter: the selected authority's waiting items.
+    pub items: Option<QueueItemsPane>,
 }
-
-/// Ticks (half a second each) between reloads while the view is shown.
-const RELOAD_TICKS: u32 = 3;
 
 /// `paused by admin`, `unreachable`, `inactive` or `active`.
 pub fn state_label(q: &QueueStatus) -> (&'static str, Slot) {
@@ -58,7 +75,32 @@ impl Queues {
     }
 
     fn selected_name(&self) -> Option<String> {
-        self.visible().get(self.selected).map(|q| q.authority.clone())
+        self.visible().get(self.table.selected).map(|q| q.authority.clone())
+    }
+
+    fn row(q: &QueueStatus, now: DateTime<Utc>) -> Row {
+        let (state, slot) = state_label(q);
+        Row::new(
+            q.authority.clone(),
+            vec![
+                Cell::new(&q.authority),
+                Cell::new(q.kind),
+                Cell::styled(state, slot),
+                Cell::new(num(q.depth)),
+                Cell::new(num(q.retrying)),
+                if q.trash > 0 {
+                    Cell::styled(num(q.trash), Slot::Warn)
+                } else {
+                    Cell::new(num(q.trash))
+                },
+                Cell::new(ago(now, q.oldest_item_at)),
+                Cell::new(num(q.claimed)),
+                Cell::new(num(q.sent_total)),
+                Cell::new(q.last_rate.map(|r| format!("{r:.0}/s")).unwrap_or_else(|| "-".into())),
+                Cell::new(ago(now, q.last_sent_at)),
+                Cell::new(num(q.journal_lag)),
+            ],
+        )
     }
 }
 
@@ -69,45 +111,110 @@ impl View for Queues {
 
     fn load(&mut self, ctx: &mut Ctx) {
         ctx.ask(ViewId::Queues, Call::QueueList);
+        if let Some(items) = &self.items {
+            items.load(ctx);
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.loaded
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            queues: true,
+            state: true,
+            directory: true,
+            ..Watch::NONE
+        }
     }
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        if let Some(items) = &mut self.items {
+            if items.on_action(action, ctx) {
+                return true;
+            }
+            if action == Action::Back {
+                self.items = None;
+                return true;
+            }
+            if matches!(action, Action::Pause | Action::Resume | Action::Drain) {
+                ctx.status(Level::Info, "Esc goes back to the authorities first");
+                return true;
+            }
+            return false;
+        }
         let n = self.visible().len();
+        if self.table.navigate(action, n) {
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp | Action::Top => self.selected = 0,
-            Action::PageDown | Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::Open => match self.selected_name() {
+                Some(name) => {
+                    let pane = QueueItemsPane::new(name);
+                    pane.load(ctx);
+                    self.items = Some(pane);
+                }
+                None => ctx.status(Level::Warn, "no authority selected"),
+            },
+            Action::RetryNow | Action::ToTrash | Action::Afresh => {
+                ctx.status(Level::Info, "Enter opens the authority's items first")
+            }
+            Action::Describe => {
+                if let Some(q) = self.visible().get(self.table.selected) {
+                    let row = Self::row(q, ctx.clock.now());
+                    let mut fields = table::describe(&COLUMNS, &row);
+                    if let Some(p) = &q.paused {
+                        fields.push((
+                            "paused since".into(),
+                            p.since.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                        ));
+                        fields.push(("paused by".into(), p.held_by.clone().unwrap_or_else(|| "-".into())));
+                        fields.push(("reason".into(), p.reason.clone()));
+                    }
+                    ctx.describe(format!("Authority {}", q.authority), fields);
+                }
+            }
             Action::Pause | Action::Resume | Action::Drain => {
                 let Some(name) = self.selected_name() else {
                     ctx.status(Level::Warn, "no authority selected");
                     return true;
                 };
-                let paused = self.visible()[self.selected].paused.clone();
+                let paused = self.visible()[self.table.selected].paused.clone();
                 match action {
-                    Action::Pause => ctx.overlay(overlay::yes_no(
-                        ViewId::Queues,
-                        Tag::PauseAuthority {
-                            authority: name.clone(),
+                    Action::Pause => ctx.confirm(
+                        Action::Pause,
+                        Ask {
+                            owner: ViewId::Queues,
+                            tag: Tag::PauseAuthority {
+                                authority: name.clone(),
+                            },
+                            title: "Pause authority".into(),
+                            lines: vec![
+                                format!("Pause {name}? Nothing is sent to it until it is resumed;"),
+                                "changes keep queueing meanwhile.".into(),
+                            ],
+                            word: name,
+                            escalate: false,
                         },
-                        "Pause authority",
-                        vec![
-                            format!("Pause {name}? Nothing is sent to it until it is resumed;"),
-                            "changes keep queueing meanwhile.".into(),
-                        ],
-                    )),
+                    ),
                     Action::Resume if paused.is_none() => ctx.status(Level::Info, format!("{name} is not paused")),
-                    Action::Resume => ctx.overlay(overlay::yes_no(
-                        ViewId::Queues,
-                        Tag::ResumeAuthority {
-                            authority: name.clone(),
+                    Action::Resume => ctx.confirm(
+                        Action::Resume,
+                        Ask {
+                            owner: ViewId::Queues,
+                            tag: Tag::ResumeAuthority {
+                                authority: name.clone(),
+                            },
+                            title: "Resume authority".into(),
+                            lines: vec![
+                                format!("Resume {name}? The next sync sends its queue."),
+                                format!("Paused: {}", paused.map(|p| p.reason).unwrap_or_default()),
+                            ],
+                            word: name,
+                            escalate: false,
                         },
-                        "Resume authority",
-                        vec![
-                            format!("Resume {name}? The next sync sends its queue."),
-                            format!("Paused: {}", paused.map(|p| p.reason).unwrap_or_default()),
-                        ],
-                    )),
+                    ),
                     _ => {
                         ctx.status(Level::Info, format!("drain {name}: starting a sync job…"));
                         ctx.ask(ViewId::Queues, Call::StartDrain(name));
@@ -119,13 +226,19 @@ impl View for Queues {
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
+        if let Some(items) = &mut self.items
+            && items.on_reply(&call, &result, ctx)
+        {
+            return;
+        }
         match result {
             Ok(Data::Queues(rows)) => {
                 self.rows = rows;
                 self.loaded = true;
                 self.error = None;
-                self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+                let keys: Vec<String> = self.visible().iter().map(|q| q.authority.clone()).collect();
+                self.table.follow(keys.iter().map(String::as_str));
             }
             Ok(Data::Done(msg)) => ctx.status(Level::Ok, msg),
             Ok(Data::JobStarted(info)) => ctx.status(
@@ -133,7 +246,11 @@ impl View for Queues {
                 format!("started: {} ({} lists jobs)", info.label, ViewId::Jobs.key()),
             ),
             Ok(_) => {}
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                if matches!(call, Call::QueueList) {
+                    self.error = Some(e);
+                }
+            }
         }
     }
 
@@ -145,118 +262,87 @@ impl View for Queues {
             (Tag::ResumeAuthority { authority }, Answer::Yes) => {
                 ctx.ask(ViewId::Queues, Call::ResumeAuthority(authority))
             }
-            _ => {}
+            (tag, answer) => {
+                if let Some(items) = &mut self.items {
+                    items.on_answer(tag, answer, ctx);
+                }
+            }
         }
     }
 
-    fn on_tick(&mut self, ctx: &mut Ctx) {
-        // Queues move without the console doing anything (a daemon sends).
-        self.ticks += 1;
-        if self.loaded && self.ticks.is_multiple_of(RELOAD_TICKS) {
-            ctx.ask(ViewId::Queues, Call::QueueList);
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        match &mut self.items {
+            Some(items) => items.click(x, y),
+            None => self.table.click(x, y, self.visible().len()) == Some(true),
         }
     }
 
     fn filter(&self) -> &str {
-        &self.filter
+        match &self.items {
+            Some(items) => &items.filter,
+            None => &self.filter,
+        }
     }
 
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
-        self.filter = text;
-        self.selected = 0;
+        match &mut self.items {
+            Some(items) => {
+                items.filter = text;
+                items.table.reset();
+            }
+            None => {
+                self.filter = text;
+                self.table.reset();
+            }
+        }
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
+        if let Some(items) = &mut self.items {
+            items.render(frame, area, rc);
+            return;
+        }
         let t = rc.theme;
         let now = rc.clock.now();
-        let wide = area.width >= 120;
+        let mut state = std::mem::take(&mut self.table);
         let visible = self.visible();
         let table_h = (visible.len() as u16 + 4).clamp(5, area.height.saturating_sub(8).max(5));
         let [top, bottom] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(3)]).areas(area);
-        let mut rows = Vec::new();
-        for (i, q) in visible.iter().enumerate() {
-            let (state, slot) = state_label(q);
-            let mut cells = vec![
-                Cell::from(q.authority.clone()),
-                Cell::from(q.kind),
-                Cell::from(Span::styled(state, t.get(slot))),
-                Cell::from(num(q.depth)),
-                Cell::from(num(q.retrying)),
-                Cell::from(Span::styled(
-                    num(q.trash),
-                    if q.trash > 0 {
-                        t.get(Slot::Warn)
-                    } else {
-                        t.get(Slot::Base)
-                    },
-                )),
-                Cell::from(ago(now, q.oldest_item_at)),
-            ];
-            if wide {
-                cells.push(Cell::from(num(q.claimed)));
-                cells.push(Cell::from(num(q.sent_total)));
-                cells.push(Cell::from(
-                    q.last_rate.map(|r| format!("{r:.0}/s")).unwrap_or_else(|| "-".into()),
-                ));
-                cells.push(Cell::from(ago(now, q.last_sent_at)));
-                cells.push(Cell::from(num(q.journal_lag)));
-            }
-            let style = if i == self.selected {
-                t.get(Slot::Selected)
-            } else {
-                t.get(Slot::Base)
-            };
-            rows.push(Row::new(cells).style(style));
-        }
-        let mut header = vec!["authority", "kind", "state", "depth", "retry", "trash", "oldest"];
-        let mut widths = vec![
-            Constraint::Length(18),
-            Constraint::Length(8),
-            Constraint::Length(11),
-            Constraint::Length(9),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            if wide {
-                Constraint::Length(7)
-            } else {
-                Constraint::Fill(1)
-            },
-        ];
-        if wide {
-            header.extend(["sending", "sent", "rate", "last sent", "journal lag"]);
-            widths.extend([
-                Constraint::Length(8),
-                Constraint::Length(9),
-                Constraint::Length(8),
-                Constraint::Length(10),
-                Constraint::Fill(1),
-            ]);
-        }
-        let mut title = format!("Queues · {} authorities", visible.len());
-        super::push_filter(&mut title, &self.filter);
-        let mut block = panel(title, t);
-        if let Some(note) = super::table_note(
-            self.error.as_deref(),
-            !self.loaded,
-            self.rows
-                .is_empty()
-                .then_some("no authorities configured: add [authorities.NAME] to the config"),
-            area.width,
-            t,
-        ) {
-            block = block.title_bottom(note);
-        }
-        frame.render_widget(
-            Table::new(rows, widths)
-                .header(Row::new(header).style(t.get(Slot::Header)))
-                .block(block),
-            top,
+        let mut title = format!(
+            "Queues · {}",
+            crate::tui::widgets::plural(visible.len() as u64, "authority", "authorities")
         );
-
-        let Some(q) = visible.get(self.selected) else {
+        super::push_filter(&mut title, &self.filter);
+        let len = visible.len();
+        let spec = TableSpec {
+            title,
+            columns: &COLUMNS,
+            len,
+            note: Note::of(
+                self.error.as_deref(),
+                self.loaded,
+                len,
+                "no authorities configured: add [authorities.NAME] to the config",
+            ),
+            hint: Some("Enter: its items"),
+            focused: true,
+        };
+        table::render(
+            &mut state,
+            spec,
+            &mut |i| visible.get(i).map(|q| Self::row(q, now)),
+            frame,
+            top,
+            t,
+        );
+        let q = visible.get(state.selected).map(|q| (*q).clone());
+        drop(visible);
+        self.table = state;
+        let Some(q) = q else {
             frame.render_widget(Paragraph::new("").block(panel("Authority", t)), bottom);
             return;
         };
+        let q = &q;
         let mut lines = Vec::new();
         let (state, slot) = state_label(q);
         lines.push(Line::from(vec![
@@ -291,13 +377,13 @@ impl View for Queues {
             }
             lines.push(Line::from(vec![
                 Span::styled(format!("{:<14}", "reason"), t.get(Slot::Dim)),
-                Span::styled(p.reason.clone(), t.get(Slot::Warn)),
+                Span::styled(safe(&p.reason), t.get(Slot::Warn)),
             ]));
         }
         lines.push(kv(
             "waiting",
             format!(
-                "{} pending · {} in back-off · {} being sent · {} in trash ({} opens it)",
+                "{} pending · {} in back-off · {} being sent · {} in trash (Enter lists them; {} opens the trash)",
                 num(q.pending),
                 num(q.retrying),
                 num(q.claimed),
@@ -341,15 +427,14 @@ impl View for Queues {
             .filter(|j| j.info.kind == JobKind::Sync && j.info.label.starts_with(&format!("sync {} ", q.authority)))
             .take(2)
         {
-            let status = match &job.result {
-                None => format!("running: {} done", num(job.done)),
-                Some(Ok(s)) => s.clone(),
-                Some(Err(e)) => format!("failed: {e}"),
+            let status = match job.state.detail() {
+                None => format!("{}: {} done", job.state.word(), num(job.done)),
+                Some(d) => format!("{}: {d}", job.state.word()),
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("{:<14}", "drain job"), t.get(Slot::Dim)),
                 Span::styled(
-                    status,
+                    safe(&status),
                     if job.running() {
                         t.get(Slot::Accent)
                     } else {

@@ -1,19 +1,17 @@
 //! Schools: every school with its users per role, its classes and the
-//! authorities syncing it; Enter opens the school's users. Thousands of schools fit in memory, so the
-//! filter and sort run here.
+//! authorities syncing it; Enter opens the school's users. Thousands of
+//! schools fit in memory, so the filter and sort run here.
 
-use super::{Ctx, Effect, Nav, RenderCtx, View, ViewId};
+use super::{Ctx, Effect, Nav, RenderCtx, View, ViewId, Watch};
 use crate::engine::overview::SchoolRow;
 use crate::engine::sync::assign::AuthoritySchools;
 use crate::model::Role;
 use crate::tui::action::Action;
 use crate::tui::request::{Call, Data};
-use crate::tui::theme::Slot;
-use crate::tui::widgets::{num, panel, scroll_to};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
+use crate::tui::widgets::num;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Line;
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::layout::Rect;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Sort {
@@ -22,6 +20,18 @@ enum Sort {
     Users,
     Classes,
 }
+
+const COLUMNS: [Column; 9] = [
+    Column::fill("school", 1, 14),
+    Column::fill("name", 2, 16),
+    Column::fixed("users", 9).right(),
+    Column::fixed("students", 9).right(),
+    Column::fixed("teachers", 8).right(),
+    Column::fixed("staff", 6).right(),
+    Column::fixed("admins", 6).right(),
+    Column::fixed("classes", 7).right(),
+    Column::fill("authorities", 2, 12),
+];
 
 #[derive(Default)]
 pub struct Schools {
@@ -33,9 +43,7 @@ pub struct Schools {
     filter: String,
     sort: Sort,
     descending: bool,
-    selected: usize,
-    top: usize,
-    height: usize,
+    table: TableState,
 }
 
 impl Schools {
@@ -72,10 +80,34 @@ impl Schools {
         }
         v
     }
-}
 
-fn role(r: &SchoolRow, role: Role) -> String {
-    r.roles.get(&role).map(|n| num(*n)).unwrap_or_else(|| "-".into())
+    fn row(&self, r: &SchoolRow) -> Row {
+        let role = |role: Role| r.roles.get(&role).map(|n| num(*n)).unwrap_or_else(|| "-".into());
+        let row = Row::new(
+            r.name.clone(),
+            vec![
+                Cell::new(&r.name),
+                Cell::new(&r.display_name),
+                Cell::new(num(r.users)),
+                Cell::new(role(Role::Student)),
+                Cell::new(role(Role::Teacher)),
+                Cell::new(role(Role::Staff)),
+                Cell::new(role(Role::SchoolAdmin)),
+                Cell::new(num(r.classes)),
+                Cell::new(self.syncing(r).join(", ")),
+            ],
+        );
+        if r.limbo {
+            row.slot(crate::tui::theme::Slot::Limbo)
+        } else {
+            row
+        }
+    }
+
+    fn follow(&mut self) {
+        let keys: Vec<String> = self.visible().iter().map(|r| r.name.clone()).collect();
+        self.table.follow(keys.iter().map(String::as_str));
+    }
 }
 
 impl View for Schools {
@@ -88,27 +120,45 @@ impl View for Schools {
         ctx.ask(ViewId::Schools, Call::SyncSchools);
     }
 
+    fn ready(&self) -> bool {
+        self.loaded
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            directory: true,
+            state: true,
+            ..Watch::NONE
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         let n = self.visible().len();
-        let page = self.height.max(1);
+        if self.table.navigate(action, n) {
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp => self.selected = self.selected.saturating_sub(page),
-            Action::PageDown => self.selected = (self.selected + page).min(n.saturating_sub(1)),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = n.saturating_sub(1),
             Action::SortNext => {
                 self.sort = match self.sort {
                     Sort::Name => Sort::Users,
                     Sort::Users => Sort::Classes,
                     Sort::Classes => Sort::Name,
+                };
+                self.follow();
+            }
+            Action::SortReverse => {
+                self.descending = !self.descending;
+                self.follow();
+            }
+            Action::Open => {
+                if let Some(r) = self.visible().get(self.table.selected) {
+                    ctx.effect(Effect::Navigate(ViewId::Users, Nav::School(r.name.clone())));
                 }
             }
-            Action::SortReverse => self.descending = !self.descending,
-            Action::Open => {
-                if let Some(r) = self.visible().get(self.selected) {
-                    ctx.effect(Effect::Navigate(ViewId::Users, Nav::School(r.name.clone())));
+            Action::Describe => {
+                if let Some(r) = self.visible().get(self.table.selected) {
+                    let row = self.row(r);
+                    ctx.describe(format!("School {}", r.name), table::describe(&COLUMNS, &row));
                 }
             }
             _ => return false,
@@ -116,17 +166,22 @@ impl View for Schools {
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, _ctx: &mut Ctx) {
+    fn on_reply(&mut self, _call: Call, result: Result<Data, String>, _ctx: &mut Ctx) {
         match result {
             Ok(Data::SchoolRows(rows)) => {
                 self.rows = rows;
                 self.loaded = true;
                 self.error = None;
+                self.follow();
             }
             Ok(Data::SyncSchools(a)) => self.authorities = a,
             Ok(_) => {}
             Err(e) => self.error = Some(e),
         }
+    }
+
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        self.table.click(x, y, self.visible().len()) == Some(true)
     }
 
     fn filter(&self) -> &str {
@@ -135,100 +190,50 @@ impl View for Schools {
 
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
         self.filter = text;
-        self.selected = 0;
-        self.top = 0;
+        self.table.reset();
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-        let t = rc.theme;
         let sort = match self.sort {
             Sort::Name => "name",
             Sort::Users => "users",
             Sort::Classes => "classes",
         };
+        let mut state = std::mem::take(&mut self.table);
         let visible = self.visible();
         let mut title = format!(
             "Schools ({}) · sort {sort}{}",
-            visible.len(),
+            num(visible.len() as u64),
             if self.descending { " ↓" } else { "" }
         );
         super::push_filter(&mut title, &self.filter);
-        let mut block = panel(title, t);
-        if let Some(note) = super::table_note(
-            self.error.as_deref(),
-            !self.loaded,
-            (self.rows.is_empty()).then_some("no schools yet: an import creates them"),
-            area.width,
-            t,
-        ) {
-            block = block.title_bottom(note);
-        }
-        let height = area.height.saturating_sub(3) as usize;
-        let selected = self.selected.min(visible.len().saturating_sub(1));
-        let top = scroll_to(self.top as u64, selected as u64, height as u64) as usize;
-        let wide = area.width >= 120;
-        let rows: Vec<Row> = visible
-            .iter()
-            .enumerate()
-            .skip(top)
-            .take(height)
-            .map(|(i, r)| {
-                let mut cells = vec![Cell::from(r.name.clone())];
-                if wide {
-                    cells.push(Cell::from(r.display_name.clone()));
-                }
-                cells.extend([
-                    Cell::from(Line::from(num(r.users)).right_aligned()),
-                    Cell::from(Line::from(role(r, Role::Student)).right_aligned()),
-                    Cell::from(Line::from(role(r, Role::Teacher)).right_aligned()),
-                    Cell::from(Line::from(role(r, Role::Staff)).right_aligned()),
-                    Cell::from(Line::from(role(r, Role::SchoolAdmin)).right_aligned()),
-                    Cell::from(Line::from(num(r.classes)).right_aligned()),
-                ]);
-                let syncing = self.syncing(r);
-                cells.push(Cell::from(if wide {
-                    syncing.join(", ")
+        let len = visible.len();
+        let spec = TableSpec {
+            title,
+            columns: &COLUMNS,
+            len,
+            note: Note::of(
+                self.error.as_deref(),
+                self.loaded,
+                len,
+                if self.rows.is_empty() {
+                    "no schools yet: an import creates them"
                 } else {
-                    num(syncing.len() as u64)
-                }));
-                let style = if i == selected {
-                    t.get(Slot::Selected)
-                } else if r.limbo {
-                    t.get(Slot::Limbo)
-                } else {
-                    t.get(Slot::Base)
-                };
-                Row::new(cells).style(style)
-            })
-            .collect();
-        let mut widths = vec![Constraint::Fill(1)];
-        let mut header = vec!["school"];
-        if wide {
-            widths.push(Constraint::Fill(2));
-            header.push("name");
-        }
-        widths.extend([
-            Constraint::Length(9),
-            Constraint::Length(9),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(7),
-        ]);
-        header.extend(["users", "students", "teachers", "staff", "admins", "classes"]);
-        if wide {
-            widths.push(Constraint::Fill(2));
-            header.push(" authorities");
-        } else {
-            widths.push(Constraint::Length(5));
-            header.push(" auth");
-        }
-        let table = Table::new(rows, widths)
-            .header(Row::new(header).style(t.get(Slot::Header)))
-            .block(block);
-        frame.render_widget(table, area);
-        self.selected = selected;
-        self.top = top;
-        self.height = height;
+                    "no school matches"
+                },
+            ),
+            hint: Some("Enter: its users"),
+            focused: true,
+        };
+        table::render(
+            &mut state,
+            spec,
+            &mut |i| visible.get(i).map(|r| self.row(r)),
+            frame,
+            area,
+            rc.theme,
+        );
+        drop(visible);
+        self.table = state;
     }
 }

@@ -8,18 +8,26 @@
 //! deleting them there: the typed word). The engine refuses in read-only
 //! mode and audits.
 
-use super::{Ctx, Level, RenderCtx, View, ViewId};
+use super::{Ctx, Level, RenderCtx, View, ViewId, Watch};
 use crate::engine::sync::assign::{AuthoritySchools, SchoolsAdd, SchoolsRemove};
+use crate::engine::sync::assign_preview::SchoolsPreview;
 use crate::tui::action::Action;
 use crate::tui::chooser::Chooser;
-use crate::tui::overlay::{self, Answer, Overlay, Tag};
+use crate::tui::overlay::{Answer, Ask, Overlay, Tag};
 use crate::tui::request::{Call, Data};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{kv, panel};
+use crate::tui::widgets::{kv, num, panel, plural};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
+
+const COLUMNS: [Column; 4] = [
+    Column::fixed("authority", 18),
+    Column::fill("school", 1, 20),
+    Column::fixed("source", 16),
+    Column::fill("assignment", 2, 16),
+];
 
 /// The options of the add and remove choosers.
 const INITIAL_SYNC: &str = "initial sync: queue the schools' users and groups now";
@@ -45,15 +53,65 @@ pub struct SchoolLine {
     pub detail: String,
 }
 
+/// An add or remove waiting for its dry run.
+#[derive(Clone, Debug)]
+enum Previewing {
+    Add(SchoolsAdd),
+    Remove(SchoolsRemove),
+}
+
 #[derive(Default)]
 pub struct SyncSchools {
     pub rows: Vec<AuthoritySchools>,
     pub loaded: bool,
     pub error: Option<String>,
-    pub selected: usize,
+    pub table: TableState,
     pub filter: String,
     /// An add or remove whose school chooser is loading.
     pending: Option<Pending>,
+    previewing: Option<Previewing>,
+}
+
+/// What the dry run found, as the confirmation's lines.
+fn consequences(p: &SchoolsPreview) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !p.schedule {
+        lines.push("Nothing is queued: only the assignment changes.".into());
+        return lines;
+    }
+    lines.push(format!(
+        "{} would be queued for {} ({} already waiting):",
+        plural(p.objects, "object", "objects"),
+        p.authority,
+        num(p.waiting)
+    ));
+    if p.action == "add" {
+        lines.push(format!(
+            "  {} sent · {} skipped · {} failing to map (to the trash)",
+            num(p.send),
+            num(p.skip),
+            num(p.unmappable)
+        ));
+    } else {
+        lines.push(format!(
+            "  {} deleted on the target · {} updated there (still synced by another school)",
+            num(p.delete),
+            num(p.send)
+        ));
+        if p.unmappable > 0 {
+            lines.push(format!("  {} failing to map (to the trash)", num(p.unmappable)));
+        }
+    }
+    for f in p.failures.iter().take(3) {
+        lines.push(format!("  ✗ {f}"));
+    }
+    if p.unmappable > p.failures.len().min(3) as u64 {
+        lines.push(format!(
+            "  … and {} more",
+            num(p.unmappable - p.failures.len().min(3) as u64)
+        ));
+    }
+    lines
 }
 
 impl SyncSchools {
@@ -119,13 +177,19 @@ impl SyncSchools {
                 a.clone(),
                 Tag::SchoolsAddPick { authority: a.clone() },
                 format!("Add schools to {a}"),
-                vec![(INITIAL_SYNC.to_string(), true), (FORCE_ADD.to_string(), false)],
+                vec![
+                    (INITIAL_SYNC.to_string(), SchoolsAdd::DEFAULT_INITIAL_SYNC),
+                    (FORCE_ADD.to_string(), false),
+                ],
             ),
             Pending::Remove(a, _) => (
                 a.clone(),
                 Tag::SchoolsRemovePick { authority: a.clone() },
                 format!("Remove schools from {a}"),
-                vec![(DELETE_ON_TARGET.to_string(), false), (FORCE_REMOVE.to_string(), false)],
+                vec![
+                    (DELETE_ON_TARGET.to_string(), SchoolsRemove::DEFAULT_DELETE_ON_TARGET),
+                    (FORCE_REMOVE.to_string(), false),
+                ],
             ),
         };
         let items = names
@@ -152,16 +216,32 @@ impl View for SyncSchools {
         ctx.ask(ViewId::SyncSchools, Call::SyncSchools);
     }
 
+    fn ready(&self) -> bool {
+        self.loaded
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            state: true,
+            ..Watch::NONE
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         let lines = self.lines();
         let n = lines.len();
+        if self.table.navigate(action, n) {
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp | Action::Top => self.selected = 0,
-            Action::PageDown | Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::Describe => {
+                if let Some(l) = lines.get(self.table.selected) {
+                    let row = line_row(l);
+                    ctx.describe(format!("Authority {}", l.authority), table::describe(&COLUMNS, &row));
+                }
+            }
             Action::AddSchool | Action::RemoveSchool => {
-                let Some(line) = lines.get(self.selected) else {
+                let Some(line) = lines.get(self.table.selected) else {
                     ctx.status(Level::Warn, "no authority selected");
                     return true;
                 };
@@ -181,14 +261,83 @@ impl View for SyncSchools {
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, _call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
         match result {
             Ok(Data::SyncSchools(rows)) => {
                 self.rows = rows;
                 self.loaded = true;
                 self.error = None;
-                self.selected = self.selected.min(self.lines().len().saturating_sub(1));
+                let keys: Vec<String> = self.lines().iter().map(line_key).collect();
+                self.table.follow(keys.iter().map(String::as_str));
             }
+            Ok(Data::Preview(p)) => match self.previewing.take() {
+                Some(Previewing::Add(req)) => {
+                    let mut lines = vec![format!(
+                        "Add {} to {}{}?",
+                        req.schools.join(", "),
+                        req.authority,
+                        if req.force { " (force)" } else { "" }
+                    )];
+                    lines.extend(consequences(&p));
+                    ctx.confirm(
+                        Action::AddSchool,
+                        Ask {
+                            owner: ViewId::SyncSchools,
+                            tag: Tag::SchoolsAdd {
+                                authority: req.authority,
+                                schools: req.schools,
+                                initial_sync: req.initial_sync,
+                                force: req.force,
+                            },
+                            title: "Add schools".into(),
+                            lines,
+                            word: "add".into(),
+                            escalate: false,
+                        },
+                    );
+                }
+                Some(Previewing::Remove(req)) => {
+                    let list = req.schools.join(", ");
+                    let forced = if req.force { " (force)" } else { "" };
+                    let mut lines = if req.delete_on_target {
+                        vec![format!(
+                            "Stop syncing {list} to {}{forced} and DELETE their objects there:",
+                            req.authority
+                        )]
+                    } else {
+                        vec![format!(
+                            "Stop syncing {list} to {}{forced}? Their objects stay on the target.",
+                            req.authority
+                        )]
+                    };
+                    lines.extend(consequences(&p));
+                    let escalate = req.delete_on_target;
+                    if escalate {
+                        lines.push("This cannot be undone here.".into());
+                    }
+                    ctx.confirm(
+                        Action::RemoveSchool,
+                        Ask {
+                            owner: ViewId::SyncSchools,
+                            tag: Tag::SchoolsRemove {
+                                authority: req.authority,
+                                schools: req.schools,
+                                delete_on_target: req.delete_on_target,
+                                force: req.force,
+                            },
+                            title: if escalate {
+                                "Remove schools and delete on target".into()
+                            } else {
+                                "Remove schools".into()
+                            },
+                            lines,
+                            word: "delete".into(),
+                            escalate,
+                        },
+                    );
+                }
+                None => {}
+            },
             Ok(Data::SchoolNames(names)) => {
                 if let Some(p) = self.pending.take() {
                     ctx.overlay(Overlay::Choose(self.chooser(p, names)));
@@ -201,6 +350,7 @@ impl View for SyncSchools {
             Ok(_) => {}
             Err(e) => {
                 self.pending = None;
+                self.previewing = None;
                 ctx.status(Level::Error, e);
             }
         }
@@ -209,7 +359,7 @@ impl View for SyncSchools {
     fn on_answer(&mut self, tag: Tag, answer: Answer, ctx: &mut Ctx) {
         match (tag, answer) {
             (Tag::SchoolsAddPick { authority }, Answer::Chosen { items, toggles }) => {
-                let initial_sync = toggles.first().copied().unwrap_or(true);
+                let initial_sync = toggles.first().copied().unwrap_or(SchoolsAdd::DEFAULT_INITIAL_SYNC);
                 let force = toggles.get(1).copied().unwrap_or(false);
                 let again: Vec<&String> = items.iter().filter(|s| self.assigned(&authority, s)).collect();
                 if !force && !again.is_empty() {
@@ -222,28 +372,16 @@ impl View for SyncSchools {
                     );
                     return;
                 }
-                ctx.overlay(overlay::yes_no(
-                    ViewId::SyncSchools,
-                    Tag::SchoolsAdd {
-                        authority: authority.clone(),
-                        schools: items.clone(),
-                        initial_sync,
-                        force,
-                    },
-                    "Add schools",
-                    vec![
-                        format!(
-                            "Sync {} to {authority}{}?",
-                            items.join(", "),
-                            if force { " (force)" } else { "" }
-                        ),
-                        if initial_sync {
-                            "Their users and groups are queued for the authority now.".into()
-                        } else {
-                            "Nothing is queued now; objects go out as they change.".into()
-                        },
-                    ],
-                ));
+                let req = SchoolsAdd {
+                    authority,
+                    schools: items,
+                    all_schools: false,
+                    initial_sync,
+                    force,
+                };
+                ctx.status(Level::Info, "working out what the add would do…");
+                self.previewing = Some(Previewing::Add(req.clone()));
+                ctx.ask(ViewId::SyncSchools, Call::SchoolsAddPreview(req));
             }
             (
                 Tag::SchoolsAdd {
@@ -264,7 +402,10 @@ impl View for SyncSchools {
                 }),
             ),
             (Tag::SchoolsRemovePick { authority }, Answer::Chosen { items, toggles }) => {
-                let delete_on_target = toggles.first().copied().unwrap_or(false);
+                let delete_on_target = toggles
+                    .first()
+                    .copied()
+                    .unwrap_or(SchoolsRemove::DEFAULT_DELETE_ON_TARGET);
                 let force = toggles.get(1).copied().unwrap_or(false);
                 let strays: Vec<&String> = items.iter().filter(|s| !self.assigned(&authority, s)).collect();
                 if !force && !strays.is_empty() {
@@ -277,37 +418,15 @@ impl View for SyncSchools {
                     );
                     return;
                 }
-                let list = items.join(", ");
-                let tag = Tag::SchoolsRemove {
-                    authority: authority.clone(),
+                let req = SchoolsRemove {
+                    authority,
                     schools: items,
                     delete_on_target,
                     force,
                 };
-                let forced = if force { " (force)" } else { "" };
-                ctx.overlay(if delete_on_target {
-                    overlay::typed(
-                        ViewId::SyncSchools,
-                        tag,
-                        "Remove schools and delete on target",
-                        vec![
-                            format!("Stop syncing {list} to {authority}{forced} and DELETE"),
-                            format!("their users and groups on {authority}. This cannot be undone here."),
-                            "Type delete to confirm.".into(),
-                        ],
-                        "delete",
-                    )
-                } else {
-                    overlay::yes_no(
-                        ViewId::SyncSchools,
-                        tag,
-                        "Remove schools",
-                        vec![
-                            format!("Stop syncing {list} to {authority}{forced}?"),
-                            "Their objects stay on the target.".into(),
-                        ],
-                    )
-                });
+                ctx.status(Level::Info, "working out what the removal would do…");
+                self.previewing = Some(Previewing::Remove(req.clone()));
+                ctx.ask(ViewId::SyncSchools, Call::SchoolsRemovePreview(req));
             }
             (
                 Tag::SchoolsRemove {
@@ -334,82 +453,46 @@ impl View for SyncSchools {
         &self.filter
     }
 
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        self.table.click(x, y, self.lines().len());
+        false
+    }
+
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
         self.filter = text;
-        self.selected = 0;
+        self.table.reset();
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         let t = rc.theme;
-        let wide = area.width >= 120;
         let lines = self.lines();
-        let table_h = (lines.len() as u16 + 3).clamp(5, area.height.saturating_sub(7).max(5));
+        let table_h = (lines.len() as u16 + 4).clamp(5, area.height.saturating_sub(7).max(5));
         let [top, bottom] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(3)]).areas(area);
-        // Keep the selection in sight.
-        let room = table_h.saturating_sub(3) as usize;
-        let skip = self.selected.saturating_sub(room.saturating_sub(1));
-        let mut rows = Vec::new();
-        for (i, l) in lines.iter().enumerate().skip(skip) {
-            let slot = match l.source {
-                "excluded" => Slot::Warn,
-                "-" => Slot::Dim,
-                _ => Slot::Base,
-            };
-            let mut cells = vec![
-                Cell::from(l.authority.clone()),
-                Cell::from(match l.school.as_deref() {
-                    Some("*") => "* (every school)".to_string(),
-                    Some(s) => s.to_string(),
-                    None => "-".into(),
-                }),
-                Cell::from(Span::styled(l.source, t.get(slot))),
-            ];
-            if wide {
-                cells.push(Cell::from(l.detail.clone()));
-            }
-            let style = if i == self.selected {
-                t.get(Slot::Selected)
-            } else {
-                t.get(Slot::Base)
-            };
-            rows.push(Row::new(cells).style(style));
-        }
-        let mut header = vec!["authority", "school", "source"];
-        let mut widths = vec![
-            Constraint::Length(18),
-            Constraint::Length(24),
-            if wide {
-                Constraint::Length(16)
-            } else {
-                Constraint::Fill(1)
-            },
-        ];
-        if wide {
-            header.push("assignment");
-            widths.push(Constraint::Fill(1));
-        }
-        let mut title = format!("Sync schools · {} authorities", self.rows.len());
-        super::push_filter(&mut title, &self.filter);
-        let mut block = panel(title, t);
-        if let Some(note) = super::table_note(
-            self.error.as_deref(),
-            !self.loaded,
-            self.rows
-                .is_empty()
-                .then_some("no authorities configured: add [authorities.NAME] to the config"),
-            area.width,
-            t,
-        ) {
-            block = block.title_bottom(note);
-        }
-        frame.render_widget(
-            Table::new(rows, widths)
-                .header(Row::new(header).style(t.get(Slot::Header)))
-                .block(block),
-            top,
+        let mut title = format!(
+            "Sync schools · {}",
+            plural(self.rows.len() as u64, "authority", "authorities")
         );
+        super::push_filter(&mut title, &self.filter);
+        let len = lines.len();
+        let spec = TableSpec {
+            title,
+            columns: &COLUMNS,
+            len,
+            note: Note::of(
+                self.error.as_deref(),
+                self.loaded,
+                self.rows.len(),
+                "no authorities configured: add [authorities.NAME] to the config",
+            ),
+            hint: None,
+            focused: true,
+        };
+        let mut state = std::mem::take(&mut self.table);
+        table::render(&mut state, spec, &mut |i| lines.get(i).map(line_row), frame, top, t);
+        let selected = state.selected;
+        self.table = state;
 
-        let Some(l) = lines.get(self.selected) else {
+        let Some(l) = lines.get(selected) else {
             frame.render_widget(Paragraph::new("").block(panel("Authority", t)), bottom);
             return;
         };
@@ -453,4 +536,30 @@ impl View for SyncSchools {
             bottom,
         );
     }
+}
+
+/// A line's key: the cursor stays on it across reloads.
+fn line_key(l: &SchoolLine) -> String {
+    format!("{}/{}", l.authority, l.school.as_deref().unwrap_or("-"))
+}
+
+fn line_row(l: &SchoolLine) -> Row {
+    let slot = match l.source {
+        "excluded" => Slot::Warn,
+        "-" => Slot::Dim,
+        _ => Slot::Base,
+    };
+    Row::new(
+        line_key(l),
+        vec![
+            Cell::new(&l.authority),
+            Cell::new(match l.school.as_deref() {
+                Some("*") => "* (every school)".to_string(),
+                Some(s) => s.to_string(),
+                None => "-".into(),
+            }),
+            Cell::styled(l.source, slot),
+            Cell::new(&l.detail),
+        ],
+    )
 }

@@ -1,36 +1,46 @@
 //! Trash: every authority's given-up items with their error and attempts,
 //! oldest failure first. Enter opens the inspector (the JSON tree and the
-//! difference against what would be sent now); `r` requeues (schedules the
-//! object afresh), `x` deletes. One item is confirmed with y/n; Space
-//! selects items, and a bulk action needs its verb and count typed.
+//! difference against what would be sent now); `d` shows an item's every
+//! field, its error in full; `r` requeues (schedules the object afresh), `x`
+//! deletes. One item is confirmed with y/n; Space selects items, and a bulk
+//! action needs its verb and count typed.
 
 use super::inspector::Inspector;
 use super::queues::ago;
-use super::{Ctx, Level, RenderCtx, View, ViewId};
-use crate::engine::sync::TrashEntry;
+use super::{Ctx, Level, RenderCtx, View, ViewId, Watch};
+use crate::engine::sync::{TrashDetail, TrashEntry};
 use crate::tui::action::Action;
-use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::overlay::{Answer, Ask, Tag};
 use crate::tui::request::{Call, Data};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, kv, num, panel, scroll_to};
+use crate::tui::widgets::{clip, kv, num, panel, plural, safe};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use std::collections::BTreeSet;
+
+const COLUMNS: [Column; 7] = [
+    Column::fixed("", 1),
+    Column::fixed("authority", 13),
+    Column::fill("object", 1, 20),
+    Column::fill("error", 4, 20),
+    Column::fixed("tries", 5).right(),
+    Column::fixed("failed", 6),
+    Column::fixed("status", 9),
+];
 
 #[derive(Default)]
 pub struct Trash {
     pub items: Vec<TrashEntry>,
     pub loaded: bool,
     pub error: Option<String>,
-    pub selected: usize,
-    top: usize,
-    height: usize,
+    pub table: TableState,
     pub filter: String,
     /// Items marked for a bulk action (`AUTHORITY/FILE`).
     pub marked: BTreeSet<String>,
-    pub inspector: Option<Inspector>,
+    pub inspector: Option<(TrashDetail, Inspector)>,
     /// The item whose inspector is loading.
     opening: Option<String>,
 }
@@ -40,6 +50,18 @@ fn status(e: &TrashEntry) -> String {
         .map(|s| s.to_string())
         .or(e.ldap_code.map(|c| format!("ldap {c}")))
         .unwrap_or_else(|| e.class.clone())
+}
+
+/// The inspector's document: what was sent, what would be sent now, the file.
+fn document(d: &TrashDetail) -> serde_json::Value {
+    let mut doc = serde_json::Map::new();
+    doc.insert("sent".into(), d.payload.clone());
+    doc.insert("would send now".into(), d.now.clone());
+    doc.insert(
+        "item file".into(),
+        serde_json::to_value(&d.raw).unwrap_or(serde_json::Value::Null),
+    );
+    serde_json::Value::Object(doc)
 }
 
 impl Trash {
@@ -56,17 +78,32 @@ impl Trash {
             .collect()
     }
 
+    fn row(&self, e: &TrashEntry, now: chrono::DateTime<chrono::Utc>) -> Row {
+        Row::new(
+            e.item.clone(),
+            vec![
+                Cell::styled(if self.marked.contains(&e.item) { "●" } else { " " }, Slot::Accent),
+                Cell::new(&e.authority),
+                Cell::new(&e.object),
+                Cell::styled(&e.error, Slot::Error),
+                Cell::new(num(u64::from(e.attempts))),
+                Cell::new(ago(now, e.last_failure)),
+                Cell::new(status(e)),
+            ],
+        )
+    }
+
     /// What an action applies to: the inspected item, else the marked
     /// ones, else the row under the cursor.
     fn targets(&self) -> Vec<String> {
-        if let Some(i) = &self.inspector {
-            return vec![i.detail.entry.item.clone()];
+        if let Some((d, _)) = &self.inspector {
+            return vec![d.entry.item.clone()];
         }
         if !self.marked.is_empty() {
             return self.marked.iter().cloned().collect();
         }
         self.visible()
-            .get(self.selected)
+            .get(self.table.selected)
             .map(|e| vec![e.item.clone()])
             .unwrap_or_default()
     }
@@ -79,36 +116,75 @@ impl Trash {
         } else {
             "The items are gone for good; their objects are not sent again until they change."
         };
-        let tag = |items: Vec<String>| {
-            if requeue {
-                Tag::TrashRequeue { items }
-            } else {
-                Tag::TrashDelete { items }
-            }
-        };
-        match items.len() {
-            0 => ctx.status(Level::Warn, "no trash item selected"),
-            1 => ctx.overlay(overlay::yes_no(
-                ViewId::Trash,
-                tag(items.clone()),
-                format!("{} trash item", if requeue { "Requeue" } else { "Delete" }),
-                vec![format!("{verb} {}?", items[0]), what.into()],
-            )),
-            n => {
-                let mut lines = vec![format!("{verb} {n} trash items?"), what.into()];
-                lines.extend(items.iter().take(4).map(|i| format!("  {}", clip(i, 56))));
-                if n > 4 {
-                    lines.push(format!("  … and {} more", n - 4));
-                }
-                ctx.overlay(overlay::typed(
-                    ViewId::Trash,
-                    tag(items),
-                    format!("{} {n} trash items", if requeue { "Requeue" } else { "Delete" }),
-                    lines,
-                    format!("{verb} {n}"),
-                ))
+        let n = items.len();
+        if n == 0 {
+            ctx.status(Level::Warn, "no trash item selected");
+            return;
+        }
+        let mut lines = vec![if n == 1 {
+            format!("{verb} {}?", items[0])
+        } else {
+            format!("{verb} {n} trash items?")
+        }];
+        lines.push(what.into());
+        if n > 1 {
+            lines.extend(items.iter().take(4).map(|i| format!("  {}", clip(i, 56))));
+            if n > 4 {
+                lines.push(format!("  … and {} more", n - 4));
             }
         }
+        let title = format!(
+            "{} {}",
+            if requeue { "Requeue" } else { "Delete" },
+            plural(n as u64, "trash item", "trash items")
+        );
+        let (action, tag) = if requeue {
+            (Action::Requeue, Tag::TrashRequeue { items })
+        } else {
+            (Action::DeleteTrash, Tag::TrashDelete { items })
+        };
+        ctx.confirm(
+            action,
+            Ask {
+                owner: ViewId::Trash,
+                tag,
+                title,
+                lines,
+                word: format!("{verb} {n}"),
+                escalate: n > 1,
+            },
+        );
+    }
+
+    fn describe(&self, ctx: &mut Ctx) {
+        let Some(e) = self.visible().get(self.table.selected).copied() else {
+            ctx.status(Level::Warn, "the trash is empty");
+            return;
+        };
+        let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        ctx.describe(
+            format!("Trash item {}", e.item),
+            vec![
+                ("item".into(), e.item.clone()),
+                ("authority".into(), e.authority.clone()),
+                ("object".into(), e.object.clone()),
+                ("error".into(), e.error.clone()),
+                ("class".into(), e.class.clone()),
+                ("status".into(), status(e)),
+                ("attempts".into(), e.attempts.to_string()),
+                ("first failure".into(), when(e.first_failure)),
+                ("last failure".into(), when(e.last_failure)),
+                ("trashed".into(), when(e.trashed_at)),
+            ],
+        );
+    }
+
+    fn follow(&mut self) {
+        let keys: Vec<String> = self.visible().iter().map(|e| e.item.clone()).collect();
+        self.table.follow(keys.iter().map(String::as_str));
     }
 }
 
@@ -121,8 +197,19 @@ impl View for Trash {
         ctx.ask(ViewId::Trash, Call::TrashList);
     }
 
+    fn ready(&self) -> bool {
+        self.loaded
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            queues: true,
+            ..Watch::NONE
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
-        if let Some(i) = &mut self.inspector {
+        if let Some((_, i)) = &mut self.inspector {
             let page = i.height.max(1) as isize;
             match action {
                 Action::Up => i.scroll(-1),
@@ -136,20 +223,17 @@ impl View for Trash {
                 Action::Back => self.inspector = None,
                 Action::Requeue => self.confirm(true, ctx),
                 Action::DeleteTrash => self.confirm(false, ctx),
+                Action::Describe => self.describe(ctx),
                 _ => return false,
             }
             return true;
         }
         let n = self.visible().len();
-        let page = self.height.max(1);
+        if self.table.navigate(action, n) {
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp => self.selected = self.selected.saturating_sub(page),
-            Action::PageDown => self.selected = (self.selected + page).min(n.saturating_sub(1)),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = n.saturating_sub(1),
-            Action::Open => match self.visible().get(self.selected) {
+            Action::Open => match self.visible().get(self.table.selected) {
                 Some(e) => {
                     let item = e.item.clone();
                     self.opening = Some(item.clone());
@@ -157,13 +241,14 @@ impl View for Trash {
                 }
                 None => ctx.status(Level::Warn, "the trash is empty"),
             },
+            Action::Describe => self.describe(ctx),
             Action::Select => {
-                if let Some(e) = self.visible().get(self.selected) {
+                if let Some(e) = self.visible().get(self.table.selected) {
                     let item = e.item.clone();
                     if !self.marked.remove(&item) {
                         self.marked.insert(item);
                     }
-                    self.selected = (self.selected + 1).min(n.saturating_sub(1));
+                    self.table.navigate(Action::Down, n);
                 }
             }
             Action::SelectAll => {
@@ -182,7 +267,7 @@ impl View for Trash {
         true
     }
 
-    fn on_reply(&mut self, call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
         match result {
             Ok(Data::Trash(items)) => {
                 self.items = items;
@@ -190,12 +275,13 @@ impl View for Trash {
                 self.error = None;
                 let present: BTreeSet<&String> = self.items.iter().map(|e| &e.item).collect();
                 self.marked.retain(|m| present.contains(m));
-                self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+                self.follow();
             }
             Ok(Data::TrashDetail(d)) => {
                 if self.opening.as_deref() == Some(d.entry.item.as_str()) {
                     self.opening = None;
-                    self.inspector = Some(Inspector::new(*d));
+                    let inspector = Inspector::new(document(&d));
+                    self.inspector = Some((*d, inspector));
                 }
             }
             Ok(Data::Done(msg)) => {
@@ -204,13 +290,11 @@ impl View for Trash {
                 ctx.status(Level::Ok, msg);
             }
             Ok(_) => {}
-            Err(e) => {
-                if call == "trash item" {
-                    self.opening = None;
-                } else if call == "trash" {
-                    self.error = Some(e);
-                }
-            }
+            Err(e) => match call {
+                Call::TrashShow(_) => self.opening = None,
+                Call::TrashList => self.error = Some(e),
+                _ => {}
+            },
         }
     }
 
@@ -222,14 +306,17 @@ impl View for Trash {
         }
     }
 
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        self.inspector.is_none() && self.table.click(x, y, self.visible().len()) == Some(true)
+    }
+
     fn filter(&self) -> &str {
         &self.filter
     }
 
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
         self.filter = text;
-        self.selected = 0;
-        self.top = 0;
+        self.table.reset();
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
@@ -243,101 +330,44 @@ impl View for Trash {
 
 impl Trash {
     fn render_table(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-        let t = rc.theme;
         let now = rc.clock.now();
-        let wide = area.width >= 120;
-        self.height = area.height.saturating_sub(3).max(1) as usize;
-        self.top = scroll_to(self.top as u64, self.selected as u64, self.height as u64) as usize;
+        let mut state = std::mem::take(&mut self.table);
         let visible = self.visible();
-        let mut rows = Vec::new();
-        for (i, e) in visible.iter().enumerate().skip(self.top).take(self.height) {
-            let mark = if self.marked.contains(&e.item) { "●" } else { " " };
-            let mut cells = vec![
-                Cell::from(Span::styled(mark, t.get(Slot::Accent))),
-                Cell::from(e.authority.clone()),
-                Cell::from(e.object.clone()),
-                Cell::from(status(e)),
-                Cell::from(num(u64::from(e.attempts))),
-                Cell::from(ago(now, e.last_failure)),
-                Cell::from(Span::styled(e.error.clone(), t.get(Slot::Error))),
-            ];
-            if !wide {
-                cells.remove(3);
-            }
-            let style = if i == self.selected {
-                t.get(Slot::Selected)
-            } else {
-                t.get(Slot::Base)
-            };
-            rows.push(Row::new(cells).style(style));
-        }
-        let (header, widths) = if wide {
-            (
-                vec!["", "authority", "object", "status", "tries", "failed", "error"],
-                vec![
-                    Constraint::Length(1),
-                    Constraint::Length(14),
-                    Constraint::Length(28),
-                    Constraint::Length(9),
-                    Constraint::Length(5),
-                    Constraint::Length(6),
-                    Constraint::Fill(1),
-                ],
-            )
-        } else {
-            (
-                vec!["", "authority", "object", "tries", "failed", "error"],
-                vec![
-                    Constraint::Length(1),
-                    Constraint::Length(13),
-                    Constraint::Length(22),
-                    Constraint::Length(5),
-                    Constraint::Length(6),
-                    Constraint::Fill(1),
-                ],
-            )
-        };
-        let mut title = format!("Trash · {} items", num(visible.len() as u64));
+        let mut title = format!("Trash · {}", plural(visible.len() as u64, "item", "items"));
         if !self.marked.is_empty() {
             title.push_str(&format!(" · {} selected", self.marked.len()));
         }
         super::push_filter(&mut title, &self.filter);
-        let mut block = panel(title, t);
-        if let Some(note) = super::table_note(
-            self.error.as_deref(),
-            !self.loaded,
-            visible.is_empty().then_some("the trash is empty"),
-            area.width,
-            t,
-        ) {
-            block = block.title_bottom(note);
-        } else {
-            block = block.title_bottom(
-                Line::from(Span::styled(
-                    format!(" {} of {} · Enter inspects ", self.selected + 1, visible.len()),
-                    t.get(Slot::Dim),
-                ))
-                .right_aligned(),
-            );
-        }
-        frame.render_widget(
-            Table::new(rows, widths)
-                .header(Row::new(header).style(t.get(Slot::Header)))
-                .block(block),
+        let len = visible.len();
+        let spec = TableSpec {
+            title,
+            columns: &COLUMNS,
+            len,
+            note: Note::of(self.error.as_deref(), self.loaded, len, "the trash is empty"),
+            hint: Some("Enter inspects · d describes"),
+            focused: true,
+        };
+        table::render(
+            &mut state,
+            spec,
+            &mut |i| visible.get(i).map(|e| self.row(e, now)),
+            frame,
             area,
+            rc.theme,
         );
+        drop(visible);
+        self.table = state;
     }
 
     fn render_inspector(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
         let t = rc.theme;
-        let Some(ins) = &mut self.inspector else { return };
-        let d = &ins.detail;
+        let Some((d, ins)) = &mut self.inspector else { return };
         let e = &d.entry;
         let head = vec![
             kv("object", format!("{} · {}", e.object, e.authority), t),
             Line::from(vec![
                 Span::styled(format!("{:<14}", "error"), t.get(Slot::Dim)),
-                Span::styled(e.error.clone(), t.get(Slot::Error)),
+                Span::styled(safe(&e.error), t.get(Slot::Error)),
             ]),
             kv(
                 "attempts",
@@ -366,10 +396,11 @@ impl Trash {
                 format!("what would be sent now differs in {} field(s):", d.diff.len()),
                 t.get(Slot::Header),
             )));
-            let show = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or("(none)".into());
+            let show =
+                |v: &Option<serde_json::Value>| safe(&v.as_ref().map(|v| v.to_string()).unwrap_or("(none)".into()));
             for f in &d.diff {
                 diff.push(Line::from(vec![
-                    Span::styled(format!("  {} ", f.path), t.get(Slot::JsonKey)),
+                    Span::styled(format!("  {} ", safe(&f.path)), t.get(Slot::JsonKey)),
                     Span::styled(format!("- {}", show(&f.before)), t.get(Slot::DiffOld)),
                     Span::styled("  ", t.get(Slot::Base)),
                     Span::styled(format!("+ {}", show(&f.now)), t.get(Slot::DiffNew)),

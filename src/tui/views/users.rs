@@ -6,10 +6,12 @@
 //! detail pane loads the selected user on demand: its attributes, its queue
 //! and trash items per authority (`y` schedules a sync), or the feed rows
 //! received for it, or what each authority holds for it — looked up on the
-//! targets only while that pane is shown (`v` cycles).
+//! targets only while that pane is shown (`v` cycles). The cursor stays on
+//! its user when the rows are reloaded, even when the user's row moved (an
+//! extended purge date): the engine is asked where it now stands.
 
 use super::limbo::RestoreFlow;
-use super::{Ctx, Nav, RenderCtx, View, ViewId};
+use super::{Ctx, Nav, RenderCtx, View, ViewId, Watch};
 use crate::engine::overview::UserRow;
 use crate::engine::received::HistoryEntry;
 use crate::engine::sync::UserSyncItem;
@@ -18,8 +20,9 @@ use crate::engine::users::UserDetail;
 use crate::model::UserState;
 use crate::store::{BoundedCount, UserQuery, UserSort};
 use crate::tui::action::Action;
-use crate::tui::overlay::{Answer, Tag};
+use crate::tui::overlay::{Answer, Ask, Tag};
 use crate::tui::request::{Call, Data};
+use crate::tui::table::TableState;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -41,10 +44,10 @@ pub struct UserTable {
     page_inflight: bool,
     count_wanted: bool,
     count_inflight: bool,
-    pub selected: u64,
-    pub top: u64,
-    /// Rows on screen at the last render.
-    pub height: u64,
+    /// The cursor (row numbers over the whole query), its page, columns.
+    pub state: TableState,
+    /// After a reload: the user to keep the cursor on, not yet found.
+    following: Option<String>,
     pub error: Option<String>,
 }
 
@@ -64,9 +67,8 @@ impl UserTable {
             page_inflight: false,
             count_wanted: false,
             count_inflight: false,
-            selected: 0,
-            top: 0,
-            height: 20,
+            state: TableState::with_height(20),
+            following: None,
             error: None,
         }
     }
@@ -95,16 +97,18 @@ impl UserTable {
         self.window.clear();
         self.window_offset = 0;
         self.total = None;
-        self.selected = 0;
-        self.top = 0;
+        self.state.reset();
+        self.following = None;
         self.count_wanted = true;
     }
 
-    /// Reloads the same query, keeping the position and showing the old
-    /// rows until the new ones arrive (after data changed).
+    /// Reloads the same query, keeping the cursor on its user (wherever
+    /// that user's row now is) and showing the old rows until the new ones
+    /// arrive (after data changed).
     pub fn reload(&mut self) {
         self.generation += 1;
         self.count_wanted = true;
+        self.following = self.state.key().map(str::to_string);
     }
 
     pub fn row(&self, i: u64) -> Option<&UserRow> {
@@ -112,17 +116,22 @@ impl UserTable {
             .and_then(|k| self.window.get(k as usize))
     }
 
+    pub fn selected(&self) -> u64 {
+        self.state.selected as u64
+    }
+
     pub fn selected_row(&self) -> Option<&UserRow> {
-        self.row(self.selected)
+        self.row(self.selected())
     }
 
     fn covered(&self) -> bool {
         if self.window_gen != self.generation {
             return false;
         }
-        let end = self.top + self.height.max(1);
+        let top = self.state.top as u64;
+        let end = top + (self.state.height as u64).max(1);
         let loaded_end = self.window_offset + self.window.len() as u64;
-        self.top >= self.window_offset && (end <= loaded_end || self.window_reaches_end)
+        top >= self.window_offset && (end <= loaded_end || self.window_reaches_end)
     }
 
     /// Requests the page the screen needs and the count, if missing.
@@ -131,8 +140,8 @@ impl UserTable {
             self.reset();
         }
         if !self.page_inflight && !self.covered() {
-            let h = self.height.max(10);
-            let offset = self.top.saturating_sub(h);
+            let h = (self.state.height as u64).max(10);
+            let offset = (self.state.top as u64).saturating_sub(h);
             let mut query = self.query();
             query.offset = offset;
             query.limit = Some(h * 3);
@@ -168,8 +177,17 @@ impl UserTable {
         }
     }
 
-    /// Takes a page or count answer; `true` when it was one.
-    pub fn on_reply(&mut self, result: &Result<Data, String>) -> bool {
+    /// Points the cursor at row `i` and scrolls it into view.
+    fn jump(&mut self, i: u64) {
+        self.state.selected = i as usize;
+        let h = self.state.height.max(1);
+        if self.state.selected < self.state.top || self.state.selected >= self.state.top + h {
+            self.state.top = self.state.selected.saturating_sub(h / 2);
+        }
+    }
+
+    /// Takes a page, count or position answer; `true` when it was one.
+    pub fn on_reply(&mut self, call: &Call, result: &Result<Data, String>, ctx: &mut Ctx) -> bool {
         match result {
             Ok(Data::UserRows {
                 generation,
@@ -191,6 +209,19 @@ impl UserTable {
                             capped: !self.window_reaches_end,
                         });
                     }
+                    if let Some(name) = self.following.take() {
+                        match self.window.iter().position(|r| r.username == name) {
+                            Some(k) => self.jump(self.window_offset + k as u64),
+                            None => ctx.ask(
+                                self.owner,
+                                Call::UserPosition {
+                                    generation: self.generation,
+                                    query: self.query(),
+                                    username: name,
+                                },
+                            ),
+                        }
+                    }
                 }
                 true
             }
@@ -198,20 +229,32 @@ impl UserTable {
                 self.count_inflight = false;
                 if *generation == self.generation {
                     self.total = Some(*count);
-                    if self.selected >= count.n && !count.capped {
-                        self.selected = count.n.saturating_sub(1);
+                    if self.selected() >= count.n && !count.capped {
+                        self.state.selected = count.n.saturating_sub(1) as usize;
                     }
                 } else {
                     self.count_wanted = true;
                 }
                 true
             }
-            Err(e) => {
-                self.page_inflight = false;
-                self.count_inflight = false;
-                self.error = Some(e.clone());
-                false
+            Ok(Data::UserPosition { generation, row, .. }) => {
+                if *generation == self.generation
+                    && let Some(i) = row
+                {
+                    self.jump(*i);
+                }
+                true
             }
+            Err(e) => match call {
+                Call::UserRows { .. } | Call::CountUsers { .. } => {
+                    self.page_inflight = false;
+                    self.count_inflight = false;
+                    self.error = Some(e.clone());
+                    true
+                }
+                Call::UserPosition { .. } => true,
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -226,18 +269,13 @@ impl UserTable {
 
     /// Moves the selection; `true` when the action was a move.
     pub fn navigate(&mut self, action: Action) -> bool {
-        let page = self.height.max(1);
-        match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(self.last()),
-            Action::PageUp => self.selected = self.selected.saturating_sub(page),
-            Action::PageDown => self.selected = (self.selected + page).min(self.last().max(self.selected)),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = self.last(),
-            _ => return false,
-        }
-        self.top = crate::tui::widgets::scroll_to(self.top, self.selected, self.height);
-        true
+        let len = self.last() as usize + 1;
+        let len = if matches!(action, Action::PageDown) {
+            len.max(self.state.selected + 1)
+        } else {
+            len
+        };
+        self.state.navigate(action, len)
     }
 
     pub fn set_filter(&mut self, text: String) {
@@ -249,6 +287,14 @@ impl UserTable {
 
     pub fn loading(&self) -> bool {
         self.page_inflight && self.window.is_empty()
+    }
+
+    /// Rows in the table as far as known (for drawing and the cursor).
+    pub fn rows(&self) -> u64 {
+        match self.total {
+            Some(t) => t.n.max(self.window_offset + self.window.len() as u64),
+            None => self.window_offset + self.window.len() as u64,
+        }
     }
 }
 
@@ -329,6 +375,18 @@ impl View for Users {
         self.holdings = None;
     }
 
+    fn ready(&self) -> bool {
+        !self.table.window.is_empty() || self.table.total.is_some()
+    }
+
+    fn watches(&self) -> Watch {
+        Watch {
+            directory: true,
+            queues: self.show_detail && self.pane == UserPane::Sync,
+            ..Watch::NONE
+        }
+    }
+
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         if self.table.navigate(action) {
             return true;
@@ -354,7 +412,7 @@ impl View for Users {
                 };
                 self.table.reset();
             }
-            Action::Detail | Action::Open => self.show_detail = !self.show_detail,
+            Action::Describe | Action::Open => self.show_detail = !self.show_detail,
             Action::NextPane => {
                 if self.show_detail {
                     self.pane = match self.pane {
@@ -370,17 +428,22 @@ impl View for Users {
             Action::ScheduleSync => match self.table.selected_row() {
                 Some(r) => {
                     let username = r.username.clone();
-                    ctx.overlay(crate::tui::overlay::yes_no(
-                        self.id,
-                        Tag::ScheduleUser {
-                            username: username.clone(),
+                    ctx.confirm(
+                        Action::ScheduleSync,
+                        Ask {
+                            owner: self.id,
+                            tag: Tag::ScheduleUser {
+                                username: username.clone(),
+                            },
+                            title: "Schedule sync".into(),
+                            lines: vec![
+                                format!("Queue {username} and its groups for every active authority?"),
+                                "The sender reads the user's current state when it sends.".into(),
+                            ],
+                            word: username,
+                            escalate: false,
                         },
-                        "Schedule sync",
-                        vec![
-                            format!("Queue {username} and its groups for every active authority?"),
-                            "The sender reads the user's current state when it sends.".into(),
-                        ],
-                    ))
+                    )
                 }
                 None => ctx.status(super::Level::Warn, "no user selected"),
             },
@@ -402,8 +465,8 @@ impl View for Users {
         true
     }
 
-    fn on_reply(&mut self, call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
-        if self.table.on_reply(&result) {
+    fn on_reply(&mut self, call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
+        if self.table.on_reply(&call, &result, ctx) {
             return;
         }
         match result {
@@ -411,7 +474,7 @@ impl View for Users {
                 self.detail_inflight = false;
                 self.detail = Some(*d);
             }
-            Err(_) if call == "user" => self.detail_inflight = false,
+            Err(_) if matches!(call, Call::UserDetail(_)) => self.detail_inflight = false,
             Ok(Data::UserSyncItems(name, items)) => {
                 self.extra_inflight = false;
                 self.sync_items = Some((name, items));
@@ -424,19 +487,18 @@ impl View for Users {
                 self.extra_inflight = false;
                 self.holdings = Some((name, h));
             }
-            Err(e) if call == "user sync items" || call == "user history" || call == "user authorities" => {
+            Err(e)
+                if matches!(
+                    call,
+                    Call::UserSyncItems(_) | Call::UserHistory(_) | Call::UserHoldings(_)
+                ) =>
+            {
                 self.extra_inflight = false;
-                let name = self
-                    .table
-                    .selected_row()
-                    .map(|r| r.username.clone())
-                    .unwrap_or_default();
-                if call == "user history" {
-                    self.history = Some((name, Vec::new()));
-                } else if call == "user authorities" {
-                    self.holdings = Some((name, Vec::new()));
-                } else {
-                    self.sync_items = Some((name, Vec::new()));
+                match call {
+                    Call::UserHistory(name) => self.history = Some((name, Vec::new())),
+                    Call::UserHoldings(name) => self.holdings = Some((name, Vec::new())),
+                    Call::UserSyncItems(name) => self.sync_items = Some((name, Vec::new())),
+                    _ => {}
                 }
                 ctx.status(super::Level::Error, e);
             }
@@ -494,6 +556,11 @@ impl View for Users {
         self.table.base.school = Some(school);
         self.table.filter.clear();
         self.table.reset();
+    }
+
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        let len = self.table.rows() as usize;
+        self.table.state.click(x, y, len) == Some(true)
     }
 
     fn filter(&self) -> &str {

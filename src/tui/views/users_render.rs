@@ -8,13 +8,14 @@ use super::users::{UserPane, UserTable, Users};
 use crate::engine::overview::UserRow;
 use crate::engine::users::UserDetail;
 use crate::model::UserState;
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{days_left, kv, num, panel, scroll_to};
+use crate::tui::widgets::{days_left, kv, num, panel, plural, safe};
 use chrono::NaiveDate;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 /// Which columns a user table shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,151 +24,120 @@ pub enum Columns {
     Limbo,
 }
 
+const USER_COLUMNS: [Column; 7] = [
+    Column::fixed("username", 20),
+    Column::fill("name", 2, 16),
+    Column::fixed("state", 6),
+    Column::fill("schools", 1, 10),
+    Column::fill("roles", 1, 10),
+    Column::fixed("record uid", 14),
+    Column::fixed("purge", 10),
+];
+
+const LIMBO_COLUMNS: [Column; 6] = [
+    Column::fixed("username", 20),
+    Column::fill("name", 1, 16),
+    Column::fixed("purge", 10),
+    Column::fixed("left", 12),
+    Column::fill("roles", 1, 10),
+    Column::fixed("record uid", 14),
+];
+
+impl Columns {
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Columns::Users => &USER_COLUMNS,
+            Columns::Limbo => &LIMBO_COLUMNS,
+        }
+    }
+}
+
 fn roles(r: &UserRow) -> String {
     r.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// The title's count: `1,000,000 users`, `10,000+ users`, `… users`.
-fn count_label(t: &UserTable, noun: &str) -> String {
+fn count_label(t: &UserTable, one: &str, many: &str) -> String {
     match t.total {
-        Some(c) if c.capped => format!("{}+ {noun}", num(c.n)),
-        Some(c) => format!("{} {noun}", num(c.n)),
-        None => format!("… {noun}"),
+        Some(c) if c.capped => format!("{}+ {many}", num(c.n)),
+        Some(c) => plural(c.n, one, many),
+        None => format!("… {many}"),
     }
+}
+
+/// One user as a table row.
+pub fn user_row(r: &UserRow, cols: Columns, today: NaiveDate) -> Row {
+    let name = format!("{}, {}", r.lastname, r.firstname);
+    let purge = r.purge_at.map(|d| d.to_string()).unwrap_or_default();
+    let state_slot = if r.state == UserState::Limbo {
+        Slot::Limbo
+    } else {
+        Slot::Active
+    };
+    let cells = match cols {
+        Columns::Users => vec![
+            Cell::new(&r.username),
+            Cell::new(name),
+            Cell::styled(r.state.as_str(), state_slot),
+            Cell::new(r.schools.join(",")),
+            Cell::new(roles(r)),
+            Cell::new(&r.record_uid),
+            Cell::new(purge),
+        ],
+        Columns::Limbo => {
+            let left = r.purge_at.map(|d| days_left(today, d)).unwrap_or_default();
+            let overdue = r.purge_at.is_some_and(|d| d <= today);
+            vec![
+                Cell::new(&r.username),
+                Cell::new(name),
+                Cell::new(purge),
+                if overdue {
+                    Cell::styled(left, Slot::Warn)
+                } else {
+                    Cell::new(left)
+                },
+                Cell::new(roles(r)),
+                Cell::new(&r.record_uid),
+            ]
+        }
+    };
+    Row::new(r.username.clone(), cells)
 }
 
 pub fn render_table(t: &mut UserTable, cols: Columns, title: String, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-    let th = rc.theme;
     let today = rc.clock.today();
-    let height = area.height.saturating_sub(3) as u64;
-    t.height = height.max(1);
-    t.top = scroll_to(t.top, t.selected, t.height);
-    let wide = area.width >= 110;
-    let mut rows = Vec::with_capacity(height as usize);
-    for i in t.top..t.top + height {
-        let Some(r) = t.row(i) else {
-            continue;
-        };
-        let state_style = if r.state == UserState::Limbo {
-            th.get(Slot::Limbo)
-        } else {
-            th.get(Slot::Active)
-        };
-        let name = format!("{}, {}", r.lastname, r.firstname);
-        let purge = r.purge_at.map(|d| d.to_string()).unwrap_or_default();
-        let cells: Vec<Cell> = match cols {
-            Columns::Users => {
-                let mut c = vec![
-                    Cell::from(r.username.clone()),
-                    Cell::from(name),
-                    Cell::from(Span::styled(r.state.as_str(), state_style)),
-                    Cell::from(r.schools.join(",")),
-                    Cell::from(roles(r)),
-                ];
-                if wide {
-                    c.push(Cell::from(r.record_uid.clone()));
-                    c.push(Cell::from(purge));
-                }
-                c
-            }
-            Columns::Limbo => {
-                let left = r.purge_at.map(|d| days_left(today, d)).unwrap_or_default();
-                let overdue = r.purge_at.is_some_and(|d| d <= today);
-                let mut c = vec![
-                    Cell::from(r.username.clone()),
-                    Cell::from(name),
-                    Cell::from(roles(r)),
-                    Cell::from(purge),
-                    Cell::from(Span::styled(
-                        left,
-                        if overdue {
-                            th.get(Slot::Warn)
-                        } else {
-                            th.get(Slot::Base)
-                        },
-                    )),
-                ];
-                if wide {
-                    c.insert(3, Cell::from(r.record_uid.clone()));
-                }
-                c
-            }
-        };
-        let style = if i == t.selected {
-            th.get(Slot::Selected)
-        } else {
-            th.get(Slot::Base)
-        };
-        rows.push(Row::new(cells).style(style));
-    }
-    let (header, widths): (Vec<&str>, Vec<Constraint>) = match (cols, wide) {
-        (Columns::Users, false) => (
-            vec!["username", "name", "state", "schools", "roles"],
-            vec![
-                Constraint::Length(20),
-                Constraint::Fill(2),
-                Constraint::Length(6),
-                Constraint::Fill(1),
-                Constraint::Length(10),
-            ],
-        ),
-        (Columns::Users, true) => (
-            vec!["username", "name", "state", "schools", "roles", "record uid", "purge"],
-            vec![
-                Constraint::Length(20),
-                Constraint::Fill(2),
-                Constraint::Length(6),
-                Constraint::Fill(2),
-                Constraint::Length(14),
-                Constraint::Length(14),
-                Constraint::Length(10),
-            ],
-        ),
-        (Columns::Limbo, false) => (
-            vec!["username", "name", "roles", "purge", "left"],
-            vec![
-                Constraint::Length(20),
-                Constraint::Fill(1),
-                Constraint::Length(8),
-                Constraint::Length(10),
-                Constraint::Length(12),
-            ],
-        ),
-        (Columns::Limbo, true) => (
-            vec!["username", "name", "roles", "record uid", "purge", "left"],
-            vec![
-                Constraint::Length(20),
-                Constraint::Fill(1),
-                Constraint::Length(14),
-                Constraint::Length(14),
-                Constraint::Length(10),
-                Constraint::Length(12),
-            ],
-        ),
+    let len = t.rows() as usize;
+    let empty = t.total.is_some_and(|c| c.n == 0);
+    let note = match (&t.error, t.loading(), empty) {
+        (Some(e), _, _) => Note::Error(e),
+        (None, true, _) => Note::Loading,
+        (None, false, true) => Note::Empty("no matches"),
+        _ => Note::Rows,
     };
-    let mut block = panel(title, th);
-    if let Some(note) = super::table_note(
-        t.error.as_deref(),
-        t.loading(),
-        t.total.is_some_and(|c| c.n == 0).then_some("no matches"),
-        area.width,
-        th,
-    ) {
-        block = block.title_bottom(note);
-    } else {
-        let pos = format!(" {} of {} ", num(t.selected + 1), count_label(t, "").trim_end());
-        block = block.title_bottom(Line::from(Span::styled(pos, th.get(Slot::Dim))).right_aligned());
-    }
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(th.get(Slot::Header)))
-        .block(block);
-    frame.render_widget(table, area);
+    let spec = TableSpec {
+        title,
+        columns: cols.columns(),
+        len,
+        note,
+        hint: None,
+        focused: true,
+    };
+    let mut state = std::mem::take(&mut t.state);
+    table::render(
+        &mut state,
+        spec,
+        &mut |i| t.row(i as u64).map(|r| user_row(r, cols, today)),
+        frame,
+        area,
+        rc.theme,
+    );
+    t.state = state;
 }
 
 pub fn render_users(v: &mut Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
-    let mut title = format!("Users · {}", count_label(&v.table, "users"));
+    let mut title = format!("Users · {}", count_label(&v.table, "user", "users"));
     if let Some(s) = &v.table.base.school {
-        title.push_str(&format!(" · school {s}"));
+        title.push_str(&format!(" · school {}", safe(s)));
     }
     title.push_str(&format!(" · {} · sort {}", v.state_label(), v.sort_label()));
     if v.table.base.descending {
@@ -221,12 +191,12 @@ fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                     for i in items {
                         let slot = if i.state == "trash" { Slot::Error } else { Slot::Accent };
                         lines.push(Line::from(vec![
-                            Span::styled(format!("{:<14} ", i.authority), t.get(Slot::Base)),
+                            Span::styled(format!("{:<14} ", safe(&i.authority)), t.get(Slot::Base)),
                             Span::styled(format!("{:<9}", i.state), t.get(slot)),
                             Span::styled(format!("attempts {} ", i.attempts), t.get(Slot::Dim)),
                         ]));
                         if let Some(e) = &i.error {
-                            lines.push(Line::from(Span::styled(format!("  {e}"), t.get(Slot::Error))));
+                            lines.push(Line::from(Span::styled(format!("  {}", safe(e)), t.get(Slot::Error))));
                         }
                     }
                 }
@@ -273,8 +243,8 @@ fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                                 format!("{} ", e.at.get(..16).unwrap_or(&e.at).replace('T', " ")),
                                 t.get(Slot::Dim),
                             ),
-                            Span::styled(format!("{} ", e.school), t.get(Slot::Accent)),
-                            Span::styled(event, t.get(Slot::Base)),
+                            Span::styled(format!("{} ", safe(&e.school)), t.get(Slot::Accent)),
+                            Span::styled(safe(&event), t.get(Slot::Base)),
                             Span::styled(
                                 e.line.map(|l| format!(" · line {l}")).unwrap_or_default(),
                                 t.get(Slot::Dim),
@@ -291,7 +261,7 @@ fn render_pane(v: &Users, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
                                 })
                                 .collect();
                             lines.push(Line::from(Span::styled(
-                                format!("  {}", fields.join(" · ")),
+                                format!("  {}", safe(&fields.join(" · "))),
                                 t.get(Slot::Base),
                             )));
                         }
@@ -344,13 +314,13 @@ pub fn render_detail(d: Option<&UserDetail>, frame: &mut Frame, area: Rect, rc: 
             .unwrap_or_default();
         let classes = u.classes.get(school).map(|c| c.join(",")).unwrap_or_default();
         lines.push(Line::from(vec![
-            Span::styled(format!("  {school} "), t.get(Slot::Accent)),
+            Span::styled(format!("  {} ", safe(school)), t.get(Slot::Accent)),
             Span::styled(format!("{roles} "), t.get(Slot::Base)),
             Span::styled(
                 if classes.is_empty() {
                     String::new()
                 } else {
-                    format!("classes {classes}")
+                    format!("classes {}", safe(&classes))
                 },
                 t.get(Slot::Dim),
             ),
@@ -365,14 +335,14 @@ pub fn render_detail(d: Option<&UserDetail>, frame: &mut Frame, area: Rect, rc: 
         ))),
         Some(r) => {
             lines.push(Line::from(Span::styled(
-                format!("  {} · line {} · run {}", r.school, r.line, r.run_id),
+                format!("  {} · line {} · run {}", safe(&r.school), r.line, r.run_id),
                 t.get(Slot::Dim),
             )));
             for (k, v) in &r.row {
                 let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {k:<12}"), t.get(Slot::Dim)),
-                    Span::styled(v, t.get(Slot::Base)),
+                    Span::styled(format!("  {:<11} ", safe(k)), t.get(Slot::Dim)),
+                    Span::styled(safe(&v), t.get(Slot::Base)),
                 ]));
             }
         }

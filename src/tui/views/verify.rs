@@ -8,18 +8,26 @@
 //! the repairs and audits.
 
 use super::{Ctx, Level, RenderCtx, View, ViewId};
-use crate::engine::api::{EngineEvent, JobId, JobKind, JobOutcome};
+use crate::engine::api::{EngineEvent, JobEnd, JobId, JobKind, JobOutcome};
 use crate::engine::sync::verify::{VerifyKind, VerifyReport, VerifyRequest};
 use crate::tui::action::Action;
-use crate::tui::overlay::{self, Answer, Tag};
+use crate::tui::overlay::{self, Accept, Answer, Ask, Tag};
 use crate::tui::request::{Call, Data};
+use crate::tui::table::{self, Cell, Column, Note, Row, TableSpec, TableState};
 use crate::tui::theme::Slot;
-use crate::tui::widgets::{clip, kv, num, panel};
+use crate::tui::widgets::{clip, kv, num, panel, safe};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use std::collections::BTreeSet;
+
+const COLUMNS: [Column; 4] = [
+    Column::fixed("", 1),
+    Column::fixed("", 11),
+    Column::fill("object", 2, 20),
+    Column::fill("name", 1, 12),
+];
 
 const KINDS: [VerifyKind; 5] = [
     VerifyKind::All,
@@ -43,7 +51,7 @@ pub struct Finding {
 pub struct Verify {
     pub report: Option<VerifyReport>,
     pub last: Option<VerifyRequest>,
-    pub selected: usize,
+    pub table: TableState,
     pub filter: String,
     /// Objects marked for "fix selected".
     pub marked: BTreeSet<String>,
@@ -141,14 +149,39 @@ impl Verify {
             authority: req.authority.clone(),
             objects,
         };
-        ctx.overlay(if deletes > 0 {
+        if deletes > 0 {
             lines.push(format!(
                 "{deletes} unexpected one(s) are DELETED on the target. Type fix."
             ));
-            overlay::typed(ViewId::Verify, tag, "Fix marked differences", lines, "fix")
-        } else {
-            overlay::yes_no(ViewId::Verify, tag, "Fix marked differences", lines)
-        });
+        }
+        ctx.confirm(
+            Action::FixSelected,
+            Ask {
+                owner: ViewId::Verify,
+                tag,
+                title: "Fix marked differences".into(),
+                lines,
+                word: "fix".into(),
+                escalate: deletes > 0,
+            },
+        );
+    }
+
+    fn row(&self, f: &Finding) -> Row {
+        let slot = match f.what {
+            "missing" => Slot::Warn,
+            "unexpected" => Slot::Error,
+            _ => Slot::Accent,
+        };
+        Row::new(
+            f.object.clone(),
+            vec![
+                Cell::styled(if self.marked.contains(&f.object) { "●" } else { " " }, Slot::Accent),
+                Cell::styled(f.what, slot),
+                Cell::new(&f.object),
+                Cell::new(&f.name),
+            ],
+        )
     }
 }
 
@@ -161,11 +194,23 @@ impl View for Verify {
 
     fn on_action(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         let n = self.visible().len();
+        if self.table.navigate(action, n) {
+            return true;
+        }
         match action {
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp | Action::Top => self.selected = 0,
-            Action::PageDown | Action::Bottom => self.selected = n.saturating_sub(1),
+            Action::Describe => {
+                if let Some(f) = self.visible().get(self.table.selected) {
+                    let mut fields = vec![
+                        ("difference".into(), f.what.to_string()),
+                        ("object".into(), f.object.clone()),
+                        ("name".into(), f.name.clone()),
+                    ];
+                    if !f.fields.is_empty() {
+                        fields.push(("fields".into(), f.fields.join("\n")));
+                    }
+                    ctx.describe(format!("Difference {}", f.object), fields);
+                }
+            }
             Action::RunVerify => {
                 self.picking = Some(String::new());
                 ctx.ask(ViewId::Verify, Call::SyncSchools);
@@ -173,27 +218,31 @@ impl View for Verify {
             Action::FixAll => match (&self.last, &self.report) {
                 (Some(req), Some(r)) if !r.clean => {
                     let total = r.counts.missing + r.counts.unexpected + r.counts.different;
-                    ctx.overlay(overlay::typed(
-                        ViewId::Verify,
-                        Tag::VerifyFix,
-                        "Fix all differences",
-                        vec![
-                            format!("Queue repairs of {total} object(s) on {}:", req.authority),
-                            "missing ones are created, different ones sent again,".into(),
-                            "unexpected ones DELETED on the target. Type fix to confirm.".into(),
-                        ],
-                        "fix",
-                    ))
+                    ctx.confirm(
+                        Action::FixAll,
+                        Ask {
+                            owner: ViewId::Verify,
+                            tag: Tag::VerifyFix,
+                            title: "Fix all differences".into(),
+                            lines: vec![
+                                format!("Queue repairs of {total} object(s) on {}:", req.authority),
+                                "missing ones are created, different ones sent again,".into(),
+                                "unexpected ones DELETED on the target. Type fix to confirm.".into(),
+                            ],
+                            word: "fix".into(),
+                            escalate: true,
+                        },
+                    )
                 }
                 _ => ctx.status(Level::Info, "nothing to fix: run verify (v) first"),
             },
             Action::Select => {
-                if let Some(f) = self.visible().get(self.selected)
+                if let Some(f) = self.visible().get(self.table.selected)
                     && !self.marked.remove(&f.object)
                 {
                     self.marked.insert(f.object.clone());
                 }
-                self.selected = (self.selected + 1).min(n.saturating_sub(1));
+                self.table.navigate(Action::Down, n);
             }
             Action::SelectAll => {
                 let visible = self.visible();
@@ -213,7 +262,7 @@ impl View for Verify {
         true
     }
 
-    fn on_reply(&mut self, _call: &'static str, result: Result<Data, String>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, _call: Call, result: Result<Data, String>, ctx: &mut Ctx) {
         match result {
             Ok(Data::SyncSchools(rows)) if self.picking.take().is_some() => ctx.overlay(overlay::picker(
                 ViewId::Verify,
@@ -253,6 +302,7 @@ impl View for Verify {
                 "Verify filter",
                 "LDAP-style filter (empty: everything)",
                 "",
+                Accept::Text,
             )),
             (Tag::VerifyFilter { authority, kind }, Answer::Text(f)) => {
                 let kind = KINDS
@@ -289,19 +339,23 @@ impl View for Verify {
             self.job = Some(info.id);
         }
         if let EngineEvent::JobFinished {
-            result: Ok(JobOutcome::Verify(r)),
+            end: JobEnd::Done(JobOutcome::Verify(r)),
             ..
         } = event
         {
             if let Some(fixed) = &r.fixed {
                 ctx.status(
                     Level::Ok,
-                    format!("fix queued {} item(s) for {}", fixed.queued, r.authority),
+                    format!(
+                        "fix queued {} for {}",
+                        crate::tui::widgets::plural(fixed.queued, "item", "items"),
+                        r.authority
+                    ),
                 );
             }
             self.report = Some((**r).clone());
             self.error = None;
-            self.selected = 0;
+            self.table.reset();
             self.marked.clear();
         }
     }
@@ -310,9 +364,14 @@ impl View for Verify {
         &self.filter
     }
 
+    fn click(&mut self, x: u16, y: u16, _ctx: &mut Ctx) -> bool {
+        self.table.click(x, y, self.visible().len());
+        false
+    }
+
     fn set_filter(&mut self, text: String, _ctx: &mut Ctx) {
         self.filter = text;
-        self.selected = 0;
+        self.table.reset();
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, rc: &RenderCtx) {
@@ -371,57 +430,43 @@ impl View for Verify {
             summary.push(super::jobs_render::progress_line(j, rc));
         }
         let mut block = panel("Verify", t);
-        if let Some(note) = super::table_note(self.error.as_deref(), false, None, area.width, t) {
-            block = block.title_bottom(note);
+        if let Some(e) = &self.error {
+            block = block.title_bottom(Line::from(Span::styled(
+                format!(" {} ", clip(&safe(e), (area.width as usize).saturating_sub(4))),
+                t.get(Slot::Error),
+            )));
         }
         frame.render_widget(Paragraph::new(summary).block(block), head);
 
-        let room = top.height.saturating_sub(3) as usize;
-        let skip = self.selected.saturating_sub(room.saturating_sub(1));
-        let rows: Vec<Row> = visible
-            .iter()
-            .enumerate()
-            .skip(skip)
-            .map(|(i, f)| {
-                let slot = match f.what {
-                    "missing" => Slot::Warn,
-                    "unexpected" => Slot::Error,
-                    _ => Slot::Accent,
-                };
-                let mark = if self.marked.contains(&f.object) { "●" } else { " " };
-                Row::new(vec![
-                    Cell::from(Span::styled(mark, t.get(Slot::Accent))),
-                    Cell::from(Span::styled(f.what, t.get(slot))),
-                    Cell::from(f.object.clone()),
-                    Cell::from(f.name.clone()),
-                ])
-                .style(if i == self.selected {
-                    t.get(Slot::Selected)
-                } else {
-                    t.get(Slot::Base)
-                })
-            })
-            .collect();
         let mut title = format!("Differences · {}", visible.len());
         if !self.marked.is_empty() {
             title.push_str(&format!(" · {} marked (F fixes them)", self.marked.len()));
         }
         super::push_filter(&mut title, &self.filter);
-        frame.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(1),
-                    Constraint::Length(11),
-                    Constraint::Fill(2),
-                    Constraint::Fill(1),
-                ],
-            )
-            .header(Row::new(vec!["", "", "object", "name"]).style(t.get(Slot::Header)))
-            .block(panel(title, t)),
+        let len = visible.len();
+        let spec = TableSpec {
+            title,
+            columns: &COLUMNS,
+            len,
+            note: if self.report.is_some() && len == 0 {
+                Note::Empty("no differences")
+            } else {
+                Note::Rows
+            },
+            hint: Some("Space marks"),
+            focused: true,
+        };
+        let mut state = std::mem::take(&mut self.table);
+        table::render(
+            &mut state,
+            spec,
+            &mut |i| visible.get(i).map(|f| self.row(f)),
+            frame,
             top,
+            t,
         );
-        let lines: Vec<Line> = match visible.get(self.selected) {
+        self.table = state;
+        let lines: Vec<Line> = match visible.get(self.table.selected) {
             None => Vec::new(),
             Some(f) if f.fields.is_empty() => vec![kv(
                 f.what,
@@ -431,9 +476,12 @@ impl View for Verify {
                 },
                 t,
             )],
-            Some(f) => f.fields.iter().map(|d| Line::from(d.clone())).collect(),
+            Some(f) => f.fields.iter().map(|d| Line::from(safe(d))).collect(),
         };
-        let name = visible.get(self.selected).map(|f| f.object.clone()).unwrap_or_default();
+        let name = visible
+            .get(self.table.selected)
+            .map(|f| f.object.clone())
+            .unwrap_or_default();
         frame.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
