@@ -271,13 +271,26 @@ impl ScimTarget {
         }
     }
 
+    /// A write that failed may still have happened on the server (a
+    /// timeout, a lost answer): the drain's listing no longer speaks for
+    /// this account, which is asked for live from now on.
+    fn uncertain(&self, desired: &Desired) {
+        let external_id = match desired {
+            Desired::Skip => return,
+            Desired::Absent { external_id, .. } => external_id,
+            Desired::Present(m) | Desired::Deactivated(m) => &m.external_id,
+        };
+        self.update_snapshot(|s| s.forget(external_id));
+    }
+
     /// SCIM ids of users by external id; unknown ones are left out.
     /// Looks up `lookup_batch` users per request; a server that answers an
     /// `or` filter with 400 gets one `eq` per user from then on.
     fn resolve(&self, external_ids: &[String]) -> Result<HashMap<String, String>, TargetError> {
         let mut out = HashMap::with_capacity(external_ids.len());
-        // The drain's listing knows them (with what this drain created):
-        // one it does not list is not on the target.
+        // The drain's listing knows them (with what this drain wrote): one
+        // it does not list is not on the target, unless a write of it
+        // failed in this drain (then it is asked for, see `uncertain`).
         let unknown: Vec<String> = self
             .with_snapshot(|s| {
                 external_ids
@@ -397,18 +410,30 @@ impl Target for ScimTarget {
 
     fn apply_batch(&self, desired: &[&Desired]) -> Vec<Result<Applied, TargetError>> {
         match self.bulk_limits() {
-            Some(limits) => self.apply_bulk(desired, limits),
+            Some(limits) => {
+                let results = self.apply_bulk(desired, limits);
+                for (d, r) in desired.iter().zip(&results) {
+                    if r.is_err() {
+                        self.uncertain(d);
+                    }
+                }
+                results
+            }
             None => desired.iter().map(|d| self.apply(d)).collect(),
         }
     }
 
     fn apply(&self, desired: &Desired) -> Result<Applied, TargetError> {
-        match desired {
+        let result = match desired {
             Desired::Skip => Ok(Applied::Skipped),
             Desired::Absent { class, external_id } => self.once_more(|fresh| self.delete(*class, external_id, fresh)),
             Desired::Present(m) => self.once_more(|fresh| self.present(m, fresh)),
             Desired::Deactivated(m) => self.once_more(|fresh| self.deactivate(m, fresh)),
+        };
+        if result.is_err() {
+            self.uncertain(desired);
         }
+        result
     }
 
     fn fetch(&self, class: Class, external_id: &str) -> Result<Option<RemoteObject>, TargetError> {
