@@ -8,10 +8,14 @@
 //!
 //! * embedded: drain N queued users to the embedded target (items/s of the
 //!   drain alone; queueing is timed separately).
-//! * scim: N users to scim2-server through rollcall, and the same requests
-//!   (same payloads, same concurrency) from a minimal direct HTTP client to
-//!   another tenant of the same server process; prints both rates and the
-//!   ratio. Needs `SCIM2_SERVER_BIN` or `.venv/bin/scim2-server`.
+//! * scim: the initial sync of N users with their classes and school groups
+//!   to scim2-server through rollcall (list, then diff; Bulk), against a
+//!   minimal direct client sending the same objects with one request per
+//!   operation (a lookup and a create) to another tenant of the same
+//!   server process; prints both rates, the ratio (target ≥ 2) and
+//!   rollcall's HTTP requests per object. Then a resync of the unchanged
+//!   target: writes (target 0) and time against the server's own listing
+//!   time (target ≤ 1.2×). Needs `SCIM2_SERVER_BIN` or `.venv/bin/scim2-server`.
 //! * coalesce: M changes to N users while the authority is down (the
 //!   distributor and sender run after every 1,000 changes, as a daemon
 //!   would); prints the number of queue files left.
@@ -87,6 +91,26 @@ fn embedded(base: &Path) {
     );
 }
 
+/// A minimal client's listing of an endpoint, as the server pages it
+/// (`count=1000`): how long the server itself takes to list.
+fn listing_seconds(port: u16, endpoint: &str) -> (f64, usize) {
+    let t = Instant::now();
+    let mut start = 1;
+    let mut seen = 0;
+    loop {
+        let (code, body) = scim::request(port, "GET", &format!("{endpoint}?startIndex={start}&count=1000"), "");
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let n = v["Resources"].as_array().map_or(0, Vec::len);
+        let total = v["totalResults"].as_u64().unwrap_or(0) as usize;
+        seen += n;
+        start += n;
+        if n == 0 || seen >= total {
+            return (t.elapsed().as_secs_f64(), seen);
+        }
+    }
+}
+
 fn scim(base: &Path) {
     let n: usize = arg("--users", 2000);
     let workers: usize = arg("--workers", 4);
@@ -105,21 +129,15 @@ fn scim(base: &Path) {
         format!("authorities.idb.token_file=\"{}\"", token.display()),
         "authorities.idb.schools=[\"*\"]".to_string(),
         format!("authorities.idb.workers={workers}"),
-        "authorities.idb.mapping.school_groups=false".to_string(),
     ];
     let mut e = engine(&data, &sets);
     populate(&mut e, n);
     e.distribute(None).expect("distribute");
-    // Only users are compared: drop the group items.
-    let queue = data.join("queues/out/idb");
-    for f in std::fs::read_dir(&queue).expect("queue").flatten() {
-        if f.file_name().to_string_lossy().starts_with("2-") {
-            std::fs::remove_file(f.path()).expect("rm");
-        }
-    }
-    let queued = count_files(&queue);
+    let queued = count_files(&data.join("queues/out/idb"));
 
-    // The direct client: the same lookup + create per user, same payloads.
+    // The direct client: the same objects with one request per operation
+    // (a lookup, then a create), users first, then the classes and school
+    // groups with their members; the same concurrency.
     let cfg = e.config().authorities["idb"].clone();
     let mapper = Mapper::new(&cfg, &["*".to_string()], "limbo");
     let mut users = Vec::with_capacity(n);
@@ -129,41 +147,127 @@ fn scim(base: &Path) {
             true
         })
         .expect("users");
-    let payloads: Vec<(String, String)> = users
+    let lookup = |ext: &str, endpoint: &str| {
+        let filter = rollcall::engine::sync::target::scim::scim_eq_filter("externalId", ext);
+        format!("/direct/{endpoint}?filter={}&count=2", scim::encode(&filter))
+    };
+    let user_jobs: Vec<(String, String, String)> = users
         .iter()
         .map(|u| {
             let m = mapper.map_user(u, &Default::default(), true);
-            let filter = rollcall::engine::sync::target::scim::scim_eq_filter("externalId", &m.external_id);
             (
-                format!("/direct/Users?filter={}&count=2", scim::encode(&filter)),
+                m.external_id.clone(),
+                lookup(&m.external_id, "Users"),
                 serde_json::Value::Object(m.attributes).to_string(),
             )
         })
         .collect();
-    let next = AtomicUsize::new(0);
+    // Groups: (external id, name, member external ids).
+    let mut groups: std::collections::BTreeMap<String, (String, Vec<String>)> = Default::default();
+    for u in &users {
+        let ext = rollcall::engine::sync::mapping::user_external_id(&u.key);
+        for m in &u.memberships {
+            groups
+                .entry(format!("school:{}", m.school))
+                .or_insert_with(|| (m.school.clone(), Vec::new()))
+                .1
+                .push(ext.clone());
+            for c in &m.classes {
+                groups
+                    .entry(format!("class:{}:{c}", m.school))
+                    .or_insert_with(|| (format!("{}-{c}", m.school), Vec::new()))
+                    .1
+                    .push(ext.clone());
+            }
+        }
+    }
+    let groups: Vec<(String, String, Vec<String>)> = groups.into_iter().map(|(k, (n, m))| (k, n, m)).collect();
+    let ids = std::sync::Mutex::new(std::collections::HashMap::<String, String>::new());
     let t = Instant::now();
+    let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((lookup, body)) = payloads.get(i) else { break };
+                    let Some((ext, lookup, body)) = user_jobs.get(i) else {
+                        break;
+                    };
                     assert_eq!(scim::request(port, "GET", lookup, "").0, 200);
-                    assert_eq!(scim::request(port, "POST", "/direct/Users", body).0, 201);
+                    let (code, created) = scim::request(port, "POST", "/direct/Users", body);
+                    assert_eq!(code, 201);
+                    let v: serde_json::Value = serde_json::from_slice(&created).expect("json");
+                    let id = v["id"].as_str().expect("id").to_string();
+                    ids.lock().expect("ids").insert(ext.clone(), id);
                 }
             });
         }
     });
-    let direct = n as f64 / t.elapsed().as_secs_f64();
+    let ids = ids.into_inner().expect("ids");
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((ext, name, members)) = groups.get(i) else {
+                        break;
+                    };
+                    assert_eq!(scim::request(port, "GET", &lookup(ext, "Groups"), "").0, 200);
+                    let body = serde_json::json!({
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "externalId": ext, "displayName": name,
+                        "members": members.iter().map(|m| serde_json::json!({"value": ids[m]})).collect::<Vec<_>>(),
+                    });
+                    assert_eq!(scim::request(port, "POST", "/direct/Groups", &body.to_string()).0, 201);
+                }
+            });
+        }
+    });
+    let objects = user_jobs.len() + groups.len();
+    let direct_secs = t.elapsed().as_secs_f64();
+    let direct = objects as f64 / direct_secs;
 
     let t = Instant::now();
     let out = e.sync_run(&SyncOptions::default(), &mut Quiet).expect("sync");
-    let ours = out.authorities[0].sent as f64 / t.elapsed().as_secs_f64();
-    assert!(out.complete && out.authorities[0].sent as usize == queued, "{out:?}");
+    let secs = t.elapsed().as_secs_f64();
+    let a = &out.authorities[0];
+    assert!(out.complete && a.sent as usize == queued && out.trashed == 0, "{out:?}");
+    let ours = a.sent as f64 / secs;
     println!(
-        "scim: {n} users, {workers} workers: direct client {direct:.0} users/s, rollcall {ours:.0} users/s, \
-         ratio {:.2} (target ≥ 0.90)",
+        "scim: initial sync of {n} users with {} groups ({objects} objects), {workers} workers: direct client \
+         {direct:.0} objects/s ({:.1} s, 2 requests per object), rollcall {ours:.0} objects/s ({secs:.1} s, \
+         {:.3} requests per object, {} in all), ratio {:.2} (target ≥ 2)",
+        groups.len(),
+        direct_secs,
+        a.requests as f64 / a.sent.max(1) as f64,
+        a.requests,
         ours / direct
+    );
+
+    // Resync of the unchanged target: everything queued again, nothing
+    // written; against the server's own listing time.
+    let (users_secs, listed_users) = listing_seconds(port, "/rollcall/Users");
+    let (groups_secs, listed_groups) = listing_seconds(port, "/rollcall/Groups");
+    let listing = users_secs + groups_secs;
+    let t = Instant::now();
+    let scheduled = e.resync(Some("idb"), &mut Quiet).expect("resync");
+    let queue_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let out = e.sync_run(&SyncOptions::default(), &mut Quiet).expect("sync");
+    let drain_secs = t.elapsed().as_secs_f64();
+    let a = &out.authorities[0];
+    let unchanged = a.applied.get("unchanged").copied().unwrap_or(0);
+    assert!(out.complete && unchanged == a.sent, "{out:?}");
+    println!(
+        "scim: resync of the unchanged target ({} objects): {} written, {} requests; queueing {queue_secs:.2} s, \
+         drain {drain_secs:.2} s; the server's own listing of {listed_users} users and {listed_groups} groups \
+         {listing:.2} s; drain / listing {:.2}, (queueing + drain) / listing {:.2} (target ≤ 1.2)",
+        scheduled.objects,
+        a.sent - unchanged,
+        a.requests,
+        drain_secs / listing,
+        (queue_secs + drain_secs) / listing
     );
 }
 

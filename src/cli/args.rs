@@ -244,6 +244,8 @@ pub enum AuthoritiesCmd {
     },
     /// Send to a held or unreachable authority again (audited).
     Resume { name: String },
+    /// Ask a SCIM authority's server again what it supports (discovery).
+    Refresh { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,14 +255,16 @@ pub enum SyncCmd {
         /// Only this authority.
         #[arg(long, value_name = "NAME")]
         authority: Option<String>,
-        /// Drain the queues, then exit (0: drained, 4: items left, with why).
+        /// Drain the queues, then exit (0: drained, 5: drained but items went
+        /// to trash, 4: items left, with why).
         #[arg(long)]
         once: bool,
         /// Parallel requests per authority (default: its `workers`).
         #[arg(long, value_name = "N")]
         workers: Option<usize>,
-        /// With --once: give up on an authority whose next retry or probe is
-        /// further away than this.
+        /// With --once: the longest it waits for anything — a retry, a probe,
+        /// or an answer (requests in flight are then stopped, their items
+        /// put back).
         #[arg(long, value_name = "SECS", default_value_t = 60.0)]
         max_wait: f64,
     },

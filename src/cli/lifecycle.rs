@@ -1,8 +1,9 @@
 //! Process lifecycle: signals (signal-hook) and the service manager.
 //!
 //! * SIGTERM / SIGINT: the first asks the running job to stop (its
-//!   [`CancelToken`], looked at between items); a second one ends the
-//!   process at once with the signal's default action.
+//!   [`CancelToken`], looked at between items) and interrupts target
+//!   requests in flight (their items go back to the queue); a second one
+//!   ends the process at once with the signal's default action.
 //! * SIGHUP: asks the daemon to reload its configuration.
 //! * systemd (`Type=notify`): READY, WATCHDOG and STATUS through the
 //!   `sd-notify` crate, when `NOTIFY_SOCKET` is set.
@@ -60,6 +61,9 @@ impl Signals {
         tracing::info!(signal = sig, "stop signal: finishing the item in hand");
         notify(&[sd_notify::NotifyState::Stopping]);
         self.stop.cancel();
+        // Target requests in flight end now; their items go back to the
+        // queue (a stalled server cannot hold the stop up).
+        crate::engine::sync::target::stop_all_requests();
     }
 
     pub fn stop_requested(&self) -> bool {

@@ -22,6 +22,8 @@ pub enum Exit {
     Usage = 2,
     Refused = 3,
     Incomplete = 4,
+    /// `sync run --once` drained, but items went to trash in this run.
+    Trashed = 5,
 }
 
 impl From<Exit> for ExitCode {

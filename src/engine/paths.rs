@@ -66,6 +66,10 @@ impl DataPaths {
     pub fn mirrors(&self) -> PathBuf {
         self.root.join("mirrors")
     }
+    /// What each SCIM authority's server declares (`<name>.json`).
+    pub fn discovery(&self) -> PathBuf {
+        self.root.join("discovery")
+    }
     pub fn audit_log(&self) -> PathBuf {
         self.logs().join("audit.log")
     }

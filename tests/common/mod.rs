@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod fault_drain;
+pub mod hostile;
 pub mod listen_trial;
+pub mod measured;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;

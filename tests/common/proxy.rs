@@ -32,6 +32,9 @@ pub struct Faults {
     /// Answers a filter with `or` in it 400 invalidFilter, as servers that
     /// take only single comparisons do (not counted as a fault).
     pub refuse_or_filters: bool,
+    /// Holds lookups by `userName` this long before forwarding them (a
+    /// takeover's lookup that another item's delete overtakes).
+    pub slow_user_name_lookups: Duration,
 }
 
 #[derive(Default)]
@@ -45,6 +48,12 @@ pub struct Counters {
     pub malformed: AtomicU64,
     /// Filters with `or` answered 400 (`refuse_or_filters`).
     pub refused_or: AtomicU64,
+    /// What was forwarded, by kind: POST, PUT, PATCH and DELETE requests
+    /// other than Bulk; Bulk requests; GETs with a filter; other GETs.
+    pub writes: AtomicU64,
+    pub bulk: AtomicU64,
+    pub lookups: AtomicU64,
+    pub reads: AtomicU64,
 }
 
 impl Counters {
@@ -288,6 +297,33 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
     }
     r -= faults.conflict_409;
     let garble = r < faults.malformed;
+    let line_end = request.iter().position(|&b| b == b'\n').unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..line_end]).to_string();
+    let method = line.split_whitespace().next().unwrap_or("").to_string();
+    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    match method.as_str() {
+        "GET" if target.contains("filter=") => {
+            c.lookups.fetch_add(1, Ordering::Relaxed);
+            if !faults.slow_user_name_lookups.is_zero() && target.contains("userName") {
+                std::thread::sleep(faults.slow_user_name_lookups);
+            }
+        }
+        "GET" => {
+            c.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        "POST" if target.split('?').next().unwrap_or("").ends_with("/Bulk") => {
+            c.bulk.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {
+            c.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    // HTTP/1.0 upstream: the server closes when it has answered (no
+    // keep-alive to wait out).
+    let mut request = request;
+    if let Some(v) = line.rfind("HTTP/1.1") {
+        request.splice(v..v + 8, b"HTTP/1.0".iter().copied());
+    }
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return reset(conn);
     };

@@ -113,9 +113,11 @@ fn authorities_queue_sync_and_trash_contract() {
     assert_eq!(v["mapping"]["userName"], "email");
     assert_eq!(c.code(&["authorities", "show", "nope"]).0, 1);
 
+    // Drained, but an item went to trash in this run: exit 5.
     let (code, v) = c.json(&["sync", "run", "--once"]);
-    assert_eq!(code, 0, "{v}");
+    assert_eq!(code, 5, "{v}");
     assert_eq!(v["complete"], true);
+    assert_eq!(v["trashed"], 1, "{v}");
     let strict = v["authorities"]
         .as_array()
         .unwrap()
@@ -207,7 +209,7 @@ fn authorities_queue_sync_and_trash_contract() {
     assert!(v.as_array().unwrap().is_empty());
     // It fails again on the next sync (Ben still has no e-mail) → trash.
     let (code, _) = c.json(&["sync", "run", "--once"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 5);
     let (_, v) = c.json(&["trash", "list", "--authority", "strict"]);
     let item = v[0]["item"].as_str().unwrap().to_string();
     let (code, v) = c.json(&["trash", "purge", "--older-than", "1"]);
@@ -361,6 +363,19 @@ fn demo_leaves_queues_trash_and_a_paused_authority_to_look_at() {
         .query_row("SELECT COUNT(*) FROM resources WHERE class = 'user'", [], |r| r.get(0))
         .unwrap();
     assert!(n > 300, "{n}");
+
+    // Issue 16.7: the unreachable idbroker gives up after one probe, within
+    // seconds (not after ~47 s of back-off), and says why.
+    let t0 = std::time::Instant::now();
+    let out = run(&["--json", "sync", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "{:?}", t0.elapsed());
+    // Issue 16.1: the demo's school groups reached the mirror with
+    // everything else: verify is clean after the first drain.
+    let out = run(&["--json", "verify", "all", "--authority", "schulportal"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert!(v["expected"].as_u64().unwrap() > 300, "{v}");
 }
 
 #[test]
@@ -427,4 +442,44 @@ fn daemon_syncs_changes_runs_the_daily_purge_and_stops_on_sigterm() {
         .expect("the daemon's run record");
     assert_eq!(daemon_run["status"], "ok", "{daemon_run}");
     assert!(daemon_run["counts"]["sent"].as_u64().unwrap() >= 1);
+}
+
+/// `authorities refresh NAME` asks a SCIM server what it supports;
+/// `authorities show` prints it and the mapped attributes it does not
+/// declare (SCIMMY without the enterprise extension).
+#[test]
+fn authorities_refresh_and_show_print_what_the_server_declares() {
+    let Some(server) = crate::common::scim::ScimServer::start_kind(crate::common::scim::Kind::Scimmy) else {
+        return;
+    };
+    let (_t, token) = crate::common::token_file();
+    let c = Cli::new(&format!(
+        "[authorities.peer]\nkind = \"scim\"\nurl = \"{}\"\ntoken_file = \"{}\"\nschools = [\"gsmitte\"]\n",
+        server.url(),
+        token.display()
+    ));
+    let (code, v) = c.json(&["authorities", "show", "peer"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["capabilities"].is_null(), "not asked yet: {v}");
+    let (code, v) = c.json(&["authorities", "refresh", "peer"]);
+    assert_eq!(code, 0, "{v}");
+    let caps = &v["capabilities"];
+    assert_eq!(caps["provider"]["patch"], true, "{v}");
+    assert_eq!(caps["provider"]["bulk"]["supported"], false, "{v}");
+    assert_eq!(caps["users"]["endpoint"], "/Users", "{v}");
+    assert_eq!(
+        v["dropped"],
+        serde_json::json!(["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization"])
+    );
+    let out = c.run(&["authorities", "show", "peer"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "patch: yes",
+        "bulk: no",
+        "filter: yes (maxResults 1000)",
+        "not declared by the server",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert!(text.contains("enterprise:2.0:User:organization"), "{text}");
 }

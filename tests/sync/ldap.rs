@@ -183,10 +183,10 @@ fn ldap_directory_to_ldap_target_lifecycle() {
     let e = b.entries(&base);
     assert_eq!(values(&e, &cem_nord, "shadowexpire"), set(&["1"]), "deactivated");
     assert_eq!(members(&e, &school_dn("gsnord", &base)), BTreeSet::new());
-    assert!(
-        !e.contains_key(&class_dn("gsnord", "6c", &base).to_ascii_lowercase()),
-        "6c lost its last member: removed (import.keep_empty_classes = false), here too"
-    );
+    // Its last member left: the class is removed (import.keep_empty_classes
+    // = false), and so is its entry.
+    let class = class_dn("gsnord", "6c", &base).to_ascii_lowercase();
+    assert!(!e.contains_key(&class), "{class} is still there");
 
     // Purge: gone from the directory → deleted on the target.
     let far = chrono::Local::now().date_naive() + chrono::Days::new(1000);
@@ -588,4 +588,28 @@ fn verify_names_hand_drift_on_the_ldap_target_and_fix_repairs_it() {
     assert_eq!(values(&e, &anna, "sn"), set(&["Alt"]));
     assert_eq!(members(&e, &class_dn("gsmitte", "5b", &base)), set(&[&cem]));
     assert!(users(&e).contains(&ben));
+}
+
+/// Issue 16.1 for an LDAP target: schools created before their users (as
+/// the demo does), one drain, verify clean, nothing in trash.
+#[test]
+fn the_first_drain_verifies_clean_on_an_ldap_target() {
+    let Some(b) = Slapd::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = format!("ou=idm,{}", slapd::SUFFIX);
+    let mut d = with_sets_owned(&b.authority_sets("idm", tmp.path(), &base, &["*"]));
+    for s in ["gsmitte", "gsnord"] {
+        d.engine.school_create(s, None).expect("school");
+    }
+    d.import(
+        "gsmitte",
+        &[&student("1", "Anna", "Alt", "5a"), &student("2", "Ben", "Bauer", "5b")],
+    );
+    d.import("gsnord", &[&student("3", "Cem", "Celik", "1a")]);
+    sync(&mut d);
+    let r = verify(&mut d, VerifyKind::All, false);
+    assert!(r.clean, "{r:#?}");
+    // 3 users, 3 classes, 2 school groups.
+    assert_eq!((r.expected, r.actual), (8, 8), "{r:#?}");
+    assert!(d.engine.trash_list(None).unwrap().is_empty());
 }

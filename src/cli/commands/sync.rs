@@ -114,6 +114,14 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                 outln!("{name}: was not paused")?;
             }
         }
+        AuthoritiesCmd::Refresh { name } => {
+            let a = engine.authority_refresh(&name)?;
+            if json {
+                output::json(&a)?;
+            } else {
+                print_capabilities(&a)?;
+            }
+        }
         AuthoritiesCmd::Show { name } => {
             let a = engine.authority_show(&name)?;
             if json {
@@ -150,6 +158,10 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                 for (attr, field) in &a.mapping {
                     outln!("  {attr} = {field}")?;
                 }
+                if a.kind == "scim" {
+                    outln!()?;
+                    print_capabilities(&a)?;
+                }
                 for p in &a.problems {
                     outln!("problem: {p}")?;
                 }
@@ -157,6 +169,81 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
         }
     }
     Ok(Exit::Ok)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// What a SCIM server declared (discovery), and what is not sent to it.
+fn print_capabilities(a: &crate::engine::sync::AuthorityView) -> std::io::Result<()> {
+    let Some(c) = &a.capabilities else {
+        outln!(
+            "server capabilities: not asked yet (the first sync asks; `rollcall authorities refresh {}` asks now)",
+            a.name
+        )?;
+        return Ok(());
+    };
+    let when = c.fetched_at.map(|t| when(Some(t))).unwrap_or_else(|| "-".into());
+    outln!("server capabilities (asked {when}):")?;
+    match &c.provider {
+        None => outln!("  /ServiceProviderConfig: none (PUT, no Bulk, every mapped attribute sent)")?,
+        Some(p) => {
+            outln!("  patch: {}", yes_no(p.patch))?;
+            if p.bulk.supported {
+                outln!(
+                    "  bulk: yes (maxOperations {}, maxPayloadSize {} bytes)",
+                    p.bulk.max_operations,
+                    p.bulk.max_payload_size
+                )?;
+            } else {
+                outln!("  bulk: no")?;
+            }
+            if p.filter.supported {
+                outln!("  filter: yes (maxResults {})", p.filter.max_results)?;
+            } else {
+                outln!("  filter: no")?;
+            }
+            outln!("  etag: {}, sort: {}", yes_no(p.etag), yes_no(p.sort))?;
+        }
+    }
+    for (what, rt) in [("Users", &c.users), ("Groups", &c.groups)] {
+        match rt {
+            Some(rt) => {
+                let ext: Vec<String> = rt
+                    .extensions
+                    .iter()
+                    .map(|e| format!("{}{}", e.schema, if e.required { " (required)" } else { "" }))
+                    .collect();
+                outln!(
+                    "  {what}: {} at {}; extensions: {}",
+                    rt.schema,
+                    rt.endpoint,
+                    if ext.is_empty() {
+                        "none".to_string()
+                    } else {
+                        ext.join(", ")
+                    }
+                )?;
+            }
+            None => outln!("  {what}: not described")?,
+        }
+    }
+    if !c.schemas.is_empty() {
+        outln!(
+            "  schemas: {}",
+            c.schemas.keys().cloned().collect::<Vec<_>>().join(", ")
+        )?;
+    }
+    if a.dropped.is_empty() {
+        outln!("  mapped attributes not declared by the server: none")?;
+    } else {
+        outln!(
+            "  mapped attributes not declared by the server (never sent, never compared): {}",
+            a.dropped.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exit> {
@@ -200,7 +287,17 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
             errln!("rollcall: {}: incomplete: {why}", a.authority)?;
         }
     }
-    Ok(if outcome.complete { Exit::Ok } else { Exit::Incomplete })
+    Ok(if !outcome.complete {
+        Exit::Incomplete
+    } else if outcome.trashed > 0 {
+        errln!(
+            "rollcall: {} item(s) went to trash in this run (rollcall trash list)",
+            outcome.trashed
+        )?;
+        Exit::Trashed
+    } else {
+        Exit::Ok
+    })
 }
 
 pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit> {

@@ -158,6 +158,12 @@ fn default_timeout() -> f64 {
 fn default_lookup_batch() -> usize {
     50
 }
+fn default_max_response_bytes() -> u64 {
+    64 << 20
+}
+fn default_max_listing() -> u64 {
+    1_000_000
+}
 
 /// `[authorities.<name>]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -203,6 +209,23 @@ pub struct AuthorityConfig {
     /// answer) or scan every user for one (scim2-server).
     #[serde(default = "default_lookup_batch")]
     pub lookup_batch: usize,
+    /// scim: the largest answer read from the server, in bytes; a larger
+    /// one is an error (the rest is never read).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// scim: follow HTTP redirects, and then only to the same scheme, host
+    /// and port (by default a redirect is an error: the authority pauses).
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// scim: the most resources one listing may hold (verify, the listing
+    /// of a resync or first sync); a server claiming more is refused by
+    /// verify, and a sync looks objects up one by one instead.
+    #[serde(default = "default_max_listing")]
+    pub max_listing: u64,
+    /// scim: use Bulk requests (RFC 7644 §3.7) when the server declares
+    /// them; `false` sends one request per operation.
+    #[serde(default = "yes")]
+    pub bulk: bool,
     #[serde(default)]
     pub on_removal: OnRemoval,
     #[serde(default)]
@@ -477,6 +500,12 @@ impl AuthorityConfig {
         }
         if !(1..=200).contains(&self.lookup_batch) {
             return Err((key("lookup_batch"), "must be between 1 and 200".into()));
+        }
+        if self.max_response_bytes < 4096 {
+            return Err((key("max_response_bytes"), "must be at least 4096".into()));
+        }
+        if self.max_listing == 0 {
+            return Err((key("max_listing"), "must be at least 1".into()));
         }
         for school in &self.schools {
             if school != "*" {

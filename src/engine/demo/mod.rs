@@ -172,11 +172,13 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
         .filter(|f| affected_names.contains(f.school.as_str()))
         .collect();
 
+    // The authorities first: each starts at the journal's head, so the
+    // schools created next reach them (as groups) like everything after.
+    let first_school = district.schools.first().map(|s| s.name.clone()).unwrap_or_default();
+    let with_authorities = authorities::configure(engine, &first_school)?;
     for school in &district.schools {
         engine.school_create(&school.name, Some(&school.display_name))?;
     }
-    let first_school = district.schools.first().map(|s| s.name.clone()).unwrap_or_default();
-    let with_authorities = authorities::configure(engine, &first_school)?;
     drop(district);
     let total = (initial.len() + second.len()) as u64;
     let mut done = 0;

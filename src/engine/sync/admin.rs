@@ -53,12 +53,26 @@ impl Engine {
         self.authority(name)?;
         let was = self.state.sync_state(name)?.and_then(|s| s.paused).is_some();
         self.state.sync_resume(name)?;
+        // What the server supports may have changed while it was away.
+        if let Err(e) = self.authority_refresh(name) {
+            tracing::warn!(authority = name, error = %e, "asking the resumed authority what it supports failed");
+        }
         self.audit.record(
             "authority resume",
             serde_json::json!({"authority": name, "was_paused": was}),
             "ok",
         );
         Ok(was)
+    }
+
+    /// `authorities refresh NAME`: asks the authority's server again what it
+    /// supports (SCIM discovery) and keeps the answer in the data dir; the
+    /// authority as it now maps.
+    pub fn authority_refresh(&self, name: &str) -> EngineResult<super::AuthorityView> {
+        let a = self.authority(name)?;
+        let target = a.open_target(self)?;
+        target.rediscover()?;
+        self.authority_show(name)
     }
 
     /// A paused (unreachable) authority is probed at the next sync round

@@ -2,9 +2,10 @@
 //! mapper and its queue, and the plain-data views `authorities list|show`,
 //! `queue list` and the console show.
 
-use super::mapping::Mapper;
+use super::mapping::{Class, Mapper};
 use super::pause::Paused;
 use super::queue::Queue;
+use super::target::scim::discovery::Capabilities;
 use super::target::{self, Target, TargetError};
 use crate::engine::config::{AuthorityConfig, AuthorityKind, OnRemoval};
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
@@ -76,6 +77,12 @@ pub struct AuthorityView {
     /// unreadable or too open token file, a missing CA bundle…).
     pub problems: Vec<String>,
     pub queue: QueueStatus,
+    /// scim: what the server declared when last asked (discovery), if it
+    /// was asked yet.
+    pub capabilities: Option<Capabilities>,
+    /// Mapped target attributes the server does not declare: never sent,
+    /// never compared.
+    pub dropped: Vec<String>,
     /// The directory change listener that journals changes made outside
     /// rollcall (LDAP directories; `null` otherwise or before it first ran).
     pub listener: Option<crate::store::ldap::ListenerStatus>,
@@ -112,12 +119,25 @@ impl Engine {
         let (schools, excluded) = self.effective_schools(name)?;
         let mut mapper = Mapper::new(&config, &schools, &self.config().import.limbo_school);
         mapper.scope = mapper.scope.excluding(excluded);
+        if let Some(caps) = self.capabilities(name, &config) {
+            let mapped: Vec<String> = config.user_mapping().into_keys().collect();
+            mapper = mapper.without(&caps.dropped(Class::User, &mapped));
+        }
         Ok(Authority {
             name: name.to_string(),
             config,
             mapper,
             queue,
         })
+    }
+
+    /// What a SCIM authority's server declared when last asked (the data
+    /// dir's cache), if it was asked.
+    pub fn capabilities(&self, name: &str, config: &AuthorityConfig) -> Option<Capabilities> {
+        if config.kind != AuthorityKind::Scim {
+            return None;
+        }
+        Capabilities::load(&self.settings().paths.discovery().join(format!("{name}.json")))
     }
 
     /// Every configured authority (or the one named), sorted by name.
@@ -190,9 +210,7 @@ impl Engine {
         if !c.ca_bundle.is_empty() && !Path::new(&c.ca_bundle).is_file() {
             problems.push(format!("ca_bundle {} does not exist", c.ca_bundle));
         }
-        if c.kind == AuthorityKind::Ldap {
-            problems.push("the ldap target is not available in this build yet; items wait in the queue".into());
-        }
+        let capabilities = self.capabilities(&a.name, c);
         if self.authority_schools(&a.name).is_empty() {
             problems.push("no schools assigned: nothing is queued for it".into());
         }
@@ -221,6 +239,11 @@ impl Engine {
             ca_bundle: c.ca_bundle.clone(),
             problems,
             queue: self.queue_status(a)?,
+            dropped: capabilities
+                .as_ref()
+                .map(|caps| caps.dropped(Class::User, c.user_mapping().keys()))
+                .unwrap_or_default(),
+            capabilities,
             listener: self.listener_status()?,
         })
     }

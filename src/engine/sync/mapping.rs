@@ -232,6 +232,18 @@ impl Mapper {
         }
     }
 
+    /// The same mapping without these target attributes (the ones a
+    /// target does not declare): they are neither sent nor compared.
+    pub fn without(mut self, dropped: &[String]) -> Self {
+        self.user.retain(|(attr, _)| !dropped.contains(attr));
+        self
+    }
+
+    /// The target attributes users are mapped to.
+    pub fn user_paths(&self) -> Vec<String> {
+        self.user.iter().map(|(attr, _)| attr.clone()).collect()
+    }
+
     pub fn school_groups(&self) -> bool {
         self.school_groups
     }

@@ -38,6 +38,7 @@ pub mod queue;
 pub mod queue_items;
 pub mod schedule;
 pub mod sender;
+mod settle;
 pub mod target;
 pub mod trash;
 pub mod verify;
@@ -84,7 +85,7 @@ impl Engine {
                         reason: item.reason,
                         enqueued_at: item.enqueued_at,
                         attempts: item.attempts,
-                        last_error: item.last_error,
+                        last_error: item.last_error.as_deref().map(target::cap_text),
                         not_before: item.not_before,
                     }),
                     // Claimed by a sender between listing and reading.

@@ -130,6 +130,11 @@ impl Queue {
 
     /// Writes `item` to a temp file (synced when `sync`), returns its path.
     fn write_temp(&self, name: &str, item: &QueueItem, sync: bool) -> io::Result<PathBuf> {
+        // Temp files are named after this process: its lock must be held
+        // first, or another process's clean_temp takes it for dead and
+        // removes the file before it is renamed (an enqueue-only process
+        // such as `verify --fix` never claims).
+        Owner::get().hold(&self.owners)?;
         let tmp = self
             .root
             .join(".tmp")

@@ -59,6 +59,8 @@ pub struct AuthoritySync {
     pub paused: u64,
     /// Items still waiting when the sync ended.
     pub left: u64,
+    /// Requests sent to the target in this run (scim: HTTP requests).
+    pub requests: u64,
     /// Why items were left, if any were.
     pub incomplete: Option<String>,
 }
@@ -68,6 +70,8 @@ pub struct SyncOutcome {
     pub run_id: String,
     /// Every queue drained.
     pub complete: bool,
+    /// Items that went to trash in this run, all authorities.
+    pub trashed: u64,
     pub authorities: Vec<AuthoritySync>,
     pub seconds: f64,
     pub journal_entries: u64,
@@ -88,6 +92,28 @@ pub(super) struct Lane {
     pub(super) next_retry: Option<SystemTime>,
     /// Removes the files of the last batch sent while the next one goes.
     pub(super) reaper: Reaper,
+    /// When the target last answered (or the sync started).
+    pub(super) answered_at: Instant,
+    /// `once` with a `--max-wait`: requests in flight are stopped once the
+    /// target has not answered for this long.
+    pub(super) max_wait: Duration,
+    pub(super) bounded: bool,
+    /// `once`: probes of a paused authority left in this run (one), and
+    /// whether one is due now (an authority paused before the run starts
+    /// is probed at once, not at its back-off).
+    pub(super) probes_left: u32,
+    pub(super) probe_now: bool,
+    /// The target's request count when this run took it.
+    pub(super) requests_at: u64,
+}
+
+impl Lane {
+    /// Bounds the target's requests by the run's `--max-wait`.
+    pub(super) fn arm(&self, target: &dyn Target) {
+        if let Some(i) = target.interrupt() {
+            i.set_deadline(self.bounded.then(|| self.answered_at + self.max_wait));
+        }
+    }
 }
 
 impl Engine {
@@ -160,12 +186,18 @@ impl Engine {
             }
             a.queue.recover_claims(false).map_err(io_error(a.queue.root()))?;
             let workers = opts.workers.unwrap_or(a.config.workers).max(1);
+            let bounded = opts.once && !opts.max_wait.is_zero();
+            let target = targets.remove(&a.name);
+            let requests_at = target.as_ref().map(|t| t.requests()).unwrap_or(0);
+            if let Some(i) = target.as_ref().and_then(|t| t.interrupt()) {
+                i.clear();
+            }
             lanes.push(Lane {
                 stats: AuthoritySync {
                     authority: a.name.clone(),
                     ..AuthoritySync::default()
                 },
-                target: targets.remove(&a.name),
+                target,
                 authority: a,
                 backlog: VecDeque::new(),
                 workers,
@@ -173,6 +205,12 @@ impl Engine {
                 paused_at: None,
                 next_retry: None,
                 reaper: Reaper::default(),
+                answered_at: Instant::now(),
+                max_wait: opts.max_wait,
+                bounded,
+                probes_left: if opts.once { 1 } else { u32::MAX },
+                probe_now: bounded,
+                requests_at,
             });
         }
         let poll = Duration::from_secs_f64(self.config().sync.poll_seconds);
@@ -231,10 +269,23 @@ impl Engine {
                     continue;
                 }
                 let next = match &paused {
+                    Some(_) if lane.probe_now => now,
                     Some(p) => SystemTime::from(p.next_probe),
                     None => lane.next_retry.unwrap_or(now),
                 };
                 let until = next.duration_since(now).unwrap_or_default();
+                if opts.once && paused.is_some() && lane.probes_left == 0 {
+                    // One probe per run: it failed.
+                    lane.given_up = true;
+                    lane.stats.incomplete = paused.as_ref().map(|p| {
+                        format!(
+                            "paused since {} ({}); {depth} item(s) wait for it to come back",
+                            p.since.format("%Y-%m-%d %H:%M:%S UTC"),
+                            p.reason
+                        )
+                    });
+                    continue;
+                }
                 if opts.once {
                     let paused_long = lane.paused_at.is_some_and(|t| t.elapsed() + until > opts.max_wait);
                     if until > opts.max_wait || paused_long {
@@ -266,8 +317,14 @@ impl Engine {
             let q = &lane.authority.queue;
             lane.reaper.wait().map_err(io_error(q.root()))?;
             lane.stats.left = self.lane_depth(lane)?;
+            lane.stats.requests = lane
+                .target
+                .as_ref()
+                .map(|t| t.requests().saturating_sub(lane.requests_at))
+                .unwrap_or(0);
         }
         let complete = lanes.iter().all(|l| l.stats.left == 0);
+        let trashed = lanes.iter().map(|l| l.stats.trashed).sum();
         for lane in lanes.iter_mut() {
             if let Some(t) = lane.target.take() {
                 targets.insert(lane.authority.name.clone(), t);
@@ -276,6 +333,7 @@ impl Engine {
         Ok(SyncOutcome {
             run_id: run.id().to_string(),
             complete,
+            trashed,
             authorities: lanes.into_iter().map(|l| l.stats).collect(),
             seconds: started.elapsed().as_secs_f64(),
             journal_entries,
@@ -297,12 +355,18 @@ impl Engine {
             return Ok(true);
         };
         lane.paused_at.get_or_insert_with(Instant::now);
-        if paused.held_by.is_some() || Utc::now() < paused.next_probe {
+        if paused.held_by.is_some() || lane.probes_left == 0 || (!lane.probe_now && Utc::now() < paused.next_probe) {
             return Ok(false);
         }
+        lane.probe_now = false;
+        lane.probes_left = lane.probes_left.saturating_sub(1);
         let result = match &lane.target {
-            Some(t) => t.probe(),
+            Some(t) => {
+                lane.arm(t.as_ref());
+                t.probe()
+            }
             None => lane.authority.open_target(self).and_then(|t| {
+                lane.arm(t.as_ref());
                 let r = t.probe();
                 lane.target = Some(t);
                 r
@@ -312,15 +376,32 @@ impl Engine {
             Ok(()) => {
                 self.state.sync_resume(&name)?;
                 lane.paused_at = None;
+                lane.probes_left = lane.probes_left.max(1);
+                lane.answered_at = Instant::now();
                 run.log(&format!("{name}: reachable again; resuming"));
+                if let Some(t) = &lane.target {
+                    match t.rediscover() {
+                        Ok(()) => lane.authority = self.authority(&name)?,
+                        Err(e) => run.log(&format!("{name}: asking what it supports failed: {}", e.message)),
+                    }
+                }
                 Ok(true)
+            }
+            Err(e) if e.class == super::target::ErrorClass::Interrupted => {
+                lane.probes_left = 0;
+                Ok(false)
             }
             Err(e) => {
                 let failures = paused.probe_failures + 1;
+                let reason = if e.timed_out {
+                    format!("stalled: {}", e.message)
+                } else {
+                    e.message.clone()
+                };
                 let next = Utc::now()
                     + chrono::Duration::from_std(backoff::delay(&lane.authority.config.retry, failures))
                         .unwrap_or_default();
-                self.state.sync_pause(&name, &e.message, next, failures)?;
+                self.state.sync_pause(&name, &reason, next, failures)?;
                 Ok(false)
             }
         }

@@ -8,6 +8,7 @@
 use super::item::{QueueItem, Reason, valid_file_name};
 use super::mapping::{FieldDiff, diff};
 use super::queue::ItemDir;
+use super::target::cap_text;
 use crate::engine::config::valid_authority_name;
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use chrono::{DateTime, Utc};
@@ -52,10 +53,13 @@ fn entry(authority: &str, file: &str, item: &QueueItem) -> TrashEntry {
         file: file.to_string(),
         object: item.object.to_string(),
         class: f.map(|f| f.class.clone()).unwrap_or_default(),
-        error: f
-            .map(|f| f.error.clone())
-            .or_else(|| item.last_error.clone())
-            .unwrap_or_default(),
+        // Capped: a trash file written by an older version (or by hand)
+        // may hold a server's megabytes.
+        error: cap_text(
+            &f.map(|f| f.error.clone())
+                .or_else(|| item.last_error.clone())
+                .unwrap_or_default(),
+        ),
         http_status: f.and_then(|f| f.http_status),
         ldap_code: f.and_then(|f| f.ldap_code),
         attempts: f.map(|f| f.attempts).unwrap_or(item.attempts),

@@ -217,6 +217,9 @@ impl Engine {
             .map_err(filter_error)?;
         let authority = self.authority(&req.authority)?;
         let target = authority.open_target(self)?;
+        // What the target declares decides what is compared.
+        target.discover()?;
+        let authority = self.authority(&req.authority)?;
         let expected = expected::Expected::build(self, &authority, req.kind, filter.as_ref(), progress)?;
         if progress.cancelled() {
             return Err(EngineError::Cancelled("verify".into()));

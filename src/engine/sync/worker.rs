@@ -4,33 +4,30 @@
 //! targets get a stream: `workers` threads send while this thread keeps
 //! claiming and preparing the next items and settles each result as it
 //! arrives, so the target never waits for the queue. Local targets get one
-//! batch (one transaction). Settling: sent → gone; transient failure →
-//! back-off or, after `max_attempts`, trash; permanent → trash;
-//! unreachable → put back untouched and the authority paused.
+//! batch (one transaction). Settling is [`super::settle`]'s. A round whose
+//! every request timed out puts its items back (no attempt spent) and
+//! pauses the authority as if it were unreachable; a cancelled run or an
+//! exhausted `--max-wait` stops the requests in flight.
 
-use super::backoff;
-use super::item::{Failure, QueueItem, Reason, file_name};
+use super::item::Reason;
 use super::mapping::{Desired, MapError};
 use super::queue::Claim;
 use super::sender::Lane;
+use super::settle::{Prepared, Settled};
 use super::target::{Applied, ErrorClass, TargetError};
 use crate::engine::jobs::Progress;
 use crate::engine::runs::Run;
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use crate::model::{ObjectRef, User, UserKey};
-use chrono::Utc;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// A stream round ends after this long, so new journal entries and other
 /// authorities get their turn.
 const ROUND: Duration = Duration::from_secs(2);
-
-/// How often a stream waiting for its workers looks whether to stop.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Items whose users are read from the directory together.
 const PREFETCH: usize = 128;
@@ -42,38 +39,55 @@ fn phase(name: &str) -> u8 {
     name.as_bytes().first().copied().unwrap_or(b'9')
 }
 
-/// A claimed item and what to send for it (or why it cannot be sent).
-struct Prepared {
-    claim: Claim,
-    desired: Result<Desired, TargetError>,
+/// What one round did.
+#[derive(Default)]
+pub(super) struct RoundResult {
+    /// Items settled (sent or trashed).
+    pub settled: u64,
+    /// The authority cannot be reached (or stalled): why.
+    pub unreachable: Option<String>,
+    /// Requests were stopped (cancelled, or `--max-wait` ran out).
+    pub interrupted: bool,
 }
 
-/// How an item was settled.
-enum Settled {
-    Done,
-    Later,
-    Trashed,
-    /// Put back: the authority cannot be reached.
-    Unreachable(String),
+impl RoundResult {
+    fn count(&mut self, settled: Settled) {
+        match settled {
+            Settled::Done | Settled::Trashed => self.settled += 1,
+            Settled::Later => {}
+            Settled::Unreachable(r) => {
+                self.unreachable.get_or_insert(r);
+            }
+            Settled::Interrupted => self.interrupted = true,
+        }
+    }
 }
 
 impl Engine {
     /// One round; `true` when it did anything. `stop` is asked between
-    /// items: once it says stop, nothing more is claimed, items not yet
-    /// handed to the target are put back, and the round ends.
+    /// items and while requests are in flight: once it says stop, nothing
+    /// more is claimed, items not yet handed to the target are put back,
+    /// requests in flight are interrupted (their items go back too), and
+    /// the round ends.
     pub(super) fn round(&self, lane: &mut Lane, run: &mut Run, stop: &dyn Progress) -> EngineResult<bool> {
         if !self.probe(lane, run)? {
             return Ok(false);
         }
+        let mut refilled = false;
         if lane.backlog.is_empty() {
             self.refill(lane)?;
             if lane.backlog.is_empty() {
+                // The drain is over.
+                if let Some(t) = &lane.target {
+                    t.forget_prefetch();
+                }
                 return Ok(false);
             }
+            refilled = true;
         }
         if lane.target.is_none() {
-            match lane.authority.open_target(self) {
-                Ok(t) => lane.target = Some(t),
+            match self.open_lane_target(lane) {
+                Ok(()) => {}
                 Err(e) if e.class == ErrorClass::Permanent => {
                     // A configuration problem (token file, CA bundle): every
                     // item would fail the same way. Keep them; report.
@@ -82,35 +96,93 @@ impl Engine {
                     run.log(&format!("{}: {}", lane.authority.name, e.message));
                     return Ok(false);
                 }
+                Err(e) if e.class == ErrorClass::Interrupted => {
+                    self.interrupted(lane, run);
+                    return Ok(false);
+                }
                 Err(e) => {
-                    self.pause(lane, &e.message, run)?;
+                    let reason = if e.timed_out {
+                        format!("stalled: {}", e.message)
+                    } else {
+                        e.message.clone()
+                    };
+                    self.pause(lane, &reason, run)?;
                     return Ok(false);
                 }
             }
+        }
+        if refilled && let Some(t) = &lane.target {
+            // A large drain: list the target once instead of one lookup
+            // per item, when that is cheaper (the target decides).
+            let paths = lane.authority.mapper.user_paths();
+            match t.prefetch(lane.backlog.len(), &paths) {
+                Ok(true) => run.log(&format!(
+                    "{}: listed the target for a drain of {} item(s)",
+                    lane.authority.name,
+                    lane.backlog.len()
+                )),
+                Ok(false) => {}
+                Err(e) => run.log(&format!(
+                    "{}: listing the target failed, looking objects up one by one: {}",
+                    lane.authority.name, e.message
+                )),
+            }
+        }
+        if let Some(t) = &lane.target {
+            lane.arm(t.as_ref());
         }
         let first = lane.backlog.front().map(|(n, _)| phase(n)).unwrap_or(b'9');
         let t0 = Instant::now();
         let trashed_before = lane.stats.trashed;
         // Remote targets stream even with one worker: the stream checks
         // `stop` between items, a batch only at its end.
-        let (settled, unreachable) = if lane.target.as_ref().is_some_and(|t| t.parallel()) {
+        let result = if lane.target.as_ref().is_some_and(|t| t.parallel()) {
             self.stream(lane, first, run, stop)?
         } else {
             self.batch(lane, first, run)?
         };
-        if let Some(reason) = unreachable {
-            self.pause(lane, &reason, run)?;
-            // What was claimed before the outage is back in the folder.
+        if let Some(reason) = &result.unreachable {
+            self.pause(lane, reason, run)?;
+        }
+        if result.unreachable.is_some() || result.interrupted {
+            // What was claimed is back in the folder.
             lane.backlog.clear();
+        }
+        if result.interrupted && !stop.cancelled() {
+            self.interrupted(lane, run);
         }
         self.state
             .sync_failed(&lane.authority.name, lane.stats.trashed - trashed_before)?;
-        if settled > 0 {
+        if result.settled > 0 {
             let secs = t0.elapsed().as_secs_f64().max(1e-6);
             self.state
-                .sync_sent(&lane.authority.name, settled, settled as f64 / secs)?;
+                .sync_sent(&lane.authority.name, result.settled, result.settled as f64 / secs)?;
         }
         Ok(true)
+    }
+
+    /// Opens the lane's target and learns what it supports; the mapping
+    /// then leaves out what the target does not declare.
+    fn open_lane_target(&self, lane: &mut Lane) -> Result<(), TargetError> {
+        let target = lane.authority.open_target(self)?;
+        lane.arm(target.as_ref());
+        target.discover()?;
+        if let Ok(a) = self.authority(&lane.authority.name) {
+            lane.authority = a;
+        }
+        lane.target = Some(target);
+        Ok(())
+    }
+
+    /// `--max-wait` ran out while requests were in flight.
+    fn interrupted(&self, lane: &mut Lane, run: &mut Run) {
+        lane.given_up = true;
+        let why = format!(
+            "no answer from the target within --max-wait ({:.0} s); the items in flight went back to the queue",
+            lane.max_wait.as_secs_f64()
+        );
+        run.log(&format!("{}: {why}", lane.authority.name));
+        lane.stats.incomplete = Some(why);
     }
 
     /// The next claimable item of this phase, prepared.
@@ -211,7 +283,7 @@ impl Engine {
     /// Local targets: one batch, one transaction. A helper thread claims
     /// (rename + read + parse) while this one reads and maps each object,
     /// and the sent items' files are removed while the next batch goes.
-    fn batch(&self, lane: &mut Lane, phase_of: u8, run: &mut Run) -> EngineResult<(u64, Option<String>)> {
+    fn batch(&self, lane: &mut Lane, phase_of: u8, run: &mut Run) -> EngineResult<RoundResult> {
         let size = lane.workers * self.config().sync.batch_per_worker * 4;
         let mut names = Vec::with_capacity(size);
         while names.len() < size && lane.backlog.front().is_some_and(|(n, _)| phase(n) == phase_of) {
@@ -253,8 +325,9 @@ impl Engine {
             Some(t) => t.apply_batch(&ready).into_iter(),
             None => Vec::new().into_iter(),
         };
-        let (mut settled, mut unreachable) = (0, None);
+        let mut out = RoundResult::default();
         let mut done = Vec::with_capacity(prepared.len());
+        let mut stalled = Stalled::default();
         for p in prepared {
             let result = match &p.desired {
                 Ok(_) => results
@@ -262,29 +335,21 @@ impl Engine {
                     .unwrap_or_else(|| Err(TargetError::new(ErrorClass::Unreachable, "no target"))),
                 Err(e) => Err(e.clone()),
             };
-            match self.settle(lane, p, result, run, Some(&mut done))? {
-                Settled::Done | Settled::Trashed => settled += 1,
-                Settled::Later => {}
-                Settled::Unreachable(r) => {
-                    unreachable.get_or_insert(r);
-                }
-            }
+            let Some((p, result)) = stalled.sort(p, result) else {
+                continue;
+            };
+            out.count(self.settle(lane, p, result, run, Some(&mut done))?);
         }
+        stalled.settle(self, lane, run, &mut out)?;
         q.complete_later(done, &mut lane.reaper).map_err(io_error(q.root()))?;
-        Ok((settled, unreachable))
+        Ok(out)
     }
 
     /// Remote targets: workers send while this thread claims, prepares and
     /// settles.
-    fn stream(
-        &self,
-        lane: &mut Lane,
-        phase_of: u8,
-        run: &mut Run,
-        stop: &dyn Progress,
-    ) -> EngineResult<(u64, Option<String>)> {
+    fn stream(&self, lane: &mut Lane, phase_of: u8, run: &mut Run, stop: &dyn Progress) -> EngineResult<RoundResult> {
         let Some(target) = lane.target.take() else {
-            return Ok((0, None));
+            return Ok(RoundResult::default());
         };
         let workers = lane.workers;
         let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Desired)>(workers);
@@ -293,7 +358,8 @@ impl Engine {
         let (done_tx, done_rx) = mpsc::channel::<(usize, Option<Result<Applied, TargetError>>)>();
         let stopping = AtomicBool::new(false);
         let started = Instant::now();
-        let result = std::thread::scope(|s| -> EngineResult<(u64, Option<String>)> {
+        lane.arm(target.as_ref());
+        let result = std::thread::scope(|s| -> EngineResult<RoundResult> {
             // Owned here: however this closure ends, the workers' channel
             // closes before the scope waits for them.
             let job_tx = job_tx;
@@ -318,16 +384,22 @@ impl Engine {
             }
             drop(done_tx);
             let mut in_flight: std::collections::HashMap<usize, Prepared> = std::collections::HashMap::new();
-            let (mut settled, mut unreachable, mut next_id) = (0u64, None, 0usize);
+            let mut out = RoundResult::default();
+            let mut next_id = 0usize;
             let mut feeding = true;
             let mut failure: Option<EngineError> = None;
+            let mut stalled = Stalled::default();
             loop {
                 // Keep every worker busy plus one item waiting for each.
                 while feeding && in_flight.len() < workers * 2 {
                     if stop.cancelled() {
                         stopping.store(true, Ordering::SeqCst);
                     }
-                    if unreachable.is_some() || started.elapsed() > ROUND || stopping.load(Ordering::SeqCst) {
+                    if out.unreachable.is_some()
+                        || out.interrupted
+                        || started.elapsed() > ROUND
+                        || stopping.load(Ordering::SeqCst)
+                    {
                         feeding = false;
                         break;
                     }
@@ -354,23 +426,25 @@ impl Engine {
                         }
                         Err(e) => {
                             let e = e.clone();
-                            if let Settled::Trashed = self.settle(lane, p, Err(e), run, None)? {
-                                settled += 1;
-                            }
+                            out.count(self.settle(lane, p, Err(e), run, None)?);
                         }
                     }
                 }
                 if in_flight.is_empty() {
                     break;
                 }
-                // Wait for a result, watching for a stop meanwhile (the
-                // items still waiting for a worker are then put back).
-                let (i, result) = match done_rx.recv_timeout(STOP_CHECK) {
-                    Ok(done) => done,
+                // Wait for a result, watching for a stop meanwhile: the
+                // items still waiting for a worker are then put back, and
+                // the requests in flight are interrupted.
+                let (i, result) = match done_rx.recv_timeout(POLL) {
+                    Ok(r) => r,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         if stop.cancelled() {
                             stopping.store(true, Ordering::SeqCst);
                             feeding = false;
+                            if let Some(i) = target.interrupt() {
+                                i.stop();
+                            }
                         }
                         continue;
                     }
@@ -382,139 +456,79 @@ impl Engine {
                     q.unclaim(&p.claim).map_err(io_error(q.root()))?;
                     continue;
                 };
-                match self.settle(lane, p, result, run, None)? {
-                    Settled::Done | Settled::Trashed => settled += 1,
-                    Settled::Later => {}
-                    Settled::Unreachable(r) => {
-                        unreachable.get_or_insert(r);
-                    }
-                }
+                let Some((p, result)) = stalled.sort(p, result) else {
+                    continue;
+                };
+                out.count(self.settle(lane, p, result, run, None)?);
+                lane.arm(target.as_ref());
             }
             drop(job_tx);
+            stalled.settle(self, lane, run, &mut out)?;
             match failure {
                 Some(e) => Err(e),
-                None => Ok((settled, unreachable)),
+                None => Ok(out),
             }
         });
         lane.target = Some(target);
         result
     }
+}
 
-    fn trash_unreadable(&self, lane: &mut Lane, name: &str, message: &str, run: &mut Run) -> EngineResult<()> {
-        let now = Utc::now();
-        let mut item = QueueItem::new(
-            crate::model::ObjectRef::school("unreadable-item"),
-            Vec::<String>::new(),
-            Reason::Requeue,
-        );
-        item.failure = Some(Failure {
-            class: ErrorClass::Permanent.as_str().into(),
-            error: message.to_string(),
-            http_status: None,
-            ldap_code: None,
-            attempts: 0,
-            first_failure: now,
-            last_failure: now,
-            trashed_at: now,
-            payload: serde_json::Value::Null,
-        });
-        let q = &lane.authority.queue;
-        q.trash(name, &item).map_err(io_error(q.root()))?;
-        q.drop_claimed(name).map_err(io_error(q.root()))?;
-        lane.stats.trashed += 1;
-        run.log(&format!("{}: trashed {name}: {message}", lane.authority.name));
-        Ok(())
-    }
+/// How often the sender looks at the cancel flag while requests are in
+/// flight.
+const POLL: Duration = Duration::from_millis(50);
 
-    /// Settles one item. Sent items' files are removed at once, or, with
-    /// `done`, collected for the caller to remove together.
-    fn settle(
-        &self,
-        lane: &mut Lane,
+/// The timed-out items of a round: settled (attempts spent) only when the
+/// target answered anything else in the round; when it answered nothing,
+/// they go back untouched and the authority is paused, like an
+/// unreachable one.
+#[derive(Default)]
+struct Stalled {
+    items: Vec<(Prepared, TargetError)>,
+    answered: bool,
+}
+
+impl Stalled {
+    /// Keeps a timed-out item aside; anything else is for settling now.
+    fn sort(
+        &mut self,
         p: Prepared,
         result: Result<Applied, TargetError>,
-        run: &mut Run,
-        done: Option<&mut Vec<Claim>>,
-    ) -> EngineResult<Settled> {
-        let q = lane.authority.queue.clone();
-        let cfg = &lane.authority.config;
-        let Prepared { claim, desired } = p;
-        let e = match result {
-            Ok(applied) => {
-                if applied == Applied::Created
-                    && claim.item.attempts > 0
-                    && lane.authority.config.kind.drops_unknown_members()
-                {
-                    // Created only after waiting for a retry: its groups may
-                    // have gone out meanwhile without it (members the target
-                    // does not hold are left out), so they go again — except
-                    // those in trash, which wait for the admin's requeue.
-                    let again: Vec<_> = self
-                        .companions(&claim.item.object, Reason::Change)?
-                        .into_iter()
-                        .filter(|i| !q.in_trash(&file_name(&i.object)))
-                        .collect();
-                    q.enqueue_many(&again).map_err(io_error(q.root()))?;
-                }
-                match done {
-                    Some(d) => d.push(claim),
-                    None => q.complete(&claim).map_err(io_error(q.root()))?,
-                }
-                lane.stats.sent += 1;
-                *lane.stats.applied.entry(applied.as_str().into()).or_default() += 1;
-                return Ok(Settled::Done);
+    ) -> Option<(Prepared, Result<Applied, TargetError>)> {
+        match result {
+            Err(e) if e.timed_out => {
+                self.items.push((p, e));
+                None
             }
-            Err(e) if e.class == ErrorClass::Unreachable => {
-                q.unclaim(&claim).map_err(io_error(q.root()))?;
-                return Ok(Settled::Unreachable(e.message));
+            Err(e) if e.class == ErrorClass::Interrupted => Some((p, Err(e))),
+            other => {
+                self.answered = true;
+                Some((p, other))
             }
-            Err(e) => e,
-        };
-        let mut item = claim.item.clone();
-        let now = Utc::now();
-        item.attempts += 1;
-        item.first_failure.get_or_insert(now);
-        item.last_failure = Some(now);
-        item.last_error = Some(e.message.clone());
-        item.last_status = e.http_status;
-        let exhausted = item.attempts >= cfg.max_attempts;
-        if e.class == ErrorClass::Transient && !exhausted {
-            let mut wait = backoff::delay(&cfg.retry, item.attempts);
-            if let Some(after) = e.retry_after {
-                wait = wait.max(after);
-            }
-            let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-            item.not_before = Some(at);
-            q.retry_later(&claim, &item, at).map_err(io_error(q.root()))?;
-            lane.stats.retried += 1;
-            let at: SystemTime = at.into();
-            lane.next_retry = Some(lane.next_retry.map_or(at, |n| n.min(at)));
-            return Ok(Settled::Later);
         }
-        let payload = desired.as_ref().map(|d| d.payload()).unwrap_or(serde_json::Value::Null);
-        let reason = if exhausted && e.class == ErrorClass::Transient {
-            format!("{} (gave up after {} attempts)", e.message, item.attempts)
-        } else {
-            e.message.clone()
-        };
-        item.not_before = None;
-        item.failure = Some(Failure {
-            class: e.class.as_str().into(),
-            error: reason.clone(),
-            http_status: e.http_status,
-            ldap_code: e.ldap_code,
-            attempts: item.attempts,
-            first_failure: item.first_failure.unwrap_or(now),
-            last_failure: now,
-            trashed_at: now,
-            payload,
-        });
-        q.trash(&claim.name, &item).map_err(io_error(q.root()))?;
-        lane.stats.trashed += 1;
-        run.log(&format!(
-            "{}: trashed {} ({}): {reason}",
-            lane.authority.name, claim.name, item.object
+    }
+
+    fn settle(self, engine: &Engine, lane: &mut Lane, run: &mut Run, out: &mut RoundResult) -> EngineResult<()> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        // One request alone timing out proves little: it is retried.
+        if self.answered || self.items.len() < 2 {
+            for (p, e) in self.items {
+                out.count(engine.settle(lane, p, Err(e), run, None)?);
+            }
+            return Ok(());
+        }
+        let n = self.items.len();
+        let example = self.items[0].1.message.clone();
+        for (p, _) in self.items {
+            engine.put_back(lane, p)?;
+        }
+        out.unreachable.get_or_insert(format!(
+            "stalled: {n} request(s) got no answer within timeout_seconds ({:.0} s) and none was answered \
+             ({example})",
+            lane.authority.config.timeout_seconds
         ));
-        Ok(Settled::Trashed)
+        Ok(())
     }
 }

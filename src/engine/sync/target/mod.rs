@@ -15,7 +15,9 @@ use crate::engine::paths::DataPaths;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// How a failure is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -26,8 +28,12 @@ pub enum ErrorClass {
     /// To trash at once (other 4xx, mapping errors).
     Permanent,
     /// The authority cannot be reached or refuses us as a whole (connect
-    /// errors, 401/403): it is paused and probed; items keep their attempts.
+    /// errors, 401/403, redirects): it is paused and probed; items keep
+    /// their attempts.
     Unreachable,
+    /// The request was stopped by rollcall itself (SIGTERM, the end of a
+    /// `--once` run's wait): the item goes back untouched.
+    Interrupted,
 }
 
 impl ErrorClass {
@@ -36,6 +42,7 @@ impl ErrorClass {
             ErrorClass::Transient => "transient",
             ErrorClass::Permanent => "permanent",
             ErrorClass::Unreachable => "unreachable",
+            ErrorClass::Interrupted => "interrupted",
         }
     }
 }
@@ -49,6 +56,9 @@ pub struct TargetError {
     pub ldap_code: Option<u32>,
     /// A server's Retry-After.
     pub retry_after: Option<Duration>,
+    /// No (complete) answer within the timeout: a round of nothing else
+    /// pauses the authority like an unreachable one.
+    pub timed_out: bool,
 }
 
 impl TargetError {
@@ -59,6 +69,7 @@ impl TargetError {
             http_status: None,
             ldap_code: None,
             retry_after: None,
+            timed_out: false,
         }
     }
 
@@ -68,6 +79,80 @@ impl TargetError {
 
     pub fn transient(message: impl Into<String>) -> Self {
         Self::new(ErrorClass::Transient, message)
+    }
+}
+
+/// The longest error text kept (trash, queue items, logs): a server may
+/// answer with megabytes of "detail".
+pub const MAX_ERROR_TEXT: usize = 4096;
+
+/// `text`, cut to [`MAX_ERROR_TEXT`] bytes (on a character boundary) with
+/// its full size noted.
+pub fn cap_text(text: &str) -> String {
+    if text.len() <= MAX_ERROR_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_ERROR_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut; {} bytes in all)", &text[..end], text.len())
+}
+
+/// Set when the process is asked to stop (SIGTERM): every target request
+/// in flight in this process ends at once.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Stops every target request in flight in this process, now and from now
+/// on (their items go back to the queue). Async-signal-safe: a signal
+/// handler may call it.
+pub fn stop_all_requests() {
+    STOPPING.store(true, Ordering::SeqCst);
+}
+
+/// Stops a target's requests in flight: set on SIGTERM, or when a `--once`
+/// run has waited as long as it may. Requests then fail at once with
+/// [`ErrorClass::Interrupted`] and their items go back to the queue.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    stop: AtomicBool,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl Interrupt {
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Requests end by `at` (none: no deadline).
+    pub fn set_deadline(&self, at: Option<Instant>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = at;
+        }
+    }
+
+    /// Lets requests run again.
+    pub fn clear(&self) {
+        self.stop.store(false, Ordering::SeqCst);
+        self.set_deadline(None);
+    }
+
+    pub fn due(&self) -> bool {
+        STOPPING.load(Ordering::SeqCst)
+            || self.stop.load(Ordering::SeqCst)
+            || self
+                .deadline
+                .lock()
+                .ok()
+                .and_then(|d| *d)
+                .is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Resolves once the interrupt is due (polled every 25 ms).
+    pub async fn wait(&self) {
+        while !self.due() {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 }
 
@@ -136,6 +221,33 @@ pub trait Target: Send + Sync {
     /// The one resource of a class holding this external id, as
     /// [`Target::list`] would show it (one lookup, never a listing).
     fn fetch(&self, class: Class, external_id: &str) -> Result<Option<RemoteObject>, TargetError>;
+    /// Learns what the target supports, once (SCIM discovery: from the
+    /// data dir's cache, else from the server, then cached).
+    fn discover(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
+    /// Asks the target again what it supports (resume, `authorities refresh`).
+    fn rediscover(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
+    /// A drain of `items` is about to start. A target that can list what
+    /// it holds with fewer requests than looking each object up does so now
+    /// and diffs against the listing (`user_paths`: the user attributes
+    /// compared). `true` when it listed.
+    fn prefetch(&self, items: usize, user_paths: &[String]) -> Result<bool, TargetError> {
+        let _ = (items, user_paths);
+        Ok(false)
+    }
+    /// The drain is over: forget the listing.
+    fn forget_prefetch(&self) {}
+    /// Requests sent to the target so far (0 where it does not count them).
+    fn requests(&self) -> u64 {
+        0
+    }
+    /// What stops this target's requests in flight, if they can be stopped.
+    fn interrupt(&self) -> Option<&Interrupt> {
+        None
+    }
 }
 
 /// Reads a secret from a file that only its owner may read.
@@ -173,7 +285,10 @@ pub fn mirror_path(name: &str, config: &AuthorityConfig, paths: &DataPaths) -> P
 /// Opens the target of an authority.
 pub fn open(name: &str, config: &AuthorityConfig, paths: &DataPaths) -> Result<Box<dyn Target>, TargetError> {
     match config.kind {
-        AuthorityKind::Scim => Ok(Box::new(scim::ScimTarget::new(config)?)),
+        AuthorityKind::Scim => Ok(Box::new(scim::ScimTarget::new(
+            config,
+            Some(paths.discovery().join(format!("{name}.json"))),
+        )?)),
         AuthorityKind::Embedded => Ok(Box::new(embedded::EmbeddedTarget::open(&mirror_path(
             name, config, paths,
         ))?)),

@@ -8,7 +8,7 @@ use super::{Counts, Different, FieldDifference, Missing, ObjectKind, Unexpected,
 use crate::engine::sync::filter::Filter;
 use crate::engine::sync::mapping::{Class, Mapped, Mapper, get_path};
 use crate::engine::sync::target::RemoteObject;
-use crate::engine::sync::target::scim::covers;
+use crate::engine::sync::target::scim::same_value;
 use crate::model::ObjectRef;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -44,21 +44,6 @@ fn listed_members(resource: &Value) -> Vec<&str> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Two arrays of strings holding the same values in any order: a
-/// multi-valued attribute is a set (RFC 7643 §2.4; LDAP values too).
-fn same_strings(have: &Value, want: &Value) -> bool {
-    let set = |v: &Value| -> Option<BTreeSet<String>> {
-        v.as_array()?
-            .iter()
-            .map(|x| x.as_str().map(str::to_string))
-            .collect::<Option<BTreeSet<_>>>()
-    };
-    match (set(have), set(want)) {
-        (Some(h), Some(w)) => h == w && have.as_array().map(Vec::len) == want.as_array().map(Vec::len),
-        _ => false,
-    }
 }
 
 impl<'a> Comparison<'a> {
@@ -277,7 +262,7 @@ pub(crate) fn field_differences(
         let want = get_path(&m.attributes, path);
         let have = get_path(current, path).filter(|v| !v.is_null());
         let same = match (want, have) {
-            (Some(w), Some(h)) => covers(h, w) || same_strings(h, w),
+            (Some(w), Some(h)) => same_value(h, w),
             (None, None) => true,
             _ => false,
         };

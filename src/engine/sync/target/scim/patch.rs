@@ -16,14 +16,69 @@ pub fn covers(current: &Value, wanted: &Value) -> bool {
     }
 }
 
-/// Operations for the attributes this mapping owns.
-pub fn attribute_ops(m: &Mapped, current: &Map<String, Value>) -> Vec<Value> {
+/// Two arrays of strings holding the same values in any order: a
+/// multi-valued attribute is a set (RFC 7643 §2.4; LDAP values too).
+fn same_strings(have: &Value, want: &Value) -> bool {
+    let set = |v: &Value| -> Option<BTreeSet<String>> {
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect::<Option<BTreeSet<_>>>()
+    };
+    match (set(have), set(want)) {
+        (Some(h), Some(w)) => h == w && have.as_array().map(Vec::len) == want.as_array().map(Vec::len),
+        _ => false,
+    }
+}
+
+/// Whether the target's value `have` already is what would be sent
+/// (`want`): the one rule of both the sender's no-op skip and verify.
+pub fn same_value(have: &Value, want: &Value) -> bool {
+    covers(have, want) || same_strings(have, want)
+}
+
+/// `attributes` without these paths (attributes the server does not
+/// declare); an extension left empty leaves `schemas` too.
+pub fn without_paths(attributes: &Map<String, Value>, dropped: &[String]) -> Map<String, Value> {
+    let mut out = attributes.clone();
+    for path in dropped {
+        let (container, rest): (&str, &str) = match path.rfind(':') {
+            Some(i) if path.starts_with("urn:") => (&path[..i], &path[i + 1..]),
+            _ => ("", path.as_str()),
+        };
+        let mut parts: Vec<&str> = rest.split('.').collect();
+        let Some(last) = parts.pop() else { continue };
+        let mut cur: Option<&mut Map<String, Value>> = if container.is_empty() {
+            Some(&mut out)
+        } else {
+            out.get_mut(container).and_then(Value::as_object_mut)
+        };
+        for p in parts {
+            cur = cur.and_then(|c| c.get_mut(p)).and_then(Value::as_object_mut);
+        }
+        if let Some(c) = cur {
+            c.remove(last);
+        }
+        if !container.is_empty() && out.get(container).and_then(Value::as_object).is_some_and(Map::is_empty) {
+            out.remove(container);
+            if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+                schemas.retain(|s| s != container);
+            }
+        }
+    }
+    out
+}
+
+/// Operations for the attributes this mapping owns that the server takes
+/// (`paths`).
+pub fn attribute_ops(m: &Mapped, paths: &[&String], current: &Map<String, Value>) -> Vec<Value> {
     let mut ops = Vec::new();
-    for path in &m.paths {
+    for path in paths {
+        let path = path.as_str();
         let want = get_path(&m.attributes, path);
         let have = get_path(current, path).filter(|v| !v.is_null());
         match (want, have) {
-            (Some(w), Some(h)) if covers(h, w) => {}
+            (Some(w), Some(h)) if same_value(h, w) => {}
             (Some(w), _) => ops.push(json!({"op": "replace", "path": path, "value": w})),
             (None, Some(_)) => ops.push(json!({"op": "remove", "path": path})),
             (None, None) => {}
@@ -61,6 +116,22 @@ mod tests {
     use crate::engine::sync::mapping::Class;
 
     #[test]
+    fn dropped_paths_leave_the_body_and_empty_extensions_leave_schemas() {
+        let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let attrs = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ext],
+            "userName": "a", "name": {"givenName": "A", "familyName": "B"}, ext: {"organization": "gs"}});
+        let out = without_paths(
+            attrs.as_object().unwrap(),
+            &[format!("{ext}:organization"), "name.givenName".into()],
+        );
+        assert_eq!(
+            Value::Object(out),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a",
+                "name": {"familyName": "B"}})
+        );
+    }
+
+    #[test]
     fn only_differing_owned_attributes_become_ops() {
         let mut attributes = Map::new();
         attributes.insert("userName".into(), json!("a.b"));
@@ -90,7 +161,8 @@ mod tests {
             "emails": [{"value": "a@x", "type": "work", "primary": true, "display": "x"}],
             "displayName": "gone", "title": "not ours"
         });
-        let ops = attribute_ops(&m, current.as_object().unwrap());
+        let paths: Vec<&String> = m.paths.iter().collect();
+        let ops = attribute_ops(&m, &paths, current.as_object().unwrap());
         assert_eq!(
             ops,
             vec![
