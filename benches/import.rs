@@ -120,7 +120,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
 
-    if std::env::var_os("ROLLCALL_BENCH_KEEP").is_some() {
+    if std::env::var_os("BENCH_KEEP").is_some() {
         let kept = tmp.keep();
         eprintln!("kept {}", kept.display());
     }

@@ -148,14 +148,14 @@ fn two_imports_of_one_school_serialize_and_the_second_plans_on_the_first() {
 
 /// The mixed load: a daemon, two import loops of different
 /// schools, pairs of same-school imports and `verify --fix`, for
-/// `ROLLCALL_LOAD_SECONDS` (default 20) — zero busy errors.
+/// `MIXED_LOAD_SECONDS` (default 20) — zero busy errors.
 #[test]
 fn mixed_load_has_no_busy_errors() {
     let site = Site::new();
     for school in ["nord", "sued", "mitte"] {
         assert!(failure("setup", &site.import(school, 0)).is_none());
     }
-    let seconds: u64 = std::env::var("ROLLCALL_LOAD_SECONDS")
+    let seconds: u64 = std::env::var("MIXED_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);

@@ -251,7 +251,10 @@ fn a_stop_signal_ends_sync_and_daemon_within_two_seconds() {
     let Some(server) = ScimServer::start() else { return };
     let proxy = SlowProxy::start(server.port, Duration::from_millis(300));
     let (_t, token) = common::token_file();
-    let site = Site::new(&scim_config(&proxy.url(), &token, 2), 120);
+    // One request per item (no Bulk), so that each of the three runs has
+    // items left to stop in the middle of.
+    let config = scim_config(&proxy.url(), &token, 2) + "bulk = false\n";
+    let site = Site::new(&config, 120);
     for (args, sig, code) in [
         (&["sync", "run", "--once"][..], libc::SIGTERM, 4),
         (&["daemon"][..], libc::SIGTERM, 0),
