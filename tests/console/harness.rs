@@ -242,6 +242,11 @@ impl Harness {
                 }
             }
             Data::Trash(items) => items.iter_mut().for_each(fix_trash_entry),
+            Data::QueueItems(q) => q.items.iter_mut().for_each(fix_queue_item),
+            Data::QueueItem(d) => {
+                fix_queue_item(&mut d.row);
+                d.raw.enqueued_at = d.row.enqueued_at;
+            }
             Data::TrashDetail(d) => {
                 fix_trash_entry(&mut d.entry);
                 let t = fixed_now() - chrono::Duration::minutes(3);
@@ -315,6 +320,18 @@ impl Harness {
         panic!("jobs did not finish");
     }
 
+    /// One tick of the console (live views ask for the change stamps).
+    pub fn tick(&mut self) {
+        self.app.stamps_every_ms = 0;
+        self.app.on_tick();
+        self.settle();
+    }
+
+    pub fn key_mod(&mut self, code: KeyCode, mods: KeyModifiers) {
+        self.app.on_key(KeyEvent::new(code, mods));
+        self.settle();
+    }
+
     pub fn resize(&mut self, w: u16, h: u16) {
         self.terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
         self.settle();
@@ -348,6 +365,13 @@ impl Harness {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+}
+
+/// Times relative to the fixed clock, as they were to the wall clock.
+fn fix_queue_item(i: &mut rollcall::engine::sync::queue_items::QueueItemRow) {
+    let now = Utc::now();
+    i.enqueued_at = fixed_now() - chrono::Duration::minutes(4);
+    i.next_retry = i.next_retry.map(|t| fixed_now() + (t - now));
 }
 
 fn fix_trash_entry(e: &mut rollcall::engine::sync::TrashEntry) {
