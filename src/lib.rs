@@ -8,5 +8,6 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod model;
+pub mod server;
 pub mod store;
 pub mod tui;

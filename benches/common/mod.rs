@@ -62,6 +62,7 @@ pub fn user(i: usize, school: &str) -> User {
         disabled: false,
         state: UserState::Active,
         purge_at: None,
+        deactivate_at: None,
         password_hash: None,
         created_at: now,
         updated_at: now,

@@ -83,8 +83,25 @@ pub enum Command {
     /// Send queued changes to the authorities.
     #[command(subcommand)]
     Sync(SyncCmd),
-    /// Sync forever; purge limbo and old trash daily.
-    Daemon,
+    /// Sync forever; purge limbo and old trash daily. SIGTERM/SIGINT stop
+    /// it (a second one at once), SIGHUP reloads the configuration.
+    Daemon(DaemonArgs),
+    /// Write every metric in the Prometheus text format (to stdout, or
+    /// atomically to a file for node_exporter's textfile collector).
+    Metrics {
+        #[arg(long, value_name = "PATH")]
+        textfile: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+    /// Follow the LDAP directory's change stream (RFC 4533) into the journal
+    /// until stopped (the daemon does it too).
+    Listen,
     /// Out-queues: depth, oldest item, paused or not.
     #[command(subcommand)]
     Queue(QueueCmd),
@@ -105,6 +122,21 @@ pub enum Command {
     /// Compare what an authority holds with what it should hold (exit 0
     /// clean, 1 differences); --fix queues the repairs.
     Verify(VerifyArgs),
+    /// Convert directory data written by older versions (LDAP: per-role
+    /// contributions); the embedded store converts itself when opened.
+    Migrate {
+        /// Count what would be converted, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Serve /metrics (Prometheus) and /healthz on this address, e.g.
+    /// 127.0.0.1:9465.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,12 +321,16 @@ pub struct DemoArgs {
 pub enum SchoolsCmd {
     /// All schools with their number of users.
     List,
-    /// Create a school.
+    /// Create a school (refused when it exists in any case: names are
+    /// case-insensitive).
     Create {
         name: String,
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
     },
+    /// Join two spellings of one school (names differing only in case):
+    /// FROM's users, classes and workgroups move to INTO, FROM goes (audited).
+    Merge { from: String, into: String },
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +359,10 @@ pub struct ImportArgs {
     /// Mapping-rules file (default: import.mappings.<format>).
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// The feed's character set when it is not UTF-8: an encoding label
+    /// such as windows-1252 or iso-8859-15 (default: import.encoding).
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     /// The feed file.
     pub file: PathBuf,
 }

@@ -3,11 +3,13 @@
 
 pub mod args;
 mod commands;
+pub mod lifecycle;
+mod logging;
 mod output;
 mod progress;
 
 use crate::engine::config::LoadOptions;
-use crate::engine::{EngineError, Settings};
+use crate::engine::{EngineError, ErrorKind, Settings};
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
@@ -29,10 +31,9 @@ impl From<Exit> for ExitCode {
 }
 
 fn exit_for(err: &anyhow::Error) -> Exit {
-    match err.downcast_ref::<EngineError>() {
-        Some(EngineError::Invalid(_)) => Exit::Usage,
-        Some(EngineError::ReadOnly { .. }) => Exit::Refused,
-        Some(EngineError::Refused(_)) => Exit::Refused,
+    match err.downcast_ref::<EngineError>().map(EngineError::kind) {
+        Some(ErrorKind::Usage) => Exit::Usage,
+        Some(ErrorKind::Refused) => Exit::Refused,
         _ => Exit::Error,
     }
 }
@@ -49,6 +50,20 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    // Answered without reading any config.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "rollcall", &mut std::io::stdout());
+            return Exit::Ok.into();
+        }
+        Some(Command::Man) => {
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => Exit::Ok.into(),
+                Err(e) => finish(Err(e.into())),
+            };
+        }
+        _ => {}
+    }
     let Some(command) = cli.command else {
         use std::io::IsTerminal;
         if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
@@ -78,31 +93,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// Loads settings from the global flags.
-fn settings(global: &args::Global) -> anyhow::Result<Settings> {
+/// Loads settings from the global flags (again on SIGHUP).
+pub(crate) fn load_settings(global: &args::Global) -> crate::engine::EngineResult<Settings> {
     let opts = LoadOptions::standard(global.config.clone(), global.set.clone());
-    Ok(Settings::load(&opts, global.data_dir.clone(), global.read_only)?)
-}
-
-/// Sends the engine's logs to `<data-dir>/logs/rollcall.log`.
-fn init_logging(settings: &Settings) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let logs = settings.paths.logs();
-    crate::engine::paths::create_private_dir(&logs).ok()?;
-    let appender = tracing_appender::rolling::daily(&logs, "rollcall.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("rollcall={}", settings.config.log.level)));
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .try_init()
-        .ok()?;
-    Some(guard)
+    Settings::load(&opts, global.data_dir.clone(), global.read_only)
 }
 
 fn run(global: &args::Global, command: Command) -> anyhow::Result<Exit> {
-    let settings = settings(global)?;
-    let _guard = init_logging(&settings);
+    let settings = load_settings(global)?;
+    let _guard = logging::init(&settings);
     commands::dispatch(global, settings, command)
 }

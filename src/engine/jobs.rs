@@ -27,6 +27,19 @@ impl Progress for Quiet {
     fn update(&mut self, _event: ProgressEvent) {}
 }
 
+/// Sleeps for `wait`, or less when `progress` says stop meanwhile (looked
+/// at every 50 ms), so a stop request is never kept waiting by a pause.
+pub fn sleep_unless_cancelled(wait: std::time::Duration, progress: &dyn Progress) {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        let now = std::time::Instant::now();
+        if now >= until || progress.cancelled() {
+            return;
+        }
+        std::thread::sleep((until - now).min(std::time::Duration::from_millis(50)));
+    }
+}
+
 /// A cancellation flag shared between a job and whoever may stop it.
 #[derive(Clone, Debug, Default)]
 pub struct CancelToken(Arc<AtomicBool>);

@@ -9,10 +9,16 @@ pub mod changes;
 pub mod config;
 pub mod demo;
 pub mod feed;
+pub mod freshness;
+pub mod hooks;
 pub mod import;
 pub mod jobs;
 pub mod limbo;
+pub mod listen;
+pub mod lock;
 pub mod mapping;
+pub mod metrics;
+pub mod migrate;
 pub mod overview;
 pub mod password;
 pub mod paths;
@@ -54,17 +60,62 @@ pub enum EngineError {
     },
     #[error("refused: rollcall is read-only (--read-only or read_only = true) and `{action}` changes data")]
     ReadOnly { action: String },
+    /// The object asked for does not exist (exit 1).
     #[error("{0}")]
     NotFound(String),
+    /// A bad argument or option value: the request itself is wrong (exit 2).
     #[error("{0}")]
-    Invalid(String),
-    /// A guard said no (e.g. a school already assigned, without --force).
+    Usage(String),
+    /// The object is not in a state that allows the action, e.g. restoring
+    /// a user who is not in limbo (exit 1).
+    #[error("{0}")]
+    WrongState(String),
+    /// A file or setting the action needs cannot be used as it is, e.g.
+    /// mapping rules that do not parse (exit 1).
+    #[error("{0}")]
+    BadInput(String),
+    /// A guard or rule said no (e.g. a school already assigned, without
+    /// --force); audited (exit 3).
     #[error("refused: {0}")]
     Refused(String),
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// Something that should not happen (a worker thread gone).
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Target(#[from] sync::target::TargetError),
+}
+
+/// What kind of failure an error is, for exit codes and for the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad flags or argument values: exit 2.
+    Usage,
+    /// Refused by a guard, a rule or read-only mode: exit 3.
+    Refused,
+    /// Not found: exit 1.
+    NotFound,
+    /// Not in a state that allows it: exit 1.
+    WrongState,
+    /// Stopped by the admin.
+    Cancelled,
+    /// Anything else (files, stores, servers, config): exit 1.
+    Failed,
+}
+
+impl EngineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Usage(_) => ErrorKind::Usage,
+            EngineError::Refused(_) | EngineError::ReadOnly { .. } => ErrorKind::Refused,
+            EngineError::NotFound(_) => ErrorKind::NotFound,
+            EngineError::WrongState(_) => ErrorKind::WrongState,
+            EngineError::Cancelled(_) => ErrorKind::Cancelled,
+            _ => ErrorKind::Failed,
+        }
+    }
 }
 
 pub type EngineResult<T> = Result<T, EngineError>;
@@ -90,15 +141,19 @@ impl Settings {
     /// Loads the config layers; `data_dir` is `--data-dir`, `read_only`
     /// is `--read-only` (either it or the config switches read-only on).
     pub fn load(opts: &LoadOptions, data_dir: Option<PathBuf>, read_only: bool) -> EngineResult<Self> {
-        let (mut config, mut sources) = config::load(opts)?;
-        let paths = DataPaths::resolve(data_dir, config.data_dir()).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        // The data dir's own rollcall.toml (it cannot move the data dir).
+        // Where the data dir is comes first: its own rollcall.toml is a
+        // layer too (it cannot move the data dir), and only the merge of
+        // every layer is deserialized.
+        let configured = config::configured_data_dir(opts)?;
+        let paths = DataPaths::resolve(data_dir, configured).map_err(|e| EngineError::BadInput(e.to_string()))?;
         let local = paths.local_config();
-        if opts.data_files.is_empty() && local.is_file() {
+        let (config, sources) = if opts.data_files.is_empty() && local.is_file() {
             let mut with_local = opts.clone();
             with_local.data_files.push(local);
-            (config, sources) = config::load(&with_local)?;
-        }
+            config::load(&with_local)?
+        } else {
+            config::load(opts)?
+        };
         let read_only = read_only || config.read_only;
         Ok(Settings {
             config,
@@ -131,7 +186,22 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the data dir (creating it) and the configured directory.
+    /// Refuses a directory holding two spellings of one school (see
+    /// [`schools`]).
     pub fn open(settings: Settings) -> EngineResult<Self> {
+        let engine = Self::open_unchecked(settings)?;
+        engine.check_schools()?;
+        Ok(engine)
+    }
+
+    /// Refuses a directory that holds two spellings of one school.
+    pub fn check_schools(&self) -> EngineResult<()> {
+        schools::check_case_variants(self.dir.as_ref())
+    }
+
+    /// Opens without looking for two spellings of one school: for
+    /// `schools list` and `schools merge`, the way out of that state.
+    pub fn open_unchecked(settings: Settings) -> EngineResult<Self> {
         let paths = &settings.paths;
         paths.ensure().map_err(io_error(paths.root()))?;
         let dir = open_directory(&settings)?;
@@ -206,6 +276,12 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Audits a refusal and returns it as the error to give back.
+    pub(crate) fn refuse(&self, action: &str, details: serde_json::Value, why: String) -> EngineError {
+        self.audit.record(action, details, &format!("refused: {why}"));
+        EngineError::Refused(why)
     }
 
     /// Deletes run records older than `runs.retention_days` (at most one

@@ -29,6 +29,10 @@ pub struct Overview {
     pub last_runs: Vec<RunRecord>,
     pub today: NaiveDate,
     pub read_only: bool,
+    /// Schools whose last feed is older than `import.stale_after_days`.
+    pub stale_schools: Vec<String>,
+    /// The directory change listener (LDAP directories, once one ran).
+    pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
 
 /// One row of the schools table.
@@ -102,6 +106,8 @@ impl Engine {
             last_runs,
             today,
             read_only: self.read_only(),
+            stale_schools: self.stale_schools()?,
+            listener: self.listener_status()?,
         })
     }
 

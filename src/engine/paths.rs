@@ -58,6 +58,10 @@ impl DataPaths {
     pub fn out_queue(&self, authority: &str) -> PathBuf {
         self.queues().join("out").join(authority)
     }
+    /// Lock files (imports of one school wait for each other).
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
     /// Embedded targets' default mirror files.
     pub fn mirrors(&self) -> PathBuf {
         self.root.join("mirrors")

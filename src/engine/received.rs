@@ -1,5 +1,7 @@
-//! What the feeds said about each user: the last row received per user and
-//! school, with the run it came in and a digest of the mapped record.
+//! What the feeds said about each user: the last row received per user,
+//! school and scope (the roles the run spoke for: per-role feeds of one
+//! school each keep their own row), with the run it came in and a digest of
+//! the mapped record.
 
 use super::state::{Migration, StateDb, StateError};
 use crate::model::UserKey;
@@ -49,7 +51,40 @@ CREATE TABLE received_history (
 CREATE INDEX received_history_user ON received_history (source_uid, record_uid, at);
 "#,
     },
+    Migration {
+        name: "received-2-scope",
+        sql: r#"
+-- one row per feed: the teachers' and the staff's feed of a school each keep
+-- theirs. Rows from before have the scope '' and are replaced by the next
+-- run of the school that names the user.
+DROP INDEX received_user;
+ALTER TABLE received RENAME TO received_1;
+CREATE TABLE received (
+    source_uid TEXT NOT NULL,
+    record_uid TEXT NOT NULL,
+    school     TEXT NOT NULL,
+    -- the run's roles, comma-separated in role order ("teacher,staff")
+    scope      TEXT NOT NULL,
+    run_id     TEXT NOT NULL,
+    line       INTEGER NOT NULL,
+    row        TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    user_updated_at TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    PRIMARY KEY (source_uid, school, scope, record_uid)
+) WITHOUT ROWID;
+INSERT INTO received (source_uid, record_uid, school, scope, run_id, line, row, digest, user_updated_at, at)
+    SELECT source_uid, record_uid, school, '', run_id, line, row, digest, user_updated_at, at FROM received_1;
+DROP TABLE received_1;
+CREATE INDEX received_user ON received (source_uid, record_uid);
+"#,
+    },
 ];
+
+/// The scope key of a run's roles: `teacher`, `student,teacher,…`.
+pub fn scope_key(roles: &std::collections::BTreeSet<crate::model::Role>) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+}
 
 /// One received row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -75,7 +110,7 @@ pub struct ReceivedRow<'a> {
     pub supersedes: bool,
 }
 
-/// A user this run removed from its school.
+/// A user who left this run's scope (the school, or one of its roles there).
 pub struct Removal<'a> {
     pub key: &'a UserKey,
 }
@@ -96,21 +131,29 @@ pub struct HistoryEntry {
 }
 
 impl StateDb {
-    /// Remembers the rows one run received for one school.
-    pub fn record_received(&mut self, run_id: &str, school: &str, rows: &[ReceivedRow<'_>]) -> Result<(), StateError> {
+    /// Remembers the rows one run received for one school and scope.
+    pub fn record_received(
+        &mut self,
+        run_id: &str,
+        school: &str,
+        scope: &str,
+        rows: &[ReceivedRow<'_>],
+    ) -> Result<(), StateError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let _ = tx.send(true);
-        self.record_received_when(run_id, school, rows, &[], &rx)
+        self.record_received_when(run_id, school, scope, rows, &[], &rx)
     }
 
-    /// Writes the rows (and moves superseded rows and rows of removed users
-    /// to the history) inside a transaction, then commits only when `go`
-    /// says so (the directory's write succeeded) and rolls back otherwise.
-    /// Lets an import prepare this while the directory is being written.
+    /// Writes the rows (and moves superseded rows and rows of users who left
+    /// the scope to the history) inside a transaction, then commits only
+    /// when `go` says so (the directory's write succeeded) and rolls back
+    /// otherwise. Lets an import prepare this while the directory is being
+    /// written.
     pub fn record_received_when(
         &mut self,
         run_id: &str,
         school: &str,
+        scope: &str,
         rows: &[ReceivedRow<'_>],
         removals: &[Removal<'_>],
         go: &Receiver<bool>,
@@ -127,21 +170,21 @@ impl StateDb {
                 .prepare_cached(
                     "INSERT INTO received_history (source_uid, record_uid, school, event, run_id, line, row, at) \
                      SELECT source_uid, record_uid, school, 'received', run_id, line, row, at FROM received \
-                     WHERE source_uid = ?1 AND school = ?2 AND record_uid = ?3",
+                     WHERE source_uid = ?1 AND school = ?2 AND scope = ?3 AND record_uid = ?4",
                 )
                 .map_err(err)?;
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO received (source_uid, record_uid, school, run_id, line, row, digest, \
-                     user_updated_at, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                     ON CONFLICT (source_uid, school, record_uid) DO UPDATE SET run_id = excluded.run_id, \
+                    "INSERT INTO received (source_uid, record_uid, school, scope, run_id, line, row, digest, \
+                     user_updated_at, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT (source_uid, school, scope, record_uid) DO UPDATE SET run_id = excluded.run_id, \
                      line = excluded.line, row = excluded.row, digest = excluded.digest, \
                      user_updated_at = excluded.user_updated_at, at = excluded.at",
                 )
                 .map_err(err)?;
             for r in rows {
                 if r.supersedes {
-                    keep.execute(params![r.key.source_uid, school, r.key.record_uid])
+                    keep.execute(params![r.key.source_uid, school, scope, r.key.record_uid])
                         .map_err(err)?;
                 }
                 upsert
@@ -149,6 +192,7 @@ impl StateDb {
                         r.key.source_uid,
                         r.key.record_uid,
                         school,
+                        scope,
                         run_id,
                         r.line as i64,
                         r.row,
@@ -159,7 +203,9 @@ impl StateDb {
                     .map_err(err)?;
             }
             let mut gone = tx
-                .prepare_cached("DELETE FROM received WHERE source_uid = ?1 AND school = ?2 AND record_uid = ?3")
+                .prepare_cached(
+                    "DELETE FROM received WHERE source_uid = ?1 AND school = ?2 AND scope = ?3 AND record_uid = ?4",
+                )
                 .map_err(err)?;
             let mut removed = tx
                 .prepare_cached(
@@ -168,12 +214,31 @@ impl StateDb {
                 )
                 .map_err(err)?;
             for r in removals {
-                keep.execute(params![r.key.source_uid, school, r.key.record_uid])
-                    .map_err(err)?;
-                gone.execute(params![r.key.source_uid, school, r.key.record_uid])
-                    .map_err(err)?;
+                for scope in [scope, ""] {
+                    keep.execute(params![r.key.source_uid, school, scope, r.key.record_uid])
+                        .map_err(err)?;
+                    gone.execute(params![r.key.source_uid, school, scope, r.key.record_uid])
+                        .map_err(err)?;
+                }
                 removed
                     .execute(params![r.key.source_uid, r.key.record_uid, school, run_id, at])
+                    .map_err(err)?;
+            }
+            // Rows from before scopes were kept, now replaced by this run's.
+            if let Some(first) = rows.first() {
+                let replaced = "FROM received WHERE source_uid = ?1 AND school = ?2 AND scope = '' AND EXISTS \
+                                (SELECT 1 FROM received n WHERE n.source_uid = received.source_uid \
+                                AND n.record_uid = received.record_uid AND n.school = received.school \
+                                AND n.scope <> '')";
+                tx.execute(
+                    &format!(
+                        "INSERT INTO received_history (source_uid, record_uid, school, event, run_id, line, row, at) \
+                         SELECT source_uid, record_uid, school, 'received', run_id, line, row, at {replaced}"
+                    ),
+                    params![first.key.source_uid, school],
+                )
+                .map_err(err)?;
+                tx.execute(&format!("DELETE {replaced}"), params![first.key.source_uid, school])
                     .map_err(err)?;
             }
         }
@@ -238,21 +303,25 @@ impl StateDb {
         Ok(out)
     }
 
-    /// For one school, by record uid: the digest of the row last received
-    /// and the user's `updated_at` when it was recorded.
+    /// For one school and scope, by record uid: the digest of the row last
+    /// received and the user's `updated_at` when it was recorded.
     pub fn received_digests(
         &self,
         source_uid: &str,
         school: &str,
+        scope: &str,
     ) -> Result<HashMap<String, (String, String)>, StateError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT record_uid, digest, user_updated_at FROM received WHERE source_uid = ?1 AND school = ?2",
+                "SELECT record_uid, digest, user_updated_at FROM received \
+                 WHERE source_uid = ?1 AND school = ?2 AND scope = ?3",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![source_uid, school], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .query_map(params![source_uid, school, scope], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }

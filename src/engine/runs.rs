@@ -1,6 +1,11 @@
 //! Run records: every import and purge (and later sync and verify) gets
 //! `runs/<run-id>/` with `run.json` (who, when, arguments, counts, status),
 //! `log.txt`, `summary.csv` and, for imports, the archived input file.
+//!
+//! A run in progress is marked by `runs/.active/<run-id>`, written whole
+//! (temp file, rename) and locked by its process for as long as the run is
+//! open; a marker nobody holds belongs to a run whose process ended
+//! without finishing it, whatever its PID (containers reuse PIDs).
 
 use super::audit::Actor;
 use super::paths::create_private_dir;
@@ -124,6 +129,8 @@ pub struct Run {
     pub record: RunRecord,
     dir: PathBuf,
     log: Option<File>,
+    /// The locked "in progress" marker; its lock is the run's ownership.
+    marker: Option<File>,
 }
 
 /// Run ids sort by start time: `20261121-201530-123-import-a1b2`.
@@ -158,8 +165,9 @@ impl Runs {
         // leaves a marker for `recover_interrupted` to find.
         let active = self.active_dir();
         create_private_dir(&active).map_err(io_err(&active))?;
-        let marker = active.join(&id);
-        fs::write(&marker, std::process::id().to_string()).map_err(io_err(&marker))?;
+        let marker_path = active.join(&id);
+        let marker = super::lock::locked_file(&marker_path, std::process::id().to_string().as_bytes())
+            .map_err(io_err(&marker_path))?;
         let dir = self.dir.join(&id);
         create_private_dir(&dir).map_err(io_err(&dir))?;
         let log_path = dir.join("log.txt");
@@ -187,6 +195,7 @@ impl Runs {
             },
             dir,
             log: Some(log),
+            marker: Some(marker),
         };
         run.save()?;
         Ok(run)
@@ -211,10 +220,17 @@ impl Runs {
         for e in entries.filter_map(|e| e.ok()) {
             let Ok(id) = e.file_name().into_string() else { continue };
             let marker = e.path();
-            let pid: Option<i32> = fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse().ok());
-            if pid.is_some_and(process_alive) || !valid_id(&id) {
+            if id.starts_with('.') {
+                // A marker's temp file: its writer died before the rename.
+                if super::lock::stale_temp(&marker).map_err(io_err(&marker))? {
+                    let _ = fs::remove_file(&marker);
+                }
                 continue;
             }
+            if !valid_id(&id) || super::lock::is_held(&marker).map_err(io_err(&marker))? {
+                continue;
+            }
+            let pid: Option<i32> = fs::read_to_string(&marker).ok().and_then(|t| t.trim().parse().ok());
             let dir = self.dir.join(&id);
             let tmp = dir.join(".run.json.tmp");
             if tmp.exists() {
@@ -236,7 +252,12 @@ impl Runs {
                         "process {} ended without finishing this run (killed or crashed); nothing it did not commit was written — run it again",
                         pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
                     ));
-                    let run = Run { record, dir, log: None };
+                    let run = Run {
+                        record,
+                        dir,
+                        log: None,
+                        marker: None,
+                    };
                     run.save()?;
                     tracing::warn!(run = %id, "marked interrupted: its process ended without finishing it");
                     recovered += 1;
@@ -419,7 +440,7 @@ impl Run {
     }
 
     /// Removes a run that never happened (a plan thrown away unwritten).
-    pub fn discard(self) {
+    pub fn discard(mut self) {
         self.unmark();
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             tracing::warn!(run = %self.record.id, error = %e, "cannot remove a discarded run");
@@ -441,19 +462,13 @@ impl Run {
         Ok(self.record)
     }
 
-    /// Drops the run's "in progress" marker.
-    fn unmark(&self) {
+    /// Drops the run's "in progress" marker (then its lock).
+    fn unmark(&mut self) {
         if let Some(runs) = self.dir.parent() {
             let _ = fs::remove_file(runs.join(".active").join(&self.record.id));
         }
+        self.marker = None;
     }
-}
-
-/// Whether a process with this id exists (signal 0 probes without sending).
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for the process.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -507,12 +522,10 @@ mod tests {
             runs.start(RunKind::Import, &actor, serde_json::json!({}), Some("s1"), false)
                 .unwrap()
         };
-        let (dead, alive) = (start(), start());
-        // A process that has ended owns `dead`; this one owns `alive`.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let gone = child.id();
-        child.wait().unwrap();
-        fs::write(dir.path().join(".active").join(dead.id()), gone.to_string()).unwrap();
+        let (mut dead, alive) = (start(), start());
+        // `dead`'s process has ended: nothing holds its marker's lock, and
+        // its PID is that of a live process (this one: PIDs are reused).
+        dead.marker = None;
         fs::write(dead.dir().join(".run.json.tmp"), "{half").unwrap();
         assert_eq!(runs.recover_interrupted().unwrap(), 1);
         let rec = runs.show(dead.id()).unwrap();
@@ -535,18 +548,15 @@ mod tests {
             user: "admin".into(),
             sudo_user: None,
         };
-        let run = runs
+        let mut run = runs
             .start(RunKind::Import, &actor, serde_json::json!({}), None, false)
             .unwrap();
         let id = run.id().to_string();
+        run.marker = None;
         // As a kill between writing the first record's temp file and
         // renaming it leaves it: the marker, the log, the temp file.
         fs::remove_file(run.dir().join("run.json")).unwrap();
         fs::write(run.dir().join(".run.json.tmp"), "{half").unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let gone = child.id();
-        child.wait().unwrap();
-        fs::write(dir.path().join(".active").join(&id), gone.to_string()).unwrap();
         drop(run);
         assert_eq!(runs.recover_interrupted().unwrap(), 0);
         assert!(!dir.path().join(&id).exists());

@@ -29,6 +29,8 @@ const MIGRATIONS: &[&[Migration]] = &[
     super::received::MIGRATIONS,
     super::sync::pause::MIGRATIONS,
     super::sync::assign::MIGRATIONS,
+    super::freshness::MIGRATIONS,
+    super::metrics::MIGRATIONS,
 ];
 
 pub struct StateDb {
@@ -60,6 +62,9 @@ impl StateDb {
             source,
         };
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // Write transactions take the write lock when they begin, so they
+        // wait for busy_timeout (a deferred one that later writes cannot).
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.execute_batch("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, at TEXT NOT NULL)")
@@ -76,6 +81,17 @@ impl StateDb {
                 continue;
             }
             let tx = conn.transaction().map_err(err)?;
+            // Another process may have run it while this one waited.
+            let done: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM migrations WHERE name = ?1)",
+                    [m.name],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if done {
+                continue;
+            }
             tx.execute_batch(m.sql).map_err(err)?;
             tx.execute(
                 "INSERT INTO migrations (name, at) VALUES (?1, datetime('now'))",

@@ -14,4 +14,4 @@ pub use journal::{JournalEntry, ObjectRef};
 pub use names::{NameError, validate_class_name, validate_record_uid, validate_school_name, validate_source_uid};
 pub use role::{Role, RoleParseError};
 pub use school::School;
-pub use user::{Membership, User, UserKey, UserState};
+pub use user::{Contribution, Membership, User, UserKey, UserState};

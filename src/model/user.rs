@@ -1,5 +1,9 @@
 //! Users: identity key, attributes, and per-school memberships (roles,
 //! classes, workgroups). The first membership is the primary school.
+//!
+//! A person's classes and workgroups in a school are the union of what each
+//! of their roles' feeds gives there (the role's *contribution*), so the
+//! per-role feeds of one school commute.
 
 use super::Role;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -55,7 +59,29 @@ impl UserState {
     }
 }
 
+/// The classes and workgroups one role's feed gives a person in a school.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contribution {
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub classes: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub workgroups: BTreeSet<String>,
+}
+
+impl Contribution {
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty() && self.workgroups.is_empty()
+    }
+}
+
 /// A user's membership in one school.
+///
+/// `classes` and `workgroups` are the union of the roles' contributions.
+/// `by_role` holds each role's own contribution when the membership has
+/// several roles (roles contributing nothing are left out); it is empty for
+/// a single role, whose contribution is the union itself. A membership with
+/// several roles, classes and an empty `by_role` comes from before
+/// contributions were kept: every role then contributes all of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub school: String,
@@ -64,6 +90,8 @@ pub struct Membership {
     pub classes: BTreeSet<String>,
     #[serde(default)]
     pub workgroups: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_role: BTreeMap<Role, Contribution>,
 }
 
 impl Membership {
@@ -73,7 +101,55 @@ impl Membership {
             roles,
             classes: BTreeSet::new(),
             workgroups: BTreeSet::new(),
+            by_role: BTreeMap::new(),
         }
+    }
+
+    /// What one role contributes.
+    pub fn contribution(&self, role: Role) -> Contribution {
+        if self.by_role.is_empty() {
+            if !self.roles.contains(&role) {
+                return Contribution::default();
+            }
+            return Contribution {
+                classes: self.classes.clone(),
+                workgroups: self.workgroups.clone(),
+            };
+        }
+        self.by_role.get(&role).cloned().unwrap_or_default()
+    }
+
+    /// Every role with its contribution.
+    pub fn contributions(&self) -> BTreeMap<Role, Contribution> {
+        self.roles.iter().map(|r| (*r, self.contribution(*r))).collect()
+    }
+
+    /// Sets the roles (the map's keys) and their contributions; classes and
+    /// workgroups become the union. The canonical form: `by_role` only with
+    /// several roles, and without empty contributions.
+    pub fn set_contributions(&mut self, mut by_role: BTreeMap<Role, Contribution>) {
+        self.roles = by_role.keys().copied().collect();
+        self.classes = by_role.values().flat_map(|c| c.classes.iter().cloned()).collect();
+        self.workgroups = by_role.values().flat_map(|c| c.workgroups.iter().cloned()).collect();
+        if by_role.len() < 2 {
+            by_role.clear();
+        } else {
+            by_role.retain(|_, c| !c.is_empty());
+        }
+        self.by_role = by_role;
+    }
+
+    /// Whether it predates per-role contributions (several roles, groups,
+    /// no `by_role`): every role then contributes everything.
+    pub fn is_legacy(&self) -> bool {
+        self.roles.len() > 1 && self.by_role.is_empty() && !(self.classes.is_empty() && self.workgroups.is_empty())
+    }
+
+    /// Writes the contributions out (what the migration to per-role
+    /// contributions does to a legacy membership).
+    pub fn make_explicit(&mut self) {
+        let c = self.contributions();
+        self.set_contributions(c);
     }
 }
 
@@ -92,7 +168,11 @@ pub struct User {
     pub disabled: bool,
     pub state: UserState,
     pub purge_at: Option<NaiveDate>,
-    /// Hash of the initial password (`{SSHA256}…`); never the plaintext.
+    /// A user in limbo who is still active (`import.deactivation_grace_days`)
+    /// is deactivated on this day by the daily pass or `limbo purge`.
+    #[serde(default)]
+    pub deactivate_at: Option<NaiveDate>,
+    /// Hash of the initial password (`{CRYPT}$6$…` by default); never the plaintext.
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -174,6 +254,7 @@ impl User {
             && self.disabled == other.disabled
             && self.state == other.state
             && self.purge_at == other.purge_at
+            && self.deactivate_at == other.deactivate_at
             && self.password_hash == other.password_hash
     }
 }
@@ -198,6 +279,7 @@ mod tests {
             disabled: false,
             state: UserState::Active,
             purge_at: None,
+            deactivate_at: None,
             password_hash: None,
             created_at: now,
             updated_at: now,
@@ -210,6 +292,48 @@ mod tests {
         u.add_membership(Membership::new("z", Default::default()));
         u.add_membership(Membership::new("a", Default::default()));
         assert_eq!(u.school_names().collect::<Vec<_>>(), ["m", "a", "z"]);
+    }
+
+    fn groups(classes: &[&str], workgroups: &[&str]) -> Contribution {
+        Contribution {
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            workgroups: workgroups.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn contributions_are_canonical() {
+        let mut m = Membership::new("s", Default::default());
+        m.set_contributions(
+            [
+                (Role::Teacher, groups(&["5a"], &["chor"])),
+                (Role::Staff, groups(&[], &[])),
+            ]
+            .into(),
+        );
+        assert_eq!(m.roles, [Role::Teacher, Role::Staff].into());
+        assert_eq!(m.classes, ["5a".to_string()].into());
+        assert_eq!(m.by_role.len(), 1, "the staff role gives nothing");
+        assert_eq!(m.contribution(Role::Staff), Contribution::default());
+        assert_eq!(m.contribution(Role::Teacher), groups(&["5a"], &["chor"]));
+        assert!(!m.is_legacy());
+        // One role: its contribution is the union, nothing kept per role.
+        m.set_contributions([(Role::Teacher, groups(&["5a"], &[]))].into());
+        assert!(m.by_role.is_empty());
+        assert_eq!(m.contribution(Role::Teacher), groups(&["5a"], &[]));
+        assert_eq!(m.contribution(Role::Student), Contribution::default());
+    }
+
+    #[test]
+    fn a_legacy_membership_gives_everything_to_every_role() {
+        let mut m = Membership::new("s", [Role::Teacher, Role::Staff].into());
+        m.classes = ["5a".to_string()].into();
+        assert!(m.is_legacy());
+        assert_eq!(m.contribution(Role::Staff), groups(&["5a"], &[]));
+        m.make_explicit();
+        assert!(!m.is_legacy());
+        assert_eq!(m.by_role.len(), 2);
+        assert_eq!(m.contribution(Role::Staff), groups(&["5a"], &[]));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub enum StoreError {
         code: Option<u32>,
         message: String,
     },
+    /// Another process follows this data dir's directory changes already.
+    #[error("a directory change listener already runs for this data dir (it holds {path})")]
+    ListenerBusy { path: String },
     #[error("user {key} was changed by another process since it was read; run the command again")]
     Conflict { key: String },
     #[error("username '{0}' is already in use")]
@@ -158,6 +161,17 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.schools.is_empty() && self.users.is_empty() && self.counters.is_empty()
     }
+}
+
+/// Why a new user's username could not be claimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimLoss {
+    /// Another writer of the directory issued this name after the plan read
+    /// it: plan another name.
+    Taken,
+    /// Another writer is creating the same person (same key) under this
+    /// name at this moment: leave the person to it.
+    SamePerson,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -264,6 +278,21 @@ pub trait Directory: Send {
         Ok(out)
     }
 
+    /// Claims the usernames of users about to be created (`(username,
+    /// key)`), so that several writers of one directory (rollcall nodes
+    /// sharing an LDAP server) never issue the same name: the names another
+    /// writer holds are returned with why; the others are this writer's
+    /// until the [`apply`] that creates their users (or until this
+    /// connection is dropped without creating them). The embedded store has
+    /// one writer at a time and checks names inside `apply`'s transaction,
+    /// so by default nothing is claimed here.
+    ///
+    /// [`apply`]: Directory::apply
+    fn claim_usernames(&mut self, claims: &[(String, UserKey)]) -> StoreResult<HashMap<String, ClaimLoss>> {
+        let _ = claims;
+        Ok(HashMap::new())
+    }
+
     /// Starts a consistent read view: every read until [`end_read`] sees the
     /// same state where the backend can (SQLite: one read transaction; LDAP
     /// has no snapshots, so there it is a no-op and reads are live). The import plans inside one. Must not be open while
@@ -280,6 +309,19 @@ pub trait Directory: Send {
 
     /// Writes a batch and journals every changed object.
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport>;
+
+    /// Removes a second spelling of a school (`schools merge`; names are
+    /// case-insensitive) once no user is in it: its school row and its
+    /// groups, journalled. `false` when there was none. LDAP has nothing to
+    /// remove: DNs ignore case, so a second spelling has no entry of its own.
+    fn drop_school_spelling(&mut self, _name: &str) -> StoreResult<bool> {
+        Ok(false)
+    }
+
+    /// Removes those of these groups that have no member (a class whose last
+    /// member left, `import.keep_empty_classes = false`), journalled so the
+    /// authorities remove them too; returns the ones removed.
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>>;
 
     /// Journal entries with `seq > after`, oldest first, at most `limit`.
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>>;

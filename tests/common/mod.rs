@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fault_drain;
+pub mod listen_trial;
 pub mod proxy;
 pub mod scim;
 pub mod slapd;

@@ -1,6 +1,8 @@
 //! A throwaway OpenLDAP server for tests: its own slapd.conf (mdb, the core,
 //! cosine, inetorgperson and nis schemas, a 16 GiB map (address space, not
-//! disk: the crash trials put 100 districts on one server), no size limits)
+//! disk: the crash trials put 100 districts on one server), no size limits,
+//! the `syncprov` overlay for content sync (RFC 4533), optionally a
+//! read-only consumer replicating another test server)
 //! in a temp dir, a random loopback port, optional TLS (ldaps:// and StartTLS)
 //! and an ldapi:// socket. Stopped and removed on drop; the one shared per
 //! test binary ([`shared`]) is stopped by a watchdog when the tests exit.
@@ -77,22 +79,42 @@ pub fn ldapi_url(path: &Path) -> String {
     out
 }
 
+/// How a test server is set up beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub tls: Option<Tls>,
+    /// Extra schema (slapd.conf `attributetype`/`objectclass` lines).
+    pub schema: String,
+    /// syncprov's session log: how many deletes a cookie can catch up on
+    /// without a present phase (default 10,000).
+    pub sessionlog: Option<usize>,
+    /// A consumer replicating this provider URL (syncrepl
+    /// refreshAndPersist), read-only, itself serving syncprov.
+    pub provider: Option<String>,
+}
+
 impl Slapd {
     pub fn start() -> Option<Slapd> {
         Self::start_with(None)
     }
 
     pub fn start_with(tls: Option<Tls>) -> Option<Slapd> {
-        Self::start_full(tls, "")
+        Self::start_opts(Options {
+            tls,
+            ..Options::default()
+        })
     }
 
     /// A server with extra schema (slapd.conf `attributetype`/`objectclass`
     /// lines) loaded after the standard ones.
     pub fn start_with_schema(schema: &str) -> Option<Slapd> {
-        Self::start_full(None, schema)
+        Self::start_opts(Options {
+            schema: schema.to_string(),
+            ..Options::default()
+        })
     }
 
-    fn start_full(tls: Option<Tls>, schema: &str) -> Option<Slapd> {
+    pub fn start_opts(opts: Options) -> Option<Slapd> {
         let bin = binary()?;
         let dir = tempfile::Builder::new().prefix("slapd").tempdir().expect("tempdir");
         let mut s = Slapd {
@@ -102,11 +124,45 @@ impl Slapd {
             watchdog: None,
             port: 0,
             tls_port: None,
-            tls,
+            tls: opts.tls.clone(),
         };
-        s.configure(schema);
+        s.configure(&opts);
         s.launch();
         Some(s)
+    }
+
+    /// A server configured (and seeded) but not started, for `slapadd`.
+    pub fn offline(opts: Options) -> Option<Slapd> {
+        let bin = binary()?;
+        let dir = tempfile::Builder::new().prefix("slapd").tempdir().expect("tempdir");
+        let mut s = Slapd {
+            dir,
+            bin,
+            child: None,
+            watchdog: None,
+            port: 0,
+            tls_port: None,
+            tls: None,
+        };
+        s.configure(&opts);
+        Some(s)
+    }
+
+    /// Loads an LDIF with `slapadd -q` (the server must not run): the
+    /// physical limit of writing these entries.
+    pub fn slapadd(&self, ldif: &Path) {
+        let out = Command::new(&self.bin)
+            .args(["-T", "add", "-q", "-f"])
+            .arg(self.dir.path().join("slapd.conf"))
+            .arg("-l")
+            .arg(ldif)
+            .output()
+            .expect("run slapadd");
+        assert!(
+            out.status.success(),
+            "slapadd -q: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The server process, e.g. to kill it from another thread.
@@ -159,19 +215,19 @@ impl Slapd {
         ldapi_url(&self.socket())
     }
 
-    fn configure(&mut self, schema: &str) {
+    fn configure(&mut self, opts: &Options) {
         let d = self.dir.path();
         std::fs::create_dir_all(d.join("db")).expect("db dir");
         let mut conf = String::new();
         for s in ["core", "cosine", "inetorgperson", "nis"] {
             conf.push_str(&format!("include /etc/ldap/schema/{s}.schema\n"));
         }
-        if !schema.is_empty() {
-            std::fs::write(d.join("extra.schema"), schema).expect("schema");
+        if !opts.schema.is_empty() {
+            std::fs::write(d.join("extra.schema"), &opts.schema).expect("schema");
             conf.push_str(&format!("include {}/extra.schema\n", d.display()));
         }
         conf.push_str(&format!("pidfile {}/slapd.pid\n", d.display()));
-        conf.push_str("modulepath /usr/lib/ldap\nmoduleload back_mdb\n");
+        conf.push_str("modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload syncprov\n");
         if let Some(t) = &self.tls {
             conf.push_str(&format!(
                 "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
@@ -186,10 +242,26 @@ impl Slapd {
              index objectClass eq\n\
              index cn,departmentNumber,ou,employeeType,businessCategory,description eq\n\
              index uid,employeeNumber eq,sub\n\
-             index givenName,sn sub\n",
+             index givenName,sn sub\n\
+             index entryCSN,entryUUID eq\n",
             d.display()
         ));
+        if let Some(provider) = &opts.provider {
+            conf.push_str(&format!(
+                "syncrepl rid=001 provider={provider} type=refreshAndPersist searchbase=\"{SUFFIX}\" \
+                 bindmethod=simple binddn=\"{ROOT_DN}\" credentials={ROOT_PW} retry=\"1 +\" timeout=5\n"
+            ));
+        }
+        // Content sync (RFC 4533) for the change listener.
+        conf.push_str(&format!(
+            "overlay syncprov\nsyncprov-checkpoint 100 1\nsyncprov-sessionlog {}\n",
+            opts.sessionlog.unwrap_or(10_000)
+        ));
         std::fs::write(d.join("slapd.conf"), conf).expect("slapd.conf");
+        if opts.provider.is_some() {
+            // A consumer gets everything, the suffix too, from its provider.
+            return;
+        }
         let seed =
             format!("dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: rollcall\ndc: rollcall\n");
         std::fs::write(d.join("seed.ldif"), seed).expect("seed");
@@ -382,23 +454,30 @@ impl Slapd {
 
     /// Runs `ldapmodify` (as the root DN) with this LDIF.
     pub fn ldapmodify(&self, ldif: &str) {
-        let mut child = Command::new("ldapmodify")
+        self.tool("ldapmodify", &[], ldif);
+    }
+
+    /// Runs an ldap-utils client (`ldapadd`, `ldapmodify`, `ldapmodrdn`,
+    /// `ldapdelete`) as the root DN with these arguments and standard input.
+    pub fn tool(&self, tool: &str, args: &[&str], stdin: &str) {
+        let mut child = Command::new(tool)
             .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PW])
+            .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("ldapmodify (ldap-utils)");
+            .expect("ldap-utils");
         child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(ldif.as_bytes())
+            .write_all(stdin.as_bytes())
             .expect("write LDIF");
-        let out = child.wait_with_output().expect("ldapmodify");
+        let out = child.wait_with_output().expect(tool);
         assert!(
             out.status.success(),
-            "ldapmodify: {}",
+            "{tool} {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

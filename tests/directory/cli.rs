@@ -268,7 +268,7 @@ fn schools_info_and_config_layers() {
     let c = Cli::new();
     let (code, v) = c.json(&["schools", "create", "gsmitte", "--display-name", "Grundschule Mitte"]);
     assert_eq!((code, v["name"].clone()), (0, "gsmitte".into()));
-    assert_eq!(c.run(&["schools", "create", "gsmitte"]).status.code(), Some(2));
+    assert_eq!(c.run(&["schools", "create", "gsmitte"]).status.code(), Some(3));
     let (_, list) = c.json(&["schools", "list"]);
     assert_eq!(list[0]["display_name"], "Grundschule Mitte");
 
@@ -339,5 +339,175 @@ fn demo_builds_a_district() {
     // Same spec again: reused; another spec: refused.
     let (code, v) = c.json(&["demo", "--schools", "3", "--users-per-school", "60", "--no-tui"]);
     assert_eq!((code, v["reused"].clone()), (0, Value::Bool(true)));
-    assert_eq!(c.run(&["demo", "--schools", "4", "--no-tui"]).status.code(), Some(2));
+    assert_eq!(c.run(&["demo", "--schools", "4", "--no-tui"]).status.code(), Some(3));
+}
+
+/// Engine errors exit by meaning (README, exit codes): not found and wrong
+/// state 1, usage 2, refusals 3; school names in any case.
+#[test]
+fn exit_codes_by_meaning_and_school_case() {
+    let c = Cli::new();
+    let f = c.file("f.csv", "record_uid,firstname,lastname\n1,Max,Muster\n2,Eva,Muster\n");
+    let (code, v) = c.json(&["import", "--school", "GSA", "--role", "student", s(&f)]);
+    assert_eq!((code, v["school"].clone()), (0, "GSA".into()));
+    let (code, v) = c.json(&["import", "--school", "gsa", "--role", "student", s(&f)]);
+    assert_eq!(
+        (code, v["school"].clone(), v["unchanged"].clone()),
+        (0, "GSA".into(), 2.into())
+    );
+    // A second spelling: refused.
+    let out = c.run(&["schools", "create", "gsa"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("case-insensitive"));
+    // Restoring a user who is not in limbo: wrong state, exit 1.
+    let out = c.run(&["limbo", "restore", "m.muster", "--school", "gsa"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in limbo"));
+    // A bad value: usage, exit 2; an unknown school: not found, exit 1.
+    assert_eq!(
+        c.run(&["limbo", "extend", "m.muster", "--days", "0"]).status.code(),
+        Some(2)
+    );
+    let (code, list) = c.json(&["users", "list", "--school", "gSa"]);
+    assert_eq!((code, list.as_array().map(Vec::len)), (0, Some(2)));
+    assert_eq!(c.run(&["schools", "merge", "gsa", "other"]).status.code(), Some(2));
+    assert_eq!(c.run(&["schools", "merge", "gSa", "GSA"]).status.code(), Some(1));
+}
+
+/// Runs the binary and returns its exit code, stderr and peak RSS in KiB.
+// wait4 reaps the child (for its rusage); a later Child::wait could reap a
+// process of another test that got the same pid.
+#[allow(clippy::zombie_processes)]
+fn run_measured(c: &Cli, args: &[&str]) -> (i32, String, i64) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--data-dir")
+        .arg(c.data())
+        .args(args)
+        .env_remove("ROLLCALL_DATA_DIR")
+        .env("HOME", c.dir.path())
+        .env("XDG_CONFIG_HOME", c.dir.path().join("xdg"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with zeroed out-parameters.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed");
+    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss)
+}
+
+/// Issue 18, points 4 and 12: a directory, a FIFO or /dev/zero as a feed is
+/// refused with what it is; a huge sparse feed is refused by size, or
+/// without the limit fails on its first line in bounded memory.
+#[test]
+fn feeds_that_are_not_plain_small_files_are_refused_with_what_they_are() {
+    let c = Cli::new();
+    let import = |feed: &str| c.run(&["import", "--school", "a", "--role", "student", "--dry-run", feed]);
+    let dir = c.dir.path().to_str().unwrap().to_string();
+    for (feed, what) in [(dir.as_str(), "is a directory"), ("/dev/zero", "is a character device")] {
+        let out = import(feed);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{feed}: {err}");
+        assert!(err.contains(what) && !err.contains("does not exist"), "{feed}: {err}");
+    }
+    let fifo = c.dir.path().join("feed.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let out = import(s(&fifo));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is a FIFO (named pipe)") && err.contains("save the feed to a file"),
+        "{err}"
+    );
+    let out = import(s(&c.dir.path().join("missing.csv")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    // 2 GB of nothing (a sparse file): refused by import.max_feed_bytes.
+    let sparse = c.dir.path().join("sparse.csv");
+    std::fs::File::create(&sparse).unwrap().set_len(2 << 30).unwrap();
+    let (code, err, _) = run_measured(
+        &c,
+        &["import", "--school", "a", "--role", "student", "--dry-run", s(&sparse)],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("2147483648 bytes") && err.contains("import.max_feed_bytes"),
+        "{err}"
+    );
+    // Without the limit (a smaller one, to keep the archive quick): the
+    // first line is too long, and memory stays bounded.
+    std::fs::File::create(&sparse).unwrap().set_len(200 << 20).unwrap();
+    let (code, err, rss_kib) = run_measured(
+        &c,
+        &[
+            "--set",
+            "import.max_feed_bytes=0",
+            "import",
+            "--school",
+            "a",
+            "--role",
+            "student",
+            "--dry-run",
+            s(&sparse),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 1 is longer than 1024 KiB"), "{err}");
+    assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB");
+}
+
+/// `--encoding` on the command line, and `deleted` in `--json`.
+#[test]
+fn encoding_flag_and_deleted_count() {
+    let c = Cli::new();
+    let f = c.dir.path().join("cp1252.csv");
+    std::fs::write(
+        &f,
+        b"record_uid,firstname,lastname\n1,J\xf6rg,Stra\xdfe\n2,Eva,\x80uro\n",
+    )
+    .unwrap();
+    let out = c.run(&["import", "--school", "a", "--role", "student", s(&f)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--encoding LABEL"));
+    let (code, v) = c.json(&[
+        "import",
+        "--school",
+        "a",
+        "--role",
+        "student",
+        "--encoding",
+        "windows-1252",
+        s(&f),
+    ]);
+    assert_eq!((code, v["created"].clone()), (0, 2.into()));
+    let (_, u) = c.json(&["users", "show", "j.strasse"]);
+    assert_eq!(
+        (u["firstname"].clone(), u["lastname"].clone()),
+        ("Jörg".into(), "Straße".into())
+    );
+    let one = c.file("one.csv", "record_uid,firstname,lastname\n1,Jörg,Straße\n");
+    let (code, v) = c.json(&[
+        "--set",
+        "import.deletion_grace_days=0",
+        "import",
+        "--school",
+        "a",
+        "--role",
+        "student",
+        s(&one),
+    ]);
+    assert_eq!(
+        (code, v["deleted"].clone(), v["to_limbo"].clone()),
+        (0, 1.into(), 0.into())
+    );
+    assert_eq!(
+        c.run(&["users", "show", "--record-uid", "2"]).status.code(),
+        Some(1),
+        "deleted"
+    );
 }

@@ -298,7 +298,7 @@ fn rules_for_another_format_are_refused() {
     let mut r = req("a", None, f);
     r.mapping = Some(configs().join("mapping-json.toml"));
     let e = d.engine.import(&r, &mut Quiet).unwrap_err();
-    assert!(matches!(e, EngineError::Invalid(_)));
+    assert!(matches!(e, EngineError::Usage(_)));
     assert!(e.to_string().contains("are for json feeds"), "{e}");
 }
 
@@ -389,6 +389,9 @@ impl Directory for Counting {
     }
     fn group(&self, key: &GroupKey) -> StoreResult<Option<Group>> {
         self.inner.group(key)
+    }
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.inner.drop_empty_groups(keys)
     }
     fn username_issued(&self, username: &str) -> StoreResult<bool> {
         self.inner.username_issued(username)

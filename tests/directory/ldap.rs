@@ -50,7 +50,8 @@ fn entry<'a>(ldif: &'a str, dn: &str) -> Vec<&'a str> {
 #[test]
 fn entries_follow_the_layout_and_moves_keep_group_members() {
     let Some(server) = slapd::shared() else { return };
-    let mut d = District::on_server(server, &[]);
+    // Empty classes stay, to show the empty member value they keep.
+    let mut d = District::on_server(server, &["import.keep_empty_classes=true"]);
     let base = d
         .backend_sets()
         .iter()

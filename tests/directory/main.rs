@@ -8,14 +8,18 @@
 //! `cargo test --test directory sisopi::`.
 
 #[path = "../common/mod.rs"]
-use crate::common;
+mod common;
 
 mod bad_input;
 mod cli;
+mod config_layers;
 mod feeds;
 mod fuzz_corpus;
 mod ldap;
+mod ldap_nodes;
+mod passwords;
 mod properties;
+mod secrets;
 mod security;
 mod sisopi;
 mod store_conformance;

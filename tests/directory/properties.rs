@@ -1,7 +1,9 @@
-//! Property tests of the import: any order of per-school imports of one
-//! snapshot converges to the same people (primary school and usernames
-//! aside), a second pass changes nothing, and a user present in any feed is
-//! never deleted and ends up active.
+//! Property tests of the import: any order of the per-school, per-role
+//! imports of one snapshot (people in two role feeds of one school, feeds
+//! with and without classes and workgroups columns) converges to the same
+//! people (primary school and usernames aside), a second pass changes
+//! nothing, and a user present in any feed is never deleted and ends up
+//! active.
 
 use crate::common;
 
@@ -15,50 +17,86 @@ use std::collections::{BTreeMap, BTreeSet};
 const SCHOOLS: [&str; 3] = ["a", "b", "c"];
 const ROLES: [Role; 2] = [Role::Student, Role::Teacher];
 
-/// One person in one snapshot: where they appear, as what, in which classes.
+/// One role's classes and workgroups (indices) in one school.
+type Groups = (BTreeSet<u8>, BTreeSet<u8>);
+
+/// One person in one snapshot: where they appear, as what, in which classes
+/// and workgroups.
 #[derive(Clone, Debug)]
 struct Presence {
     lastname: u8,
-    /// school index → (roles, classes); classes are per person and school.
-    at: BTreeMap<usize, (BTreeSet<usize>, BTreeSet<u8>)>,
+    /// school index → role index → (classes, workgroups): each role's feed
+    /// of a school gives its own, and a person may be in two role feeds of
+    /// one school.
+    at: BTreeMap<usize, BTreeMap<usize, Groups>>,
+}
+
+/// One snapshot: the people, and per (school, role) feed whether it has a
+/// classes and a workgroups column.
+#[derive(Clone, Debug)]
+struct Snapshot {
+    people: Vec<Presence>,
+    columns: Vec<(bool, bool)>,
 }
 
 fn presence() -> impl Strategy<Value = Presence> {
-    let school = (
-        proptest::collection::btree_set(0..ROLES.len(), 1..=2),
+    let groups = (
         proptest::collection::btree_set(0u8..3, 0..=2),
+        proptest::collection::btree_set(0u8..2, 0..=1),
     );
-    (0u8..2, proptest::collection::btree_map(0..SCHOOLS.len(), school, 0..=2))
+    let roles = proptest::collection::btree_map(0..ROLES.len(), groups, 1..=2);
+    (0u8..2, proptest::collection::btree_map(0..SCHOOLS.len(), roles, 0..=2))
         .prop_map(|(lastname, at)| Presence { lastname, at })
 }
 
-fn snapshot() -> impl Strategy<Value = Vec<Presence>> {
-    proptest::collection::vec(presence(), 1..=7)
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    (
+        proptest::collection::vec(presence(), 1..=7),
+        // Mostly with columns, sometimes without.
+        proptest::collection::vec((prop::bool::weighted(0.75), prop::bool::weighted(0.6)), FEEDS),
+    )
+        .prop_map(|(people, columns)| Snapshot { people, columns })
 }
 
-/// The feeds of a snapshot, one per (school, role).
-fn feeds(snap: &[Presence]) -> Vec<(usize, usize, Vec<String>)> {
+const FEEDS: usize = SCHOOLS.len() * ROLES.len();
+
+/// The feeds of a snapshot, one per (school, role): school, role, file text.
+fn feeds(snap: &Snapshot) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     for s in 0..SCHOOLS.len() {
         for r in 0..ROLES.len() {
-            let mut lines = Vec::new();
-            for (p, pres) in snap.iter().enumerate() {
-                if let Some((roles, classes)) = pres.at.get(&s)
-                    && roles.contains(&r)
-                {
-                    let classes: Vec<String> = classes.iter().map(|c| format!("k{c}")).collect();
-                    lines.push(format!("p{p},Kim,Name{},,,\"{}\",,", pres.lastname, classes.join(",")));
-                }
+            let (with_classes, with_workgroups) = snap.columns[s * ROLES.len() + r];
+            let mut text = String::from("record_uid,firstname,lastname");
+            if with_classes {
+                text.push_str(",classes");
             }
-            out.push((s, r, lines));
+            if with_workgroups {
+                text.push_str(",workgroups");
+            }
+            text.push('\n');
+            for (p, pres) in snap.people.iter().enumerate() {
+                let Some((classes, workgroups)) = pres.at.get(&s).and_then(|roles| roles.get(&r)) else {
+                    continue;
+                };
+                text.push_str(&format!("p{p},Kim,Name{}", pres.lastname));
+                if with_classes {
+                    let c: Vec<String> = classes.iter().map(|c| format!("k{c}")).collect();
+                    text.push_str(&format!(",\"{}\"", c.join(",")));
+                }
+                if with_workgroups {
+                    let w: Vec<String> = workgroups.iter().map(|w| format!("ag{w}")).collect();
+                    text.push_str(&format!(",\"{}\"", w.join(",")));
+                }
+                text.push('\n');
+            }
+            out.push((s, r, text));
         }
     }
     out
 }
 
-fn import_feed(d: &mut District, s: usize, r: usize, lines: &[String]) -> rollcall::engine::import::ImportOutcome {
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let file = d.feed(&refs);
+fn import_feed(d: &mut District, s: usize, r: usize, text: &str) -> rollcall::engine::import::ImportOutcome {
+    let file = d.raw_feed(text.as_bytes(), "csv");
     d.import_req(ImportRequest {
         school: SCHOOLS[s].into(),
         roles: vec![ROLES[r]],
@@ -75,7 +113,7 @@ type Canon = BTreeMap<
         bool,
         Option<chrono::NaiveDate>,
         String,
-        BTreeMap<String, (Vec<Role>, Vec<String>)>,
+        BTreeMap<String, (Vec<Role>, Vec<String>, Vec<String>)>,
     ),
 >;
 
@@ -98,7 +136,14 @@ fn canonical(d: &District) -> Canon {
                     } else {
                         m.roles.iter().copied().collect()
                     };
-                    (m.school.clone(), (roles, m.classes.iter().cloned().collect()))
+                    (
+                        m.school.clone(),
+                        (
+                            roles,
+                            m.classes.iter().cloned().collect(),
+                            m.workgroups.iter().cloned().collect(),
+                        ),
+                    )
                 })
                 .collect();
             (
@@ -143,7 +188,7 @@ proptest! {
                 ever.extend(now.keys().cloned());
             }
             // Everyone present in a feed of the snapshot is active.
-            for (p, pres) in s2.iter().enumerate() {
+            for (p, pres) in s2.people.iter().enumerate() {
                 if !pres.at.is_empty() {
                     let u = d.engine.directory().user(&UserKey::new("district", format!("p{p}"))).unwrap().unwrap();
                     prop_assert_eq!(u.state, UserState::Active);
@@ -193,13 +238,12 @@ proptest! {
         let reqs: Vec<ImportRequest> = order
             .iter()
             .map(|&i| {
-                let (s, r, lines) = &f2[i];
-                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                let (s, r, text) = &f2[i];
                 ImportRequest {
                     school: SCHOOLS[*s].into(),
                     roles: vec![ROLES[*r]],
                     force: true,
-                    file: batched.feed(&refs),
+                    file: batched.raw_feed(text.as_bytes(), "csv"),
                     ..ImportRequest::default()
                 }
             })

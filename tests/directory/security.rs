@@ -182,6 +182,8 @@ read_only! {
     read_only_refuses_sync_schools_add: ["sync-schools", "add", "--authority", "mirror", "gs"] => "sync-schools add";
     read_only_refuses_sync_schools_remove: ["sync-schools", "remove", "--authority", "mirror", "gs"] => "sync-schools remove";
     read_only_refuses_verify_fix: ["verify", "users", "--authority", "mirror", "--fix"] => "verify --fix";
+    read_only_refuses_migrate: ["migrate"] => "migrate";
+    read_only_refuses_schools_merge: ["schools", "merge", "GS", "gs"] => "schools merge";
 }
 
 /// Every `check_writable("<action>")` in the engine has a test above, so a

@@ -49,6 +49,7 @@ fn membership(school: &str, roles: &[Role], classes: &[&str], workgroups: &[&str
         roles: roles.iter().copied().collect(),
         classes: classes.iter().map(|c| c.to_string()).collect(),
         workgroups: workgroups.iter().map(|c| c.to_string()).collect(),
+        by_role: Default::default(),
     }
 }
 
@@ -64,6 +65,7 @@ fn user(record: &str, username: &str, first: &str, last: &str, memberships: Vec<
         disabled: false,
         state: UserState::Active,
         purge_at: None,
+        deactivate_at: None,
         password_hash: Some("{SSHA256}abc".into()),
         created_at: t(1),
         updated_at: t(1),
@@ -100,10 +102,18 @@ fn sample() -> Vec<User> {
         "m.mustermann",
         "Max",
         "Mustermann",
-        vec![
-            membership("a", &[Role::Student], &["5a", "Mathe (LK)*"], &["Chor"]),
-            membership("b", &[Role::Student, Role::Staff], &["9x"], &[]),
-        ],
+        vec![membership("a", &[Role::Student], &["5a", "Mathe (LK)*"], &["Chor"]), {
+            // Student and staff in b: only the student role gives 9x.
+            let mut b = membership("b", &[Role::Student, Role::Staff], &["9x"], &[]);
+            b.by_role.insert(
+                Role::Student,
+                rollcall::model::Contribution {
+                    classes: ["9x".to_string()].into(),
+                    workgroups: Default::default(),
+                },
+            );
+            b
+        }],
     );
     max.email = Some("max@example.org".into());
     max.birthday = NaiveDate::from_ymd_opt(2010, 3, 1);

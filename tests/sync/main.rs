@@ -4,12 +4,15 @@
 //! commands' CLI contract. Run one part with e.g. `cargo test --test sync scim::`.
 
 #[path = "../common/mod.rs"]
-use crate::common;
+mod common;
 
 mod cli;
+mod concurrency;
 mod crash;
 mod faults;
 mod ldap;
+mod lifecycle;
+mod listen;
 mod schools;
 mod scim;
 mod verify;

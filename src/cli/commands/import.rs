@@ -19,6 +19,7 @@ pub fn run(engine: &mut Engine, a: &ImportArgs, json: bool) -> anyhow::Result<Ex
         passwords_csv: a.passwords_csv.clone(),
         format: a.format,
         mapping: a.mapping.clone(),
+        encoding: a.encoding.clone(),
     };
     let outcome = engine.import(&req, &mut Bar::new())?;
     if json {
@@ -57,7 +58,7 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         errln!("warning: {w}")?;
     }
     outln!(
-        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, errors {}, skipped {}",
+        "{} {} ({}): created {}, modified {}, unchanged {}, added_school {}, removed_school {}, to_limbo {}, restored {}, deleted {}, errors {}, skipped {}",
         if o.dry_run { "dry run of" } else { "import into" },
         o.school,
         o.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
@@ -68,6 +69,7 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
         o.removed_school,
         o.to_limbo,
         o.restored,
+        o.deleted,
         o.errors.len(),
         o.skipped
     )?;
@@ -76,6 +78,15 @@ fn print_human(o: &ImportOutcome, file: &str) -> std::io::Result<()> {
     }
     if let Some(p) = &o.passwords_csv {
         outln!("initial passwords: {p}")?;
+    }
+    if !o.classes_removed.is_empty() {
+        outln!(
+            "classes removed (their last member left): {}",
+            output::list(&o.classes_removed)
+        )?;
+    }
+    for f in &o.hook_failures {
+        errln!("warning: {} for {}: {}", f.hook, f.username, f.message)?;
     }
     outln!("run {}", o.run_id)?;
     if let Some(r) = &o.refused {

@@ -22,27 +22,12 @@ struct Info {
     data_dir: String,
     paths: serde_json::Value,
     read_only: bool,
+    /// The directory change listener (LDAP only).
+    listener: Option<crate::store::ldap::ListenerStatus>,
     config: toml::Table,
 }
 
-/// Whether a key holds a secret rather than a path to one.
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    !k.ends_with("_file")
-        && ["password", "token", "secret", "credential"]
-            .iter()
-            .any(|s| k.contains(s))
-}
-
-pub fn mask(table: &mut toml::Table) {
-    for (k, v) in table.iter_mut() {
-        match v {
-            toml::Value::Table(t) => mask(t),
-            _ if is_secret(k) => *v = toml::Value::String("********".into()),
-            _ => {}
-        }
-    }
-}
+pub use crate::engine::config::secrets::mask;
 
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
     let mut layers = Vec::new();
@@ -91,6 +76,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
         data_dir: p.root().display().to_string(),
         paths,
         read_only: settings.read_only,
+        listener: crate::engine::listen::listener_status(settings)?,
         config,
     };
     if json {
@@ -113,6 +99,9 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<Exit> {
         }
     }
     outln!("read-only: {}", info.read_only)?;
+    if settings.config.directory.backend == crate::engine::config::Backend::Ldap {
+        outln!("{}", super::listen::describe(info.listener.as_ref()))?;
+    }
     outln!("\nmerged config:\n{}", toml::to_string_pretty(&info.config)?)?;
     Ok(Exit::Ok)
 }

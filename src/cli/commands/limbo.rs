@@ -72,6 +72,21 @@ pub fn run(engine: &mut Engine, cmd: LimboCmd, json: bool) -> anyhow::Result<Exi
                     outcome.as_of,
                     outcome.run_id
                 )?;
+                if !outcome.deactivated.is_empty() {
+                    outln!(
+                        "{} {} user(s) whose deactivation day has come: {}",
+                        if outcome.dry_run {
+                            "would deactivate"
+                        } else {
+                            "deactivated"
+                        },
+                        outcome.deactivated.len(),
+                        output::list(&outcome.deactivated)
+                    )?;
+                }
+                for f in &outcome.hook_failures {
+                    errln!("warning: {} for {}: {}", f.hook, f.username, f.message)?;
+                }
             }
         }
     }

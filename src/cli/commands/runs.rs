@@ -17,7 +17,12 @@ pub fn run(engine: &Engine, cmd: RunsCmd, json: bool) -> anyhow::Result<Exit> {
                 RunKindArg::Verify => RunKind::Verify,
             });
             let runs = engine.runs().list(
-                &|r| kind.is_none_or(|k| r.kind == k) && school.as_ref().is_none_or(|s| r.school.as_ref() == Some(s)),
+                &|r| {
+                    kind.is_none_or(|k| r.kind == k)
+                        && school
+                            .as_ref()
+                            .is_none_or(|s| r.school.as_ref().is_some_and(|r| r.eq_ignore_ascii_case(s)))
+                },
                 limit,
             )?;
             if json {

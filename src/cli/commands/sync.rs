@@ -2,14 +2,13 @@
 
 use crate::cli::Exit;
 use crate::cli::args::{AuthoritiesCmd, QueueCmd, ScheduleCmd, SyncCmd, TrashCmd};
+use crate::cli::lifecycle::Stoppable;
 use crate::cli::output::{self, Table};
 use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;
 use crate::engine::Engine;
-use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::sync::{QueueStatus, Scheduled, SyncOptions};
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn age(seconds: Option<i64>) -> String {
@@ -77,6 +76,9 @@ pub fn authorities(engine: &mut Engine, cmd: AuthoritiesCmd, json: bool) -> anyh
                     ]);
                 }
                 t.print()?;
+                if engine.config().directory.backend == crate::engine::config::Backend::Ldap {
+                    println!("{}", super::listen::describe(list[0].listener.as_ref()));
+                }
                 for a in &list {
                     for p in &a.problems {
                         errln!("{}: {p}", a.name)?;
@@ -155,7 +157,7 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
         max_wait,
     } = cmd;
     if !(max_wait >= 0.0 && max_wait.is_finite()) {
-        return Err(crate::engine::EngineError::Invalid("--max-wait must be ≥ 0 seconds".into()).into());
+        return Err(crate::engine::EngineError::Usage("--max-wait must be ≥ 0 seconds".into()).into());
     }
     let opts = SyncOptions {
         authority,
@@ -189,49 +191,6 @@ pub fn sync(engine: &mut Engine, cmd: SyncCmd, json: bool) -> anyhow::Result<Exi
         }
     }
     Ok(if outcome.complete { Exit::Ok } else { Exit::Incomplete })
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// Stops a long job on SIGTERM or SIGINT, after the item in hand.
-pub(super) struct Stoppable<P: Progress> {
-    inner: P,
-}
-
-impl<P: Progress> Stoppable<P> {
-    pub(super) fn new(inner: P) -> Self {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe {
-            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        }
-        Stoppable { inner }
-    }
-}
-
-impl<P: Progress> Progress for Stoppable<P> {
-    fn update(&mut self, event: ProgressEvent) {
-        self.inner.update(event);
-    }
-    fn cancelled(&self) -> bool {
-        STOP.load(Ordering::SeqCst) || self.inner.cancelled()
-    }
-}
-
-pub fn daemon(engine: &mut Engine, json: bool) -> anyhow::Result<Exit> {
-    if !json {
-        errln!("rollcall daemon: syncing; stop with SIGTERM or Ctrl-C")?;
-    }
-    engine.daemon(&mut Stoppable::new(crate::engine::jobs::Quiet))?;
-    if json {
-        output::json(&serde_json::json!({"stopped": true}))?;
-    }
-    Ok(Exit::Ok)
 }
 
 pub fn queue(engine: &Engine, cmd: QueueCmd, json: bool) -> anyhow::Result<Exit> {

@@ -1,8 +1,8 @@
 //! `rollcall sync-schools list|add|remove` and `rollcall verify`.
 
-use super::sync::Stoppable;
 use crate::cli::Exit;
 use crate::cli::args::{SyncSchoolsCmd, VerifyArgs, VerifyKindArg};
+use crate::cli::lifecycle::Stoppable;
 use crate::cli::output::{self, Table};
 use crate::cli::output::{errln, outln};
 use crate::cli::progress::Bar;

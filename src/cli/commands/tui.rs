@@ -51,7 +51,7 @@ pub fn resolve_keys() -> anyhow::Result<Keymap> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => Keymap::with_overrides(&text, &path.display().to_string())
-            .map_err(|e| anyhow::anyhow!(crate::engine::EngineError::Invalid(e))),
+            .map_err(|e| anyhow::anyhow!(crate::engine::EngineError::BadInput(e))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Keymap::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

@@ -14,7 +14,7 @@ pub fn run(engine: &Engine, cmd: UsersCmd, json: bool) -> anyhow::Result<Exit> {
     match cmd {
         UsersCmd::List { school, state, role } => {
             let query = UserQuery {
-                school,
+                school: school.map(|s| engine.resolve_school(&s)).transpose()?,
                 state: match state {
                     StateFilter::Active => Some(UserState::Active),
                     StateFilter::Limbo => Some(UserState::Limbo),
@@ -127,7 +127,7 @@ fn selector(
             source_uid: source,
         },
         (Some(u), None) => UserSelector::Username(u),
-        (None, None) => anyhow::bail!(crate::engine::EngineError::Invalid(
+        (None, None) => anyhow::bail!(crate::engine::EngineError::Usage(
             "name the user: USERNAME or --record-uid UID".into()
         )),
     })

@@ -158,7 +158,31 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
 }
 
 /// Reads every layer, merges them and checks the result.
+/// The `data_dir` the layers name, read from the merged tables without
+/// deserializing them (so a layer that only completes with the data dir's
+/// own file, e.g. an override of an authority defined there, does not fail
+/// before that file is read).
+pub fn data_dir(opts: &LoadOptions) -> Result<Option<PathBuf>, ConfigError> {
+    let sources = gather(opts)?;
+    Ok(sources
+        .merged
+        .get("data_dir")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from))
+}
+
+/// Merges the layers, then deserializes the whole: an override of any key
+/// (an authority's `max_attempts`, say) applies to what earlier layers
+/// defined.
 pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSources), ConfigError> {
+    let sources = gather(opts)?;
+    let config = deserialize(&sources)?;
+    Ok((config, sources))
+}
+
+/// Reads and merges every layer.
+fn gather(opts: &LoadOptions) -> Result<ConfigSources, ConfigError> {
     let defaults = DEFAULTS.parse::<toml::Table>().map_err(|e| ConfigError::File {
         path: "built-in defaults".into(),
         message: e.to_string(),
@@ -225,11 +249,14 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSources), ConfigError> 
     for layer in &layers {
         merge(&mut merged, &layer.table);
     }
-    let sources = ConfigSources {
+    Ok(ConfigSources {
         layers,
         considered,
         merged,
-    };
+    })
+}
+
+fn deserialize(sources: &ConfigSources) -> Result<Config, ConfigError> {
     let config: Config = serde_path_to_error::deserialize(toml::Value::Table(sources.merged.clone())).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -253,8 +280,8 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSources), ConfigError> 
             message,
         }
     })?;
-    config.validate(&sources)?;
-    Ok((config, sources))
+    config.validate(sources)?;
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -4,12 +4,13 @@
 
 mod authority;
 mod layers;
+pub mod secrets;
 
 pub use authority::{
     AuthorityConfig, AuthorityKind, LdapTargetConfig, LdapTargetLayout, MappingConfig, OnRemoval, RetryConfig,
     SyncConfig, USER_FIELDS, default_ldap_user_mapping, default_user_mapping, valid_authority_name,
 };
-pub use layers::{ConfigSources, Layer, LoadOptions, Origin, load};
+pub use layers::{ConfigSources, Layer, LoadOptions, Origin, data_dir as configured_data_dir, load};
 
 use crate::model::{Role, validate_school_name, validate_source_uid};
 use serde::{Deserialize, Serialize};
@@ -40,11 +41,13 @@ pub struct Config {
     pub data_dir: String,
     pub read_only: bool,
     pub log: LogConfig,
+    pub logs: LogsConfig,
     pub directory: DirectoryConfig,
     pub import: ImportConfig,
     pub runs: RunsConfig,
     pub console: ConsoleConfig,
     pub sync: SyncConfig,
+    pub hooks: crate::engine::hooks::HooksConfig,
     /// Remote authorities by name (none by default).
     #[serde(default)]
     pub authorities: BTreeMap<String, AuthorityConfig>,
@@ -54,6 +57,13 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub level: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Daily log files kept (older ones are deleted).
+    pub max_files: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +102,24 @@ pub struct ImportConfig {
     pub username_max_length: usize,
     pub email_scheme: String,
     pub passwords_csv: String,
+    /// How initial passwords are hashed: crypt (SHA-512), ssha256, argon2.
+    pub password_scheme: crate::engine::password::Scheme,
+    /// A school whose last feed is older than this many days is stale.
+    pub stale_after_days: u32,
     pub create_schools: bool,
+    /// Days a user who left their last school stays active in limbo.
+    pub deactivation_grace_days: u32,
+    /// Users missing from a feed are left alone (partial feeds).
+    pub no_delete: bool,
+    /// New users are created active (else disabled).
+    pub activate_new_users: bool,
+    /// A class whose last member left stays (else it is removed).
+    pub keep_empty_classes: bool,
+    /// The feeds' character set (an encoding_rs label); empty: UTF-8 or
+    /// UTF-16 with BOM only.
+    pub encoding: String,
+    /// Feeds larger than this many bytes are refused; 0: no limit.
+    pub max_feed_bytes: u64,
     pub guard: GuardConfig,
     pub csv: CsvConfig,
     pub xml: XmlConfig,
@@ -202,6 +229,16 @@ impl Config {
             crate::engine::scheme::EmailScheme::parse(&imp.email_scheme)
                 .map_err(|e| fail("import.email_scheme", e.to_string()))?;
         }
+        if !imp.encoding.is_empty() && encoding_rs::Encoding::for_label(imp.encoding.as_bytes()).is_none() {
+            return Err(fail(
+                "import.encoding",
+                format!(
+                    "'{}' is not an encoding label; use e.g. windows-1252, iso-8859-15, utf-8 (WHATWG labels)",
+                    imp.encoding
+                ),
+            ));
+        }
+        self.hooks.check().map_err(|(key, message)| fail(&key, message))?;
         if !matches!(imp.csv.delimiter.as_str(), "" | "," | ";" | "\t" | "\\t" | "tab" | "|") {
             return Err(fail(
                 "import.csv.delimiter",
@@ -229,6 +266,18 @@ impl Config {
                     ),
                 ));
             }
+        }
+        // Credentials only from files: a URL's userinfo is refused
+        // wherever it is, before anything could print or use it.
+        secrets::check_url(&self.directory.ldap.url, "directory.ldap.bind_password_file")
+            .map_err(|m| fail("directory.ldap.url", m))?;
+        for (name, authority) in &self.authorities {
+            let file = match authority.kind {
+                AuthorityKind::Ldap => "bind_password_file",
+                _ => "token_file",
+            };
+            secrets::check_url(&authority.url, &format!("authorities.{name}.{file}"))
+                .map_err(|m| fail(&format!("authorities.{name}.url"), m))?;
         }
         if self.directory.backend == Backend::Ldap
             && let Err((key, message)) = self.directory.ldap.check()

@@ -66,13 +66,13 @@ pub fn configure(engine: &mut Engine, first_school: &str) -> EngineResult<bool> 
     let text = config_text(first_school, &token.display().to_string());
     let table: toml::Table = text
         .parse()
-        .map_err(|e| EngineError::Invalid(format!("demo authorities: {e}")))?;
+        .map_err(|e| EngineError::Internal(format!("demo authorities: {e}")))?;
     let parsed: BTreeMap<String, AuthorityConfig> = table
         .get("authorities")
         .cloned()
         .map(|v| v.try_into())
         .transpose()
-        .map_err(|e| EngineError::Invalid(format!("demo authorities: {e}")))?
+        .map_err(|e| EngineError::Internal(format!("demo authorities: {e}")))?
         .unwrap_or_default();
     write_private(&local, &text)?;
     engine.settings.config.authorities = parsed;

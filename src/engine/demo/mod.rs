@@ -74,7 +74,7 @@ fn import_all(
     let out = engine.import_batch(&reqs, &mut counted)?;
     for (f, o) in ordered.iter().zip(&out.imports) {
         if let Some(reason) = &o.refused {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::Internal(format!(
                 "demo import of {} refused: {reason}",
                 f.path.display()
             )));
@@ -109,7 +109,7 @@ impl Progress for Counted<'_> {
 /// already there when it was built from the same spec.
 pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progress) -> EngineResult<DemoSummary> {
     if spec.schools == 0 || spec.users_per_school == 0 {
-        return Err(EngineError::Invalid(
+        return Err(EngineError::Usage(
             "--schools and --users-per-school must be at least 1".into(),
         ));
     }
@@ -126,18 +126,26 @@ pub fn build(engine: &mut Engine, spec: &DistrictSpec, progress: &mut dyn Progre
         if found.as_ref() == Some(&wanted) {
             return summarize(engine, &paths.feeds(), true, 0, 0.0);
         }
-        return Err(EngineError::Invalid(format!(
-            "{} holds a demo district built from another spec ({}); use another --data-dir",
-            paths.root().display(),
-            text.trim()
-        )));
+        return Err(engine.refuse(
+            "demo",
+            serde_json::json!({"schools": spec.schools, "users_per_school": spec.users_per_school}),
+            format!(
+                "{} holds a demo district built from another spec ({}); use another --data-dir",
+                paths.root().display(),
+                text.trim()
+            ),
+        ));
     }
     engine.check_writable("demo")?;
     if engine.directory().count_users(&UserQuery::default())? > 0 {
-        return Err(EngineError::Invalid(format!(
-            "{} already holds a directory with users; build the demo in an empty --data-dir",
-            paths.root().display()
-        )));
+        return Err(engine.refuse(
+            "demo",
+            serde_json::json!({"schools": spec.schools, "users_per_school": spec.users_per_school}),
+            format!(
+                "{} already holds a directory with users; build the demo in an empty --data-dir",
+                paths.root().display()
+            ),
+        ));
     }
 
     let district = generate(spec);

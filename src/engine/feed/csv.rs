@@ -3,7 +3,7 @@
 //! no quoting), blank lines ignored. Streams record by record over the
 //! decoded (UTF-8) input.
 
-use super::encoding::{NOT_UTF8, open_utf8};
+use super::encoding::{NOT_UTF8, open_decoded};
 use super::lines::{Lines, NewlineTracker};
 use super::{FeedError, FeedReader, RawRecord};
 use std::io::BufRead;
@@ -17,6 +17,23 @@ pub struct CsvFeed {
     lines: Lines,
     index: u64,
     done: bool,
+}
+
+/// The longest line a CSV or TSV feed may have.
+pub const MAX_LINE: u64 = 1 << 20;
+
+/// A read error: a refused line (too long) is a file error with its
+/// message, anything else an I/O error.
+fn read_error(path: &Path, e: &csv::Error) -> FeedError {
+    if let csv::ErrorKind::Io(io) = e.kind()
+        && io.kind() == std::io::ErrorKind::InvalidData
+    {
+        return file_error(path, io.to_string());
+    }
+    FeedError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
 }
 
 fn file_error(path: &Path, message: impl Into<String>) -> FeedError {
@@ -48,28 +65,44 @@ pub fn sniff_delimiter(header: &[u8]) -> u8 {
 impl CsvFeed {
     /// Opens a CSV feed; `delimiter` overrides sniffing.
     pub fn open(path: &Path, delimiter: Option<u8>) -> Result<Self, FeedError> {
-        Self::open_with(path, delimiter, true)
+        Self::open_encoded(path, delimiter, true, None)
     }
 
     /// Opens a TSV feed: tab-separated, no quoting.
     pub fn open_tsv(path: &Path) -> Result<Self, FeedError> {
-        Self::open_with(path, Some(b'\t'), false)
+        Self::open_encoded(path, Some(b'\t'), false, None)
     }
 
-    fn open_with(path: &Path, delimiter: Option<u8>, quoting: bool) -> Result<Self, FeedError> {
-        let (mut reader, _) = open_utf8(path)?;
-        let delimiter = match delimiter {
-            Some(d) => d,
+    /// Opens a CSV (`quoting`) or TSV feed in a declared encoding (`None`:
+    /// UTF-8 / UTF-16 with BOM).
+    pub fn open_encoded(
+        path: &Path,
+        delimiter: Option<u8>,
+        quoting: bool,
+        encoding: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<Self, FeedError> {
+        let (mut reader, _) = open_decoded(path, encoding)?;
+        let (delimiter, reader) = match delimiter {
+            Some(d) => (d, reader),
             None => {
-                let head = reader.fill_buf().map_err(|source| FeedError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+                // The header line (up to 64 KiB), read whole: a decoder may
+                // hand out its first bytes in small pieces.
+                let mut head = Vec::new();
+                std::io::Read::take(&mut reader, 64 * 1024)
+                    .read_until(b'\n', &mut head)
+                    .map_err(|source| FeedError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
                 let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-                sniff_delimiter(&head[..end])
+                let d = sniff_delimiter(&head[..end]);
+                let joined: Box<dyn BufRead + Send> =
+                    Box::new(std::io::Read::chain(std::io::Cursor::new(head), reader));
+                (d, joined)
             }
         };
         let (tracked, lines) = NewlineTracker::new(reader);
+        let tracked = tracked.with_line_cap(MAX_LINE);
         let mut csv = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
@@ -78,10 +111,7 @@ impl CsvFeed {
             .from_reader(tracked);
         let header = csv.headers().map_err(|e| match e.kind() {
             csv::ErrorKind::Utf8 { .. } => file_error(path, format!("line 1: {NOT_UTF8}")),
-            csv::ErrorKind::Io(_) => FeedError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            },
+            csv::ErrorKind::Io(_) => read_error(path, &e),
             _ => file_error(path, format!("line 1: cannot read the header: {e}")),
         })?;
         let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
@@ -149,10 +179,7 @@ impl Iterator for CsvFeed {
                         }
                         csv::ErrorKind::Io(_) => {
                             self.done = true;
-                            FeedError::Io {
-                                path: self.path.clone(),
-                                source: std::io::Error::other(e.to_string()),
-                            }
+                            read_error(&self.path, &e)
                         }
                         _ => self.record_error(line, e.to_string()),
                     }));

@@ -3,7 +3,7 @@
 //! by record. Values become text: numbers and booleans as written, `null`
 //! as empty, arrays joined with `,` (so `"classes": ["5a", "5b"]` works).
 
-use super::encoding::{NOT_UTF8, open_utf8};
+use super::encoding::{NOT_UTF8, open_decoded};
 use super::{FeedError, FeedReader, RawRecord};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
@@ -67,7 +67,12 @@ pub struct JsonFeed {
 
 impl JsonFeed {
     pub fn open(path: &Path) -> Result<Self, FeedError> {
-        let (inner, _) = open_utf8(path)?;
+        Self::open_encoded(path, None)
+    }
+
+    /// Opens a feed in a declared encoding (`None`: UTF-8 / UTF-16 with BOM).
+    pub fn open_encoded(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) -> Result<Self, FeedError> {
+        let (inner, _) = open_decoded(path, encoding)?;
         let mut input = Counted { inner, newlines: 0 };
         let io = |source| FeedError::Io {
             path: path.to_path_buf(),

@@ -122,15 +122,22 @@ pub struct FeedOptions {
     /// CSV delimiter; `None` sniffs it from the header.
     pub delimiter: Option<u8>,
     pub xml_fields: XmlFields,
+    /// The file's encoding when it is not UTF-8 (`--encoding`).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// Opens a feed in the given format (or the one its extension says).
 pub fn open(path: &Path, format: Option<Format>, options: &FeedOptions) -> Result<Box<dyn FeedReader>, FeedError> {
     let format = format.unwrap_or_else(|| Format::of_path(path));
     Ok(match format {
-        Format::Csv => Box::new(csv::CsvFeed::open(path, options.delimiter)?),
-        Format::Tsv => Box::new(csv::CsvFeed::open_tsv(path)?),
-        Format::Json | Format::Jsonl => Box::new(json::JsonFeed::open(path)?),
-        Format::Xml => Box::new(xml::XmlFeed::open(path, options.xml_fields)?),
+        Format::Csv => Box::new(csv::CsvFeed::open_encoded(
+            path,
+            options.delimiter,
+            true,
+            options.encoding,
+        )?),
+        Format::Tsv => Box::new(csv::CsvFeed::open_encoded(path, Some(b'\t'), false, options.encoding)?),
+        Format::Json | Format::Jsonl => Box::new(json::JsonFeed::open_encoded(path, options.encoding)?),
+        Format::Xml => Box::new(xml::XmlFeed::open_encoded(path, options.xml_fields, options.encoding)?),
     })
 }

@@ -4,7 +4,7 @@
 //! child elements of its own becomes their texts joined with `,`
 //! (`<classes><class>5a</class><class>5b</class></classes>` → `5a,5b`).
 
-use super::encoding::{NOT_UTF8, open_utf8};
+use super::encoding::{NOT_UTF8, open_decoded};
 use super::lines::{Lines, NewlineTracker};
 use super::{FeedError, FeedReader, RawRecord};
 use quick_xml::events::Event;
@@ -52,7 +52,16 @@ struct Partial {
 
 impl XmlFeed {
     pub fn open(path: &Path, mode: XmlFields) -> Result<Self, FeedError> {
-        let (inner, _) = open_utf8(path)?;
+        Self::open_encoded(path, mode, None)
+    }
+
+    /// Opens a feed in a declared encoding (`None`: UTF-8 / UTF-16 with BOM).
+    pub fn open_encoded(
+        path: &Path,
+        mode: XmlFields,
+        encoding: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<Self, FeedError> {
+        let (inner, _) = open_decoded(path, encoding)?;
         let (tracked, lines) = NewlineTracker::new(inner);
         let mut reader = quick_xml::Reader::from_reader(BufReader::with_capacity(256 * 1024, tracked));
         reader.config_mut().expand_empty_elements = false;

@@ -135,6 +135,10 @@ impl Engine {
         if reqs.iter().any(|r| !r.dry_run) {
             self.check_writable("import")?;
         }
+        let reqs = &reqs
+            .iter()
+            .map(|r| self.resolved(r))
+            .collect::<EngineResult<Vec<_>>>()?;
         for req in reqs {
             self.check_request(req)?;
         }
@@ -142,6 +146,27 @@ impl Engine {
             return self.import_one_by_one(reqs, progress);
         }
         self.prune_runs();
+        // Every school's import lock, in one order (no deadlock with other
+        // batches), for the whole batch.
+        let mut schools: Vec<String> = reqs
+            .iter()
+            .filter(|r| !r.dry_run)
+            .map(|r| r.school.to_lowercase())
+            .collect();
+        schools.sort();
+        schools.dedup();
+        let locks = self.settings.paths.locks();
+        let _held = schools
+            .iter()
+            .map(|s| {
+                crate::engine::lock::SchoolLock::acquire(
+                    &locks,
+                    s,
+                    &mut || tracing::info!(school = %s, "waiting for another import of this school to finish"),
+                )
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(crate::engine::io_error(&locks))?;
         let carry = Mutex::new(Reservations::default());
         let settings = self.settings.clone();
         let runs = self.runs.clone();
@@ -193,8 +218,8 @@ impl Engine {
             let received = planner
                 .as_ref()
                 .map(|p| p.rx.recv())
-                .ok_or_else(|| EngineError::Invalid("no planning thread".into()))?
-                .map_err(|_| EngineError::Invalid("the planning thread stopped unexpectedly".into()))?;
+                .ok_or_else(|| EngineError::Internal("no planning thread".into()))?
+                .map_err(|_| EngineError::Internal("the planning thread stopped unexpectedly".into()))?;
             let (got, mut run, prepared) = received?;
             debug_assert_eq!(got, place);
             let prepared = match prepared {
@@ -208,7 +233,7 @@ impl Engine {
                     }
                     job.carry
                         .lock()
-                        .map_err(|_| EngineError::Invalid("a parallel import failed".into()))?
+                        .map_err(|_| EngineError::Internal("a parallel import failed".into()))?
                         .forget_from(place);
                     run.log(&format!("planned again: an earlier feed changed {why}"));
                     let ctx = PrepareCtx {

@@ -1,18 +1,23 @@
-//! Writing a prepared import: the directory batch (one transaction), the
-//! received rows and history (committed only after the directory), the
-//! password CSV, the summary and the run's counts. With `--dry-run` or a
-//! refusal only the records are written.
+//! Writing a prepared import: the pre-hooks (a veto is a row error), the
+//! password CSV (synced to a temp file first: no user exists without its
+//! initial password on disk), the directory batch (one transaction), the
+//! received rows and history (committed only after the directory), empty
+//! classes, the post-hooks, the summary and the run's counts. With
+//! `--dry-run` or a refusal only the records are written.
 
-use super::plan::{Action, Planned};
+use super::guard;
+use super::plan::{Action, Plan, Planned};
 use super::prepare::{Prepared, stamp_str};
 use super::row::Row;
+use super::summary::StagedPasswords;
 use super::{ChangeLine, ImportOutcome, ImportRequest, summary};
+use crate::engine::hooks::{HookRunner, Phase};
 use crate::engine::jobs::{Progress, ProgressEvent};
 use crate::engine::received::{ReceivedRow, Removal};
 use crate::engine::runs::{Run, RunRowError};
 use crate::engine::{Engine, EngineError, EngineResult};
-use crate::model::School;
-use std::collections::HashMap;
+use crate::model::{GroupKey, GroupKind, School};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 impl Engine {
@@ -20,13 +25,49 @@ impl Engine {
         &mut self,
         run: &mut Run,
         req: &ImportRequest,
-        p: Prepared,
+        mut p: Prepared,
         progress: &mut dyn Progress,
     ) -> EngineResult<ImportOutcome> {
         let cfg = self.settings.config.import.clone();
-        let plan = &p.plan;
+        if p.refused.is_none() && !req.dry_run {
+            // New users' names are claimed in the directory before anything
+            // is written; names another writer took meanwhile are planned again.
+            let again = super::claim::claim_new_usernames(&self.settings, self.dir.as_mut(), &mut p, &req.school)?;
+            if again > 0 {
+                p.warnings.push(format!(
+                    "{again} username(s) planned again: another writer of the directory took them meanwhile"
+                ));
+            }
+        }
         let mut school_created = false;
         let mut passwords_csv = None;
+        let mut notes: HashMap<usize, String> = HashMap::new();
+        let mut hook_failures = Vec::new();
+        let mut classes_removed = Vec::new();
+        let hooks_cfg = self.settings.config.hooks.clone();
+        let data_dir = self.settings.paths.root().to_path_buf();
+        let run_id = run.id().to_string();
+        let hooks = HookRunner::new(&hooks_cfg, &data_dir, &run_id);
+        if p.refused.is_none() && !req.dry_run && hooks_cfg.any(Phase::Pre) {
+            // Outside any transaction; a veto is a row error, and the
+            // row-error limit decides again.
+            let vetoed = super::hooks::run_pre(&hooks, &mut p.plan, &req.school);
+            if !vetoed.is_empty() {
+                for e in &vetoed {
+                    run.log(&format!("pre-hook: {}", e.message));
+                }
+                p.errors.extend(vetoed);
+                p.errors.sort_by_key(|e| e.line);
+                p.refused = guard::refusal(
+                    &cfg,
+                    &p.plan,
+                    &p.errors,
+                    p.rows.is_empty() && p.quiet.is_empty(),
+                    req.force,
+                );
+            }
+        }
+        let plan = &p.plan;
         if p.refused.is_none() && !req.dry_run {
             if progress.cancelled() {
                 return Err(EngineError::Cancelled(
@@ -45,6 +86,8 @@ impl Engine {
                 });
             }
             let batch = plan.batch(schools);
+            // The initial passwords are on disk before the users exist.
+            let staged = self.stage_passwords(run, req, &p)?;
             progress.update(ProgressEvent {
                 phase: "applying",
                 done: 0,
@@ -56,6 +99,7 @@ impl Engine {
             let received: Vec<ReceivedRow<'_>> = plan
                 .items
                 .iter()
+                .filter(|item| item.action != Action::Deleted)
                 .filter_map(|item| {
                     let row = by_line.get(&item.line?)?;
                     let stamp = stamp_str(item.after.updated_at);
@@ -76,7 +120,7 @@ impl Engine {
             let removals: Vec<Removal<'_>> = plan
                 .items
                 .iter()
-                .filter(|item| item.line.is_none() && !item.after.has_school(&req.school))
+                .filter(|item| item.line.is_none())
                 .map(|item| Removal { key: &item.after.key })
                 .collect();
             // The received rows go to the local state while the directory is
@@ -86,9 +130,11 @@ impl Engine {
                 let (go, wait) = std::sync::mpsc::channel();
                 let run_id = run.id().to_string();
                 let school = req.school.as_str();
+                let received_scope = p.received_scope.as_str();
                 let (received, removals) = (&received, &removals);
-                let writer =
-                    scope.spawn(move || state.record_received_when(&run_id, school, received, removals, &wait));
+                let writer = scope.spawn(move || {
+                    state.record_received_when(&run_id, school, received_scope, received, removals, &wait)
+                });
                 let applied = if batch.is_empty() {
                     Ok(Default::default())
                 } else {
@@ -97,7 +143,12 @@ impl Engine {
                 let _ = go.send(applied.is_ok());
                 (applied, writer.join())
             });
-            applied?;
+            if let Err(e) = applied {
+                if let Some(s) = staged {
+                    s.abandon();
+                }
+                return Err(e.into());
+            }
             match recorded {
                 Ok(result) => result?,
                 Err(_) => tracing::error!("the received-rows writer panicked; the last received rows are not updated"),
@@ -105,9 +156,35 @@ impl Engine {
             if school_created {
                 run.log(&format!("created school {}", req.school));
             }
-            passwords_csv = self.write_passwords(run, req, &p)?;
+            if let Some(s) = staged {
+                match s.commit() {
+                    Ok(path) => {
+                        run.log(&format!("initial passwords written to {} (mode 0600)", path.display()));
+                        passwords_csv = Some(path);
+                    }
+                    Err(message) => {
+                        run.log(&format!("warning: {message}"));
+                        p.warnings.push(message);
+                    }
+                }
+            }
+            if !cfg.keep_empty_classes {
+                classes_removed = self.drop_emptied_classes(plan)?;
+                for c in &classes_removed {
+                    run.log(&format!("class {c} removed: its last member left"));
+                }
+            }
+            self.audit_deleted(run.id(), req, plan);
+            if hooks_cfg.any(Phase::Post) {
+                for (i, f) in super::hooks::run_post(&hooks, plan, &req.school) {
+                    let message = format!("{} failed: {}", f.hook, f.message);
+                    run.log(&format!("post-hook for {}: {message}", f.username));
+                    notes.insert(i, message);
+                    hook_failures.push(f);
+                }
+            }
         }
-        summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school)?;
+        summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school, &notes)?;
 
         let mut counts = plan.counts();
         *counts.entry(Action::Unchanged).or_default() += p.quiet.len() as u64;
@@ -116,6 +193,11 @@ impl Engine {
         }
         run.record.counts.insert("errors".into(), p.errors.len() as u64);
         run.record.counts.insert("skipped".into(), p.skipped.len() as u64);
+        if !hook_failures.is_empty() {
+            run.record
+                .counts
+                .insert("hook_failures".into(), hook_failures.len() as u64);
+        }
         run.record.errors = p
             .errors
             .iter()
@@ -163,6 +245,8 @@ impl Engine {
             removed_school: counts[&Action::RemovedSchool],
             to_limbo: counts[&Action::ToLimbo],
             restored: counts[&Action::Restored],
+            deleted: counts[&Action::Deleted],
+            classes_removed,
             errors: p.errors,
             refused: p.refused,
             format: p.format,
@@ -172,11 +256,14 @@ impl Engine {
             school_created,
             warnings: p.warnings,
             passwords_csv: passwords_csv.map(|path: PathBuf| path.display().to_string()),
+            hook_failures,
             changes,
         })
     }
 
-    fn write_passwords(&self, run: &mut Run, req: &ImportRequest, p: &Prepared) -> EngineResult<Option<PathBuf>> {
+    /// The passwords CSV of this run, written to a synced temp file; `None`
+    /// when none is configured or nobody is created.
+    fn stage_passwords(&self, run: &Run, req: &ImportRequest, p: &Prepared) -> EngineResult<Option<StagedPasswords>> {
         let configured = &self.settings.config.import.passwords_csv;
         let path = match (&req.passwords_csv, configured.as_str()) {
             (Some(path), _) => path.clone(),
@@ -186,9 +273,57 @@ impl Engine {
         if p.plan.count(Action::Created) == 0 {
             return Ok(None);
         }
-        summary::write_passwords(&path, &p.plan)?;
-        run.log(&format!("initial passwords written to {} (mode 0600)", path.display()));
-        Ok(Some(path))
+        summary::stage_passwords(&path, &p.plan, run.id()).map(Some)
+    }
+
+    /// Removes the classes this plan took members from and that have none
+    /// left (`import.keep_empty_classes = false`); returns `SCHOOL-NAME`s.
+    fn drop_emptied_classes(&mut self, plan: &Plan) -> EngineResult<Vec<String>> {
+        let mut left: BTreeSet<GroupKey> = BTreeSet::new();
+        for item in &plan.items {
+            let Some(before) = &item.before else { continue };
+            let deleted = item.action == Action::Deleted;
+            for m in &before.memberships {
+                let kept = if deleted {
+                    None
+                } else {
+                    item.after.membership(&m.school)
+                };
+                for c in &m.classes {
+                    if !kept.is_some_and(|k| k.classes.contains(c)) {
+                        left.insert(GroupKey::new(m.school.clone(), GroupKind::Class, c.clone()));
+                    }
+                }
+            }
+        }
+        if left.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<GroupKey> = left.into_iter().collect();
+        Ok(self
+            .dir
+            .drop_empty_groups(&keys)?
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    }
+
+    /// Audits the users an import deleted (`deletion_grace_days = 0`).
+    fn audit_deleted(&self, run_id: &str, req: &ImportRequest, plan: &Plan) {
+        let deleted: Vec<&str> = plan
+            .items
+            .iter()
+            .filter(|p| p.action == Action::Deleted)
+            .map(|p| p.after.username.as_str())
+            .collect();
+        if deleted.is_empty() {
+            return;
+        }
+        self.audit.record(
+            "import delete",
+            serde_json::json!({"run_id": run_id, "school": req.school, "usernames": deleted}),
+            &format!("ok: {} deleted (import.deletion_grace_days = 0)", deleted.len()),
+        );
     }
 }
 

@@ -27,7 +27,7 @@ pub fn refusal(
     if force {
         return None;
     }
-    if no_valid_rows && plan.scope_size > 0 {
+    if no_valid_rows && plan.scope_size > 0 && !cfg.no_delete {
         return Some(format!(
             "the feed has no valid rows, but {} user(s) are in scope and would all be removed; \
              check the file, or use --force if the school really has no such users any more",

@@ -7,8 +7,10 @@
 //! that is what makes a no-change re-import cheap.
 
 mod batch;
+mod claim;
 mod commit;
 mod guard;
+mod hooks;
 pub mod plan;
 mod prepare;
 pub mod read;
@@ -45,6 +47,8 @@ pub struct ImportRequest {
     pub mapping: Option<PathBuf>,
     /// Overrides `import.passwords_csv`.
     pub passwords_csv: Option<PathBuf>,
+    /// The feed's encoding label (overrides `import.encoding`).
+    pub encoding: Option<String>,
 }
 
 /// One line of the plan, as printed and written to the summary.
@@ -71,6 +75,11 @@ pub struct ImportOutcome {
     pub removed_school: u64,
     pub to_limbo: u64,
     pub restored: u64,
+    /// Deleted at once (`import.deletion_grace_days = 0`).
+    pub deleted: u64,
+    /// Classes removed because their last member left (unless
+    /// `import.keep_empty_classes`), as `SCHOOL-NAME`.
+    pub classes_removed: Vec<String>,
     pub errors: Vec<RowError>,
     /// `None`, or why nothing was written.
     pub refused: Option<String>,
@@ -82,6 +91,8 @@ pub struct ImportOutcome {
     pub school_created: bool,
     pub warnings: Vec<String>,
     pub passwords_csv: Option<String>,
+    /// Post-hooks that failed (the writes stand).
+    pub hook_failures: Vec<crate::engine::hooks::HookFailure>,
     /// Every planned change except `unchanged`.
     pub changes: Vec<ChangeLine>,
 }
@@ -101,40 +112,112 @@ impl Engine {
         if !req.dry_run {
             self.check_writable("import")?;
         }
+        let req = &self.resolved(req)?;
         self.check_request(req)?;
         self.prune_runs();
         let mut run = self.start_import_run(req)?;
+        // A second import of this school waits here, then plans on the
+        // first one's result.
+        let lock = if req.dry_run {
+            None
+        } else {
+            Some(self.lock_school(&mut run, &req.school)?)
+        };
         let result = self
             .prepare_here(&mut run, req, progress)
             .and_then(|p| self.commit(&mut run, req, p, progress));
-        self.finish_import(run, req, result)
+        // Held until the run is closed, so runs finish in commit order.
+        let outcome = self.finish_import(run, req, result);
+        drop(lock);
+        outcome
+    }
+
+    /// Takes the import lock of `school` (see [`crate::engine::lock::SchoolLock`]).
+    pub(super) fn lock_school(&self, run: &mut Run, school: &str) -> EngineResult<crate::engine::lock::SchoolLock> {
+        let locks = self.settings.paths.locks();
+        crate::engine::lock::SchoolLock::acquire(&locks, school, &mut || {
+            run.log(&format!("waiting for another import of {school} to finish"));
+        })
+        .map_err(crate::engine::io_error(&locks))
+    }
+
+    /// The request with its school as stored (names are case-insensitive:
+    /// `--school GSA` imports into `gsa` when that exists).
+    pub(super) fn resolved(&self, req: &ImportRequest) -> EngineResult<ImportRequest> {
+        validate_school_name(&req.school).map_err(|e| EngineError::Usage(e.to_string()))?;
+        Ok(ImportRequest {
+            school: self.resolve_school(&req.school)?,
+            ..req.clone()
+        })
     }
 
     /// Checks what can be checked before a run starts.
     pub(super) fn check_request(&self, req: &ImportRequest) -> EngineResult<()> {
         let cfg = &self.settings.config.import;
-        validate_school_name(&req.school).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        if req.school == cfg.limbo_school {
-            return Err(EngineError::Invalid(format!(
+        validate_school_name(&req.school).map_err(|e| EngineError::Usage(e.to_string()))?;
+        if req.school.eq_ignore_ascii_case(&cfg.limbo_school) {
+            return Err(EngineError::Usage(format!(
                 "'{}' is the limbo school (import.limbo_school); users cannot be imported into it",
                 req.school
             )));
         }
         if let Some(s) = &req.source_uid {
-            validate_source_uid(s).map_err(|e| EngineError::Invalid(e.to_string()))?;
+            validate_source_uid(s).map_err(|e| EngineError::Usage(e.to_string()))?;
         }
-        if !req.file.is_file() {
-            return Err(EngineError::NotFound(format!(
-                "feed file {} does not exist",
-                req.file.display()
-            )));
-        }
+        self.check_feed_file(req)?;
         if !cfg.create_schools && self.dir.school(&req.school)?.is_none() {
             return Err(EngineError::NotFound(format!(
                 "school '{0}' does not exist; create it with `rollcall schools create {0}` \
                  (or set import.create_schools = true)",
                 req.school
             )));
+        }
+        Ok(())
+    }
+
+    /// The feed must be a regular file (it is read twice: archived and
+    /// imported) no larger than `import.max_feed_bytes`.
+    fn check_feed_file(&self, req: &ImportRequest) -> EngineResult<()> {
+        let path = req.file.display();
+        let meta = match std::fs::metadata(&req.file) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(EngineError::NotFound(format!("feed file {path} does not exist")));
+            }
+            Err(e) => return Err(crate::engine::io_error(&req.file)(e)),
+        };
+        let ft = meta.file_type();
+        if !ft.is_file() {
+            use std::os::unix::fs::FileTypeExt;
+            let what = if ft.is_dir() {
+                "a directory"
+            } else if ft.is_fifo() {
+                "a FIFO (named pipe)"
+            } else if ft.is_char_device() {
+                "a character device"
+            } else if ft.is_block_device() {
+                "a block device"
+            } else if ft.is_socket() {
+                "a socket"
+            } else {
+                "not a regular file"
+            };
+            return Err(EngineError::Usage(format!(
+                "feed {path} is {what}, not a regular file; rollcall reads a feed twice (to archive it and to \
+                 import it): save the feed to a file and import that"
+            )));
+        }
+        let max = self.settings.config.import.max_feed_bytes;
+        if max > 0 && meta.len() > max {
+            return Err(self.refuse(
+                "import",
+                run_args(req),
+                format!(
+                    "feed {path} has {} bytes, more than import.max_feed_bytes = {max}; a school's feed is far \
+                     smaller: check the file, or raise the limit (--set import.max_feed_bytes=N)",
+                    meta.len()
+                ),
+            ));
         }
         Ok(())
     }
@@ -158,6 +241,9 @@ impl Engine {
     ) -> EngineResult<ImportOutcome> {
         match result {
             Ok(outcome) => {
+                if !req.dry_run {
+                    self.feed_arrived(&req.school, &outcome.run_id);
+                }
                 let status = if outcome.refused.is_some() {
                     RunStatus::Refused
                 } else {
@@ -211,6 +297,7 @@ fn run_args(req: &ImportRequest) -> serde_json::Value {
         "file": req.file.display().to_string(),
         "format": req.format,
         "mapping": req.mapping.as_ref().map(|p| p.display().to_string()),
+        "encoding": req.encoding,
     })
 }
 
@@ -218,13 +305,14 @@ fn status_word(o: &ImportOutcome) -> String {
     match &o.refused {
         Some(r) => format!("refused: {r}"),
         None => format!(
-            "created {}, modified {}, added_school {}, removed_school {}, to_limbo {}, restored {}, errors {}",
+            "created {}, modified {}, added_school {}, removed_school {}, to_limbo {}, restored {}, deleted {}, errors {}",
             o.created,
             o.modified,
             o.added_school,
             o.removed_school,
             o.to_limbo,
             o.restored,
+            o.deleted,
             o.errors.len()
         ),
     }

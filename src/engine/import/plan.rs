@@ -25,10 +25,13 @@ pub enum Action {
     RemovedSchool,
     ToLimbo,
     Restored,
+    /// Left the last school with `import.deletion_grace_days = 0`: deleted
+    /// by the import itself.
+    Deleted,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Created,
         Action::Modified,
         Action::Unchanged,
@@ -36,6 +39,7 @@ impl Action {
         Action::RemovedSchool,
         Action::ToLimbo,
         Action::Restored,
+        Action::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Action {
             Action::RemovedSchool => "removed_school",
             Action::ToLimbo => "to_limbo",
             Action::Restored => "restored",
+            Action::Deleted => "deleted",
         }
     }
 }
@@ -71,9 +76,17 @@ pub struct PlanSettings<'a> {
     pub limbo_school: &'a str,
     pub today: NaiveDate,
     pub now: DateTime<Utc>,
+    /// Days in limbo before the purge; 0: deleted at once.
     pub grace_days: u32,
+    /// Days a user in limbo stays active; 0: deactivated at once.
+    pub deactivation_days: u32,
+    /// Leave users missing from the feed alone.
+    pub no_delete: bool,
+    /// New users are created active.
+    pub activate_new: bool,
     pub usernames: &'a UsernameScheme,
     pub emails: Option<&'a EmailScheme>,
+    pub password_scheme: password::Scheme,
 }
 
 /// The planner's result.
@@ -98,9 +111,10 @@ impl Plan {
         Action::ALL.iter().map(|a| (*a, self.count(*a))).collect()
     }
 
-    /// removed_school + to_limbo: what the mass-removal guard weighs.
+    /// removed_school + to_limbo + deleted: what the mass-removal guard
+    /// weighs.
     pub fn removals(&self) -> u64 {
-        self.count(Action::RemovedSchool) + self.count(Action::ToLimbo)
+        self.count(Action::RemovedSchool) + self.count(Action::ToLimbo) + self.count(Action::Deleted)
     }
 
     /// The writes of this plan. Unchanged users write nothing.
@@ -110,6 +124,7 @@ impl Plan {
             .iter()
             .filter_map(|p| match (&p.before, p.action) {
                 (_, Action::Unchanged) => None,
+                (Some(b), Action::Deleted) => Some(UserChange::Delete(b.clone())),
                 (None, _) => Some(UserChange::Create(p.after.clone())),
                 (Some(b), _) => Some(UserChange::Update {
                     before: b.clone(),
@@ -228,7 +243,11 @@ impl<'a> PlanNames<'a> {
     }
 
     /// Allocates a username, reusing the base computed while prefetching.
-    fn allocate(&mut self, scheme: &UsernameScheme, fields: &SchemeFields<'_>) -> Result<String, SchemeError> {
+    pub(super) fn allocate(
+        &mut self,
+        scheme: &UsernameScheme,
+        fields: &SchemeFields<'_>,
+    ) -> Result<String, SchemeError> {
         match self.bases.remove(fields.record_uid) {
             Some(base) => scheme.allocate_base(base, self),
             None => scheme.allocate(fields, self),
@@ -296,24 +315,52 @@ fn apply_attributes(user: &mut User, row: &Row, keep_missing_email: bool) {
 }
 
 /// Sets the user's membership in the imported school from the row: the
-/// run's roles are replaced by the row's (other roles in the school stay),
-/// the school's classes come from the row, workgroups only when mapped.
+/// run's roles are replaced by the row's (other roles in the school stay,
+/// with their contributions); each of the row's roles contributes the row's
+/// classes and workgroups, or keeps its own where the feed has no such
+/// column; the run's roles the row does not name lose theirs.
 fn apply_membership(m: &mut Membership, row: &Row, run_roles: &BTreeSet<Role>) {
-    m.roles.retain(|r| !run_roles.contains(r));
-    m.roles.extend(row.roles.iter().copied());
-    m.classes.clone_from(&row.classes);
-    if let Some(w) = &row.workgroups {
-        m.workgroups.clone_from(w);
+    // The common case without building maps: one role before and after,
+    // and this run speaks for it.
+    if m.by_role.is_empty() && m.roles.len() == 1 && row.roles.len() == 1 && m.roles.is_subset(run_roles) {
+        let same_role = m.roles == row.roles;
+        if !same_role {
+            m.roles.clone_from(&row.roles);
+        }
+        match &row.classes {
+            Some(c) => m.classes.clone_from(c),
+            None if !same_role => m.classes.clear(),
+            None => {}
+        }
+        match &row.workgroups {
+            Some(w) => m.workgroups.clone_from(w),
+            None if !same_role => m.workgroups.clear(),
+            None => {}
+        }
+        return;
     }
+    let mut by_role = m.contributions();
+    by_role.retain(|r, _| !run_roles.contains(r) || row.roles.contains(r));
+    for r in &row.roles {
+        let c = by_role.entry(*r).or_default();
+        if let Some(classes) = &row.classes {
+            c.classes.clone_from(classes);
+        }
+        if let Some(w) = &row.workgroups {
+            c.workgroups.clone_from(w);
+        }
+    }
+    m.set_contributions(by_role);
 }
 
 fn new_membership(school: &str, row: &Row) -> Membership {
-    Membership {
-        school: school.to_string(),
-        roles: row.roles.clone(),
-        classes: row.classes.clone(),
-        workgroups: row.workgroups.clone().unwrap_or_default(),
+    let mut m = Membership::new(school, row.roles.clone());
+    m.classes = row.classes.clone().unwrap_or_default();
+    m.workgroups = row.workgroups.clone().unwrap_or_default();
+    if row.roles.len() > 1 {
+        m.make_explicit();
     }
+    m
 }
 
 /// Computes the plan. `existing` holds the users of this source named by
@@ -343,6 +390,7 @@ pub fn plan(
                 after.state = UserState::Active;
                 after.disabled = false;
                 after.purge_at = None;
+                after.deactivate_at = None;
                 apply_attributes(&mut after, row, keep_email);
                 after.updated_at = s.now;
                 (Action::Restored, Some(before.clone()), after, None)
@@ -392,7 +440,7 @@ pub fn plan(
             password,
         });
     }
-    if block_removals {
+    if block_removals || s.no_delete {
         return out;
     }
     let in_feed: HashSet<&str> = rows.iter().map(|r| r.record_uid.as_str()).collect();
@@ -420,9 +468,12 @@ fn remove(s: &PlanSettings<'_>, before: &User) -> (Action, User) {
     let mut after = before.clone();
     after.updated_at = s.now;
     if let Some(m) = after.membership_mut(school) {
-        m.roles.retain(|r| !s.scope.roles.contains(r));
-        if !m.roles.is_empty() {
-            // Still in the school through a role this run does not import.
+        let mut by_role = m.contributions();
+        by_role.retain(|r, _| !s.scope.roles.contains(r));
+        if !by_role.is_empty() {
+            // Still in the school through a role this run does not import;
+            // the run's roles take their contributions with them.
+            m.set_contributions(by_role);
             return (Action::Modified, after);
         }
     }
@@ -430,9 +481,16 @@ fn remove(s: &PlanSettings<'_>, before: &User) -> (Action, User) {
     if !after.memberships.is_empty() {
         return (Action::RemovedSchool, after);
     }
+    if s.grace_days == 0 {
+        return (Action::Deleted, after);
+    }
     after.memberships = vec![Membership::new(s.limbo_school, before.roles())];
     after.state = UserState::Limbo;
-    after.disabled = true;
+    if s.deactivation_days == 0 {
+        after.disabled = true;
+    } else if after.deactivate_at.is_none() && !after.disabled {
+        after.deactivate_at = s.today.checked_add_days(Days::new(u64::from(s.deactivation_days)));
+    }
     if after.purge_at.is_none() {
         after.purge_at = s.today.checked_add_days(Days::new(u64::from(s.grace_days)));
     }
@@ -471,10 +529,11 @@ fn create(s: &PlanSettings<'_>, row: &Row, names: &mut PlanNames<'_>) -> Result<
         email,
         birthday: row.birthday,
         memberships: vec![new_membership(s.scope.school, row)],
-        disabled: false,
+        disabled: !s.activate_new,
         state: UserState::Active,
         purge_at: None,
-        password_hash: Some(password::hash(&pw)),
+        deactivate_at: None,
+        password_hash: Some(password::hash_with(s.password_scheme, &pw)),
         created_at: s.now,
         updated_at: s.now,
     };

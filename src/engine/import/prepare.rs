@@ -36,6 +36,8 @@ pub(super) struct PrepareCtx<'a> {
 pub(super) struct Prepared {
     pub source: String,
     pub scope_roles: BTreeSet<Role>,
+    /// The scope key the received rows are kept under.
+    pub received_scope: String,
     pub format: Format,
     /// Rows that were planned (the others are in `quiet`).
     pub rows: Vec<Row>,
@@ -91,7 +93,7 @@ pub(super) fn prepare(
     match archived {
         Ok(Ok(name)) => run.set_input(name),
         Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(EngineError::Invalid("archiving the input failed unexpectedly".into())),
+        Err(_) => return Err(EngineError::Internal("archiving the input failed unexpectedly".into())),
     }
     let feed = feed?;
     let mut warnings = Vec::new();
@@ -114,10 +116,10 @@ pub(super) fn prepare(
         roles: &scope_roles,
     };
     let usernames = UsernameScheme::parse(&cfg.username_scheme, cfg.username_max_length)
-        .map_err(|e| EngineError::Invalid(format!("import.username_scheme: {e}")))?;
+        .map_err(|e| EngineError::BadInput(format!("import.username_scheme: {e}")))?;
     let emails = match cfg.email_scheme.as_str() {
         "" => None,
-        s => Some(EmailScheme::parse(s).map_err(|e| EngineError::Invalid(format!("import.email_scheme: {e}")))?),
+        s => Some(EmailScheme::parse(s).map_err(|e| EngineError::BadInput(format!("import.email_scheme: {e}")))?),
     };
 
     // Plan on one consistent view of the directory.
@@ -125,7 +127,8 @@ pub(super) fn prepare(
     let view = ReadView::begin(dir)?;
     let view_head = dir.journal_head()?;
     let stamps = dir.user_stamps(&scope.query())?;
-    let known = ctx.state.received_digests(&source, &req.school)?;
+    let received_scope = crate::engine::received::scope_key(&scope_roles);
+    let known = ctx.state.received_digests(&source, &req.school, &received_scope)?;
     let stamp_of: HashMap<&str, &UserStamp> = stamps.iter().map(|s| (s.key.record_uid.as_str(), s)).collect();
     let (quiet_rows, rows): (Vec<Row>, Vec<Row>) = feed.rows.into_iter().partition(|r| {
         stamp_of.get(r.record_uid.as_str()).is_some_and(|st| {
@@ -168,13 +171,17 @@ pub(super) fn prepare(
         today: ctx.today,
         now: Utc::now(),
         grace_days: cfg.deletion_grace_days,
+        deactivation_days: cfg.deactivation_grace_days,
+        no_delete: cfg.no_delete,
+        activate_new: cfg.activate_new_users,
         usernames: &usernames,
         emails: emails.as_ref(),
+        password_scheme: cfg.password_scheme,
     };
     let carry = match ctx.carry {
         Some((m, place)) => Some((
             m.lock()
-                .map_err(|_| EngineError::Invalid("a parallel import failed".into()))?,
+                .map_err(|_| EngineError::Internal("a parallel import failed".into()))?,
             place,
         )),
         None => None,
@@ -218,6 +225,7 @@ pub(super) fn prepare(
     Ok(Prepared {
         source,
         scope_roles,
+        received_scope,
         format: feed.format,
         rows,
         quiet,

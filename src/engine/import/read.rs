@@ -59,7 +59,7 @@ pub(super) fn read_feed(
         let format = req.format.unwrap_or_else(|| Format::of_path(&req.file));
         let rules_path = rules_path(settings, req, format);
         let rules = match &rules_path {
-            Some(p) => Some(mapping::load_rules(p).map_err(EngineError::Invalid)?),
+            Some(p) => Some(mapping::load_rules(p).map_err(EngineError::BadInput)?),
             None => None,
         };
         if let (Some(r), Some(p)) = (&rules, &rules_path)
@@ -71,7 +71,7 @@ pub(super) fn read_feed(
                     (Format::Json | Format::Jsonl, Format::Json | Format::Jsonl)
                 );
             if !same {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::Usage(format!(
                     "mapping rules {} are for {} feeds, but {} is read as {}; pass --format or other rules",
                     p.display(),
                     want.as_str(),
@@ -88,13 +88,22 @@ pub(super) fn read_feed(
         let mut mapper =
             Mapper::new(rules.as_ref().map(|r| (r, origin.as_str())), &renames, &cfg.roles).map_err(|e| {
                 match &rules_path {
-                    Some(p) => EngineError::Invalid(format!("mapping rules {}: {e}", p.display())),
-                    None => EngineError::Invalid(e),
+                    Some(p) => EngineError::BadInput(format!("mapping rules {}: {e}", p.display())),
+                    None => EngineError::BadInput(e),
                 }
             })?;
+        let encoding = match req.encoding.as_deref().unwrap_or(&cfg.encoding) {
+            "" => None,
+            label => Some(crate::engine::feed::encoding::for_label(label).ok_or_else(|| {
+                EngineError::Usage(format!(
+                    "--encoding '{label}' is not an encoding label; use e.g. windows-1252, iso-8859-15 or utf-8"
+                ))
+            })?),
+        };
         let options = FeedOptions {
             delimiter: cfg.delimiter(),
             xml_fields: rules.as_ref().and_then(|r| r.xml_fields).unwrap_or(cfg.xml.fields),
+            encoding,
         };
         let feed = feed::open(&req.file, Some(format), &options)?;
         let file_error = |message: String| FeedError::File {

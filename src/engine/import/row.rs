@@ -18,7 +18,9 @@ pub struct Row {
     pub email: Option<String>,
     pub birthday: Option<NaiveDate>,
     pub roles: BTreeSet<Role>,
-    pub classes: BTreeSet<String>,
+    /// `None` when the feed has no classes column: the roles' contributions
+    /// keep their classes.
+    pub classes: Option<BTreeSet<String>>,
     /// `None` when the feed has no workgroups column: keep what the user has.
     pub workgroups: Option<BTreeSet<String>>,
     /// The record as received: column → value, JSON.
@@ -177,14 +179,22 @@ pub fn parse_row(rec: &MappedRecord, raw: String, ctx: &RowContext<'_>) -> Resul
         }
         cell_roles
     };
-    let schools = rec.get(Attr::Schools).trim();
-    if !schools.is_empty() && !split_cell(schools).any(|s| s == ctx.school) {
+    let others: Vec<&str> = split_cell(rec.get(Attr::Schools))
+        .filter(|s| !s.eq_ignore_ascii_case(ctx.school))
+        .collect();
+    if !others.is_empty() {
         return Err(fail(format!(
-            "the row belongs to school(s) '{schools}', not to '{}' being imported; is this the right file?",
-            ctx.school
+            "the row names other schools than '{}' being imported ({}); a school's feed speaks only for that \
+             school: import the row with its own school's feed, or is this the right file?",
+            ctx.school,
+            others.join(", ")
         )));
     }
-    let classes = groups(rec.get(Attr::Classes), "classes").map_err(&fail)?;
+    let classes = if rec.given(Attr::Classes) {
+        Some(groups(rec.get(Attr::Classes), "classes").map_err(&fail)?)
+    } else {
+        None
+    };
     let workgroups = if rec.given(Attr::Workgroups) {
         Some(groups(rec.get(Attr::Workgroups), "workgroups").map_err(&fail)?)
     } else {
@@ -261,8 +271,9 @@ fn digest(row: &Row, school: &str) -> String {
     part(row.email.as_deref().unwrap_or(""));
     let days = row.birthday.map(|b| b.num_days_from_ce()).unwrap_or(i32::MIN);
     part(&days.to_string());
-    for c in &row.classes {
-        part(c);
+    match &row.classes {
+        Some(c) => c.iter().for_each(|c| part(c)),
+        None => part("\u{1}"),
     }
     part("");
     match &row.workgroups {
@@ -307,7 +318,7 @@ mod tests {
             &ctx,
         )
         .unwrap();
-        assert_eq!(ok.classes.len(), 2);
+        assert_eq!(ok.classes.as_ref().map(BTreeSet::len), Some(2));
         assert_eq!(ok.birthday, NaiveDate::from_ymd_opt(2010, 2, 1));
         assert_eq!(ok.roles, roles);
         assert_eq!(ok.workgroups, None);

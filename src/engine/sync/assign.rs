@@ -259,7 +259,7 @@ impl Engine {
         let limbo = self.config().import.limbo_school.clone();
         let mut schools: Vec<String> = if req.all_schools {
             if !req.schools.is_empty() {
-                return Err(EngineError::Invalid("give SCHOOL… or --all-schools, not both".into()));
+                return Err(EngineError::Usage("give SCHOOL… or --all-schools, not both".into()));
             }
             self.dir
                 .schools()?
@@ -268,12 +268,15 @@ impl Engine {
                 .filter(|s| *s != limbo)
                 .collect()
         } else {
-            req.schools.clone()
+            req.schools
+                .iter()
+                .map(|s| self.resolve_school(s))
+                .collect::<EngineResult<_>>()?
         };
         schools.sort();
         schools.dedup();
         if schools.is_empty() {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Usage(
                 "no school given: name schools or use --all-schools".into(),
             ));
         }
@@ -281,7 +284,7 @@ impl Engine {
         let mut refused = Vec::new();
         for s in &schools {
             if *s == limbo {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::Usage(format!(
                     "'{s}' is the limbo school; it is never synced"
                 )));
             }
@@ -347,11 +350,15 @@ impl Engine {
     pub fn sync_schools_remove(&mut self, req: &SchoolsRemove) -> EngineResult<SchoolsChanged> {
         self.check_writable("sync-schools remove")?;
         let a = self.authority(&req.authority)?;
-        let mut schools = req.schools.clone();
+        let mut schools: Vec<String> = req
+            .schools
+            .iter()
+            .map(|s| self.resolve_school(s))
+            .collect::<EngineResult<_>>()?;
         schools.sort();
         schools.dedup();
         if schools.is_empty() {
-            return Err(EngineError::Invalid("no school given".into()));
+            return Err(EngineError::Usage("no school given".into()));
         }
         let mut forced = Vec::new();
         let mut refused = Vec::new();

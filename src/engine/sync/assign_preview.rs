@@ -140,14 +140,14 @@ impl Engine {
         schools.sort();
         schools.dedup();
         if schools.is_empty() && !req.all_schools {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Usage(
                 "no school given: name schools or use --all-schools".into(),
             ));
         }
         let mut refused = Vec::new();
         for s in &schools {
             if *s == limbo {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::Usage(format!(
                     "'{s}' is the limbo school; it is never synced"
                 )));
             }
@@ -190,7 +190,7 @@ impl Engine {
         schools.sort();
         schools.dedup();
         if schools.is_empty() {
-            return Err(EngineError::Invalid("no school given".into()));
+            return Err(EngineError::Usage("no school given".into()));
         }
         let refused: Vec<&String> = schools
             .iter()

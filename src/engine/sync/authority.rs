@@ -73,6 +73,9 @@ pub struct AuthorityView {
     /// unreadable or too open token file, a missing CA bundle…).
     pub problems: Vec<String>,
     pub queue: QueueStatus,
+    /// The directory change listener that journals changes made outside
+    /// rollcall (LDAP directories; `null` otherwise or before it first ran).
+    pub listener: Option<crate::store::ldap::ListenerStatus>,
 }
 
 impl Engine {
@@ -196,7 +199,7 @@ impl Engine {
                 AuthorityKind::Embedded => target::mirror_path(&a.name, c, &self.settings().paths)
                     .display()
                     .to_string(),
-                _ => c.url.clone(),
+                _ => crate::engine::config::secrets::redact_url(&c.url),
             },
             active: c.active,
             schools: self.authority_schools(&a.name),
@@ -214,6 +217,7 @@ impl Engine {
             ca_bundle: c.ca_bundle.clone(),
             problems,
             queue: self.queue_status(a)?,
+            listener: self.listener_status()?,
         })
     }
 }

@@ -98,13 +98,21 @@ pub struct Scope {
     /// Taken away in the data dir (`sync-schools remove` of a TOML school).
     excluded: BTreeSet<String>,
     limbo: String,
+    /// Whether a listed or excluded name holds an upper-case letter.
+    mixed_case: bool,
+}
+
+fn any_upper(set: &BTreeSet<String>) -> bool {
+    set.iter().any(|s| s.bytes().any(|b| b.is_ascii_uppercase()))
 }
 
 impl Scope {
     pub fn new(schools: &[String], limbo: &str) -> Self {
+        let listed: BTreeSet<String> = schools.iter().filter(|s| *s != "*").cloned().collect();
         Scope {
             all: schools.iter().any(|s| s == "*"),
-            schools: schools.iter().filter(|s| *s != "*").cloned().collect(),
+            mixed_case: any_upper(&listed),
+            schools: listed,
             excluded: BTreeSet::new(),
             limbo: limbo.to_string(),
         }
@@ -112,6 +120,7 @@ impl Scope {
 
     /// The same scope without these schools (wins over `*`).
     pub fn excluding(mut self, excluded: BTreeSet<String>) -> Self {
+        self.mixed_case |= any_upper(&excluded);
         self.excluded = excluded;
         self
     }
@@ -120,8 +129,14 @@ impl Scope {
         school == self.limbo
     }
 
+    /// School names are case-insensitive: `GSA` in the config means `gsa`.
     pub fn contains(&self, school: &str) -> bool {
-        school != self.limbo && !self.excluded.contains(school) && (self.all || self.schools.contains(school))
+        // Exact lookups, unless some name holds an upper-case letter.
+        let fold = self.mixed_case || school.bytes().any(|b| b.is_ascii_uppercase());
+        let has = |set: &BTreeSet<String>| {
+            set.contains(school) || (fold && set.iter().any(|s| s.eq_ignore_ascii_case(school)))
+        };
+        !school.eq_ignore_ascii_case(&self.limbo) && !has(&self.excluded) && (self.all || has(&self.schools))
     }
 
     /// Whether any of these schools is synced.

@@ -4,9 +4,10 @@
 //!   the pending item: it is simply not written again);
 //! * `retry/` — items waiting for their back-off; the file's mtime is the
 //!   time they may be sent again;
-//! * `claimed/<pid>~<name>` — items a sender is working on; claiming is a
-//!   rename, so two processes never take the same item; claims of a dead
-//!   process are put back;
+//! * `claimed/<owner>~<name>` — items a sender is working on; claiming is a
+//!   rename, so two processes never take the same item; a claim whose owner
+//!   holds no lock (`queues/owners/<owner>.lock`, see [`crate::engine::lock`])
+//!   is put back, whatever its PID;
 //! * `trash/` — items given up on, with their failure;
 //! * `.tmp/` — files being written (temp file, fsync, rename).
 //!
@@ -14,6 +15,7 @@
 //! `trash/` back into the queue is sent again.
 
 use super::item::{QueueItem, file_name, valid_file_name};
+use crate::engine::lock::Owner;
 use crate::engine::paths::create_private_dir;
 use chrono::{DateTime, Utc};
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +28,8 @@ use std::time::{Duration, SystemTime};
 pub struct Queue {
     authority: String,
     root: PathBuf,
+    /// `queues/owners/`: the lock files of processes holding claims.
+    owners: PathBuf,
 }
 
 /// What happened to an enqueued item.
@@ -79,14 +83,9 @@ fn list_names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// `<pid>~<name>` → (pid, name).
-fn parse_claim(file: &str) -> Option<(u32, &str)> {
-    let (pid, name) = file.split_once('~')?;
-    Some((pid.parse().ok()?, name))
-}
-
-fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+/// `<owner>~<name>` → (owner, name).
+fn parse_claim(file: &str) -> Option<(&str, &str)> {
+    file.split_once('~')
 }
 
 impl Queue {
@@ -105,6 +104,7 @@ impl Queue {
         Ok(Queue {
             authority: authority.to_string(),
             root,
+            owners: out_dir.parent().unwrap_or(out_dir).join("owners"),
         })
     }
 
@@ -133,7 +133,7 @@ impl Queue {
         let tmp = self
             .root
             .join(".tmp")
-            .join(format!("{}.{}.{name}", std::process::id(), rand::random::<u32>()));
+            .join(format!("{}.{}.{name}", Owner::get().id(), rand::random::<u32>()));
         let text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(&text)?;
@@ -251,7 +251,7 @@ impl Queue {
     }
 
     fn claim_path(&self, name: &str) -> PathBuf {
-        self.claimed_dir().join(format!("{}~{name}", std::process::id()))
+        self.claimed_dir().join(format!("{}~{name}", Owner::get().id()))
     }
 
     /// Takes an item (pending, or from retry when `from_retry`). `None`
@@ -265,6 +265,8 @@ impl Queue {
         } else {
             self.root.join(name)
         };
+        // The lock that says this process lives is held before its first claim.
+        Owner::get().hold(&self.owners)?;
         let dst = self.claim_path(name);
         match fs::rename(&src, &dst) {
             Ok(()) => {}
@@ -327,10 +329,18 @@ impl Queue {
         remove_if_present(&self.claim_path(name))
     }
 
-    /// Puts back claims of processes that are gone (killed mid-send); with
-    /// `own`, also this process's (at start, none can be in flight).
+    /// Puts back claims whose owner holds no lock (a process killed
+    /// mid-send, whatever its PID was); with `own`, also this process's (at
+    /// start, none can be in flight). Temp files of such owners go too.
     pub fn recover_claims(&self, own: bool) -> io::Result<u64> {
-        let me = std::process::id();
+        let me = Owner::get();
+        let gone = |owner: &str| -> io::Result<bool> {
+            Ok(if owner == me.id() {
+                own
+            } else {
+                !me.alive(&self.owners, owner)?
+            })
+        };
         let mut recovered = 0;
         let entries = match fs::read_dir(self.claimed_dir()) {
             Ok(e) => e,
@@ -342,10 +352,10 @@ impl Queue {
             let Ok(file) = entry.file_name().into_string() else {
                 continue;
             };
-            let Some((pid, name)) = parse_claim(&file) else {
+            let Some((owner, name)) = parse_claim(&file) else {
                 continue;
             };
-            if !valid_file_name(name) || (pid == me && !own) || (pid != me && process_alive(pid)) {
+            if !valid_file_name(name) || !gone(owner)? {
                 continue;
             }
             let path = entry.path();
@@ -360,17 +370,39 @@ impl Queue {
             }
             recovered += 1;
         }
-        // Temp files of dead writers are garbage.
-        if let Ok(entries) = fs::read_dir(self.root.join(".tmp")) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().to_string();
-                let pid = name.split('.').next().and_then(|p| p.parse::<u32>().ok());
-                if pid.is_some_and(|p| (p == me && own) || (p != me && !process_alive(p))) {
-                    let _ = fs::remove_file(entry.path());
-                }
+        self.clean_temp(own)?;
+        Ok(recovered)
+    }
+
+    /// Removes temp files of writers that are gone (with `own`, also this
+    /// process's); returns how many. Cheap, and it frees the disk first
+    /// when a write failed for want of space.
+    pub fn clean_temp(&self, own: bool) -> io::Result<u64> {
+        let me = Owner::get();
+        let mut removed = 0;
+        let Ok(entries) = fs::read_dir(self.root.join(".tmp")) else {
+            return Ok(0);
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let owner = name.split('.').next().unwrap_or_default();
+            let dead = if owner == me.id() {
+                own
+            } else {
+                !me.alive(&self.owners, owner)?
+            };
+            if dead && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
             }
         }
-        Ok(recovered)
+        Ok(removed)
+    }
+
+    /// Files in `.tmp/` (being written, or left by a writer that died).
+    pub fn temp_files(&self) -> u64 {
+        fs::read_dir(self.root.join(".tmp"))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0)
     }
 
     /// Reads a pending, retrying or trash item by name.

@@ -166,7 +166,7 @@ impl Engine {
 
     /// `AUTHORITY/FILE` → the authority and the file name.
     fn queue_ref(&self, spec: &str) -> EngineResult<(super::Authority, String)> {
-        let bad = || EngineError::Invalid(format!("'{spec}' is not a queue item (expected AUTHORITY/FILE.json)"));
+        let bad = || EngineError::Usage(format!("'{spec}' is not a queue item (expected AUTHORITY/FILE.json)"));
         let (authority, file) = spec.split_once('/').ok_or_else(bad)?;
         if !valid_file_name(file) {
             return Err(bad());
@@ -208,7 +208,7 @@ impl Engine {
         for from_retry in [false, true] {
             match a.queue.claim(file, from_retry).map_err(io_error(a.queue.root()))? {
                 Some(Ok(claim)) => return Ok(claim),
-                Some(Err((_, message))) => return Err(EngineError::Invalid(message)),
+                Some(Err((_, message))) => return Err(EngineError::BadInput(message)),
                 None => {}
             }
         }

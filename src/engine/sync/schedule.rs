@@ -81,7 +81,7 @@ impl Engine {
         };
         let authorities = self.active_authorities()?;
         if authorities.is_empty() {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::WrongState(format!(
                 "no active authority to schedule {what} for (see `rollcall authorities list`)"
             )));
         }
@@ -136,7 +136,7 @@ impl Engine {
                 "no group '{spec}' (give SCHOOL-NAME or class:SCHOOL:NAME)"
             ))),
             1 => Ok(found.remove(0)),
-            _ => Err(EngineError::Invalid(format!(
+            _ => Err(EngineError::Usage(format!(
                 "'{spec}' names several groups ({}); give one as class:SCHOOL:NAME or workgroup:SCHOOL:NAME",
                 found
                     .iter()
@@ -164,6 +164,7 @@ impl Engine {
     /// written by `workers` threads, for the authorities that sync it.
     pub fn schedule_school(&mut self, school: &str, workers: usize) -> EngineResult<Scheduled> {
         self.check_writable("schedule school")?;
+        let school = &self.resolve_school(school)?;
         if self.dir.school(school)?.is_none() {
             return Err(EngineError::NotFound(format!("no school '{school}'")));
         }
@@ -174,7 +175,7 @@ impl Engine {
             .filter(|a| a.mapper.scope.contains(school))
             .collect();
         if authorities.is_empty() {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::WrongState(format!(
                 "no active authority syncs school '{school}'"
             )));
         }
@@ -242,7 +243,7 @@ impl Engine {
             .filter(|a| a.config.active)
             .collect();
         if authorities.is_empty() {
-            return Err(EngineError::Invalid("no active authority to resync".into()));
+            return Err(EngineError::WrongState("no active authority to resync".into()));
         }
         let mut out = Scheduled::default();
         let schools = self.dir.schools()?;

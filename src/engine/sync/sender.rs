@@ -194,7 +194,10 @@ impl Engine {
                 if lane.given_up {
                     continue;
                 }
-                worked |= self.round(lane, run)?;
+                if progress.cancelled() {
+                    break;
+                }
+                worked |= self.round(lane, run, &*progress)?;
             }
             sent_total = lanes.iter().map(|l| l.stats.sent + l.stats.trashed).sum();
             progress.update(ProgressEvent {
@@ -253,7 +256,7 @@ impl Engine {
             if opts.once && all_done {
                 break;
             }
-            std::thread::sleep(wait);
+            crate::engine::jobs::sleep_unless_cancelled(wait, &*progress);
         }
         let _ = sent_total;
         for lane in lanes.iter_mut() {

@@ -91,7 +91,7 @@ impl Engine {
     /// Splits `AUTHORITY/FILE` (or a bare `FILE` found in exactly one
     /// trash), refusing anything that could leave the trash folders.
     fn trash_ref(&self, spec: &str) -> EngineResult<(String, String)> {
-        let bad = || EngineError::Invalid(format!("'{spec}' is not a trash item (expected AUTHORITY/FILE.json)"));
+        let bad = || EngineError::Usage(format!("'{spec}' is not a trash item (expected AUTHORITY/FILE.json)"));
         if let Some((authority, file)) = spec.split_once('/') {
             if !valid_authority_name(authority) || !valid_file_name(file) {
                 return Err(bad());
@@ -110,7 +110,7 @@ impl Engine {
         match found.len() {
             0 => Err(EngineError::NotFound(format!("no trash item '{spec}'"))),
             1 => Ok((found.remove(0), spec.to_string())),
-            _ => Err(EngineError::Invalid(format!(
+            _ => Err(EngineError::Usage(format!(
                 "'{spec}' is in the trash of {}; name one as AUTHORITY/{spec}",
                 found.join(", ")
             ))),
@@ -121,7 +121,7 @@ impl Engine {
         let a = self.authority(authority)?;
         a.queue.read(ItemDir::Trash, file).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => EngineError::NotFound(format!("no trash item '{authority}/{file}'")),
-            std::io::ErrorKind::InvalidData => EngineError::Invalid(unreadable(authority, file, &e)),
+            std::io::ErrorKind::InvalidData => EngineError::BadInput(unreadable(authority, file, &e)),
             _ => io_error(&a.queue.item_path(ItemDir::Trash, file))(e),
         })
     }

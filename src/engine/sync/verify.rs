@@ -199,7 +199,7 @@ pub struct VerifyReport {
 }
 
 fn filter_error(e: FilterError) -> EngineError {
-    EngineError::Invalid(format!("--filter: {e}"))
+    EngineError::Usage(format!("--filter: {e}"))
 }
 
 impl Engine {
@@ -323,7 +323,7 @@ impl Engine {
         for o in &objects {
             let object: ObjectRef = o
                 .parse()
-                .map_err(|_| EngineError::Invalid(format!("verify produced an unreadable object {o}")))?;
+                .map_err(|_| EngineError::Internal(format!("verify produced an unreadable object {o}")))?;
             let schools: Vec<String> = match &object {
                 ObjectRef::School { name } => vec![name.clone()],
                 ObjectRef::Group { school, .. } => vec![school.clone()],

@@ -14,11 +14,13 @@ use super::mapping::{Desired, MapError};
 use super::queue::Claim;
 use super::sender::Lane;
 use super::target::{Applied, ErrorClass, TargetError};
+use crate::engine::jobs::Progress;
 use crate::engine::runs::Run;
 use crate::engine::{Engine, EngineError, EngineResult, io_error};
 use crate::model::{ObjectRef, User, UserKey};
 use chrono::Utc;
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// A stream round ends after this long, so new journal entries and other
 /// authorities get their turn.
 const ROUND: Duration = Duration::from_secs(2);
+
+/// How often a stream waiting for its workers looks whether to stop.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Items whose users are read from the directory together.
 const PREFETCH: usize = 128;
@@ -53,8 +58,10 @@ enum Settled {
 }
 
 impl Engine {
-    /// One round; `true` when it did anything.
-    pub(super) fn round(&self, lane: &mut Lane, run: &mut Run) -> EngineResult<bool> {
+    /// One round; `true` when it did anything. `stop` is asked between
+    /// items: once it says stop, nothing more is claimed, items not yet
+    /// handed to the target are put back, and the round ends.
+    pub(super) fn round(&self, lane: &mut Lane, run: &mut Run, stop: &dyn Progress) -> EngineResult<bool> {
         if !self.probe(lane, run)? {
             return Ok(false);
         }
@@ -83,8 +90,11 @@ impl Engine {
         }
         let first = lane.backlog.front().map(|(n, _)| phase(n)).unwrap_or(b'9');
         let t0 = Instant::now();
-        let (settled, unreachable) = if lane.target.as_ref().is_some_and(|t| t.parallel()) && lane.workers > 1 {
-            self.stream(lane, first, run)?
+        let trashed_before = lane.stats.trashed;
+        // Remote targets stream even with one worker: the stream checks
+        // `stop` between items, a batch only at its end.
+        let (settled, unreachable) = if lane.target.as_ref().is_some_and(|t| t.parallel()) {
+            self.stream(lane, first, run, stop)?
         } else {
             self.batch(lane, first, run)?
         };
@@ -93,6 +103,8 @@ impl Engine {
             // What was claimed before the outage is back in the folder.
             lane.backlog.clear();
         }
+        self.state
+            .sync_failed(&lane.authority.name, lane.stats.trashed - trashed_before)?;
         if settled > 0 {
             let secs = t0.elapsed().as_secs_f64().max(1e-6);
             self.state
@@ -264,14 +276,22 @@ impl Engine {
 
     /// Remote targets: workers send while this thread claims, prepares and
     /// settles.
-    fn stream(&self, lane: &mut Lane, phase_of: u8, run: &mut Run) -> EngineResult<(u64, Option<String>)> {
+    fn stream(
+        &self,
+        lane: &mut Lane,
+        phase_of: u8,
+        run: &mut Run,
+        stop: &dyn Progress,
+    ) -> EngineResult<(u64, Option<String>)> {
         let Some(target) = lane.target.take() else {
             return Ok((0, None));
         };
         let workers = lane.workers;
         let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Desired)>(workers);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Applied, TargetError>)>();
+        // `None`: not sent, because the sync is stopping (put it back).
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Option<Result<Applied, TargetError>>)>();
+        let stopping = AtomicBool::new(false);
         let started = Instant::now();
         let result = std::thread::scope(|s| -> EngineResult<(u64, Option<String>)> {
             // Owned here: however this closure ends, the workers' channel
@@ -281,6 +301,7 @@ impl Engine {
                 let rx = job_rx.clone();
                 let tx = done_tx.clone();
                 let target = target.as_ref();
+                let stopping = &stopping;
                 s.spawn(move || {
                     loop {
                         let job = match rx.lock() {
@@ -288,7 +309,8 @@ impl Engine {
                             Err(_) => break,
                         };
                         let Ok((i, desired)) = job else { break };
-                        if tx.send((i, target.apply(&desired))).is_err() {
+                        let result = (!stopping.load(Ordering::SeqCst)).then(|| target.apply(&desired));
+                        if tx.send((i, result)).is_err() {
                             break;
                         }
                     }
@@ -302,7 +324,10 @@ impl Engine {
             loop {
                 // Keep every worker busy plus one item waiting for each.
                 while feeding && in_flight.len() < workers * 2 {
-                    if unreachable.is_some() || started.elapsed() > ROUND {
+                    if stop.cancelled() {
+                        stopping.store(true, Ordering::SeqCst);
+                    }
+                    if unreachable.is_some() || started.elapsed() > ROUND || stopping.load(Ordering::SeqCst) {
                         feeding = false;
                         break;
                     }
@@ -338,8 +363,25 @@ impl Engine {
                 if in_flight.is_empty() {
                     break;
                 }
-                let Ok((i, result)) = done_rx.recv() else { break };
+                // Wait for a result, watching for a stop meanwhile (the
+                // items still waiting for a worker are then put back).
+                let (i, result) = match done_rx.recv_timeout(STOP_CHECK) {
+                    Ok(done) => done,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if stop.cancelled() {
+                            stopping.store(true, Ordering::SeqCst);
+                            feeding = false;
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                };
                 let Some(p) = in_flight.remove(&i) else { continue };
+                let Some(result) = result else {
+                    let q = &lane.authority.queue;
+                    q.unclaim(&p.claim).map_err(io_error(q.root()))?;
+                    continue;
+                };
                 match self.settle(lane, p, result, run, None)? {
                     Settled::Done | Settled::Trashed => settled += 1,
                     Settled::Later => {}

@@ -289,6 +289,13 @@ impl Pool {
         Ok(ldap)
     }
 
+    /// A connection of its own — not shared, without an operation time
+    /// limit — for a search that runs as long as the session (the change
+    /// listener's).
+    pub async fn dedicated(&self) -> StoreResult<Ldap> {
+        self.connect().await
+    }
+
     /// A connection, round robin; reconnects one the server closed.
     pub async fn conn(&self) -> StoreResult<Ldap> {
         let n = self.slots.lock().map(|s| s.len()).unwrap_or(1);

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS intents (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     object  TEXT NOT NULL,
@@ -24,11 +24,60 @@ CREATE TABLE IF NOT EXISTS intents (
     journal INTEGER NOT NULL,
     at      TEXT NOT NULL
 );
+-- Usernames this data dir's processes claimed in the directory for users
+-- not created yet; `token` names the claiming process (its lock file).
+CREATE TABLE IF NOT EXISTS claims (
+    username TEXT NOT NULL,
+    object   TEXT NOT NULL,
+    token    TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    PRIMARY KEY (username, token)
+);
 CREATE TABLE IF NOT EXISTS journal (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     object  TEXT NOT NULL,
     schools TEXT NOT NULL,
     at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_object ON intents (object);
+-- The change listener (listen/): where it is in the directory's change
+-- stream (the RFC 4533 cookie, stored with the journal entries it covers),
+-- what it last saw of each entry (to know an entry's old schools and
+-- whether it changed), rollcall's own writes (not journalled twice), and
+-- its status for other processes.
+CREATE TABLE IF NOT EXISTS listen_state (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    cookie    BLOB,
+    cookie_at TEXT,
+    gen       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS listen_entries (
+    uuid    TEXT PRIMARY KEY,
+    object  TEXT NOT NULL,
+    schools TEXT NOT NULL,
+    -- a user's groups (the classes and workgroups it lists)
+    groups  TEXT NOT NULL,
+    digest  INTEGER NOT NULL,
+    gen     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS own_changes (
+    uuid TEXT NOT NULL,
+    -- the entryCSN this node's write produced; '' for a delete
+    csn  TEXT NOT NULL,
+    at   TEXT NOT NULL,
+    PRIMARY KEY (uuid, csn)
+);
+CREATE TABLE IF NOT EXISTS listen_status (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    url          TEXT NOT NULL,
+    connected    INTEGER NOT NULL,
+    phase        TEXT NOT NULL,
+    since        TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    last_change_at TEXT,
+    lag_ms       INTEGER,
+    journaled    INTEGER NOT NULL DEFAULT 0,
+    error        TEXT
 );
 ";
 
@@ -69,7 +118,9 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(|e| crate::store::sqlite::sqlite_err(path, e))?;
+        let mut conn = Connection::open(path).map_err(|e| crate::store::sqlite::sqlite_err(path, e))?;
+        // Write transactions wait for busy_timeout instead of failing.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let j = Journal {
             conn,
             path: path.to_path_buf(),
@@ -110,15 +161,34 @@ impl Journal {
         Ok(ids)
     }
 
+    /// Whether a change listener follows this data dir's directory (it
+    /// ran here once): then writes record their entryCSNs (`own`).
+    pub fn listening(&self) -> StoreResult<bool> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM listen_state)", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Completes intents: journalled ones become journal entries (in id
-    /// order, i.e. schools, users, groups), all are removed.
-    pub fn complete(&mut self, ids: &[i64]) -> StoreResult<()> {
-        if ids.is_empty() {
+    /// order, i.e. schools, users, groups), all are removed. `own` are the
+    /// (entryUUID, entryCSN) the writes produced ('' for a delete), so the
+    /// change listener does not journal them again.
+    pub fn complete(&mut self, ids: &[i64], own: &[(String, String)]) -> StoreResult<()> {
+        if ids.is_empty() && own.is_empty() {
             return Ok(());
         }
         let path = self.path.clone();
         let e = |err| crate::store::sqlite::sqlite_err(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
+        if !own.is_empty() {
+            let at = super::mapping::time_str(Utc::now());
+            let mut stmt = tx
+                .prepare_cached("INSERT OR IGNORE INTO own_changes (uuid, csn, at) VALUES (?1, ?2, ?3)")
+                .map_err(e)?;
+            for (uuid, csn) in own {
+                stmt.execute(params![uuid, csn, at]).map_err(e)?;
+            }
+        }
         for chunk in ids.chunks(500) {
             let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
             tx.execute_batch(&format!(
@@ -187,6 +257,56 @@ impl Journal {
             });
         }
         Ok(out)
+    }
+
+    /// Records claims (username, object) made by the process `token`,
+    /// before they are made in the directory.
+    pub fn record_claims(&mut self, token: &str, claims: &[(String, ObjectRef)]) -> StoreResult<()> {
+        let at = super::mapping::time_str(Utc::now());
+        let path = self.path.clone();
+        let e = |err| crate::store::sqlite::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT OR REPLACE INTO claims (username, object, token, at) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(e)?;
+            for (name, object) in claims {
+                stmt.execute(params![name, object.to_string(), token, at]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Forgets claims of the process `token` (their users exist, or the
+    /// names were not ours).
+    pub fn drop_claims(&mut self, token: &str, names: &[String]) -> StoreResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let e = |err| crate::store::sqlite::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM claims WHERE username = ?1 AND token = ?2")
+                .map_err(e)?;
+            for name in names {
+                stmt.execute([name, token]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Every recorded claim: (username, object, token).
+    pub fn claims(&self) -> StoreResult<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT username, object, token FROM claims ORDER BY username")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     pub fn head(&self) -> StoreResult<u64> {

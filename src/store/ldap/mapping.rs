@@ -84,10 +84,12 @@ pub struct Mapping {
     pub schools: Field,
     pub roles: Field,
     pub groups: Field,
+    role_groups: Option<Field>,
     disabled: Option<Field>,
     password: Option<Field>,
     pub state: Field,
     purge_at: Option<Field>,
+    deactivate_at: Option<Field>,
     purge_generalized: bool,
     birthday: Option<Field>,
     created_at: Option<Field>,
@@ -144,10 +146,12 @@ impl Mapping {
             schools: Field::must(&a.schools),
             roles: Field::must(&a.roles),
             groups: Field::must(&a.groups),
+            role_groups: Field::parse(&a.role_groups),
             disabled: Field::parse(&a.disabled),
             password: Field::parse(&a.password_hash),
             state: Field::must(&a.state),
             purge_at: Field::parse(&a.purge_at),
+            deactivate_at: Field::parse(&a.deactivate_at),
             purge_generalized: a.purge_at_format == "generalized_time",
             birthday: Field::parse(&a.birthday),
             created_at: Field::parse(&a.created_at),
@@ -170,10 +174,12 @@ impl Mapping {
             Some(&m.schools),
             Some(&m.roles),
             Some(&m.groups),
+            m.role_groups.as_ref(),
             m.disabled.as_ref(),
             m.password.as_ref(),
             Some(&m.state),
             m.purge_at.as_ref(),
+            m.deactivate_at.as_ref(),
             m.birthday.as_ref(),
             m.created_at.as_ref(),
             Some(&m.updated_at),
@@ -240,6 +246,17 @@ impl Mapping {
                     &group_value(&GroupKey::new(&m.school, GroupKind::Workgroup, w)),
                 );
             }
+            if let Some(f) = &self.role_groups {
+                for (role, c) in &m.by_role {
+                    let kinds = [(GroupKind::Class, &c.classes), (GroupKind::Workgroup, &c.workgroups)];
+                    for (kind, names) in kinds {
+                        for n in names {
+                            let key = GroupKey::new(&m.school, kind, n);
+                            add(&mut out, f, &format!("{}:{}", role.as_str(), group_value(&key)));
+                        }
+                    }
+                }
+            }
         }
         if let Some(f) = &self.disabled
             && u.disabled
@@ -250,6 +267,9 @@ impl Mapping {
             add(&mut out, f, v);
         }
         add(&mut out, &self.state, u.state.as_str());
+        if let (Some(f), Some(d)) = (&self.deactivate_at, u.deactivate_at) {
+            add(&mut out, f, &d.format("%Y-%m-%d").to_string());
+        }
         if let (Some(f), Some(d)) = (&self.purge_at, u.purge_at) {
             add(&mut out, f, &self.purge_str(d));
         }
@@ -276,28 +296,62 @@ impl Mapping {
         }
         // The DN's school is primary when the user is (still) in it.
         if let Some(p) = primary
-            && let Some(i) = schools.iter().position(|s| *s == p)
+            && let Some(i) = schools.iter().position(|s| s.eq_ignore_ascii_case(p))
         {
             let s = schools.remove(i);
             schools.insert(0, s);
         }
         let mut memberships: Vec<Membership> = schools.iter().map(|s| Membership::new(*s, BTreeSet::new())).collect();
-        let index: HashMap<String, usize> = schools.iter().enumerate().map(|(i, s)| (s.to_string(), i)).collect();
+        // School names are case-insensitive (as `ou` values are).
+        let index: HashMap<String, usize> = schools
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.to_ascii_lowercase(), i))
+            .collect();
         for v in self.roles.values(e) {
             let Some((role, school)) = v.split_once(":school:") else {
                 continue;
             };
-            if let (Ok(role), Some(i)) = (role.parse::<Role>(), index.get(school)) {
+            if let (Ok(role), Some(i)) = (role.parse::<Role>(), index.get(&school.to_ascii_lowercase())) {
                 memberships[*i].roles.insert(role);
             }
         }
         for v in self.groups.values(e) {
             let Some(key) = parse_group_value(v) else { continue };
-            let Some(i) = index.get(&key.school) else { continue };
+            let Some(i) = index.get(&key.school.to_ascii_lowercase()) else {
+                continue;
+            };
             match key.kind {
                 GroupKind::Class => memberships[*i].classes.insert(key.name),
                 GroupKind::Workgroup => memberships[*i].workgroups.insert(key.name),
             };
+        }
+        for v in self.role_groups.iter().flat_map(|f| f.values(e)) {
+            let Some((role, rest)) = v.split_once(':') else {
+                continue;
+            };
+            let (Ok(role), Some(key)) = (role.parse::<Role>(), parse_group_value(rest)) else {
+                continue;
+            };
+            let Some(i) = index.get(&key.school.to_ascii_lowercase()) else {
+                continue;
+            };
+            let c = memberships[*i].by_role.entry(role).or_default();
+            match key.kind {
+                GroupKind::Class => c.classes.insert(key.name),
+                GroupKind::Workgroup => c.workgroups.insert(key.name),
+            };
+        }
+        for m in &mut memberships {
+            // Contributions of roles the user no longer holds, or of a
+            // single role, are not part of the canonical form.
+            if !m.by_role.is_empty() {
+                let roles = m.roles.clone();
+                m.by_role.retain(|r, _| roles.contains(r));
+                if m.roles.len() < 2 {
+                    m.by_role.clear();
+                }
+            }
         }
         let state = need(&self.state, "state")?;
         let updated = need(&self.updated_at, "updated_at")?;
@@ -333,6 +387,13 @@ impl Mapping {
             memberships,
             disabled: self.disabled.as_ref().is_some_and(|f| f.values(e).any(|v| v == "1")),
             state: UserState::parse(&state).ok_or(format!("bad state '{state}'"))?,
+            deactivate_at: match date(&self.deactivate_at) {
+                Some(s) => Some(
+                    NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                        .map_err(|err| format!("bad deactivation date '{s}': {err}"))?,
+                ),
+                None => None,
+            },
             purge_at: match date(&self.purge_at) {
                 Some(s) => Some(self.parse_purge(&s).ok_or(format!("bad purge date '{s}'"))?),
                 None => None,

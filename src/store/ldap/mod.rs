@@ -6,19 +6,24 @@
 //! under `cn=rollcall,<base>`, and the journal is a local intent log
 //! (`journal`) repaired after failures (`repair`).
 
+mod claim;
 pub(crate) mod conn;
+mod groups;
 mod journal;
 pub(crate) mod layout;
+pub mod listen;
 mod mapping;
+mod own;
 mod read;
 mod repair;
 mod settings;
 pub(crate) mod write;
 
 pub use conn::code_name;
+pub use listen::{Listener, ListenerStatus};
 pub use settings::{AttributeConfig, LayoutConfig, LdapConfig};
 
-use super::{ApplyReport, Batch, Directory, GroupSummary, StoreError, StoreResult, UserQuery};
+use super::{ApplyReport, Batch, ClaimLoss, Directory, GroupSummary, StoreError, StoreResult, UserQuery};
 use crate::model::{Group, GroupKey, GroupKind, JournalEntry, School, User, UserKey};
 use conn::Pool;
 use journal::Journal;
@@ -39,6 +44,14 @@ pub struct LdapDirectory {
     dns: Mutex<HashMap<UserKey, String>>,
     /// Entries known to exist (lowercased DNs): containers, schools, groups.
     known: Mutex<HashSet<String>>,
+    /// This process as a claimer of usernames, and the names it claimed for
+    /// users not written yet.
+    owner: claim::Owner,
+    claimed: Mutex<HashSet<String>>,
+    /// Whether a change listener follows this data dir (see `own`), and
+    /// the writes of the batch in hand that it must not journal again.
+    listening: std::sync::atomic::AtomicBool,
+    own: Mutex<Vec<(String, String)>>,
 }
 
 impl LdapDirectory {
@@ -59,6 +72,10 @@ impl LdapDirectory {
             journal: Journal::open(journal_path)?,
             dns: Mutex::new(HashMap::new()),
             known: Mutex::new(HashSet::new()),
+            owner: claim::Owner::new(&journal_path.with_file_name("ldap-claims"))?,
+            claimed: Mutex::new(HashSet::new()),
+            listening: std::sync::atomic::AtomicBool::new(false),
+            own: Mutex::new(Vec::new()),
         };
         if let Err(e) = dir.repair_pending() {
             tracing::warn!(error = %e, "unfinished LDAP changes could not be repaired yet; retrying before the next write");
@@ -73,6 +90,12 @@ impl LdapDirectory {
     fn mark_known(&self, dn: &str) {
         if let Ok(mut k) = self.known.lock() {
             k.insert(dn.to_ascii_lowercase());
+        }
+    }
+
+    fn forget_known(&self, dn: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(&dn.to_ascii_lowercase());
         }
     }
 
@@ -147,8 +170,16 @@ impl Directory for LdapDirectory {
         self.username_counters_impl(bases)
     }
 
+    fn claim_usernames(&mut self, claims: &[(String, UserKey)]) -> StoreResult<HashMap<String, ClaimLoss>> {
+        self.claim_usernames_impl(claims)
+    }
+
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
         self.apply_impl(batch)
+    }
+
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.drop_empty_groups_impl(keys)
     }
 
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {

@@ -3,7 +3,8 @@
 //! entries say (they are written atomically, one entry per user): a user
 //! whose DN does not match its primary school is moved, and a group's
 //! members are recomputed from the users that list it. Then the intents are
-//! completed, so the changes reach the journal.
+//! completed, so the changes reach the journal. Usernames claimed for users
+//! that were never created are released (see `claim`).
 
 use super::LdapDirectory;
 use super::conn::{ALREADY_EXISTS, checked};
@@ -18,6 +19,7 @@ use std::collections::HashSet;
 impl LdapDirectory {
     /// Repairs and completes pending intents, if any.
     pub(super) fn repair_pending(&mut self) -> StoreResult<()> {
+        self.release_stale_claims()?;
         let pending = self.journal.pending()?;
         if pending.is_empty() {
             return Ok(());
@@ -25,7 +27,7 @@ impl LdapDirectory {
         tracing::info!(count = pending.len(), "repairing unfinished LDAP changes");
         self.pool.block_on(self.repair(&pending))?;
         let ids: Vec<i64> = pending.iter().map(|i| i.id).collect();
-        self.journal.complete(&ids)
+        self.journal.complete(&ids, &[])
     }
 
     async fn repair(&self, pending: &[Intent]) -> StoreResult<()> {

@@ -28,6 +28,12 @@ pub struct LdapConfig {
     pub max_in_flight: usize,
     /// Entries per page of a paged search (RFC 2696).
     pub page_size: i32,
+    /// Whether `rollcall daemon` follows the directory's change stream
+    /// (RFC 4533; `rollcall listen` does it alone).
+    pub listen: bool,
+    /// The server whose change stream is followed (e.g. a read-only
+    /// replica); empty: `url`. Writes always go to `url`.
+    pub listen_url: String,
     pub layout: LayoutConfig,
     pub attributes: AttributeConfig,
 }
@@ -66,12 +72,21 @@ pub struct AttributeConfig {
     pub roles: String,
     /// `class:<school>:<name>` and `workgroup:<school>:<name>`.
     pub groups: String,
+    /// Each role's own classes and workgroups when a person holds several
+    /// roles in a school: `<role>:class:<school>:<name>`. Empty: not kept
+    /// (every role then counts as contributing all of the school's groups).
+    #[serde(default)]
+    pub role_groups: String,
     /// Holds `1` while the account is disabled.
     pub disabled: String,
     pub password_hash: String,
     /// `active` or `limbo`.
     pub state: String,
     pub purge_at: String,
+    /// The day a user in limbo who is still active gets deactivated
+    /// (YYYY-MM-DD). Empty: not stored.
+    #[serde(default)]
+    pub deactivate_at: String,
     /// `date` (YYYY-MM-DD) or `generalized_time` (YYYYMMDDhhmmssZ).
     pub purge_at_format: String,
     pub birthday: String,
@@ -90,6 +105,14 @@ pub struct AttributeConfig {
 }
 
 impl LdapConfig {
+    /// The server the change listener follows.
+    pub fn follow_url(&self) -> &str {
+        match self.listen_url.trim() {
+            "" => &self.url,
+            u => u,
+        }
+    }
+
     /// Checks the URL, templates and mapping; the message names the key.
     pub fn check(&self) -> Result<(), (String, String)> {
         let fail = |k: &str, m: String| Err((format!("directory.ldap.{k}"), m));
@@ -100,6 +123,19 @@ impl LdapConfig {
             return fail(
                 "url",
                 format!("'{}' is not an LDAP URL (ldap://, ldaps:// or ldapi://)", self.url),
+            );
+        }
+        let listen_ok = self.listen_url.trim().is_empty()
+            || ["ldap://", "ldaps://", "ldapi://"]
+                .iter()
+                .any(|s| self.listen_url.trim().to_ascii_lowercase().starts_with(s));
+        if !listen_ok {
+            return fail(
+                "listen_url",
+                format!(
+                    "'{}' is not an LDAP URL (ldap://, ldaps:// or ldapi://; empty: url)",
+                    self.listen_url
+                ),
             );
         }
         if self.starttls && !self.url.to_ascii_lowercase().starts_with("ldap://") {

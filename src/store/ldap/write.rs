@@ -1,8 +1,9 @@
-//! Writing a batch: the intents first, then schools and containers, then
-//! every user change concurrently (Add; ModifyDN and Modify guarded by an
-//! assertion on the stored `updated_at`; Delete after a tombstone keeps the
-//! username issued), then the group member deltas (one Modify per group),
-//! then counters, and finally the intents are completed.
+//! Writing a batch: the new users' usernames claimed (see `claim`), the
+//! intents, then schools and containers, then every user change
+//! concurrently (Add; ModifyDN and Modify guarded by an assertion on the
+//! stored `updated_at`; Delete after a tombstone keeps the username
+//! issued), then the group member deltas (one Modify per group), then
+//! counters, and finally the intents are completed.
 
 use super::LdapDirectory;
 use super::conn::{
@@ -11,7 +12,7 @@ use super::conn::{
 use super::journal::Changes;
 use super::layout::{chain, first_rdn, parent};
 use super::mapping::{Values, group_value, time_str};
-use crate::model::{GroupKey, GroupKind, ObjectRef, School, User};
+use crate::model::{GroupKey, GroupKind, ObjectRef, School, User, UserKey};
 use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
 use futures_util::{StreamExt, TryStreamExt};
 use ldap3::controls::Assertion;
@@ -186,12 +187,35 @@ impl LdapDirectory {
                 schools.push(s);
             }
         }
+        // Every new user's name is claimed first (most were, by the engine).
+        let created: Vec<(String, UserKey)> = batch
+            .users
+            .iter()
+            .filter_map(|c| match c {
+                UserChange::Create(u) => Some((u.username.clone(), u.key.clone())),
+                _ => None,
+            })
+            .collect();
+        let names: Vec<String> = created.iter().map(|(n, _)| n.clone()).collect();
+        if !created.is_empty()
+            && let Some(name) = self.claim_usernames_impl(&created)?.into_keys().min()
+        {
+            self.claims_unused(&names);
+            return Err(StoreError::UsernameTaken(name));
+        }
         let changes = self.changes(batch, &schools);
+        self.listening
+            .store(self.journal.listening()?, std::sync::atomic::Ordering::Relaxed);
+        self.take_own();
         let ids = self.journal.begin(&changes)?;
         let intents = started.elapsed();
-        self.pool.block_on(self.write(batch, &schools))?;
+        if let Err(e) = self.pool.block_on(self.write(batch, &schools, &changes)) {
+            self.claims_unused(&names);
+            return Err(e);
+        }
         let written = started.elapsed();
-        self.journal.complete(&ids)?;
+        self.journal.complete(&ids, &self.take_own())?;
+        self.claims_used(&names)?;
         tracing::debug!(
             intents_ms = intents.as_millis() as u64,
             write_ms = (written - intents).as_millis() as u64,
@@ -203,7 +227,7 @@ impl LdapDirectory {
         })
     }
 
-    async fn write(&self, batch: &Batch, schools: &[&School]) -> StoreResult<()> {
+    async fn write(&self, batch: &Batch, schools: &[&School], changes: &Changes) -> StoreResult<()> {
         let started = std::time::Instant::now();
         self.ensure_base().await?;
         for s in schools {
@@ -263,8 +287,11 @@ impl LdapDirectory {
             .into_iter()
             .collect();
         self.ensure(&group_parents).await?;
+        // A group only touched (its member DNs follow a move) is not
+        // journalled: its write is not noted as this node's own.
+        let journalled = |k: &GroupKey| changes.0.get(&ObjectRef::group(k)).is_some_and(|(_, j)| *j);
         futures_util::stream::iter(groups.iter())
-            .map(|(k, d)| self.write_group(k, d))
+            .map(|(k, d)| self.write_group(k, d, journalled(k)))
             .buffer_unordered(self.max_in_flight)
             .try_collect::<Vec<()>>()
             .await?;
@@ -352,14 +379,21 @@ impl LdapDirectory {
             attrs.push((k.clone(), set([v.clone()])));
         }
         let mut ldap = self.pool.conn().await?;
+        if let Some(c) = self.read_back(false) {
+            ldap.with_controls(c);
+        }
         match checked(ldap.add(&dn, attrs).await) {
-            Ok(_) => {}
+            Ok(r) => self.note_own(&r),
             Err(e) if e.is(ALREADY_EXISTS) => {
                 let mods = vec![Mod::Replace(
                     self.map.school_display.clone(),
                     set([s.display_name.clone()]),
                 )];
-                checked(ldap.modify(&dn, mods).await).map_err(|e| self.pool.err("modify school", &dn, e))?;
+                if let Some(c) = self.read_back(false) {
+                    ldap.with_controls(c);
+                }
+                let r = checked(ldap.modify(&dn, mods).await).map_err(|e| self.pool.err("modify school", &dn, e))?;
+                self.note_own(&r);
                 if let Some((k, v)) = &self.map.school_marker {
                     let classes: Vec<Mod<String>> = vec![
                         Mod::Add(
@@ -426,6 +460,13 @@ impl LdapDirectory {
         c
     }
 
+    /// The guard, and the read-back control when a listener needs it.
+    fn guarded(&self, before: &User, delete: bool) -> Vec<ldap3::controls::RawControl> {
+        let mut c = vec![self.guard(before)];
+        c.extend(self.read_back(delete));
+        c
+    }
+
     async fn write_user(&self, change: &UserChange) -> StoreResult<Moved> {
         let mut ldap = self.pool.conn().await?;
         match change {
@@ -438,8 +479,11 @@ impl LdapDirectory {
                         .into_values()
                         .map(|(name, v)| (name, v.into_iter().collect())),
                 );
+                if let Some(c) = self.read_back(false) {
+                    ldap.with_controls(c);
+                }
                 match checked(ldap.add(&dn, attrs).await) {
-                    Ok(_) => {}
+                    Ok(r) => self.note_own(&r),
                     Err(e) if e.is(ALREADY_EXISTS) => return Err(StoreError::UsernameTaken(u.username.clone())),
                     Err(e) => return Err(self.pool.err("add user", &dn, e)),
                 }
@@ -455,18 +499,20 @@ impl LdapDirectory {
                     let rdn = first_rdn(&new);
                     let sup = parent(&new);
                     let r = ldap
-                        .with_controls(self.guard(before))
+                        .with_controls(self.guarded(before, false))
                         .modifydn(&old, rdn, true, sup)
                         .await;
-                    if let Err(e) = checked(r) {
-                        return Err(self.explain("move user", &old, before, e).await);
+                    match checked(r) {
+                        Ok(r) => self.note_own(&r),
+                        Err(e) => return Err(self.explain("move user", &old, before, e).await),
                     }
                 }
                 let mods = super::write::diff(&self.map.encode(before), &self.map.encode(after));
                 if !mods.is_empty() {
-                    let r = ldap.with_controls(self.guard(before)).modify(&new, mods).await;
-                    if let Err(e) = checked(r) {
-                        return Err(self.explain("modify user", &new, before, e).await);
+                    let r = ldap.with_controls(self.guarded(before, false)).modify(&new, mods).await;
+                    match checked(r) {
+                        Ok(r) => self.note_own(&r),
+                        Err(e) => return Err(self.explain("modify user", &new, before, e).await),
                     }
                 }
                 if let Ok(mut dns) = self.dns.lock() {
@@ -476,20 +522,31 @@ impl LdapDirectory {
             }
             UserChange::Delete(u) => {
                 let dn = self.locate(u).await?;
-                // The name stays issued: the tombstone goes in first.
+                // The name stays issued: the tombstone goes in first (the
+                // name's claim, marked purged, or a new entry).
                 let stone = self.layout.tombstone_dn(&u.username);
-                let attrs: AddAttrs = vec![
-                    ("objectClass".into(), set(["account"])),
-                    ("uid".into(), set([u.username.clone()])),
-                ];
-                match checked(ldap.add(&stone, attrs).await) {
+                let purged = format!("{}{}", super::claim::PURGED_PREFIX, ObjectRef::user(&u.key));
+                let mark = vec![Mod::Replace("description".to_string(), set([purged.clone()]))];
+                match checked(ldap.modify(&stone, mark).await) {
                     Ok(_) => {}
-                    Err(e) if e.is(ALREADY_EXISTS) => {}
-                    Err(e) => return Err(self.pool.err("add tombstone", &stone, e)),
+                    Err(e) if e.is(NO_SUCH_OBJECT) => {
+                        let attrs: AddAttrs = vec![
+                            ("objectClass".into(), set(["account"])),
+                            ("uid".into(), set([u.username.clone()])),
+                            ("description".into(), set([purged])),
+                        ];
+                        match checked(ldap.add(&stone, attrs).await) {
+                            Ok(_) => {}
+                            Err(e) if e.is(ALREADY_EXISTS) => {}
+                            Err(e) => return Err(self.pool.err("add tombstone", &stone, e)),
+                        }
+                    }
+                    Err(e) => return Err(self.pool.err("mark tombstone", &stone, e)),
                 }
-                let r = ldap.with_controls(self.guard(u)).delete(&dn).await;
-                if let Err(e) = checked(r) {
-                    return Err(self.explain("delete user", &dn, u, e).await);
+                let r = ldap.with_controls(self.guarded(u, true)).delete(&dn).await;
+                match checked(r) {
+                    Ok(r) => self.note_own(&r),
+                    Err(e) => return Err(self.explain("delete user", &dn, u, e).await),
                 }
                 if let Ok(mut dns) = self.dns.lock() {
                     dns.remove(&u.key);
@@ -539,12 +596,19 @@ impl LdapDirectory {
         Ok(found)
     }
 
-    async fn write_group(&self, key: &GroupKey, d: &Delta) -> StoreResult<()> {
+    async fn write_group(&self, key: &GroupKey, d: &Delta, own: bool) -> StoreResult<()> {
         let dn = self.layout.group_dn(key);
         let mut ldap = self.pool.conn().await?;
+        let read_back = |ldap: &mut ldap3::Ldap| {
+            if let Some(c) = self.read_back(false).filter(|_| own) {
+                ldap.with_controls(c);
+            }
+        };
         if !self.is_known(&dn) && !d.add.is_empty() {
+            read_back(&mut ldap);
             match checked(ldap.add(&dn, self.group_entry(key, d.add.iter().cloned())).await) {
-                Ok(_) => {
+                Ok(r) => {
+                    self.note_own(&r);
                     self.mark_known(&dn);
                     return Ok(());
                 }
@@ -563,12 +627,15 @@ impl LdapDirectory {
             m
         };
         let first = mods(d.add.iter().cloned().collect(), d.remove.iter().cloned().collect());
+        read_back(&mut ldap);
         match checked(ldap.modify(&dn, first).await) {
-            Ok(_) => {}
+            Ok(r) => self.note_own(&r),
             Err(e) if e.is(NO_SUCH_OBJECT) => {
                 if !d.add.is_empty() {
-                    checked(ldap.add(&dn, self.group_entry(key, d.add.iter().cloned())).await)
+                    read_back(&mut ldap);
+                    let r = checked(ldap.add(&dn, self.group_entry(key, d.add.iter().cloned())).await)
                         .map_err(|e| self.pool.err("add group", &dn, e))?;
+                    self.note_own(&r);
                 }
             }
             Err(e) if e.is(VALUE_EXISTS) || e.is(NO_SUCH_ATTRIBUTE) => {
@@ -589,7 +656,10 @@ impl LdapDirectory {
                     .collect();
                 let exact = mods(add, remove);
                 if !exact.is_empty() {
-                    checked(ldap.modify(&dn, exact).await).map_err(|e| self.pool.err("modify group", &dn, e))?;
+                    read_back(&mut ldap);
+                    let r =
+                        checked(ldap.modify(&dn, exact).await).map_err(|e| self.pool.err("modify group", &dn, e))?;
+                    self.note_own(&r);
                 }
             }
             Err(e) => return Err(self.pool.err("modify group", &dn, e)),
@@ -612,33 +682,43 @@ impl LdapDirectory {
         Ok(())
     }
 
-    async fn write_counter(&self, base: &str, next: u32, old: Option<u32>) -> StoreResult<()> {
+    /// Moves a counter up to `next` (never down): a Modify guarded by an
+    /// assertion on the value read (RFC 4528), read again and retried when
+    /// another writer moved it meanwhile.
+    async fn write_counter(&self, base: &str, next: u32, mut old: Option<u32>) -> StoreResult<()> {
         let dn = self.layout.counter_dn(base);
         let mut ldap = self.pool.conn().await?;
-        match old {
-            Some(old) => {
-                let mods = vec![Mod::Replace("description".to_string(), set([next.to_string()]))];
-                let guard = Assertion::new(format!("(description={old})"));
-                match checked(ldap.with_controls(guard).modify(&dn, mods).await) {
-                    Ok(_) => Ok(()),
-                    // Another writer moved it on: theirs is as good.
-                    Err(e) if e.is(ASSERTION_FAILED) => Ok(()),
-                    Err(e) => Err(self.pool.err("modify counter", &dn, e)),
+        for _ in 0..32 {
+            let outcome = match old {
+                Some(old) if old >= next => return Ok(()),
+                Some(old) => {
+                    let mods = vec![Mod::Replace("description".to_string(), set([next.to_string()]))];
+                    let mut guard = Assertion::new(format!("(description={old})"));
+                    guard.crit = true;
+                    checked(ldap.with_controls(guard).modify(&dn, mods).await)
                 }
-            }
-            None => {
-                let attrs: AddAttrs = vec![
-                    ("objectClass".into(), set(["applicationProcess"])),
-                    ("cn".into(), set([base.to_string()])),
-                    ("description".into(), set([next.to_string()])),
-                ];
-                match checked(ldap.add(&dn, attrs).await) {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is(ALREADY_EXISTS) => Ok(()),
-                    Err(e) => Err(self.pool.err("add counter", &dn, e)),
+                None => {
+                    let attrs: AddAttrs = vec![
+                        ("objectClass".into(), set(["applicationProcess"])),
+                        ("cn".into(), set([base.to_string()])),
+                        ("description".into(), set([next.to_string()])),
+                    ];
+                    checked(ldap.add(&dn, attrs).await)
                 }
+            };
+            match outcome {
+                Ok(_) => return Ok(()),
+                // Another writer moved it (or created it) meanwhile.
+                Err(e) if e.is(ASSERTION_FAILED) || e.is(ALREADY_EXISTS) || e.is(NO_SUCH_OBJECT) => {
+                    old = self.counters_async(&[base.to_string()]).await?.remove(base);
+                }
+                Err(e) => return Err(self.pool.err("write counter", &dn, e)),
             }
         }
+        Err(StoreError::Backend {
+            server: self.pool.server.clone(),
+            message: format!("counter {dn} kept changing under concurrent writers; run the command again"),
+        })
     }
 }
 

@@ -121,6 +121,8 @@ impl Writer<'_> {
 
     /// Inserts new users with multi-row statements; ids are assigned here,
     /// inside the write transaction, so no query per user is needed.
+    /// (`deactivate_at` is left NULL: only a user in limbo has one, and a
+    /// user is never created in limbo.)
     fn create_users(&mut self, users: &[&User]) -> Result<(), Failure> {
         if users.is_empty() {
             return Ok(());
@@ -222,7 +224,7 @@ impl Writer<'_> {
             .prepare_cached(
                 "UPDATE users SET username = ?2, firstname = ?3, lastname = ?4, email = ?5, birthday = ?6, \
                  disabled = ?7, state = ?8, purge_at = ?9, password_hash = ?10, memberships = ?11, \
-                 updated_at = ?12 WHERE id = ?1",
+                 updated_at = ?12, deactivate_at = ?13 WHERE id = ?1",
             )?
             .execute(params![
                 id,
@@ -237,6 +239,7 @@ impl Writer<'_> {
                 u.password_hash,
                 memberships_json(u),
                 time_str(u.updated_at),
+                date_str(u.deactivate_at),
             ])?;
         Ok(())
     }
@@ -381,5 +384,80 @@ impl Writer<'_> {
                 key: user.key.to_string(),
             })),
         }
+    }
+}
+
+impl SqliteDirectory {
+    /// See [`crate::store::Directory::drop_school_spelling`]: `false` also
+    /// when users are still in it (they joined meanwhile).
+    pub(super) fn drop_school_spelling_impl(&mut self, name: &str) -> StoreResult<bool> {
+        let path = self.path.clone();
+        let e = move |err| super::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(&e)?;
+        let users: i64 = tx
+            .query_row("SELECT COUNT(*) FROM user_schools WHERE school = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(&e)?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS(SELECT 1 FROM schools WHERE name = ?1)", [name], |r| {
+                r.get(0)
+            })
+            .map_err(&e)?;
+        if users > 0 || !exists {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM group_members WHERE group_id IN (SELECT id FROM groups WHERE school = ?1)",
+            [name],
+        )
+        .map_err(&e)?;
+        tx.execute("DELETE FROM groups WHERE school = ?1", [name]).map_err(&e)?;
+        tx.execute("DELETE FROM schools WHERE name = ?1", [name]).map_err(&e)?;
+        let mut w = Writer {
+            tx: &tx,
+            groups: HashMap::new(),
+            journal: Pending::default(),
+        };
+        w.journal.add(ObjectRef::school(name), [name]);
+        w.flush_journal().map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        Ok(true)
+    }
+}
+
+impl SqliteDirectory {
+    /// See [`crate::store::Directory::drop_empty_groups`].
+    pub(super) fn drop_empty_groups_impl(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        let path = self.path.clone();
+        let e = move |err| super::sqlite_err(&path, err);
+        let tx = self.conn.transaction().map_err(&e)?;
+        let mut gone = Vec::new();
+        {
+            let mut drop = tx
+                .prepare_cached(
+                    "DELETE FROM groups WHERE school = ?1 AND kind = ?2 AND name = ?3 AND NOT EXISTS \
+                     (SELECT 1 FROM group_members m WHERE m.group_id = groups.id)",
+                )
+                .map_err(&e)?;
+            for k in keys {
+                if drop.execute(params![k.school, k.kind.as_str(), k.name]).map_err(&e)? > 0 {
+                    gone.push(k.clone());
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let mut w = Writer {
+                tx: &tx,
+                groups: HashMap::new(),
+                journal: Pending::default(),
+            };
+            for k in &gone {
+                w.journal.add(ObjectRef::group(k), [k.school.as_str()]);
+            }
+            w.flush_journal().map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(gone)
     }
 }

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 /// The column list every user query selects, in the order `decode` reads.
 pub const USER_COLUMNS: &str = "u.source_uid, u.record_uid, u.username, u.firstname, u.lastname, u.email, \
-     u.birthday, u.disabled, u.state, u.purge_at, u.password_hash, u.memberships, u.created_at, u.updated_at";
+     u.birthday, u.disabled, u.state, u.purge_at, u.password_hash, u.memberships, u.created_at, u.updated_at, \
+     u.deactivate_at";
 
 /// The raw column values of one user row.
 pub struct RawUser {
@@ -27,6 +28,7 @@ pub struct RawUser {
     memberships: String,
     created_at: String,
     updated_at: String,
+    deactivate_at: Option<String>,
 }
 
 impl RawUser {
@@ -46,6 +48,7 @@ impl RawUser {
             memberships: r.get(11)?,
             created_at: r.get(12)?,
             updated_at: r.get(13)?,
+            deactivate_at: r.get(14)?,
         })
     }
 }
@@ -68,6 +71,7 @@ impl SqliteDirectory {
             Ok(User {
                 birthday: date(raw.birthday.clone(), "birthday", user)?,
                 purge_at: date(raw.purge_at.clone(), "purge date", user)?,
+                deactivate_at: date(raw.deactivate_at.clone(), "deactivation date", user)?,
                 state: UserState::parse(&raw.state).ok_or_else(|| format!("user {user}: bad state '{}'", raw.state))?,
                 memberships: serde_json::from_str::<Vec<Membership>>(&raw.memberships)
                     .map_err(|e| format!("user {user}: bad memberships: {e}"))?,

@@ -43,6 +43,9 @@ impl SqliteDirectory {
     fn init(mut conn: Connection, path: PathBuf) -> StoreResult<Self> {
         let e = |err| sqlite_err(&path, err);
         conn.busy_timeout(Duration::from_secs(30)).map_err(e)?;
+        // Writers take the write lock when they begin, so they wait for
+        // busy_timeout instead of failing when a read turns into a write.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL").map_err(e)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(e)?;
         conn.pragma_update(None, "cache_size", -65536).map_err(e)?;
@@ -253,6 +256,16 @@ impl Directory for SqliteDirectory {
     fn apply(&mut self, batch: &Batch) -> StoreResult<ApplyReport> {
         self.end_read()?;
         self.apply_impl(batch)
+    }
+
+    fn drop_empty_groups(&mut self, keys: &[GroupKey]) -> StoreResult<Vec<GroupKey>> {
+        self.end_read()?;
+        self.drop_empty_groups_impl(keys)
+    }
+
+    fn drop_school_spelling(&mut self, name: &str) -> StoreResult<bool> {
+        self.end_read()?;
+        self.drop_school_spelling_impl(name)
     }
 
     fn journal_after(&self, after: u64, limit: usize) -> StoreResult<Vec<JournalEntry>> {

@@ -127,6 +127,27 @@ impl View for Dashboard {
                 t.get(Slot::Warn),
             )),
         ];
+        let mut directory = directory;
+        if !o.stale_schools.is_empty() {
+            // Feeds that stopped arriving (import.stale_after_days).
+            directory.push(Line::from(Span::styled(
+                format!("stale feeds: {}", o.stale_schools.len()),
+                t.get(Slot::Warn),
+            )));
+        }
+        if let Some(l) = &o.listener {
+            // The LDAP change listener: connected, and how far behind.
+            let (text, slot) = match (l.connected, l.lag_seconds) {
+                (true, Some(lag)) => (format!("following · lag {lag:.1} s"), Slot::Ok),
+                (true, None) => ("following".to_string(), Slot::Ok),
+                (false, _) if l.running => ("not connected".to_string(), Slot::Error),
+                (false, _) => ("listener stopped".to_string(), Slot::Warn),
+            };
+            directory.push(Line::from(vec![
+                Span::styled(format!("{:<14}", "changes"), t.get(Slot::Dim)),
+                Span::styled(text, t.get(slot)),
+            ]));
+        }
         frame.render_widget(Paragraph::new(directory).block(panel("Directory", t)), cols[0]);
 
         let roles: Vec<Line> = match &self.roles {

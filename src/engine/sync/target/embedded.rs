@@ -46,7 +46,9 @@ impl EmbeddedTarget {
         if let Some(parent) = path.parent() {
             create_private_dir(parent).map_err(|e| fail(&e))?;
         }
-        let conn = Connection::open(path).map_err(|e| fail(&e))?;
+        let mut conn = Connection::open(path).map_err(|e| fail(&e))?;
+        // Write transactions wait for busy_timeout instead of failing.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.busy_timeout(Duration::from_secs(30)).map_err(|e| fail(&e))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| fail(&e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
