@@ -9,6 +9,7 @@
 //! Measures: the first frame (engine open to a drawn dashboard with its
 //! data), filter keystrokes in the users view (key to redrawn table), the
 //! slowest frame while an import job runs, and the console's memory (RSS).
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;

@@ -7,6 +7,7 @@
 //!    feed: records/s.
 //! 2. A no-change re-import of one 2,000-user school (all roles in one file)
 //!    in every format: median of 7 runs.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 use rollcall::engine::config::LoadOptions;
 use rollcall::engine::demo::district::{Appearance, DistrictSpec, Person, generate};

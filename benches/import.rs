@@ -8,6 +8,7 @@
 //!
 //! Prints users/s end to end, peak RSS during the import (VmHWM, reset after
 //! generating the feeds) and the no-change re-import time.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 use rollcall::engine::config::LoadOptions;
 use rollcall::engine::demo::district::{DistrictSpec, generate, write_feeds};

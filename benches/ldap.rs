@@ -17,6 +17,7 @@
 //! Prints the throughputs and their ratio (target ≥ 1.5), the no-change
 //! re-import time (target < 1 s), the listener's catch-up rate (target ≥
 //! 2,000 changes/s) and its lag under load (target p99 < 1 s).
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 #[path = "../tests/common/slapd.rs"]
 mod slapd;

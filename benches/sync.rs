@@ -15,6 +15,7 @@
 //! * coalesce: M changes to N users while the authority is down (the
 //!   distributor and sender run after every 1,000 changes, as a daemon
 //!   would); prints the number of queue files left.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 use rollcall::engine::jobs::Quiet;
 use rollcall::engine::sync::SyncOptions;

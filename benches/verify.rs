@@ -14,6 +14,7 @@
 //!   minimal HTTP client) against the whole `verify users`, and prints the
 //!   share of the verify the listing accounts for. Needs `SCIM2_SERVER_BIN`
 //!   or `.venv/bin/scim2-server`.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 use rollcall::engine::Engine;
 use rollcall::engine::jobs::Quiet;

@@ -24,6 +24,7 @@
 //! The kill moment is uniform over the duration of an uninterrupted run,
 //! measured first. Prints one line per trial and a summary; exits 1 when any
 //! trial broke an invariant.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 #[path = "../tests/common/scim.rs"]
 #[allow(dead_code)]

@@ -11,6 +11,7 @@
 //!
 //! Prints a line per round and the figures; panics (exit 101) naming what
 //! did not converge.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 #[path = "../tests/common/mod.rs"]
 mod common;

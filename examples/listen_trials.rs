@@ -8,6 +8,7 @@
 //!
 //!     cargo build --release --bin rollcall
 //!     cargo run --release --example listen_trials -- [--trials 50] [--users 200] [--changes 400] [--kills 3] [--pace-ms 2] [--seed 1] [--bin PATH]
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 #[path = "../tests/common/listen_trial.rs"]
 mod listen_trial;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "rollcall",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BUILD_COMMIT"), ")"),
     about = "Keeps school identities in sync: per-school imports, limbo, sync queues.",
     after_help = "Exit codes: 0 ok, 1 error, 2 usage or invalid argument, 3 refused (mass-removal guard, \
                   row-error limit, read-only), 4 incomplete (work left for later)."

@@ -53,14 +53,15 @@ pub fn main() -> ExitCode {
     // Answered without reading any config.
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(*shell, &mut Cli::command(), "rollcall", &mut std::io::stdout());
-            return Exit::Ok.into();
+            // Into memory first: the generator panics on a write error.
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "rollcall", &mut text);
+            return finish(print_bytes(&text));
         }
         Some(Command::Man) => {
-            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => Exit::Ok.into(),
-                Err(e) => finish(Err(e.into())),
-            };
+            let mut text = Vec::new();
+            let rendered = clap_mangen::Man::new(Cli::command()).render(&mut text);
+            return finish(rendered.map_err(anyhow::Error::from).and_then(|()| print_bytes(&text)));
         }
         _ => {}
     }
@@ -73,6 +74,14 @@ pub fn main() -> ExitCode {
         return Exit::Ok.into();
     };
     finish(run(&cli.global, command))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<Exit> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush())?;
+    Ok(Exit::Ok)
 }
 
 fn finish(result: anyhow::Result<Exit>) -> ExitCode {

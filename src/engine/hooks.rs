@@ -295,6 +295,7 @@ fn capture(mut r: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Strin
 }
 
 /// Waits for the child up to `timeout`; then kills its process group.
+#[allow(unsafe_code)] // reviewed: kill(2) of the hook's process group
 fn wait(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus, ()> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
@@ -354,7 +355,10 @@ mod tests {
             ..HooksConfig::default()
         };
         // SAFETY: tests in this module do not read the environment.
-        unsafe { std::env::set_var("ROLLCALL_TEST_SECRET", "s3cret") };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("ROLLCALL_TEST_SECRET", "s3cret")
+        };
         let failures = HookRunner::new(&cfg, tmp.path(), "run-1").run(Phase::Post, &event());
         assert!(failures.is_empty(), "{failures:?}");
         let seen = std::fs::read_to_string(&out).unwrap();

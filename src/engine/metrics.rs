@@ -105,12 +105,7 @@ impl Engine {
         let queues = self.queue_list(None)?;
         let mut rows = Vec::with_capacity(queues.len());
         for q in &queues {
-            let temp = self
-                .authorities_selected(Some(&q.authority))?
-                .first()
-                .map(|a| a.queue.temp_files())
-                .unwrap_or(0);
-            rows.push((q, temp, self.state.failed_total(&q.authority)?));
+            rows.push((q, q.temp_files, self.state.failed_total(&q.authority)?));
         }
         type Get = fn(&(&crate::engine::sync::QueueStatus, u64, u64)) -> Option<f64>;
         let per_authority: [(&str, &str, &str, Get); 11] = [

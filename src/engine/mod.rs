@@ -123,7 +123,21 @@ pub type EngineResult<T> = Result<T, EngineError>;
 pub(crate) fn io_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
     move |source| EngineError::Io {
         path: path.display().to_string(),
-        source,
+        source: crate::store::space::explain(path, source),
+    }
+}
+
+impl EngineError {
+    /// Whether this is a full disk (ENOSPC, a quota, SQLITE_FULL).
+    pub fn is_disk_full(&self) -> bool {
+        use crate::store::space::{is_full, sqlite_full};
+        match self {
+            EngineError::Io { source, .. } => is_full(source),
+            EngineError::Run(RunError::Io { source, .. }) => is_full(source),
+            EngineError::Store(StoreError::Sqlite { source, .. }) => sqlite_full(source),
+            EngineError::State(e) => sqlite_full(&e.source),
+            _ => false,
+        }
     }
 }
 
@@ -175,6 +189,33 @@ pub(crate) fn open_directory(settings: &Settings) -> EngineResult<Box<dyn Direct
     })
 }
 
+/// Removes temp files of queue writers that are gone (any queue folder,
+/// configured or not) and of run markers never renamed into place; returns
+/// how many. Failures are logged: this only frees space.
+pub fn clean_temp_files(paths: &DataPaths) -> u64 {
+    let mut removed = 0;
+    let out = paths.queues().join("out");
+    if let Ok(entries) = std::fs::read_dir(&out) {
+        for e in entries.flatten() {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if !e.path().join(".tmp").is_dir() {
+                continue;
+            }
+            match sync::queue::Queue::open(&out, &name).and_then(|q| q.clean_temp(false)) {
+                Ok(n) => removed += n,
+                Err(err) => tracing::warn!(queue = %name, error = %err, "cannot clean the queue's temp files"),
+            }
+        }
+    }
+    removed += Runs::new(paths.runs()).clean_temp();
+    if removed > 0 {
+        tracing::info!(removed, "removed temp files of writers that are gone");
+    }
+    removed
+}
+
 /// An open engine: settings, the directory, local state, audit.
 pub struct Engine {
     settings: Settings,
@@ -204,6 +245,9 @@ impl Engine {
     pub fn open_unchecked(settings: Settings) -> EngineResult<Self> {
         let paths = &settings.paths;
         paths.ensure().map_err(io_error(paths.root()))?;
+        // Before anything else writes: temp files of writers that died
+        // (a full disk may be full of them).
+        clean_temp_files(paths);
         let dir = open_directory(&settings)?;
         let state = StateDb::open(&paths.state_db())?;
         sync::distributor::register(&state, dir.as_ref(), &settings.config)?;

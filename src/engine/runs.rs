@@ -37,7 +37,7 @@ pub enum RunError {
 fn io_err(path: &Path) -> impl Fn(io::Error) -> RunError + '_ {
     move |source| RunError::Io {
         path: path.display().to_string(),
-        source,
+        source: crate::store::space::explain(path, source),
     }
 }
 
@@ -205,6 +205,29 @@ impl Runs {
         self.dir.join(".active")
     }
 
+    /// Removes temp files nobody writes any more: markers never renamed
+    /// into place, and `run.json` temp files of runs no process holds.
+    /// Returns how many.
+    pub fn clean_temp(&self) -> u64 {
+        let mut removed = 0;
+        let active = self.active_dir();
+        for e in fs::read_dir(&active).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let path = e.path();
+            if name.starts_with('.') {
+                if super::lock::stale_temp(&path).unwrap_or(false) && fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            } else if !super::lock::is_held(&path).unwrap_or(true) {
+                let tmp = self.dir.join(&name).join(".run.json.tmp");
+                if valid_id(&name) && fs::remove_file(&tmp).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Runs whose process died before finishing them (`kill -9`, a crash):
     /// marked `interrupted` with a message, their half-written `run.json`
     /// temp file removed. Returns how many. Cheap: only the runs still marked
@@ -224,6 +247,13 @@ impl Runs {
                 // A marker's temp file: its writer died before the rename.
                 if super::lock::stale_temp(&marker).map_err(io_err(&marker))? {
                     let _ = fs::remove_file(&marker);
+                }
+                continue;
+            }
+            if let Some((run_id, status)) = id.split_once('.') {
+                // A run that ended when its record could not be written.
+                if valid_id(run_id) && !super::lock::is_held(&marker).map_err(io_err(&marker))? {
+                    self.close_deferred(run_id, status, &marker)?;
                 }
                 continue;
             }
@@ -267,6 +297,37 @@ impl Runs {
             fs::remove_file(&marker).map_err(io_err(&marker))?;
         }
         Ok(recovered)
+    }
+
+    /// Records the outcome a run left in its marker's name (see
+    /// [`Run::defer_finish`]).
+    fn close_deferred(&self, id: &str, status: &str, marker: &Path) -> Result<(), RunError> {
+        let status: RunStatus = match serde_json::from_value(serde_json::Value::String(status.to_string())) {
+            Ok(s) => s,
+            Err(_) => return Ok(()),
+        };
+        if let Ok(mut record) = self.show(id)
+            && record.status == RunStatus::Running
+        {
+            let at = fs::metadata(marker)
+                .and_then(|m| m.modified())
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_else(|_| Utc::now());
+            record.status = status;
+            record.finished_at = Some(at);
+            record.message = Some(record.message.take().map_or_else(
+                || "recorded late: the disk was full when the run ended".to_string(),
+                |m| format!("{m} (recorded late: the disk was full when the run ended)"),
+            ));
+            let run = Run {
+                record,
+                dir: self.dir.join(id),
+                log: None,
+                marker: None,
+            };
+            run.save()?;
+        }
+        fs::remove_file(marker).map_err(io_err(marker))
     }
 
     pub fn dir_of(&self, id: &str) -> Result<PathBuf, RunError> {
@@ -448,6 +509,12 @@ impl Run {
     }
 
     pub fn finish(mut self, status: RunStatus, message: Option<String>) -> Result<RunRecord, RunError> {
+        self.try_finish(status, message)
+    }
+
+    /// [`Run::finish`] that leaves the run in hand when its record cannot
+    /// be written (to try again, or [`Run::defer_finish`]).
+    pub fn try_finish(&mut self, status: RunStatus, message: Option<String>) -> Result<RunRecord, RunError> {
         self.record.status = status;
         self.record.message = message;
         self.record.finished_at = Some(Utc::now());
@@ -459,7 +526,23 @@ impl Run {
         self.log(line.trim_end());
         self.save()?;
         self.unmark();
-        Ok(self.record)
+        Ok(self.record.clone())
+    }
+
+    /// The run is over but its record cannot be written (a full disk): its
+    /// status goes into the marker's name (a rename needs no space), the
+    /// lock is let go, and the next process that looks for interrupted runs
+    /// records the status instead of calling it interrupted.
+    pub fn defer_finish(&mut self, status: RunStatus) {
+        if let Some(runs) = self.dir.parent() {
+            let active = runs.join(".active");
+            let word = serde_json::to_string(&status).unwrap_or_default();
+            let to = active.join(format!("{}.{}", self.record.id, word.trim_matches('"')));
+            if let Err(e) = fs::rename(active.join(&self.record.id), &to) {
+                tracing::warn!(run = %self.record.id, error = %e, "cannot mark the run's outcome for later");
+            }
+        }
+        self.marker = None;
     }
 
     /// Drops the run's "in progress" marker (then its lock).
@@ -538,6 +621,29 @@ mod tests {
         alive.finish(RunStatus::Ok, None).unwrap();
         assert!(!dir.path().join(".active").join(&id).exists());
         assert_eq!(runs.recover_interrupted().unwrap(), 0);
+    }
+
+    #[test]
+    fn an_outcome_that_could_not_be_written_is_recorded_later_not_as_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Runs::new(dir.path().to_path_buf());
+        let actor = Actor {
+            user: "admin".into(),
+            sudo_user: None,
+        };
+        let mut run = runs
+            .start(RunKind::Import, &actor, serde_json::json!({}), Some("s"), false)
+            .unwrap();
+        // As a full disk leaves it: the record still says running.
+        run.defer_finish(RunStatus::Ok);
+        let id = run.id().to_string();
+        drop(run);
+        assert_eq!(runs.show(&id).unwrap().status, RunStatus::Running);
+        assert_eq!(runs.recover_interrupted().unwrap(), 0);
+        let rec = runs.show(&id).unwrap();
+        assert_eq!(rec.status, RunStatus::Ok);
+        assert!(rec.message.unwrap().contains("disk was full"));
+        assert_eq!(fs::read_dir(dir.path().join(".active")).unwrap().count(), 0);
     }
 
     #[test]

@@ -9,11 +9,20 @@ use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-#[error("local state {path}: {source}")]
+#[error("local state {path}: {source}{}", full_note(path, source))]
 pub struct StateError {
     pub path: String,
     #[source]
     pub source: rusqlite::Error,
+}
+
+/// On a full disk: how much is free where the state lives.
+fn full_note(path: &str, e: &rusqlite::Error) -> String {
+    if crate::store::space::sqlite_full(e) {
+        format!(" ({})", crate::store::space::describe_free(std::path::Path::new(path)))
+    } else {
+        String::new()
+    }
 }
 
 /// A named schema change of the local state. Each module that keeps state

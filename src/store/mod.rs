@@ -4,6 +4,7 @@
 //! with the change itself.
 
 pub mod ldap;
+pub mod space;
 pub mod sqlite;
 pub mod stats;
 

@@ -58,6 +58,7 @@ pub fn install_panic_hook(mouse: bool) {
 /// Hands the terminal back and stops the process (as Ctrl-Z does in any
 /// program); when the shell continues it (`fg`), takes the terminal again
 /// and forces a full redraw.
+#[allow(unsafe_code)] // reviewed: raise(SIGSTOP) touches no memory
 pub fn suspend(term: &mut Term, mouse: bool) -> io::Result<()> {
     restore(mouse);
     // SIGSTOP: SIGTSTP is handled here (it would not stop us).

@@ -6,6 +6,7 @@
 //! Grouped into one binary so `tests/common` is compiled once and one
 //! throwaway slapd serves every module; run one part with e.g.
 //! `cargo test --test directory sisopi::`.
+#![allow(clippy::unwrap_used, unsafe_code)] // test and benchmark code: panics are failures; libc calls reviewed
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -48,7 +48,13 @@ fn user_dn(server: &slapd::Slapd, d: &District, username: &str) -> String {
     server
         .entries(&base)
         .into_iter()
-        .find(|(_, attrs)| attrs.get("uid").is_some_and(|v| v.contains(username)))
+        // The person's entry, not the claim of its name under cn=usernames.
+        .find(|(_, attrs)| {
+            attrs.get("uid").is_some_and(|v| v.contains(username))
+                && attrs
+                    .get("objectclass")
+                    .is_some_and(|v| v.iter().any(|c| c.eq_ignore_ascii_case("inetOrgPerson")))
+        })
         .map(|(dn, _)| dn)
         .expect("the new user's entry")
 }
@@ -88,4 +94,14 @@ fn other_schemes_are_selectable() {
         assert!(hash.starts_with(prefix), "{hash}");
         assert!(rollcall::engine::password::verify(&password, &hash));
     }
+}
+
+#[test]
+fn without_a_passwords_file_no_password_is_set() {
+    // Nobody could ever read it: no hash is computed or stored.
+    let mut d = District::new();
+    let feed = d.feed(&[&common::student("p1", "Paula", "Passwort", "5a")]);
+    let out = d.import_req(District::request("gsbind", Role::Student, feed));
+    assert_eq!(out.created, 1);
+    assert_eq!(d.must("p1").password_hash, None);
 }

@@ -666,3 +666,23 @@ fn unshare_works() -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Disk full (issue 18.8): temp files a dead writer left in a queue are
+/// shown by `queue list` and removed before anything else when rollcall
+/// starts.
+#[test]
+fn dead_writers_temp_files_are_shown_and_cleaned_first() {
+    let site = Site::new(EMBEDDED, 2);
+    assert_eq!(site.queue("mirror")["temp_files"], 0);
+    let tmp = site.data().join("queues/out/mirror/.tmp");
+    // As a writer killed mid-write (or stopped by a full disk) leaves them:
+    // an old-style PID owner and an owner whose lock nobody holds.
+    std::fs::write(tmp.join("4242.123.1-user-x.json"), "{\"half").unwrap();
+    std::fs::write(tmp.join("p7-0000dead.9.1-user-y.json"), "{\"half").unwrap();
+    let list = site.run(&["queue", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("TEMP"), "{text}");
+    // `queue list` opened an engine, which cleaned them before it counted.
+    assert_eq!(site.queue("mirror")["temp_files"], 0);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}

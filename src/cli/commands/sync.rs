@@ -38,7 +38,16 @@ fn paused(q: &QueueStatus) -> String {
 }
 
 fn queue_table(queues: &[QueueStatus]) -> std::io::Result<()> {
-    let mut t = Table::new(&["AUTHORITY", "KIND", "DEPTH", "RETRYING", "TRASH", "OLDEST", "PAUSED"]);
+    let mut t = Table::new(&[
+        "AUTHORITY",
+        "KIND",
+        "DEPTH",
+        "RETRYING",
+        "TRASH",
+        "TEMP",
+        "OLDEST",
+        "PAUSED",
+    ]);
     for q in queues {
         t.row(vec![
             q.authority.clone(),
@@ -46,6 +55,7 @@ fn queue_table(queues: &[QueueStatus]) -> std::io::Result<()> {
             q.depth.to_string(),
             q.retrying.to_string(),
             q.trash.to_string(),
+            q.temp_files.to_string(),
             age(q.oldest_age_seconds),
             paused(q),
         ]);

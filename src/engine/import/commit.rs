@@ -40,6 +40,7 @@ impl Engine {
             }
         }
         let mut school_created = false;
+        let mut committed = false;
         let mut passwords_csv = None;
         let mut notes: HashMap<usize, String> = HashMap::new();
         let mut hook_failures = Vec::new();
@@ -67,6 +68,15 @@ impl Engine {
                 );
             }
         }
+        // The initial passwords are on disk before the users exist; only a
+        // password someone can read is worth its (deliberately slow) hash.
+        let staged = match p.refused.is_none() && !req.dry_run {
+            true => self.stage_passwords(run, req, &p)?,
+            false => None,
+        };
+        if staged.is_some() {
+            hash_initial_passwords(&mut p.plan, self.settings.config.import.password_scheme);
+        }
         let plan = &p.plan;
         if p.refused.is_none() && !req.dry_run {
             if progress.cancelled() {
@@ -86,8 +96,6 @@ impl Engine {
                 });
             }
             let batch = plan.batch(schools);
-            // The initial passwords are on disk before the users exist.
-            let staged = self.stage_passwords(run, req, &p)?;
             progress.update(ProgressEvent {
                 phase: "applying",
                 done: 0,
@@ -149,8 +157,15 @@ impl Engine {
                 }
                 return Err(e.into());
             }
+            committed = true;
+            // The directory is written: what follows is bookkeeping, and a
+            // failure of it (a full disk) is a warning, never a failed import.
             match recorded {
-                Ok(result) => result?,
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => p.warnings.push(format!(
+                    "the directory was written, but the last received rows were not recorded ({e}); \
+                     the next import of this school reads every user again"
+                )),
                 Err(_) => tracing::error!("the received-rows writer panicked; the last received rows are not updated"),
             }
             if school_created {
@@ -184,7 +199,13 @@ impl Engine {
                 }
             }
         }
-        summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school, &notes)?;
+        if let Err(e) = summary::write(run, plan, &p.quiet, &p.skipped, &p.errors, &req.school, &notes) {
+            if !committed {
+                return Err(e);
+            }
+            p.warnings
+                .push(format!("the directory was written, but the run's summary was not: {e}"));
+        }
 
         let mut counts = plan.counts();
         *counts.entry(Action::Unchanged).or_default() += p.quiet.len() as u64;
@@ -340,4 +361,30 @@ fn change_line(p: &Planned, school: &str) -> ChangeLine {
             .map(|m| m.classes.iter().cloned().collect())
             .unwrap_or_default(),
     }
+}
+
+/// Hashes the initial password of every created user, on every core: a
+/// scheme like SHA-512 crypt costs milliseconds per user by design.
+fn hash_initial_passwords(plan: &mut Plan, scheme: crate::engine::password::Scheme) {
+    let mut todo: Vec<&mut Planned> = plan
+        .items
+        .iter_mut()
+        .filter(|i| i.action == Action::Created && i.password.is_some())
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = todo.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for part in todo.chunks_mut(chunk) {
+            scope.spawn(move || {
+                for item in part {
+                    if let Some(pw) = &item.password {
+                        item.after.password_hash = Some(crate::engine::password::hash_with(scheme, pw));
+                    }
+                }
+            });
+        }
+    });
 }

@@ -132,6 +132,30 @@ impl Engine {
         outcome
     }
 
+    /// Closes a run that did its work. On a full disk the temp files of
+    /// dead writers are removed and it is tried again; if it still cannot
+    /// be written, the run's status waits in its marker for the next
+    /// process (which records it), and the error is returned.
+    pub(crate) fn finish_run(&self, run: &mut Run, status: RunStatus, message: Option<String>) -> EngineResult<()> {
+        let first = match run.try_finish(status, message.clone()) {
+            Ok(_) => return Ok(()),
+            Err(e) => EngineError::Run(e),
+        };
+        if !first.is_disk_full() {
+            run.defer_finish(status);
+            return Err(first);
+        }
+        let freed = crate::engine::clean_temp_files(&self.settings.paths);
+        tracing::warn!(error = %first, freed, "disk full while closing a run; cleaned temp files, trying again");
+        match run.try_finish(status, message) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                run.defer_finish(status);
+                Err(EngineError::Run(e))
+            }
+        }
+    }
+
     /// Takes the import lock of `school` (see [`crate::engine::lock::SchoolLock`]).
     pub(super) fn lock_school(&self, run: &mut Run, school: &str) -> EngineResult<crate::engine::lock::SchoolLock> {
         let locks = self.settings.paths.locks();
@@ -240,7 +264,7 @@ impl Engine {
         result: EngineResult<ImportOutcome>,
     ) -> EngineResult<ImportOutcome> {
         match result {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
                 if !req.dry_run {
                     self.feed_arrived(&req.school, &outcome.run_id);
                 }
@@ -249,7 +273,12 @@ impl Engine {
                 } else {
                     RunStatus::Ok
                 };
-                run.finish(status, outcome.refused.clone())?;
+                if let Err(e) = self.finish_run(&mut run, status, outcome.refused.clone()) {
+                    // The import happened: say so, and what could not be kept.
+                    outcome.warnings.push(format!(
+                        "the import is done, but its run record could not be closed: {e}"
+                    ));
+                }
                 let what = if req.dry_run { "import (dry run)" } else { "import" };
                 self.audit.record(
                     what,

@@ -86,7 +86,6 @@ pub struct PlanSettings<'a> {
     pub activate_new: bool,
     pub usernames: &'a UsernameScheme,
     pub emails: Option<&'a EmailScheme>,
-    pub password_scheme: password::Scheme,
 }
 
 /// The planner's result.
@@ -533,7 +532,8 @@ fn create(s: &PlanSettings<'_>, row: &Row, names: &mut PlanNames<'_>) -> Result<
         state: UserState::Active,
         purge_at: None,
         deactivate_at: None,
-        password_hash: Some(password::hash_with(s.password_scheme, &pw)),
+        // Hashed at commit time, and only when the password is recorded.
+        password_hash: None,
         created_at: s.now,
         updated_at: s.now,
     };

@@ -176,7 +176,6 @@ pub(super) fn prepare(
         activate_new: cfg.activate_new_users,
         usernames: &usernames,
         emails: emails.as_ref(),
-        password_scheme: cfg.password_scheme,
     };
     let carry = match ctx.carry {
         Some((m, place)) => Some((

@@ -187,15 +187,9 @@ fn free_space_note(dir: &Path, e: &std::io::Error) -> String {
     if e.raw_os_error() != Some(libc::ENOSPC) {
         return String::new();
     }
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+    let Some(free) = crate::store::space::free_bytes(dir).map(u128::from) else {
         return String::new();
     };
-    // SAFETY: statvfs fills the zeroed struct from a valid C string path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return String::new();
-    }
-    let free = u128::from(st.f_bavail) * u128::from(st.f_frsize);
     format!(" ({} free on {})", human_bytes(free), dir.display())
 }
 

@@ -39,6 +39,9 @@ pub struct QueueStatus {
     pub retrying: u64,
     /// Items being sent right now (by any process).
     pub claimed: u64,
+    /// Files in `.tmp/`: being written, or left by a writer that died
+    /// (cleaned at the next start; they take disk space meanwhile).
+    pub temp_files: u64,
     pub trash: u64,
     pub oldest_item_at: Option<DateTime<Utc>>,
     pub oldest_age_seconds: Option<i64>,
@@ -138,6 +141,7 @@ impl Engine {
             pending: counts.pending,
             retrying: counts.retrying,
             claimed: counts.claimed,
+            temp_files: authority.queue.temp_files(),
             trash: counts.trash,
             oldest_item_at: counts.oldest,
             oldest_age_seconds: counts.oldest.map(|t| (now - t).num_seconds().max(0)),

@@ -105,8 +105,24 @@ impl Engine {
                     }
                 }
             }
-            self.daily(&mut run)?;
-            let outcome = self.sync_loop(&opts, &mut Within(progress), &mut run, &mut targets)?;
+            let cycle = self
+                .daily(&mut run)
+                .and_then(|()| self.sync_loop(&opts, &mut Within(progress), &mut run, &mut targets));
+            let outcome = match cycle {
+                Ok(o) => o,
+                Err(e) if e.is_disk_full() => {
+                    // Free what dead writers left, say so, and try again
+                    // later instead of ending the service.
+                    let freed = crate::engine::clean_temp_files(&self.settings.paths);
+                    tracing::error!(error = %e, freed, "disk full; waiting before the next cycle");
+                    run.log(&format!(
+                        "disk full: {e}; removed {freed} temp file(s); trying again in 10 s"
+                    ));
+                    crate::engine::jobs::sleep_unless_cancelled(Duration::from_secs(10), progress);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for a in &outcome.authorities {
                 let worked = a.sent + a.trashed + a.retried;
                 sent += a.sent;

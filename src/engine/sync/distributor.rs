@@ -76,7 +76,7 @@ impl Engine {
             .write(true)
             .open(&lock_path)
             .map_err(io_error(&lock_path))?;
-        fs2::FileExt::lock_exclusive(&lock).map_err(io_error(&lock_path))?;
+        lock.lock().map_err(io_error(&lock_path))?;
         let mut cursors = Vec::with_capacity(authorities.len());
         for a in &authorities {
             cursors.push(self.state.sync_state(&a.name)?.map(|s| s.cursor).unwrap_or(0));

@@ -135,11 +135,24 @@ impl Queue {
             .join(".tmp")
             .join(format!("{}.{}.{name}", Owner::get().id(), rand::random::<u32>()));
         let text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(&text)?;
-        f.write_all(b"\n")?;
-        if sync {
-            f.sync_all()?;
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                f.write_all(b"\n")?;
+                if sync {
+                    f.sync_all()?;
+                }
+                Ok(())
+            });
+        if let Err(e) = written {
+            // Half a file is garbage; on a full disk it is space too. The
+            // error names the file (and the free space when full).
+            let _ = fs::remove_file(&tmp);
+            let e = crate::store::space::explain(&tmp, e);
+            return Err(io::Error::new(e.kind(), format!("{}: {e}", tmp.display())));
         }
         Ok(tmp)
     }
@@ -631,6 +644,7 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 
 /// Flushes the file system holding `path` to disk: one call instead of an
 /// fsync per file when many items are written at once.
+#[allow(unsafe_code)] // reviewed: one syscall on a descriptor we own
 fn sync_filesystem(path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let dir = File::open(path)?;

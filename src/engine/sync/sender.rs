@@ -131,6 +131,9 @@ impl Engine {
                 Ok(outcome)
             }
             Err(e) => {
+                if e.is_disk_full() {
+                    crate::engine::clean_temp_files(&self.settings().paths);
+                }
                 let status = if matches!(e, EngineError::Cancelled(_)) {
                     RunStatus::Cancelled
                 } else {

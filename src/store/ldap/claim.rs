@@ -61,7 +61,7 @@ impl Owner {
         std::fs::create_dir_all(dir).map_err(fail)?;
         let token = format!("{:016x}", rand::random::<u64>());
         let lock = File::create(dir.join(format!("{token}.lock"))).map_err(fail)?;
-        fs2::FileExt::try_lock_exclusive(&lock).map_err(fail)?;
+        lock.try_lock().map_err(|e| fail(e.into()))?;
         Ok(Owner {
             token,
             dir: dir.to_path_buf(),
@@ -80,7 +80,7 @@ impl Owner {
         }
         let path = self.dir.join(format!("{token}.lock"));
         let Ok(f) = File::open(&path) else { return false };
-        match fs2::FileExt::try_lock_exclusive(&f) {
+        match f.try_lock() {
             Ok(()) => {
                 let _ = std::fs::remove_file(&path);
                 false

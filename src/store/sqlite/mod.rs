@@ -80,10 +80,17 @@ impl SqliteDirectory {
 }
 
 pub(crate) fn sqlite_err(path: &Path, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite {
-        path: path.display().to_string(),
-        source,
-    }
+    // A full disk names how much is free where the file lives.
+    let path = if crate::store::space::sqlite_full(&source) {
+        format!(
+            "{} (disk full: {})",
+            path.display(),
+            crate::store::space::describe_free(path)
+        )
+    } else {
+        path.display().to_string()
+    };
+    StoreError::Sqlite { path, source }
 }
 
 impl Directory for SqliteDirectory {

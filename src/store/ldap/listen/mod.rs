@@ -94,7 +94,7 @@ impl Listener {
             server: cfg.url.clone(),
             message: format!("{}: {e}", lock_file.display()),
         })?;
-        if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
+        if lock.try_lock().is_err() {
             return Err(StoreError::ListenerBusy {
                 path: lock_file.display().to_string(),
             });

@@ -48,9 +48,9 @@ fn lock_held(journal_path: &Path) -> bool {
     let Ok(f) = File::open(lock_path(journal_path)) else {
         return false;
     };
-    match fs2::FileExt::try_lock_shared(&f) {
+    match f.try_lock_shared() {
         Ok(()) => {
-            let _ = fs2::FileExt::unlock(&f);
+            let _ = f.unlock();
             false
         }
         Err(_) => true,
