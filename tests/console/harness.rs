@@ -87,6 +87,9 @@ pub struct Harness {
     shift: i64,
     run_ids: HashMap<String, String>,
     pub terminal: Terminal<TestBackend>,
+    /// Answer each batch of requests last first (the real console's
+    /// replies arrive in any order).
+    pub replies_reversed: bool,
 }
 
 impl Harness {
@@ -125,6 +128,7 @@ impl Harness {
             shift: (fixed_now().date_naive() - *built_on).num_days(),
             run_ids: HashMap::new(),
             terminal: Terminal::new(TestBackend::new(80, 24)).expect("terminal"),
+            replies_reversed: false,
         };
         for id in ids {
             h.fake_id(&id);
@@ -282,7 +286,10 @@ impl Harness {
         for _ in 0..50 {
             self.draw();
             self.app.poll();
-            let reqs = self.app.take_requests();
+            let mut reqs = self.app.take_requests();
+            if self.replies_reversed {
+                reqs.reverse();
+            }
             let mut events = Vec::new();
             while let Ok(ev) = self.events.try_recv() {
                 events.push(ev);

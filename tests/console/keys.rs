@@ -134,6 +134,23 @@ fn ctrl_z_suspends_instead_of_doing_nothing() {
 }
 
 #[test]
+fn the_palette_waits_for_the_rows_when_the_count_answers_first() {
+    let mut h = Harness::new();
+    h.replies_reversed = true;
+    h.type_str(":restore");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.current, ViewId::Limbo);
+    let user = open(&h.data_dir(), false).limbo_list().expect("limbo")[0]
+        .username
+        .clone();
+    assert!(
+        h.screen().contains(&format!("Restore {user} into")),
+        "limbo's restore once its rows are in: {}",
+        h.screen()
+    );
+}
+
+#[test]
 fn the_palette_runs_another_views_action_there() {
     let mut h = Harness::new();
     assert_eq!(h.app.current, ViewId::Dashboard);
@@ -194,8 +211,7 @@ fn extend_keeps_its_dialog_for_a_non_number_and_the_cursor_on_its_user() {
         .to_string();
     let last_user = screen
         .lines()
-        .filter(|l| l.contains(" in ") && l.contains(" d "))
-        .last()
+        .rfind(|l| l.contains(" in ") && l.contains(" d "))
         .unwrap_or_default()
         .to_string();
     assert_eq!(row, last_user, "{screen}");
@@ -307,7 +323,7 @@ fn keys_toml_conflicts_are_refused_naming_both_actions() {
         .output()
         .expect("rollcall tui");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(1), "a bad file: {err}");
     assert!(
         err.contains("keys.toml") && err.contains("purge-user") && err.contains("restore"),
         "{err}"
