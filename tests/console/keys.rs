@@ -118,6 +118,102 @@ fn a_key_is_drawn_without_waiting_for_the_frame_timer() {
     );
 }
 
+/// Input as crossterm's `EventStream` delivers it: a poll that finds
+/// nothing hands its waker to a reader thread, and while that thread waits
+/// later polls register nothing — only that first waker is woken by the
+/// next key. (A drain polled with a no-op waker lost every later key until
+/// a timer woke the loop.)
+#[derive(Clone, Default)]
+struct CrosstermLike(std::sync::Arc<std::sync::Mutex<(std::collections::VecDeque<Event>, Option<std::task::Waker>)>>);
+
+impl CrosstermLike {
+    fn send(&self, ev: Event) {
+        let waker = {
+            let mut s = self.0.lock().expect("lock");
+            s.0.push_back(ev);
+            s.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl futures_util::Stream for CrosstermLike {
+    type Item = std::io::Result<Event>;
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let mut s = self.0.lock().expect("lock");
+        match s.0.pop_front() {
+            Some(ev) => std::task::Poll::Ready(Some(Ok(ev))),
+            None => {
+                if s.1.is_none() {
+                    s.1 = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+/// Key after key through a crossterm-like input, each is drawn at once —
+/// not when the loop's half-second tick happens to wake it.
+#[test]
+fn every_key_is_drawn_at_once_through_a_crossterm_like_input() {
+    let mut h = Harness::new();
+    let flushed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let backend = Timed {
+        inner: TestBackend::new(80, 24),
+        flushed: flushed.clone(),
+    };
+    let mut term = Terminal::new(backend).expect("term");
+    let keys = CrosstermLike::default();
+    let (_events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let api = h.api.clone();
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, bool)>::new()));
+    let (sent2, flushed2, keys2) = (sent.clone(), flushed.clone(), keys.clone());
+    std::thread::spawn(move || {
+        while flushed2.lock().map(|f| f.is_empty()).unwrap_or(true) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..8 {
+            let help = i % 2 == 0;
+            let code = if help { KeyCode::Char('?') } else { KeyCode::Esc };
+            sent2.lock().expect("lock").push((Instant::now(), help));
+            keys2.send(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+            std::thread::sleep(Duration::from_millis(170));
+        }
+        keys2.send(Event::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)));
+    });
+    h.app.dirty = true;
+    h.app.stamps_every_ms = i64::MAX;
+    h.rt.block_on(rollcall::tui::event_loop::run(
+        &mut term,
+        &mut h.app,
+        api,
+        events_rx,
+        keys,
+        1,
+        &mut rollcall::tui::event_loop::NoHost,
+    ))
+    .expect("loop");
+    let frames = flushed.lock().expect("lock");
+    for (at, help) in sent.lock().expect("lock").iter() {
+        let (drawn, _) = frames
+            .iter()
+            .find(|(t, text)| t >= at && text.contains("Keys · Dashboard") == *help)
+            .expect("the key was drawn");
+        let delay = drawn.duration_since(*at);
+        assert!(
+            delay < Duration::from_millis(150),
+            "a key waited {delay:?} to be drawn (help {help})"
+        );
+    }
+}
+
 /// An mpsc receiver as a stream.
 fn tokio_stream_of(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<Event>>,
