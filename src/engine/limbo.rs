@@ -41,25 +41,37 @@ impl Engine {
         })?)
     }
 
-    fn limbo_user(&self, username: &str) -> EngineResult<User> {
-        let user = self
+    /// The limbo user an admin action (`action`) is about; a refusal (no
+    /// such user, not in limbo) is audited like the action would have been.
+    fn limbo_user(&self, username: &str, action: &str) -> EngineResult<User> {
+        let found = self
             .dir
             .user_by_username(username)?
-            .ok_or_else(|| EngineError::NotFound(format!("no user '{username}'")))?;
-        if user.state != UserState::Limbo {
-            return Err(EngineError::WrongState(format!(
-                "user '{username}' is not in limbo (it is active in {})",
-                user.school_names().collect::<Vec<_>>().join(", ")
-            )));
+            .ok_or_else(|| EngineError::NotFound(format!("no user '{username}'")))
+            .and_then(|user| {
+                if user.state != UserState::Limbo {
+                    return Err(EngineError::WrongState(format!(
+                        "user '{username}' is not in limbo (it is active in {})",
+                        user.school_names().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                Ok(user)
+            });
+        if let Err(e) = &found {
+            self.audit.record(
+                action,
+                serde_json::json!({"username": username}),
+                &format!("refused: {e}"),
+            );
         }
-        Ok(user)
+        found
     }
 
     /// Moves a user from limbo into a school and activates it; keeps the
     /// roles it had.
     pub fn limbo_restore(&mut self, username: &str, school: &str) -> EngineResult<User> {
         self.check_writable("limbo restore")?;
-        let before = self.limbo_user(username)?;
+        let before = self.limbo_user(username, "limbo restore")?;
         let school = &self.resolve_school(school)?;
         if school.eq_ignore_ascii_case(&self.config().import.limbo_school) {
             return Err(EngineError::Usage(format!(
@@ -125,7 +137,7 @@ impl Engine {
         if days == 0 {
             return Err(EngineError::Usage("--days must be at least 1".into()));
         }
-        let before = self.limbo_user(username)?;
+        let before = self.limbo_user(username, "limbo extend")?;
         let mut after = before.clone();
         let from = before.purge_at.unwrap_or_else(|| self.today());
         after.purge_at = from.checked_add_days(Days::new(u64::from(days)));
@@ -223,7 +235,7 @@ impl Engine {
 
     /// Purges one limbo user now, whatever its purge date.
     pub fn limbo_purge_user(&mut self, username: &str, dry_run: bool) -> EngineResult<PurgeOutcome> {
-        let user = self.limbo_user(username)?;
+        let user = self.limbo_user(username, "limbo purge")?;
         let today = self.today();
         self.purge_users(
             vec![user],

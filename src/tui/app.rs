@@ -24,7 +24,7 @@ use ratatui::layout::Rect;
 /// How long a footer message stays.
 const STATUS_SECS: i64 = 6;
 /// How often the change stamps are asked for (live views), in milliseconds.
-const STAMPS_EVERY_MS: i64 = 1000;
+pub const STAMPS_EVERY_MS: i64 = 1000;
 
 /// A place on screen a mouse click presses a key at (tabs, dialog buttons).
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +53,9 @@ pub struct App {
     stamps: Option<ChangeStamps>,
     stamps_asked: Option<DateTime<Utc>>,
     stamps_inflight: bool,
+    /// How often the stamps are asked for (ms; tests ask at every tick,
+    /// or never with `i64::MAX`).
+    pub stamps_every_ms: i64,
     /// Clickable places of the last frame.
     pub hits: Vec<Hit>,
     /// The body area of the last frame (clicks inside go to the view).
@@ -83,6 +86,7 @@ impl App {
             stamps: None,
             stamps_asked: None,
             stamps_inflight: false,
+            stamps_every_ms: STAMPS_EVERY_MS,
             hits: Vec::new(),
             body: Rect::default(),
             quit: false,
@@ -463,9 +467,10 @@ impl App {
             self.status = None;
             self.dirty = true;
         }
-        let due = self
-            .stamps_asked
-            .is_none_or(|t| (Utc::now() - t).num_milliseconds() >= STAMPS_EVERY_MS);
+        let due = self.stamps_every_ms != i64::MAX
+            && self
+                .stamps_asked
+                .is_none_or(|t| (Utc::now() - t).num_milliseconds() >= self.stamps_every_ms);
         if due && !self.stamps_inflight {
             self.stamps_inflight = true;
             self.stamps_asked = Some(Utc::now());

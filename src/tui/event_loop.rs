@@ -12,12 +12,13 @@ use super::request::{Reply, execute};
 use super::terminal::Lifecycle;
 use crate::engine::api::{EngineApi, EngineEvent};
 use crossterm::event::Event;
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -126,8 +127,21 @@ where
             ev = input.next(), if input_open => match ev {
                 Some(Ok(ev)) => {
                     handle_terminal_event(app, ev);
-                    while let Some(Some(Ok(ev))) = input.next().now_or_never() {
-                        handle_terminal_event(app, ev);
+                    // What else is already typed, polled with this task's
+                    // waker: crossterm's stream keeps the first waker of a
+                    // poll that found nothing, so a no-op one
+                    // (`now_or_never`) would leave the next key unseen
+                    // until a timer woke the loop.
+                    loop {
+                        match poll_fn(|cx| Poll::Ready(input.poll_next_unpin(cx))).await {
+                            Poll::Ready(Some(Ok(ev))) => handle_terminal_event(app, ev),
+                            Poll::Ready(Some(Err(e))) => return Err(e),
+                            Poll::Ready(None) => {
+                                input_open = false;
+                                break;
+                            }
+                            Poll::Pending => break,
+                        }
                     }
                     urgent = true;
                 }

@@ -199,11 +199,16 @@ pub(super) fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
                 n += 1;
                 line = ww;
             } else {
-                // A word longer than the line is broken across rows.
-                let first = w.saturating_sub(if line == 0 { 0 } else { line + 1 });
-                let rest = ww.saturating_sub(first);
-                n += rest.div_ceil(w);
-                line = rest % w;
+                // A word longer than a row starts a row of its own and is
+                // broken across as many as it needs.
+                if line > 0 {
+                    n += 1;
+                }
+                n += ww.div_ceil(w) - 1;
+                line = match ww % w {
+                    0 => w,
+                    r => r,
+                };
             }
         }
         rows += n;
@@ -392,7 +397,11 @@ fn describe(t: &super::theme::Theme, d: &Describe, frame: &mut Frame, area: Rect
             .wrap(Wrap { trim: false })
             .scroll((d.scroll, 0))
             .style(t.get(Slot::Popup))
-            .block(panel(format!("{} (Esc closes, j/k scroll)", safe(&d.title)), t)),
+            .block(
+                panel(safe(&d.title), t).title_bottom(
+                    Line::from(Span::styled(" Esc closes · j/k scroll ", t.get(Slot::Dim))).right_aligned(),
+                ),
+            ),
         r,
     );
 }

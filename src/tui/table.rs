@@ -22,8 +22,9 @@ use ratatui::text::{Line, Span};
 pub enum Width {
     /// Exactly this many columns.
     Fixed(u16),
-    /// At least `min`; what is left over is shared by weight.
-    Fill { weight: u16, min: u16 },
+    /// At least `min`, at most `max`; what is left over is shared by
+    /// weight.
+    Fill { weight: u16, min: u16, max: u16 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,9 +47,21 @@ impl Column {
     pub const fn fill(title: &'static str, weight: u16, min: u16) -> Self {
         Column {
             title,
-            width: Width::Fill { weight, min },
+            width: Width::Fill {
+                weight,
+                min,
+                max: u16::MAX,
+            },
             right: false,
         }
+    }
+
+    /// A fill column that grows no wider than `max`.
+    pub const fn max(mut self, max: u16) -> Self {
+        if let Width::Fill { weight, min, .. } = self.width {
+            self.width = Width::Fill { weight, min, max };
+        }
+        self
     }
 
     pub const fn right(mut self) -> Self {
@@ -294,26 +307,40 @@ pub fn layout(columns: &[Column], width: u16, hscroll: usize) -> (Vec<(usize, u1
         }
     }
     let mut left = width.saturating_sub(used);
-    let weights: u16 = shown
-        .iter()
-        .map(|(i, _)| match columns[*i].width {
-            Width::Fill { weight, .. } => weight,
-            Width::Fixed(_) => 0,
-        })
-        .sum();
-    if weights > 0 && left > 0 {
-        let total = left;
-        let mut last_fill = None;
-        for (k, (i, w)) in shown.iter_mut().enumerate() {
-            if let Width::Fill { weight, .. } = columns[*i].width {
-                let extra = total * weight / weights;
-                *w += extra;
-                left -= extra;
-                last_fill = Some(k);
-            }
+    // Share what is left by weight, columns at their maximum dropping out.
+    loop {
+        let open: Vec<usize> = (0..shown.len())
+            .filter(|&k| match columns[shown[k].0].width {
+                Width::Fill { max, .. } => shown[k].1 < max,
+                Width::Fixed(_) => false,
+            })
+            .collect();
+        let weights: u16 = open
+            .iter()
+            .map(|&k| match columns[shown[k].0].width {
+                Width::Fill { weight, .. } => weight,
+                Width::Fixed(_) => 0,
+            })
+            .sum();
+        if left == 0 || weights == 0 {
+            break;
         }
-        if let Some(k) = last_fill {
-            shown[k].1 += left;
+        let total = left;
+        for (n, &k) in open.iter().enumerate() {
+            let Width::Fill { weight, max, .. } = columns[shown[k].0].width else {
+                continue;
+            };
+            let share = if n + 1 == open.len() {
+                left
+            } else {
+                (total * weight / weights).min(left)
+            };
+            let grow = share.min(max - shown[k].1);
+            shown[k].1 += grow;
+            left -= grow;
+        }
+        if left == total {
+            break;
         }
     }
     (shown, hidden)

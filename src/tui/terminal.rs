@@ -69,10 +69,16 @@ pub fn suspend(term: &mut Term, mouse: bool) -> io::Result<()> {
     resume(term, mouse)
 }
 
-/// After a stop: the terminal again, everything redrawn.
+/// After a stop: the terminal again, everything redrawn. (Not
+/// `Terminal::clear`: it asks the terminal for the cursor position, and the
+/// answer would go to the event reader instead.)
 pub fn resume(term: &mut Term, mouse: bool) -> io::Result<()> {
     take(mouse)?;
-    term.clear()
+    ratatui::backend::Backend::clear_region(term.backend_mut(), ratatui::backend::ClearType::All)?;
+    // Both buffers blank: the next frame is drawn in full.
+    term.swap_buffers();
+    term.swap_buffers();
+    Ok(())
 }
 
 /// What a signal asks of the console.

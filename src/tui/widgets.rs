@@ -157,6 +157,10 @@ mod tests {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("日本語", 4), "日…");
         assert_eq!(plural(1, "item", "items"), "1 item");
+        let theme = Theme::default_theme();
+        let line = kv("removed_school", "0".into(), &theme);
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, "removed_school 0", "a label never runs into its value");
         assert_eq!(plural(2000, "user", "users"), "2,000 users");
         assert_eq!(duration(75.0), "1m15s");
     }

@@ -87,6 +87,9 @@ pub struct Harness {
     shift: i64,
     run_ids: HashMap<String, String>,
     pub terminal: Terminal<TestBackend>,
+    /// Answer each batch of requests last first (the real console's
+    /// replies arrive in any order).
+    pub replies_reversed: bool,
 }
 
 impl Harness {
@@ -95,9 +98,16 @@ impl Harness {
     }
 
     pub fn with(read_only: bool, theme: Theme) -> Self {
+        Self::with_data(read_only, theme, |_| {})
+    }
+
+    /// A harness whose copy of the demo data dir `edit` changes first (its
+    /// config, say) before the engine opens it.
+    pub fn with_data(read_only: bool, theme: Theme, edit: impl FnOnce(&Path)) -> Self {
         let (tpl, built_on) = template();
         let dir = tempfile::tempdir().expect("tempdir");
         copy_dir(tpl.path(), dir.path());
+        edit(dir.path());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_time()
@@ -125,6 +135,7 @@ impl Harness {
             shift: (fixed_now().date_naive() - *built_on).num_days(),
             run_ids: HashMap::new(),
             terminal: Terminal::new(TestBackend::new(80, 24)).expect("terminal"),
+            replies_reversed: false,
         };
         for id in ids {
             h.fake_id(&id);
@@ -242,6 +253,11 @@ impl Harness {
                 }
             }
             Data::Trash(items) => items.iter_mut().for_each(fix_trash_entry),
+            Data::QueueItems(q) => q.items.iter_mut().for_each(fix_queue_item),
+            Data::QueueItem(d) => {
+                fix_queue_item(&mut d.row);
+                d.raw.enqueued_at = d.row.enqueued_at;
+            }
             Data::TrashDetail(d) => {
                 fix_trash_entry(&mut d.entry);
                 let t = fixed_now() - chrono::Duration::minutes(3);
@@ -277,7 +293,10 @@ impl Harness {
         for _ in 0..50 {
             self.draw();
             self.app.poll();
-            let reqs = self.app.take_requests();
+            let mut reqs = self.app.take_requests();
+            if self.replies_reversed {
+                reqs.reverse();
+            }
             let mut events = Vec::new();
             while let Ok(ev) = self.events.try_recv() {
                 events.push(ev);
@@ -315,6 +334,18 @@ impl Harness {
         panic!("jobs did not finish");
     }
 
+    /// One tick of the console (live views ask for the change stamps).
+    pub fn tick(&mut self) {
+        self.app.stamps_every_ms = 0;
+        self.app.on_tick();
+        self.settle();
+    }
+
+    pub fn key_mod(&mut self, code: KeyCode, mods: KeyModifiers) {
+        self.app.on_key(KeyEvent::new(code, mods));
+        self.settle();
+    }
+
     pub fn resize(&mut self, w: u16, h: u16) {
         self.terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
         self.settle();
@@ -348,6 +379,13 @@ impl Harness {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+}
+
+/// Times relative to the fixed clock, as they were to the wall clock.
+fn fix_queue_item(i: &mut rollcall::engine::sync::queue_items::QueueItemRow) {
+    let now = Utc::now();
+    i.enqueued_at = fixed_now() - chrono::Duration::minutes(4);
+    i.next_retry = i.next_retry.map(|t| fixed_now() + (t - now));
 }
 
 fn fix_trash_entry(e: &mut rollcall::engine::sync::TrashEntry) {

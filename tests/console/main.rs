@@ -5,10 +5,16 @@
 
 mod assign;
 mod behaviour;
+mod consequences;
 mod e2e;
 mod harness;
 mod holdings;
 mod hostile;
+mod jobs;
+mod keys;
+mod live;
+mod queue_items;
+mod readable;
 mod svg;
 mod sync;
 mod verify;

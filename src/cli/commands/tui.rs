@@ -59,11 +59,11 @@ pub fn resolve_keys() -> anyhow::Result<Keymap> {
 
 /// Runs the console on an open engine until the admin quits.
 pub fn console(engine: Engine, args: &ConsoleArgs, start: ViewId) -> anyhow::Result<Exit> {
+    let theme = resolve_theme(engine.settings(), args)?;
+    let keymap = resolve_keys()?;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the console needs a terminal on stdout; use the subcommands (rollcall --help) in scripts");
     }
-    let theme = resolve_theme(engine.settings(), args)?;
-    let keymap = resolve_keys()?;
     let cfg = &engine.config().console;
     let opts = ConsoleOptions {
         theme,

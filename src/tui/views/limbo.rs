@@ -115,7 +115,7 @@ impl View for Limbo {
     }
 
     fn ready(&self) -> bool {
-        !self.table.window.is_empty() || self.table.total.is_some()
+        self.table.ready()
     }
 
     fn watches(&self) -> Watch {

@@ -88,6 +88,7 @@ impl QueueItemsPane {
             .iter()
             .filter(|i| {
                 f.is_empty()
+                    || i.file.to_lowercase().contains(&f)
                     || i.object.to_lowercase().contains(&f)
                     || i.username.as_deref().is_some_and(|u| u.contains(&f))
                     || i.state.contains(&f)

@@ -23,7 +23,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 const COLUMNS: [Column; 12] = [
-    Column::fill("authority", 1, 16),
+    Column::fill("authority", 1, 16).max(24),
     Column::fixed("kind", 8),
     Column::fixed("state", 11),
     Column::fixed("depth", 9).right(),
@@ -135,6 +135,10 @@ impl View for Queues {
                 return true;
             }
             if action == Action::Back {
+                if !items.filter.is_empty() {
+                    // Esc clears the items' filter first (the console does).
+                    return false;
+                }
                 self.items = None;
                 return true;
             }
@@ -322,7 +326,11 @@ impl View for Queues {
                 self.error.as_deref(),
                 self.loaded,
                 len,
-                "no authorities configured: add [authorities.NAME] to the config",
+                if self.rows.is_empty() {
+                    "no authorities configured: add [authorities.NAME] to the config"
+                } else {
+                    "no authority matches"
+                },
             ),
             hint: Some("Enter: its items"),
             focused: true,

@@ -285,6 +285,13 @@ impl UserTable {
         }
     }
 
+    /// The rows of the current query are in (maybe none): an action on the
+    /// selected row can run. A count alone is not enough, it may answer
+    /// before the page.
+    pub fn ready(&self) -> bool {
+        self.generation > 0 && self.window_gen == self.generation
+    }
+
     pub fn loading(&self) -> bool {
         self.page_inflight && self.window.is_empty()
     }
@@ -376,7 +383,7 @@ impl View for Users {
     }
 
     fn ready(&self) -> bool {
-        !self.table.window.is_empty() || self.table.total.is_some()
+        self.table.ready()
     }
 
     fn watches(&self) -> Watch {
