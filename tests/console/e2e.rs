@@ -138,14 +138,7 @@ fn console_end_to_end_in_tmux() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // idbroker on a server that accepts and never answers, so that a drain
     // of it runs until cancelled (an unreachable one pauses at once).
-    let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = stalled.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in stalled.incoming() {
-            held.push(c);
-        }
-    });
+    let port = super::harness::stalled_server();
     let config = dir.join("rollcall.toml");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(

@@ -73,6 +73,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A loopback server that accepts connections and never answers (held
+/// until the test process ends); returns its port. The demo's `idbroker`
+/// pointed at it makes a drain that runs until cancelled.
+pub fn stalled_server() -> u16 {
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = stalled.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in stalled.incoming() {
+            held.push(c);
+        }
+    });
+    port
+}
+
 pub fn open(dir: &Path, read_only: bool) -> Engine {
     let settings = Settings::load(&LoadOptions::default(), Some(dir.to_path_buf()), read_only).expect("settings");
     Engine::open(settings).expect("engine")

@@ -4,7 +4,7 @@
 //! `rollcall runs list`), and running, done, cancelled and failed jobs each
 //! say so — at 80 columns too.
 
-use super::harness::{Harness, open};
+use super::harness::{Harness, open, stalled_server};
 use crossterm::event::KeyCode;
 use rollcall::engine::import::ImportRequest;
 use rollcall::engine::runs::{RunKind, RunStatus};
@@ -66,14 +66,7 @@ fn a_finished_import_shows_its_last_done_of_total() {
 fn c_cancels_the_job_under_the_cursor_and_the_run_says_cancelled() {
     // idbroker on a server that accepts and never answers: each drain waits
     // for its first answer (an unreachable one pauses at once instead).
-    let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = stalled.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in stalled.incoming() {
-            held.push(c);
-        }
-    });
+    let port = stalled_server();
     let mut h = Harness::with_data(false, Theme::default_theme(), |dir| {
         let config = dir.join("rollcall.toml");
         let text = std::fs::read_to_string(&config).expect("config");
