@@ -23,7 +23,7 @@ use std::fs::{self, File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,9 +35,6 @@ struct Pending {
     claim: Claim,
     not_before: Instant,
     tries: u32,
-    /// Its last import was overtaken by another school's: the next one
-    /// runs alone.
-    overtaken: bool,
 }
 
 /// The claims waiting for a worker, in the order they were taken.
@@ -98,15 +95,13 @@ pub(super) fn start(
         )));
     }
     let queue = Arc::new(Queue::default());
-    let turns = Arc::new(RwLock::new(()));
     let mut threads = Vec::new();
     for n in 0..cfg.workers {
         let (pool, busy, stop, queue, paths) = (pool.clone(), busy.clone(), stop.clone(), queue.clone(), paths.clone());
-        let turns = turns.clone();
         threads.push(
             std::thread::Builder::new()
                 .name(format!("intake-{n}"))
-                .spawn(move || work(&pool, &busy, &queue, &paths, &turns, &stop))
+                .spawn(move || work(&pool, &busy, &queue, &paths, &stop))
                 .map_err(|e| EngineError::Internal(format!("cannot start an intake worker: {e}")))?,
         );
     }
@@ -145,27 +140,20 @@ pub(super) fn start(
     Ok(threads)
 }
 
-/// A worker: imports claims until stopped. Imports of different schools
-/// run side by side; one whose plan was overtaken by another school's
-/// import (a shared user changed meanwhile) is imported again at once, and
-/// alone — every other worker waits for it — so it cannot lose again to
-/// another intake import however busy the inbox is.
-fn work(pool: &EnginePool, busy: &Busy, queue: &Queue, paths: &InboxPaths, turns: &RwLock<()>, stop: &CancelToken) {
+/// A worker: imports claims until stopped.
+fn work(pool: &EnginePool, busy: &Busy, queue: &Queue, paths: &InboxPaths, stop: &CancelToken) {
     while !stop.is_cancelled() {
         let Some(mut p) = queue.next(busy) else {
             busy.wait(Duration::from_millis(250));
             continue;
         };
         let school = p.claim.school.clone();
-        let done = {
-            let _alone = p.overtaken.then(|| turns.write().unwrap_or_else(|e| e.into_inner()));
-            let _shared = (!p.overtaken).then(|| turns.read().unwrap_or_else(|e| e.into_inner()));
-            pool.with(Origin::Inbox, |engine| p.claim.import(engine, paths, stop))
-                .unwrap_or_else(|e| Done::Later {
-                    reason: e.to_string(),
-                    soon: false,
-                })
-        };
+        let done = pool
+            .with(Origin::Inbox, |engine| p.claim.import(engine, paths, stop))
+            .unwrap_or_else(|e| Done::Later {
+                reason: e.to_string(),
+                soon: false,
+            });
         match done {
             Done::Imported { run_id } => {
                 tracing::info!(file = %p.claim.rel, school = %school, run = %run_id, "intake: imported");
@@ -173,9 +161,6 @@ fn work(pool: &EnginePool, busy: &Busy, queue: &Queue, paths: &InboxPaths, turns
             Done::Failed { .. } => {}
             Done::Later { reason, soon } if !stop.is_cancelled() => {
                 p.tries += 1;
-                p.overtaken = soon;
-                // Overtaken even when alone: another writer (a CLI import)
-                // is busy; after a few tries, pause like any failure.
                 let pause = if soon && p.tries <= 5 {
                     Duration::ZERO
                 } else {
@@ -287,7 +272,6 @@ impl Watch {
                         claim,
                         not_before: Instant::now(),
                         tries: 0,
-                        overtaken: false,
                     });
                 }
             }
@@ -344,7 +328,6 @@ impl Watch {
                             claim,
                             not_before: Instant::now(),
                             tries: 0,
-                            overtaken: false,
                         });
                         taken += 1;
                     }
