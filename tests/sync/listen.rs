@@ -601,12 +601,15 @@ fn the_daemon_follows_the_directory_and_delivers_foreign_changes() {
             .expect("status")
             .is_some_and(|s| s.connected && s.phase == "persisting")
     });
+    // Drained: the mirror exists (an empty queue alone may be one the
+    // daemon has not filled yet) and nothing waits.
     wait_for(&d, "the first drain", |d| {
-        d.engine
-            .queue_list(Some("mirror"))
-            .expect("queues")
-            .iter()
-            .all(|q| q.depth == 0)
+        d.data_dir().join("mirrors/mirror.sqlite").exists()
+            && d.engine
+                .queue_list(Some("mirror"))
+                .expect("queues")
+                .iter()
+                .all(|q| q.depth == 0)
     });
     server.ldapmodify(&format!(
         "dn: uid=e.e,cn=users,ou=a,{base}\nchangetype: modify\nreplace: givenName\ngivenName: Evelyn\n"
