@@ -249,10 +249,16 @@ impl Engine {
         let schools = self.dir.schools()?;
         for a in &authorities {
             let mut done = 0u64;
-            for s in schools.iter().filter(|s| a.mapper.scope.contains(&s.name)) {
-                let items = self.school_items(&s.name, Reason::Resync)?;
-                for chunk in items.chunks(CHUNK) {
-                    let r = a.queue.enqueue_many(chunk).map_err(io_error(a.queue.root()))?;
+            // Items of several schools go to the queue together: each
+            // `enqueue_many` pays one filesystem sync, whatever its size.
+            let mut pending: Vec<QueueItem> = Vec::new();
+            let mut in_scope = schools.iter().filter(|s| a.mapper.scope.contains(&s.name)).peekable();
+            while let Some(s) = in_scope.next() {
+                pending.extend(self.school_items(&s.name, Reason::Resync)?);
+                let last = in_scope.peek().is_none();
+                while pending.len() >= CHUNK || (last && !pending.is_empty()) {
+                    let chunk: Vec<QueueItem> = pending.drain(..pending.len().min(CHUNK)).collect();
+                    let r = a.queue.enqueue_many(&chunk).map_err(io_error(a.queue.root()))?;
                     out.add(&a.name, &r);
                     done += chunk.len() as u64;
                     out.objects += chunk.len() as u64;
