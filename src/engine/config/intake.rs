@@ -20,7 +20,7 @@ pub struct IntakeConfig {
     pub settle_secs: f64,
     /// How often the folder is scanned besides its change events.
     pub scan_secs: f64,
-    /// Imports of different schools run side by side on this many threads.
+    /// Threads that import the inbox; they take turns, one batch at a time.
     pub workers: usize,
     pub http: IntakeHttpConfig,
     /// Bearer tokens of the upload API by name.

@@ -127,10 +127,22 @@ fn spawn_planner<'scope, 'env: 'scope>(
     Planner { rx, stop, handle }
 }
 
+/// A batch asked to stop ends between two feeds: those before `place` are
+/// imported, none after.
+fn stop_if_cancelled(progress: &dyn Progress, place: usize, total: usize) -> EngineResult<()> {
+    match progress.cancelled() {
+        true => Err(EngineError::Cancelled(format!(
+            "the batch stopped after {place} of its {total} feeds; the rest were not imported"
+        ))),
+        false => Ok(()),
+    }
+}
+
 impl Engine {
     /// Imports the feeds in order, with exactly the result of one `import`
     /// after another, planning each next feed while the current one is
-    /// written. Stops at the first import that fails.
+    /// written. Stops at the first import that fails, and between two feeds
+    /// when `progress` says so (`EngineError::Cancelled`).
     pub fn import_batch(&mut self, reqs: &[ImportRequest], progress: &mut dyn Progress) -> EngineResult<BatchOutcome> {
         if reqs.iter().any(|r| !r.dry_run) {
             self.check_writable("import")?;
@@ -194,6 +206,7 @@ impl Engine {
     fn import_one_by_one(&mut self, reqs: &[ImportRequest], progress: &mut dyn Progress) -> EngineResult<BatchOutcome> {
         let mut imports = Vec::with_capacity(reqs.len());
         for (place, req) in reqs.iter().enumerate() {
+            stop_if_cancelled(progress, place, reqs.len())?;
             imports.push(self.import(req, &mut Quiet)?);
             progress.update(ProgressEvent {
                 phase: "importing",
@@ -215,6 +228,7 @@ impl Engine {
         let mut imports = Vec::with_capacity(reqs.len());
         let mut replanned = 0;
         for (place, req) in reqs.iter().enumerate() {
+            stop_if_cancelled(progress, place, reqs.len())?;
             let received = planner
                 .as_ref()
                 .map(|p| p.rx.recv())

@@ -8,7 +8,7 @@
 
 use super::{FeedName, InboxPaths, StopWhen, failed};
 use crate::engine::feed::Format;
-use crate::engine::import::ImportRequest;
+use crate::engine::import::{ImportOutcome, ImportRequest};
 use crate::engine::jobs::CancelToken;
 use crate::engine::runs::{RunKind, RunRecord, RunStatus, Runs};
 use crate::engine::{Engine, EngineError};
@@ -194,23 +194,73 @@ impl Claim {
         Some(self.fail(engine, paths, Some(refused.id.clone()), reason))
     }
 
-    /// Imports the claimed file and settles the claim.
-    pub fn import(&self, engine: &mut Engine, paths: &InboxPaths, stop: &CancelToken) -> Done {
-        let req = ImportRequest {
+    fn request(&self) -> ImportRequest {
+        ImportRequest {
             school: self.school.clone(),
             roles: self.roles.clone(),
             file: self.file(),
             format: self.format,
             ..Default::default()
-        };
-        match engine.import(&req, &mut StopWhen(stop.clone())) {
-            Ok(o) => match o.refused {
-                None => {
-                    self.remove();
-                    Done::Imported { run_id: o.run_id }
-                }
-                Some(r) => self.fail(engine, paths, Some(o.run_id), format!("refused: {r}")),
-            },
+        }
+    }
+
+    /// Settles the claim after its import ended.
+    fn settle(&self, engine: &Engine, paths: &InboxPaths, outcome: ImportOutcome) -> Done {
+        match outcome.refused {
+            None => {
+                self.remove();
+                Done::Imported { run_id: outcome.run_id }
+            }
+            Some(r) => self.fail(engine, paths, Some(outcome.run_id), format!("refused: {r}")),
+        }
+    }
+
+    /// Imports several claimed files in one batch (the next feed is planned
+    /// while the current one is written), in order, and settles each. When
+    /// the batch fails, the claims its runs settled are settled; the others
+    /// are left for later, to be imported alone (`soon`: the batch cannot
+    /// say which feed made it fail).
+    pub fn import_all(claims: &[Claim], engine: &mut Engine, paths: &InboxPaths, stop: &CancelToken) -> Vec<Done> {
+        let reqs: Vec<ImportRequest> = claims.iter().map(Claim::request).collect();
+        match engine.import_batch(&reqs, &mut StopWhen(stop.clone())) {
+            Ok(out) if out.imports.len() == claims.len() => claims
+                .iter()
+                .zip(out.imports)
+                .map(|(c, o)| c.settle(engine, paths, o))
+                .collect(),
+            Ok(out) => {
+                let reason = format!("a batch of {} feeds ended after {}", claims.len(), out.imports.len());
+                Self::settle_after_batch(claims, engine, paths, &reason, true)
+            }
+            Err(e) => {
+                let soon = !matches!(e, EngineError::Cancelled(_));
+                Self::settle_after_batch(claims, engine, paths, &e.to_string(), soon)
+            }
+        }
+    }
+
+    fn settle_after_batch(
+        claims: &[Claim],
+        engine: &Engine,
+        paths: &InboxPaths,
+        reason: &str,
+        soon: bool,
+    ) -> Vec<Done> {
+        claims
+            .iter()
+            .map(|c| {
+                c.settled_before(engine, paths).unwrap_or_else(|| Done::Later {
+                    reason: format!("not imported in its batch: {reason}"),
+                    soon,
+                })
+            })
+            .collect()
+    }
+
+    /// Imports the claimed file and settles the claim.
+    pub fn import(&self, engine: &mut Engine, paths: &InboxPaths, stop: &CancelToken) -> Done {
+        match engine.import(&self.request(), &mut StopWhen(stop.clone())) {
+            Ok(o) => self.settle(engine, paths, o),
             Err(EngineError::Cancelled(m)) => Done::Later { reason: m, soon: false },
             Err(e) if is_transient(&e) => Done::Later {
                 soon: matches!(e, EngineError::Store(StoreError::Conflict { .. })),

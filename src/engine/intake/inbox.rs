@@ -2,8 +2,10 @@
 //! every `intake.scan_secs` find the files; a file is taken when it was
 //! renamed into place, or once it has not changed (size, mtime, inode) for
 //! `intake.settle_secs`. A taken file is claimed (moved to `.processing/`)
-//! and queued; `intake.workers` threads import the queue, one file of a
-//! school at a time, in the order the files were taken.
+//! and queued. The queue is imported in batches (`Engine::import_batch`:
+//! the next feed is planned while the current one is written), one batch at
+//! a time, each school's files in the order they were taken; a file whose
+//! batch failed is imported again alone.
 //!
 //! Never taken: temp names (`.*`, `*.part`, `*.tmp`), anything that is not
 //! a regular file (a symlink could point anywhere), `failed/`. A settled
@@ -23,7 +25,7 @@ use std::fs::{self, File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,37 +39,65 @@ struct Pending {
     tries: u32,
 }
 
+/// Claims one batch imports at most: it bounds how long a file of another
+/// school waits behind a batch, and what a failed batch leaves to import
+/// again one by one.
+const MAX_BATCH: usize = 50;
+
 /// The claims waiting for a worker, in the order they were taken.
 #[derive(Default)]
-struct Queue(Mutex<VecDeque<Pending>>);
+struct Queue {
+    waiting: Mutex<VecDeque<Pending>>,
+    /// Held by the worker importing: imports from the inbox run one batch at
+    /// a time. Two imports side by side overtake each other's plans in a
+    /// district where people are in several schools; one batch plans its
+    /// next feed while it writes the current one instead.
+    turn: Mutex<()>,
+}
 
 impl Queue {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Pending>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn push(&self, p: Pending) {
-        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.lock();
         // Back in its place (a claim tried again keeps its turn).
         let at = q.iter().position(|o| o.claim.id > p.claim.id).unwrap_or(q.len());
         q.insert(at, p);
     }
 
-    /// The oldest claim whose school is free (and marked busy now).
-    fn next(&self, busy: &Busy) -> Option<Pending> {
-        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    /// The claims to import next, in the order they were taken (their
+    /// schools marked busy now): the oldest claim of each free school, at
+    /// most `max` in all. A school's later claims wait for its earlier one:
+    /// its files are imported one at a time, in arrival order. A claim tried
+    /// before is imported alone, so that its own error reaches `failed/`.
+    fn next(&self, busy: &Busy, max: usize) -> Vec<Pending> {
+        let mut q = self.lock();
         let now = Instant::now();
-        let mut blocked = HashSet::new();
-        let mut found = None;
+        let mut seen = HashSet::new();
+        let mut picked = Vec::new();
         for (i, p) in q.iter().enumerate() {
-            let school = p.claim.school.to_lowercase();
-            if blocked.contains(&school) {
-                continue;
-            }
-            // A school's later files wait for its earlier ones.
-            blocked.insert(school.clone());
-            if p.not_before <= now && busy.try_take(&school) {
-                found = Some(i);
+            if picked.len() >= max {
                 break;
             }
+            let school = p.claim.school.to_lowercase();
+            if !seen.insert(school.clone()) || p.not_before > now {
+                continue;
+            }
+            if p.tries > 0 {
+                if picked.is_empty() && busy.try_take(&school) {
+                    picked.push(i);
+                    break;
+                }
+            } else if busy.try_take(&school) {
+                picked.push(i);
+            }
         }
-        found.and_then(|i| q.remove(i))
+        // Highest index first, so the lower ones stay where they are.
+        let mut out: Vec<Pending> = picked.iter().rev().filter_map(|&i| q.remove(i)).collect();
+        out.reverse();
+        out
     }
 }
 
@@ -140,41 +170,63 @@ pub(super) fn start(
     Ok(threads)
 }
 
-/// A worker: imports claims until stopped.
+/// A worker: imports claims until stopped, a batch at a time.
 fn work(pool: &EnginePool, busy: &Busy, queue: &Queue, paths: &InboxPaths, stop: &CancelToken) {
     while !stop.is_cancelled() {
-        let Some(mut p) = queue.next(busy) else {
+        let turn = queue.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = queue.next(busy, MAX_BATCH);
+        if batch.is_empty() {
+            drop(turn);
             busy.wait(Duration::from_millis(250));
             continue;
-        };
-        let school = p.claim.school.clone();
-        let done = pool
-            .with(Origin::Inbox, |engine| p.claim.import(engine, paths, stop))
-            .unwrap_or_else(|e| Done::Later {
-                reason: e.to_string(),
-                soon: false,
-            });
-        match done {
-            Done::Imported { run_id } => {
-                tracing::info!(file = %p.claim.rel, school = %school, run = %run_id, "intake: imported");
-            }
-            Done::Failed { .. } => {}
-            Done::Later { reason, soon } if !stop.is_cancelled() => {
-                p.tries += 1;
-                let pause = if soon && p.tries <= 5 {
-                    Duration::ZERO
-                } else {
-                    Duration::from_secs(5u64 << p.tries.min(6)).min(Duration::from_secs(300))
-                };
-                tracing::warn!(file = %p.claim.rel, error = %reason, ?pause, "intake: import not done; trying again later");
-                p.not_before = Instant::now() + pause;
-                queue.push(p);
-            }
-            Done::Later { .. } => {
-                tracing::info!(file = %p.claim.rel, "intake: stopping; the file is imported at the next start");
-            }
         }
-        busy.release(&school);
+        let claims: Vec<Claim> = batch.iter().map(|p| p.claim.clone()).collect();
+        let done = pool.with(Origin::Inbox, |engine| match claims.as_slice() {
+            [one] => vec![one.import(engine, paths, stop)],
+            all => Claim::import_all(all, engine, paths, stop),
+        });
+        drop(turn);
+        let done = done.unwrap_or_else(|e| {
+            let reason = e.to_string();
+            claims
+                .iter()
+                .map(|_| Done::Later {
+                    reason: reason.clone(),
+                    soon: false,
+                })
+                .collect()
+        });
+        for (p, done) in batch.into_iter().zip(done) {
+            settled(queue, p, done, stop);
+        }
+        let schools: HashSet<String> = claims.iter().map(|c| c.school.to_lowercase()).collect();
+        for school in schools {
+            busy.release(&school);
+        }
+    }
+}
+
+/// Logs what became of a claim, and queues it again when it is not done.
+fn settled(queue: &Queue, mut p: Pending, done: Done, stop: &CancelToken) {
+    match done {
+        Done::Imported { run_id } => {
+            tracing::info!(file = %p.claim.rel, school = %p.claim.school, run = %run_id, "intake: imported");
+        }
+        Done::Failed { .. } => {}
+        Done::Later { reason, soon } if !stop.is_cancelled() => {
+            p.tries += 1;
+            let pause = if soon && p.tries <= 5 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(5u64 << p.tries.min(6)).min(Duration::from_secs(300))
+            };
+            tracing::warn!(file = %p.claim.rel, error = %reason, ?pause, "intake: import not done; trying again later");
+            p.not_before = Instant::now() + pause;
+            queue.push(p);
+        }
+        Done::Later { .. } => {
+            tracing::info!(file = %p.claim.rel, "intake: stopping; the file is imported at the next start");
+        }
     }
 }
 
@@ -392,4 +444,70 @@ pub(super) fn walk(root: &Path, depth: usize) -> Vec<(PathBuf, Metadata)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(school: &str, n: u32, tries: u32) -> Pending {
+        Pending {
+            claim: Claim {
+                id: format!("{n:04}"),
+                rel: format!("{school}/student.csv"),
+                school: school.into(),
+                roles: Vec::new(),
+                format: None,
+                claimed_at: chrono::Utc::now(),
+                dir: PathBuf::new(),
+            },
+            not_before: Instant::now(),
+            tries,
+        }
+    }
+
+    fn ids(batch: &[Pending]) -> Vec<&str> {
+        batch.iter().map(|p| p.claim.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_batch_holds_each_free_schools_oldest_claim_and_a_tried_claim_goes_alone() {
+        let (queue, busy) = (Queue::default(), Busy::default());
+        for p in [
+            pending("a", 1, 0),
+            pending("A", 2, 0),
+            pending("b", 3, 0),
+            pending("c", 4, 1),
+            pending("d", 5, 0),
+            pending("e", 6, 0),
+        ] {
+            queue.push(p);
+        }
+        assert!(busy.try_take("e"), "e imports elsewhere (an upload)");
+        let first = queue.next(&busy, 50);
+        assert_eq!(
+            ids(&first),
+            ["0001", "0003", "0005"],
+            "a's second file waits, c goes alone"
+        );
+        assert!(busy.is_busy("a") && busy.is_busy("b") && busy.is_busy("d"));
+        for s in ["a", "b", "d", "e"] {
+            busy.release(s);
+        }
+        assert_eq!(
+            ids(&queue.next(&busy, 50)),
+            ["0002", "0006"],
+            "c still waits to go alone"
+        );
+        for s in ["a", "e"] {
+            busy.release(s);
+        }
+        assert_eq!(ids(&queue.next(&busy, 50)), ["0004"]);
+        busy.release("c");
+        assert!(queue.next(&busy, 50).is_empty());
+        for n in 0..5 {
+            queue.push(pending(&format!("s{n}"), 10 + n, 0));
+        }
+        assert_eq!(queue.next(&busy, 2).len(), 2, "at most max");
+    }
 }

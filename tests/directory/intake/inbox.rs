@@ -295,3 +295,56 @@ fn a_daemon_killed_mid_import_loses_no_file_and_imports_none_twice() {
     let input = rollcall(&data, &[], &["runs", "input", ok[0]["id"].as_str().unwrap()]);
     assert_eq!(input.stdout, text.as_bytes(), "the run archived the file");
 }
+
+#[test]
+fn files_waiting_together_are_imported_in_one_batch_and_a_bad_one_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = super::data_dir(tmp.path());
+    // Dropped while no daemon runs: the first scan takes all five at once.
+    let schools = ["s1", "s2", "s3", "s4", "s5"];
+    for (n, school) in schools.iter().enumerate() {
+        let file = inbox(&data).join(school).join("student.csv");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let text = match *school {
+            "s3" => "record_uid,firstname\nx1,Xaver\n".to_string(),
+            _ => feed(&format!("{school}-"), 20),
+        };
+        fs::write(&file, text).unwrap();
+        let at = std::time::SystemTime::now() - Duration::from_secs(60 - n as u64);
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+    let daemon = Daemon::start(&data, &quick(0.3));
+    let reason = inbox(&data).join("failed/s3/student.csv.error.txt");
+    wait_for(60, "four feeds imported and the bad one in failed/", || {
+        reason.exists()
+            && inbox_is_settled(&data)
+            && ["s1", "s2", "s4", "s5"].iter().all(|s| users_of(&data, s).len() == 20)
+    });
+    daemon.stop();
+    let text = fs::read_to_string(&reason).unwrap();
+    assert!(
+        text.contains("missing mandatory column 'lastname'"),
+        "its own error: {text}"
+    );
+    for school in ["s1", "s2", "s4", "s5"] {
+        let ok: Vec<_> = runs_of_file(&data, school)
+            .into_iter()
+            .filter(|r| r["status"] == "ok")
+            .collect();
+        assert_eq!(ok.len(), 1, "{school} imported exactly once");
+        assert_eq!(ok[0]["origin"], "inbox");
+    }
+    assert!(users_of(&data, "s3").is_empty());
+    // The batch ran: s1's import finished after s2's began (s2 was planned
+    // while s1 was written).
+    let (s1, s2) = (&runs_of_file(&data, "s1")[0], &runs_of_file(&data, "s2")[0]);
+    assert!(
+        s2["started_at"].as_str().unwrap() <= s1["finished_at"].as_str().unwrap(),
+        "s1 {s1:#?}\ns2 {s2:#?}"
+    );
+}
