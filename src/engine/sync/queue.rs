@@ -9,7 +9,9 @@
 //!   holds no lock (`queues/owners/<owner>.lock`, see [`crate::engine::lock`])
 //!   is put back, whatever its PID;
 //! * `trash/` — items given up on, with their failure;
-//! * `.tmp/` — files being written (temp file, fsync, rename).
+//! * `.tmp/<0-7>/` — files being written (temp file, fsync, rename), spread
+//!   over eight folders: a file system creates files in one folder one at a
+//!   time (the folder's lock), so parallel writers each take their own.
 //!
 //! An admin may `ls`, `jq` and `mv` these files; an item moved from
 //! `trash/` back into the queue is sent again.
@@ -22,6 +24,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+/// Subfolders of `.tmp/` that temp files are spread over.
+const TEMP_DIRS: u32 = 8;
 
 /// A queue folder of one authority.
 #[derive(Clone, Debug)]
@@ -135,15 +140,17 @@ impl Queue {
         // removes the file before it is renamed (an enqueue-only process
         // such as `verify --fix` never claims).
         Owner::get().hold(&self.owners)?;
-        let tmp = self
-            .root
-            .join(".tmp")
-            .join(format!("{}.{}.{name}", Owner::get().id(), rand::random::<u32>()));
+        let nonce = rand::random::<u32>();
+        let dir = self.root.join(".tmp").join((nonce % TEMP_DIRS).to_string());
+        let tmp = dir.join(format!("{}.{nonce}.{name}", Owner::get().id()));
         let text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
+        let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        let written = create()
+            .or_else(|e| match e.kind() {
+                // The subfolder is made on first use.
+                io::ErrorKind::NotFound => create_private_dir(&dir).and_then(|()| create()),
+                _ => Err(e),
+            })
             .and_then(|mut f| {
                 f.write_all(&text)?;
                 f.write_all(b"\n")?;
@@ -398,18 +405,15 @@ impl Queue {
     pub fn clean_temp(&self, own: bool) -> io::Result<u64> {
         let me = Owner::get();
         let mut removed = 0;
-        let Ok(entries) = fs::read_dir(self.root.join(".tmp")) else {
-            return Ok(0);
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
+        for path in self.temp_paths() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
             let owner = name.split('.').next().unwrap_or_default();
             let dead = if owner == me.id() {
                 own
             } else {
                 !me.alive(&self.owners, owner)?
             };
-            if dead && fs::remove_file(entry.path()).is_ok() {
+            if dead && fs::remove_file(&path).is_ok() {
                 removed += 1;
             }
         }
@@ -418,9 +422,28 @@ impl Queue {
 
     /// Files in `.tmp/` (being written, or left by a writer that died).
     pub fn temp_files(&self) -> u64 {
-        fs::read_dir(self.root.join(".tmp"))
-            .map(|d| d.count() as u64)
-            .unwrap_or(0)
+        self.temp_paths().len() as u64
+    }
+
+    /// The temp files: in `.tmp/`'s subfolders, and in `.tmp/` itself
+    /// (where earlier versions wrote them).
+    fn temp_paths(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let Ok(entries) = fs::read_dir(self.root.join(".tmp")) else {
+            return out;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => {
+                    if let Ok(inner) = fs::read_dir(entry.path()) {
+                        out.extend(inner.flatten().map(|e| e.path()));
+                    }
+                }
+                Ok(_) => out.push(entry.path()),
+                Err(_) => {}
+            }
+        }
+        out
     }
 
     /// Reads a pending, retrying or trash item by name.
