@@ -700,10 +700,19 @@ fn dead_writers_temp_files_are_shown_and_cleaned_first() {
     // an old-style PID owner and an owner whose lock nobody holds.
     std::fs::write(tmp.join("4242.123.1-user-x.json"), "{\"half").unwrap();
     std::fs::write(tmp.join("p7-0000dead.9.1-user-y.json"), "{\"half").unwrap();
+    // Where writers put them now: one of .tmp/'s subfolders.
+    std::fs::create_dir_all(tmp.join("3")).unwrap();
+    std::fs::write(tmp.join("3/p7-0000dead.10.1-user-z.json"), "{\"half").unwrap();
     let list = site.run(&["queue", "list"]);
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.contains("TEMP"), "{text}");
     // `queue list` opened an engine, which cleaned them before it counted.
     assert_eq!(site.queue("mirror")["temp_files"], 0);
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    let files = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().is_file())
+            .count()
+    };
+    assert_eq!(files(&tmp) + files(&tmp.join("3")), 0);
 }
