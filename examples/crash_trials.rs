@@ -244,11 +244,12 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
         if p.is_dir() {
-            if name == "claimed" || name == ".tmp" {
-                let n = std::fs::read_dir(&p).map(|d| d.count()).unwrap_or(0);
-                if n > 0 {
-                    found.push(p.clone());
-                }
+            if name == "claimed" && std::fs::read_dir(&p).map(|d| d.count()).unwrap_or(0) > 0 {
+                found.push(p.clone());
+            }
+            // A queue's temp files are in `.tmp/` and its subfolders.
+            if name == ".tmp" && files_below(&p) > 0 {
+                found.push(p.clone());
             }
             found.extend(leftovers(&p));
         } else if name.ends_with(".tmp") {
@@ -256,6 +257,20 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Regular files in `dir` and in its subfolders.
+fn files_below(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| match e.path().is_dir() {
+                    true => files_below(&e.path()),
+                    false => 1,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn state(u: &Value) -> &str {

@@ -35,21 +35,40 @@ pub fn is_held(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Whether a temp file left by [`locked_file`] is garbage: nobody holds
-/// it and it is older than a minute (a fresh one may not be locked yet).
+/// A file in each folder [`locked_file`] writes to. A writer holds it shared
+/// from creating its temp file until that file is locked; [`stale_temp`]
+/// holds it exclusively while it judges a temp file. So a temp file found
+/// unlocked has no living writer, however young it is.
+pub const TEMP_GUARD: &str = ".temp.guard";
+
+fn temp_guard(dir: &Path, exclusive: bool) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(TEMP_GUARD))?;
+    match exclusive {
+        true => f.lock()?,
+        false => f.lock_shared()?,
+    }
+    Ok(f)
+}
+
+/// Whether a temp file left by [`locked_file`] is garbage: its writer is
+/// gone (nobody holds it, and nobody is between creating and locking it).
 pub fn stale_temp(path: &Path) -> io::Result<bool> {
-    let age = fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .unwrap_or_default();
-    Ok(age > std::time::Duration::from_secs(60) && !is_held(path)?)
+    if path.file_name().is_some_and(|n| n == TEMP_GUARD) {
+        return Ok(false);
+    }
+    let _guard = temp_guard(path.parent().unwrap_or(Path::new(".")), true)?;
+    Ok(!is_held(path)?)
 }
 
 /// Writes `contents` to `path` atomically (temp file in the same folder,
 /// fsync, rename) with an exclusive lock taken before the rename: the
 /// returned file holds it. Whoever sees `path` sees it complete and locked
-/// for as long as the returned `File` is open.
+/// for as long as the returned `File` is open; a temp file its writer left
+/// (killed before the rename) is [`stale_temp`] at once.
 pub fn locked_file(path: &Path, contents: &[u8]) -> io::Result<File> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -57,13 +76,14 @@ pub fn locked_file(path: &Path, contents: &[u8]) -> io::Result<File> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", rand::random::<u32>()));
+    let guard = temp_guard(dir, false)?;
     let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    let written = f
-        .try_lock()
-        .map_err(|e| match e {
-            TryLockError::WouldBlock => io::Error::other("a fresh file is locked by someone else"),
-            TryLockError::Error(e) => e,
-        })
+    let locked = f.try_lock().map_err(|e| match e {
+        TryLockError::WouldBlock => io::Error::other("a fresh file is locked by someone else"),
+        TryLockError::Error(e) => e,
+    });
+    drop(guard);
+    let written = locked
         .and_then(|()| f.write_all(contents))
         .and_then(|()| f.sync_all())
         .and_then(|()| fs::rename(&tmp, path));
@@ -209,8 +229,47 @@ mod tests {
         drop(f);
         assert!(!is_held(&path).unwrap());
         assert!(!is_held(&dir.path().join("missing")).unwrap());
-        // No temp file is left.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // No temp file is left (the guard stays).
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&TEMP_GUARD.to_string()));
+    }
+
+    /// Crash trials (issue 20) found a run marker's temp file left after a
+    /// kill: it was judged stale only after a minute. Now at once, and a
+    /// temp file whose writer lives is never judged stale.
+    #[test]
+    fn a_dead_writers_temp_file_is_stale_at_once_a_live_ones_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = dir.path().join(".marker.1.tmp");
+        fs::write(&left, b"12").unwrap();
+        assert!(stale_temp(&left).unwrap(), "killed between create and rename");
+        let live = dir.path().join(".marker.2.tmp");
+        let f = File::create(&live).unwrap();
+        f.try_lock().unwrap();
+        assert!(!stale_temp(&live).unwrap(), "locked by its writer");
+        drop(f);
+        assert!(stale_temp(&live).unwrap());
+        assert!(!stale_temp(&dir.path().join(TEMP_GUARD)).unwrap());
+        // A writer between creating its temp file and locking it holds the
+        // guard shared: the judge waits for it.
+        let guard = temp_guard(dir.path(), false).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let judged = left.clone();
+        let judge = std::thread::spawn(move || {
+            let stale = stale_temp(&judged).unwrap();
+            tx.send(()).unwrap();
+            stale
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200)).is_err(),
+            "waits for the writer"
+        );
+        drop(guard);
+        assert!(judge.join().unwrap());
     }
 
     #[test]

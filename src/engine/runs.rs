@@ -731,7 +731,12 @@ mod tests {
         let rec = runs.show(&id).unwrap();
         assert_eq!(rec.status, RunStatus::Ok);
         assert!(rec.message.unwrap().contains("disk was full"));
-        assert_eq!(fs::read_dir(dir.path().join(".active")).unwrap().count(), 0);
+        let left: Vec<_> = fs::read_dir(dir.path().join(".active"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != crate::engine::lock::TEMP_GUARD)
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
