@@ -26,7 +26,6 @@
 
 use super::LdapDirectory;
 use super::conn::{ALREADY_EXISTS, ASSERTION_FAILED, NO_SUCH_OBJECT, checked};
-use super::txn::NewEntry;
 use crate::model::{ObjectRef, UserKey};
 use crate::store::{ClaimLoss, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
@@ -175,22 +174,8 @@ impl LdapDirectory {
         let lost = this.pool.block_on(async {
             this.ensure_base().await?;
             this.ensure(&[this.layout.usernames_dn()]).await?;
-            // In transactions first (an Add committed in one is won as a
-            // lone Add is); the names they did not write one by one, which
-            // tells whose a taken name is.
-            let entries: Vec<NewEntry> = fresh
-                .iter()
-                .map(|(name, key)| (this.layout.tombstone_dn(name), this.claim_entry(name, key)))
-                .collect();
-            let written = this.add_in_txns(&entries).await?;
-            drop(entries);
-            let outcomes: Vec<(&(String, UserKey), Claimed)> = futures_util::stream::iter(fresh.iter().zip(written))
-                .map(|(c, written)| async move {
-                    if written {
-                        return Ok((*c, Claimed::Won));
-                    }
-                    Ok::<_, StoreError>((*c, this.claim_one(&c.0, &c.1).await?))
-                })
+            let outcomes: Vec<(&(String, UserKey), Claimed)> = futures_util::stream::iter(fresh.iter())
+                .map(|c| async move { Ok::<_, StoreError>((*c, this.claim_one(&c.0, &c.1).await?)) })
                 .buffer_unordered(this.max_in_flight)
                 .try_collect()
                 .await?;

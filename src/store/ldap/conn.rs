@@ -296,11 +296,6 @@ impl Pool {
         self.connect().await
     }
 
-    /// How many connections the pool keeps.
-    pub fn connections(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(1)
-    }
-
     /// A connection, round robin; reconnects one the server closed.
     pub async fn conn(&self) -> StoreResult<Ldap> {
         let n = self.slots.lock().map(|s| s.len()).unwrap_or(1);

@@ -17,7 +17,6 @@ mod own;
 mod read;
 mod repair;
 mod settings;
-mod txn;
 pub(crate) mod write;
 
 pub use conn::code_name;
@@ -53,8 +52,6 @@ pub struct LdapDirectory {
     /// the writes of the batch in hand that it must not journal again.
     listening: std::sync::atomic::AtomicBool,
     own: Mutex<Vec<(String, String)>>,
-    /// Adds grouped in LDAP transactions (see `txn`).
-    txns: txn::Txns,
 }
 
 impl LdapDirectory {
@@ -95,7 +92,6 @@ impl LdapDirectory {
             claimed: Mutex::new(HashSet::new()),
             listening: std::sync::atomic::AtomicBool::new(false),
             own: Mutex::new(Vec::new()),
-            txns: txn::Txns::new(),
         };
         Ok(dir)
     }

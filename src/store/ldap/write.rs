@@ -12,7 +12,6 @@ use super::conn::{
 use super::journal::Changes;
 use super::layout::{chain, first_rdn, parent};
 use super::mapping::{Values, group_value, time_str};
-use super::txn::NewEntry;
 use crate::model::{GroupKey, GroupKind, ObjectRef, School, User, UserKey};
 use crate::store::{ApplyReport, Batch, StoreError, StoreResult, UserChange};
 use futures_util::{StreamExt, TryStreamExt};
@@ -254,39 +253,8 @@ impl LdapDirectory {
             .collect();
         self.ensure(&parents).await?;
         let prepared = started.elapsed();
-        // The new users in transactions first; what they did not write,
-        // and every other change, one by one.
-        let (at, entries): (Vec<usize>, Vec<NewEntry>) = batch
-            .users
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| match c {
-                UserChange::Create(u) => Some((i, self.user_entry(u))),
-                _ => None,
-            })
-            .unzip();
-        let mut added: Vec<Option<String>> = vec![None; batch.users.len()];
-        for ((i, (dn, _)), written) in at.iter().zip(&entries).zip(self.add_in_txns(&entries).await?) {
-            if written {
-                added[*i] = Some(dn.clone());
-            }
-        }
-        drop(entries);
-        if let Ok(mut dns) = self.dns.lock() {
-            for (change, dn) in batch.users.iter().zip(&added) {
-                if let (UserChange::Create(u), Some(dn)) = (change, dn) {
-                    dns.insert(u.key.clone(), dn.clone());
-                }
-            }
-        }
-        let added = &added;
-        let moved: Vec<Moved> = futures_util::stream::iter(batch.users.iter().enumerate())
-            .map(|(i, c)| async move {
-                match &added[i] {
-                    Some(dn) => Ok((None, Some(dn.clone()))),
-                    None => self.write_user(c).await,
-                }
-            })
+        let moved: Vec<Moved> = futures_util::stream::iter(batch.users.iter())
+            .map(|c| self.write_user(c))
             .buffered(self.max_in_flight)
             .try_collect()
             .await?;
@@ -499,24 +467,18 @@ impl LdapDirectory {
         c
     }
 
-    /// A new user's entry.
-    fn user_entry(&self, u: &User) -> NewEntry {
-        let dn = self.layout.user_dn(&u.username, u.primary_school());
-        let mut attrs: AddAttrs = vec![("objectClass".into(), set(self.map.user_classes.iter().cloned()))];
-        attrs.extend(
-            self.map
-                .encode(u)
-                .into_values()
-                .map(|(name, v)| (name, v.into_iter().collect())),
-        );
-        (dn, attrs)
-    }
-
     async fn write_user(&self, change: &UserChange) -> StoreResult<Moved> {
         let mut ldap = self.pool.conn().await?;
         match change {
             UserChange::Create(u) => {
-                let (dn, attrs) = self.user_entry(u);
+                let dn = self.layout.user_dn(&u.username, u.primary_school());
+                let mut attrs: AddAttrs = vec![("objectClass".into(), set(self.map.user_classes.iter().cloned()))];
+                attrs.extend(
+                    self.map
+                        .encode(u)
+                        .into_values()
+                        .map(|(name, v)| (name, v.into_iter().collect())),
+                );
                 if let Some(c) = self.read_back(false) {
                     ldap.with_controls(c);
                 }
@@ -712,37 +674,12 @@ impl LdapDirectory {
         }
         let bases: Vec<String> = counters.iter().map(|(b, _)| b.clone()).collect();
         let stored = self.counters_async(&bases).await?;
-        // New counters in transactions; the rest (and what they did not
-        // write) one by one.
-        let (new, entries): (Vec<&str>, Vec<NewEntry>) = counters
-            .iter()
-            .filter(|(b, _)| !stored.contains_key(b))
-            .map(|(b, n)| (b.as_str(), self.counter_entry(b, *n)))
-            .unzip();
-        let added: HashSet<&str> = new
-            .into_iter()
-            .zip(self.add_in_txns(&entries).await?)
-            .filter_map(|(b, written)| written.then_some(b))
-            .collect();
-        let todo = counters
-            .iter()
-            .filter(|(b, n)| !added.contains(b.as_str()) && stored.get(b).is_none_or(|old| old < n));
-        futures_util::stream::iter(todo)
+        futures_util::stream::iter(counters.iter().filter(|(b, n)| stored.get(b).is_none_or(|old| old < n)))
             .map(|(base, next)| self.write_counter(base, *next, stored.get(base).copied()))
             .buffer_unordered(self.max_in_flight)
             .try_collect::<Vec<()>>()
             .await?;
         Ok(())
-    }
-
-    /// A new counter's entry.
-    fn counter_entry(&self, base: &str, next: u32) -> NewEntry {
-        let attrs: AddAttrs = vec![
-            ("objectClass".into(), set(["applicationProcess"])),
-            ("cn".into(), set([base.to_string()])),
-            ("description".into(), set([next.to_string()])),
-        ];
-        (self.layout.counter_dn(base), attrs)
     }
 
     /// Moves a counter up to `next` (never down): a Modify guarded by an
@@ -761,7 +698,11 @@ impl LdapDirectory {
                     checked(ldap.with_controls(guard).modify(&dn, mods).await)
                 }
                 None => {
-                    let (_, attrs) = self.counter_entry(base, next);
+                    let attrs: AddAttrs = vec![
+                        ("objectClass".into(), set(["applicationProcess"])),
+                        ("cn".into(), set([base.to_string()])),
+                        ("description".into(), set([next.to_string()])),
+                    ];
                     checked(ldap.add(&dn, attrs).await)
                 }
             };
