@@ -37,7 +37,7 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod common;
-use common::{arg, wants};
+use common::{arg, cpu_seconds, pid_cpu_seconds, wants};
 #[path = "ldap/listen.rs"]
 mod listen;
 
@@ -123,6 +123,8 @@ fn main() {
     // current one is written), or with --one-by-one one import per feed
     // (then the time per phase is shown).
     let t = Instant::now();
+    let server_cpu = pid_cpu_seconds(a.pid().unwrap_or(0));
+    let own_cpu = cpu_seconds();
     let mut phases = Phases::default();
     if args.iter().any(|a| a == "--one-by-one") {
         for f in &feeds {
@@ -137,6 +139,10 @@ fn main() {
         phases.replanned = Some(out.replanned);
     }
     let import_secs = t.elapsed().as_secs_f64();
+    let import_cpu = Cpu {
+        server: pid_cpu_seconds(a.pid().unwrap_or(0)) - server_cpu,
+        client: cpu_seconds() - own_cpu,
+    };
     if wants("import", &parts) {
         compare(
             &a,
@@ -144,7 +150,7 @@ fn main() {
             tmp.path(),
             &mut engine,
             &feeds,
-            import_secs,
+            (import_secs, import_cpu),
             &phases,
             (schools, per_school),
         );
@@ -162,6 +168,14 @@ fn main() {
     }
 }
 
+/// CPU seconds spent during a load: by the server (slapd) and by the client
+/// (rollcall: the whole bench process, planning thread included; ldapadd).
+#[derive(Clone, Copy)]
+struct Cpu {
+    server: f64,
+    client: f64,
+}
+
 /// ldapadd and slapadd of what the import left, and the no-change re-import.
 #[allow(clippy::too_many_arguments)]
 fn compare(
@@ -170,7 +184,7 @@ fn compare(
     tmp: &std::path::Path,
     engine: &mut Engine,
     feeds: &[rollcall::engine::demo::district::FeedFile],
-    import_secs: f64,
+    (import_secs, import_cpu): (f64, Cpu),
     phases: &Phases,
     (schools, per_school): (usize, usize),
 ) {
@@ -209,6 +223,8 @@ fn compare(
         .count();
 
     let b = slapd::Slapd::start().expect("slapd (set SLAPD_BIN)");
+    let server_cpu = pid_cpu_seconds(b.pid().unwrap_or(0));
+    let client_cpu = common::children_cpu_seconds();
     let t = Instant::now();
     let add = Command::new("ldapadd")
         .args(["-x", "-H", &b.url(), "-D", slapd::ROOT_DN, "-w", slapd::ROOT_PW, "-f"])
@@ -216,6 +232,10 @@ fn compare(
         .output()
         .expect("ldapadd (ldap-utils)");
     let ldapadd_secs = t.elapsed().as_secs_f64();
+    let ldapadd_cpu = Cpu {
+        server: pid_cpu_seconds(b.pid().unwrap_or(0)) - server_cpu,
+        client: common::children_cpu_seconds() - client_cpu,
+    };
     assert!(
         add.status.success(),
         "ldapadd: {}",
@@ -266,6 +286,21 @@ fn compare(
             println!("  import                  one batch, next feed planned while writing; {n} plans made again")
         }
         None => println!("  import phases           {}", split.join(", ")),
+    }
+    // Where the time goes: slapd's write path is one core at most (mdb
+    // writes one transaction at a time).
+    for (who, secs, cpu) in [
+        ("rollcall", import_secs, import_cpu),
+        ("ldapadd", ldapadd_secs, ldapadd_cpu),
+    ] {
+        println!(
+            "  slapd CPU under {who:<9}{:.1} s = {:.2} ms per user, busy {:.0} % of the wall time; client CPU {:.1} s ({:.0} %)",
+            cpu.server,
+            cpu.server * 1000.0 / people as f64,
+            cpu.server * 100.0 / secs,
+            cpu.client,
+            cpu.client * 100.0 / secs
+        );
     }
     println!(
         "  slapadd -q (offline)    {slapadd_secs:.1} s, {:.0} users/s: the physical limit",

@@ -26,6 +26,33 @@ pub fn wants(part: &str, parts: &[&str]) -> bool {
     named.is_empty() || named.iter().any(|a| *a == part)
 }
 
+/// User + system CPU seconds of the waited-for children so far.
+pub fn children_cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is valid.
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// User + system CPU seconds of another (running) process so far, from
+/// /proc; 0 when it cannot be read.
+pub fn pid_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // After "pid (comm) ": state is field 3; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
 /// User + system CPU seconds of this process so far.
 pub fn cpu_seconds() -> f64 {
     let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
