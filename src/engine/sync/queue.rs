@@ -143,7 +143,9 @@ impl Queue {
         let nonce = rand::random::<u32>();
         let dir = self.root.join(".tmp").join((nonce % TEMP_DIRS).to_string());
         let tmp = dir.join(format!("{}.{nonce}.{name}", Owner::get().id()));
-        let text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
+        let mut text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
+        // One write: each costs a file system journal handle.
+        text.push(b'\n');
         let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
         let written = create()
             .or_else(|e| match e.kind() {
@@ -153,7 +155,6 @@ impl Queue {
             })
             .and_then(|mut f| {
                 f.write_all(&text)?;
-                f.write_all(b"\n")?;
                 if sync {
                     f.sync_all()?;
                 }
