@@ -28,14 +28,7 @@ pub fn wants(part: &str, parts: &[&str]) -> bool {
 
 /// User + system CPU seconds of the waited-for children so far.
 pub fn children_cpu_seconds() -> f64 {
-    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is valid.
-    let u = unsafe {
-        libc::getrusage(libc::RUSAGE_CHILDREN, u.as_mut_ptr());
-        u.assume_init()
-    };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
+    rusage_seconds(libc::RUSAGE_CHILDREN)
 }
 
 /// User + system CPU seconds of another (running) process so far, from
@@ -55,10 +48,16 @@ pub fn pid_cpu_seconds(pid: u32) -> f64 {
 
 /// User + system CPU seconds of this process so far.
 pub fn cpu_seconds() -> f64 {
+    rusage_seconds(libc::RUSAGE_SELF)
+}
+
+/// User + system CPU seconds that `getrusage(who)` reports.
+fn rusage_seconds(who: libc::c_int) -> f64 {
     let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is valid.
+    // SAFETY: getrusage fills the struct it is given; `who` is RUSAGE_SELF
+    // or RUSAGE_CHILDREN.
     let u = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        libc::getrusage(who, u.as_mut_ptr());
         u.assume_init()
     };
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
