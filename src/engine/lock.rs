@@ -9,7 +9,8 @@
 //!   that file is locked.
 //! * [`locked_file`]: a file written to a temp name, locked, then renamed
 //!   into place — so it is never seen unlocked while its writer lives (run
-//!   markers).
+//!   markers). A guard file per folder ([`TEMP_GUARD`]) makes a temp file
+//!   a killed writer left recognizable at once ([`stale_temp`]).
 //! * [`SchoolLock`]: imports of one school wait for each other, so the
 //!   second plans on the first's result.
 
