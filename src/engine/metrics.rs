@@ -108,7 +108,7 @@ impl Engine {
             rows.push((q, q.temp_files, self.state.failed_total(&q.authority)?));
         }
         type Get = fn(&(&crate::engine::sync::QueueStatus, u64, u64)) -> Option<f64>;
-        let per_authority: [(&str, &str, &str, Get); 11] = [
+        let per_authority: [(&str, &str, &str, Get); 12] = [
             (
                 "rollcall_queue_depth",
                 "gauge",
@@ -132,6 +132,12 @@ impl Engine {
                 "gauge",
                 "Files in the queue's .tmp/ (being written or left by a writer that died).",
                 |r| Some(r.1 as f64),
+            ),
+            (
+                "rollcall_queue_spent_files",
+                "gauge",
+                "Sent items' files kept in the queue's .spent/ for the next enqueues to overwrite.",
+                |r| Some(r.0.spent_files as f64),
             ),
             ("rollcall_trash_items", "gauge", "Items given up on, in trash.", |r| {
                 Some(r.0.trash as f64)

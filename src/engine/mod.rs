@@ -202,24 +202,35 @@ pub(crate) fn open_directory(settings: &Settings) -> EngineResult<Box<dyn Direct
     })
 }
 
+/// Every queue folder below `queues/out/` (configured or not), opened.
+fn queue_folders(paths: &DataPaths) -> Vec<sync::queue::Queue> {
+    let out = paths.queues().join("out");
+    let Ok(entries) = std::fs::read_dir(&out) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().join(".tmp").is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|name| match sync::queue::Queue::open(&out, &name) {
+            Ok(q) => Some(q),
+            Err(err) => {
+                tracing::warn!(queue = %name, error = %err, "cannot open the queue folder");
+                None
+            }
+        })
+        .collect()
+}
+
 /// Removes temp files of queue writers that are gone (any queue folder,
 /// configured or not) and of run markers never renamed into place; returns
 /// how many. Failures are logged: this only frees space.
 pub fn clean_temp_files(paths: &DataPaths) -> u64 {
     let mut removed = 0;
-    let out = paths.queues().join("out");
-    if let Ok(entries) = std::fs::read_dir(&out) {
-        for e in entries.flatten() {
-            let Ok(name) = e.file_name().into_string() else {
-                continue;
-            };
-            if !e.path().join(".tmp").is_dir() {
-                continue;
-            }
-            match sync::queue::Queue::open(&out, &name).and_then(|q| q.clean_temp(false)) {
-                Ok(n) => removed += n,
-                Err(err) => tracing::warn!(queue = %name, error = %err, "cannot clean the queue's temp files"),
-            }
+    for q in queue_folders(paths) {
+        match q.clean_temp(false) {
+            Ok(n) => removed += n,
+            Err(err) => tracing::warn!(queue = %q.authority(), error = %err, "cannot clean the queue's temp files"),
         }
     }
     removed += Runs::new(paths.runs()).clean_temp();
@@ -227,6 +238,25 @@ pub fn clean_temp_files(paths: &DataPaths) -> u64 {
         tracing::info!(removed, "removed temp files of writers that are gone");
     }
     removed
+}
+
+/// Gives back spent item files (see [`sync::spent`]) beyond `keep` per
+/// queue, at most `at_most` per queue; returns how many went.
+pub fn trim_spent_files(paths: &DataPaths, keep: usize, at_most: usize) -> u64 {
+    let mut removed = 0;
+    for q in queue_folders(paths) {
+        match q.trim_spent(keep, at_most) {
+            Ok(n) => removed += n,
+            Err(err) => tracing::warn!(queue = %q.authority(), error = %err, "cannot trim the queue's spent files"),
+        }
+    }
+    removed
+}
+
+/// What can go when the disk is full: dead writers' temp files and every
+/// queue's spent files; returns how many files went.
+pub fn free_disk(paths: &DataPaths) -> u64 {
+    clean_temp_files(paths) + trim_spent_files(paths, 0, usize::MAX)
 }
 
 /// An open engine: settings, the directory, local state, audit.

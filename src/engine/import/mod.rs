@@ -145,8 +145,8 @@ impl Engine {
             run.defer_finish(status);
             return Err(first);
         }
-        let freed = crate::engine::clean_temp_files(&self.settings.paths);
-        tracing::warn!(error = %first, freed, "disk full while closing a run; cleaned temp files, trying again");
+        let freed = crate::engine::free_disk(&self.settings.paths);
+        tracing::warn!(error = %first, freed, "disk full while closing a run; freed temp and spent files, trying again");
         match run.try_finish(status, message) {
             Ok(_) => Ok(()),
             Err(e) => {

@@ -43,6 +43,9 @@ pub struct QueueStatus {
     /// Files in `.tmp/`: being written, or left by a writer that died
     /// (cleaned at the next start; they take disk space meanwhile).
     pub temp_files: u64,
+    /// Sent items' files kept for the next enqueues to overwrite (the
+    /// daemon gives back those beyond 10,000).
+    pub spent_files: u64,
     pub trash: u64,
     pub oldest_item_at: Option<DateTime<Utc>>,
     pub oldest_age_seconds: Option<i64>,
@@ -162,6 +165,7 @@ impl Engine {
             retrying: counts.retrying,
             claimed: counts.claimed,
             temp_files: authority.queue.temp_files(),
+            spent_files: authority.queue.spent_files(),
             trash: counts.trash,
             oldest_item_at: counts.oldest,
             oldest_age_seconds: counts.oldest.map(|t| (now - t).num_seconds().max(0)),

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// How often a daemon run record is closed (when it recorded work).
 const RUN_ROTATION: Duration = Duration::from_secs(3600);
+/// Spent item files given back per daemon cycle at most (see
+/// [`super::spent`]): removing one waits ~1 ms on a disk that discards.
+const TRIM_PER_CYCLE: usize = 2_000;
 
 /// What the daemon's caller provides besides progress and cancellation.
 pub trait DaemonHooks {
@@ -113,10 +116,10 @@ impl Engine {
                 Err(e) if e.is_disk_full() => {
                     // Free what dead writers left, say so, and try again
                     // later instead of ending the service.
-                    let freed = crate::engine::clean_temp_files(&self.settings.paths);
+                    let freed = crate::engine::free_disk(&self.settings.paths);
                     tracing::error!(error = %e, freed, "disk full; waiting before the next cycle");
                     run.log(&format!(
-                        "disk full: {e}; removed {freed} temp file(s); trying again in 10 s"
+                        "disk full: {e}; removed {freed} temp and spent file(s); trying again in 10 s"
                     ));
                     crate::engine::jobs::sleep_unless_cancelled(Duration::from_secs(10), progress);
                     continue;
@@ -142,6 +145,9 @@ impl Engine {
                 total: None,
             });
             hooks.cycle(self, sent);
+            // Sent items' files beyond what the next enqueues will reuse go
+            // back to the disk a little at a time, between cycles.
+            crate::engine::trim_spent_files(&self.settings.paths, crate::engine::sync::spent::KEEP, TRIM_PER_CYCLE);
             if opened.elapsed() > RUN_ROTATION && run.record.counts.values().any(|n| *n > 0) {
                 run.finish(RunStatus::Ok, None)?;
                 run = self.daemon_run()?;

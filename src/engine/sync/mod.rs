@@ -39,6 +39,7 @@ pub mod queue_items;
 pub mod schedule;
 pub mod sender;
 mod settle;
+pub mod spent;
 pub mod target;
 pub mod trash;
 pub mod verify;

@@ -11,12 +11,15 @@
 //! * `trash/` — items given up on, with their failure;
 //! * `.tmp/<0-7>/` — files being written (temp file, fsync, rename), spread
 //!   over eight folders: a file system creates files in one folder one at a
-//!   time (the folder's lock), so parallel writers each take their own.
+//!   time (the folder's lock), so parallel writers each take their own;
+//! * `.spent/` — sent items' files kept for the next enqueues to overwrite
+//!   (see [`super::spent`]).
 //!
 //! An admin may `ls`, `jq` and `mv` these files; an item moved from
 //! `trash/` back into the queue is sent again.
 
 use super::item::{QueueItem, file_name, valid_file_name};
+use super::spent::Spent;
 use crate::engine::lock::Owner;
 use crate::engine::paths::create_private_dir;
 use chrono::{DateTime, Utc};
@@ -35,6 +38,7 @@ pub struct Queue {
     root: PathBuf,
     /// `queues/owners/`: the lock files of processes holding claims.
     owners: PathBuf,
+    spent: Spent,
 }
 
 /// What happened to an enqueued item.
@@ -108,6 +112,7 @@ impl Queue {
         }
         Ok(Queue {
             authority: authority.to_string(),
+            spent: Spent::new(&root),
             root,
             owners: out_dir.parent().unwrap_or(out_dir).join("owners"),
         })
@@ -134,7 +139,9 @@ impl Queue {
     }
 
     /// Writes `item` to a temp file (synced when `sync`), returns its path.
-    fn write_temp(&self, name: &str, item: &QueueItem, sync: bool) -> io::Result<PathBuf> {
+    /// With `recycled`, a spent file is taken and overwritten if it is still
+    /// there; otherwise a file is created.
+    fn write_temp(&self, name: &str, item: &QueueItem, sync: bool, recycled: Option<&Path>) -> io::Result<PathBuf> {
         // Temp files are named after this process: its lock must be held
         // first, or another process's clean_temp takes it for dead and
         // removes the file before it is renamed (an enqueue-only process
@@ -147,19 +154,32 @@ impl Queue {
         // One write: each costs a file system journal handle.
         text.push(b'\n');
         let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
-        let written = create()
-            .or_else(|e| match e.kind() {
-                // The subfolder is made on first use.
-                io::ErrorKind::NotFound => create_private_dir(&dir).and_then(|()| create()),
-                _ => Err(e),
-            })
-            .and_then(|mut f| {
-                f.write_all(&text)?;
-                if sync {
-                    f.sync_all()?;
-                }
-                Ok(())
-            });
+        let reuse = |spent: &Path| -> io::Result<File> {
+            fs::rename(spent, &tmp)?;
+            OpenOptions::new().write(true).open(&tmp)
+        };
+        let opened = match recycled.map(reuse) {
+            Some(Ok(f)) => Ok((f, true)),
+            // Another process took it, or the subfolder is not there yet.
+            Some(Err(_)) | None => create()
+                .or_else(|e| match e.kind() {
+                    // The subfolder is made on first use.
+                    io::ErrorKind::NotFound => create_private_dir(&dir).and_then(|()| create()),
+                    _ => Err(e),
+                })
+                .map(|f| (f, false)),
+        };
+        let written = opened.and_then(|(mut f, reused)| {
+            f.write_all(&text)?;
+            if reused {
+                // The spent file may have been longer.
+                f.set_len(text.len() as u64)?;
+            }
+            if sync {
+                f.sync_all()?;
+            }
+            Ok(())
+        });
         if let Err(e) = written {
             // Half a file is garbage; on a full disk it is space too. The
             // error names the file (and the free space when full).
@@ -206,14 +226,19 @@ impl Queue {
         // Few files: fsync each. Many: written by parallel threads (creating
         // a file is latency-bound), then one syncfs for the whole batch.
         let each = fresh.len() <= 16;
+        let mut recycled = self.spent.candidates(fresh.len()).into_iter();
+        let fresh: Vec<(String, &QueueItem, Option<PathBuf>)> = fresh
+            .into_iter()
+            .map(|(name, item)| (name, item, recycled.next()))
+            .collect();
         let temps: Vec<(String, PathBuf)> = if each {
             fresh
                 .iter()
-                .map(|(name, item)| Ok((name.clone(), self.write_temp(name, item, true)?)))
+                .map(|(name, item, spent)| Ok((name.clone(), self.write_temp(name, item, true, spent.as_deref())?)))
                 .collect::<io::Result<_>>()?
         } else {
-            parallel(&fresh, WRITE_THREADS, |(name, item)| {
-                Ok((name.clone(), self.write_temp(name, item, false)?))
+            parallel(&fresh, WRITE_THREADS, |(name, item, spent)| {
+                Ok((name.clone(), self.write_temp(name, item, false, spent.as_deref())?))
             })?
         };
         if !each {
@@ -229,10 +254,14 @@ impl Queue {
     /// Forgets many sent items at once (removing files is latency-bound:
     /// parallel threads do it many times faster).
     pub fn complete_many(&self, claims: &[Claim]) -> io::Result<()> {
+        let keep = self.spent.has_room();
         if claims.len() <= 4 {
-            return claims.iter().try_for_each(|c| self.complete(c));
+            return claims.iter().try_for_each(|c| self.forget(c, keep));
         }
-        parallel(claims, REMOVE_THREADS, |c| self.complete(c)).map(|_| ())
+        // Renames between folders queue on the file system's rename lock:
+        // more threads only spin on it.
+        let threads = if keep { SPEND_THREADS } else { REMOVE_THREADS };
+        parallel(claims, threads, |c| self.forget(c, keep)).map(|_| ())
     }
 
     /// Forgets sent items on a background thread, so the sender goes on
@@ -313,9 +342,34 @@ impl Queue {
         }
     }
 
-    /// The item was sent: forget it.
+    /// The item was sent: forget it (its file goes to the spent pool while
+    /// the disk has room).
     pub fn complete(&self, claim: &Claim) -> io::Result<()> {
-        remove_if_present(&claim.path)
+        self.forget(claim, self.spent.has_room())
+    }
+
+    fn forget(&self, claim: &Claim, keep: bool) -> io::Result<()> {
+        if keep {
+            self.spent.spend(&claim.path)
+        } else {
+            remove_if_present(&claim.path)
+        }
+    }
+
+    /// Gives back spent files beyond `keep`, at most `at_most` of them;
+    /// returns how many.
+    pub fn trim_spent(&self, keep: usize, at_most: usize) -> io::Result<u64> {
+        self.spent.trim(keep, at_most, |paths| {
+            if paths.len() <= 4 {
+                return paths.iter().try_for_each(|p| remove_if_present(p));
+            }
+            parallel(paths, REMOVE_THREADS, |p| remove_if_present(p)).map(|_| ())
+        })
+    }
+
+    /// The files in the spent pool.
+    pub fn spent_files(&self) -> u64 {
+        self.spent.files().len() as u64
     }
 
     /// Drops the claimed file of an unreadable item (its content went to trash).
@@ -339,7 +393,7 @@ impl Queue {
         if self.holds(&claim.name) {
             return remove_if_present(&claim.path);
         }
-        let tmp = self.write_temp(&claim.name, item, true)?;
+        let tmp = self.write_temp(&claim.name, item, true, None)?;
         let at: SystemTime = not_before.into();
         File::options().write(true).open(&tmp)?.set_modified(at)?;
         fs::rename(&tmp, self.retry_dir().join(&claim.name))?;
@@ -349,7 +403,7 @@ impl Queue {
 
     /// Moves an item to trash with its failure recorded.
     pub fn trash(&self, name: &str, item: &QueueItem) -> io::Result<()> {
-        let tmp = self.write_temp(name, item, true)?;
+        let tmp = self.write_temp(name, item, true, None)?;
         fs::rename(&tmp, self.trash_dir().join(name))?;
         Self::sync_dir(&self.trash_dir())?;
         remove_if_present(&self.claim_path(name))
@@ -620,6 +674,9 @@ const WRITE_THREADS: usize = 8;
 /// once (measured: 8 threads 10,000/s, 32 threads 19,000/s).
 const REMOVE_THREADS: usize = 32;
 
+/// Threads for keeping sent items' files (a rename within `claimed/`).
+const SPEND_THREADS: usize = 1;
+
 /// The background removal of one batch of sent items (see
 /// [`Queue::complete_later`]). Dropping it waits for the batch.
 #[derive(Debug, Default)]
@@ -683,5 +740,71 @@ fn sync_filesystem(path: &Path) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::sync::item::Reason;
+
+    fn items(prefix: &str, n: usize, school: &str) -> Vec<QueueItem> {
+        (0..n)
+            .map(|i| {
+                let object = format!("user:district:{prefix}{i}").parse().unwrap();
+                QueueItem::new(object, [school.to_string()], Reason::Change)
+            })
+            .collect()
+    }
+
+    fn drain(q: &Queue) {
+        for name in q.pending_names().unwrap() {
+            let claim = q.claim(&name, false).unwrap().unwrap().unwrap();
+            q.complete(&claim).unwrap();
+        }
+    }
+
+    /// Sent items' files are overwritten by the next enqueue: each item
+    /// reads back exactly as written, with nothing of the longer file it
+    /// replaced, on both the many-items and the fsync-each path.
+    #[test]
+    fn the_next_enqueue_overwrites_sent_items_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let q = Queue::open(&tmp.path().join("out"), "a").unwrap();
+        q.enqueue_many(&items("a", 40, &"a-long-school-name-".repeat(20)))
+            .unwrap();
+        drain(&q);
+        assert_eq!(q.spent_files(), 40);
+        assert!(q.pending_names().unwrap().is_empty());
+
+        let second = items("b", 30, "gs");
+        q.enqueue_many(&second).unwrap();
+        assert_eq!(q.spent_files(), 10, "30 of the 40 spent files taken back");
+        let mut read: Vec<QueueItem> = q
+            .pending_names()
+            .unwrap()
+            .iter()
+            .map(|n| q.read(ItemDir::Pending, n).unwrap())
+            .collect();
+        read.sort_by_key(|i| i.object.to_string());
+        let mut want = second.clone();
+        want.sort_by_key(|i| i.object.to_string());
+        assert_eq!(read, want);
+        assert_eq!(q.temp_files(), 0);
+
+        q.enqueue_many(&items("c", 3, "gs")).unwrap();
+        assert_eq!(q.spent_files(), 7, "few items take spent files too");
+        assert_eq!(
+            q.read(ItemDir::Pending, &file_name(&"user:district:c1".parse().unwrap()))
+                .unwrap()
+                .object
+                .to_string(),
+            "user:district:c1"
+        );
+
+        assert_eq!(q.trim_spent(2, 100).unwrap(), 5);
+        assert_eq!(q.spent_files(), 2);
+        assert_eq!(q.trim_spent(0, usize::MAX).unwrap(), 2);
+        assert_eq!(q.pending_names().unwrap().len(), 33, "trimming never touches items");
     }
 }

@@ -158,7 +158,7 @@ impl Engine {
             }
             Err(e) => {
                 if e.is_disk_full() {
-                    crate::engine::clean_temp_files(&self.settings().paths);
+                    crate::engine::free_disk(&self.settings().paths);
                 }
                 let status = if matches!(e, EngineError::Cancelled(_)) {
                     RunStatus::Cancelled
