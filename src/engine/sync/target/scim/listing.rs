@@ -34,6 +34,9 @@ pub struct ListRequest<'a> {
     pub page: usize,
     /// The most objects a listing may hold (`max_listing`).
     pub max: u64,
+    /// Asked with the first page's `totalResults`, before anything else:
+    /// `false` ends the listing there, with nothing visited (`seen` 0).
+    pub worth: Option<&'a dyn Fn(u64) -> bool>,
 }
 
 /// What a listing found out about the server's paging.
@@ -86,13 +89,20 @@ pub fn list(
         }
         let answer = http.call(Method::GET, req.path, &query, None)?;
         out.requests += 1;
-        let body = answer.body.unwrap_or(Value::Null);
+        let mut body = answer.body.unwrap_or(Value::Null);
         if !body.is_object() {
             return Err(TargetError::transient(format!(
                 "{what}: the answer is not a SCIM ListResponse; will try again"
             )));
         }
         let total = total_of(&what, &body)?;
+        if first_total.is_none()
+            && let Some(worth) = req.worth
+            && !worth(total)
+        {
+            out.total = total;
+            return Ok(out);
+        }
         let bound = *first_total.get_or_insert(total);
         if total > req.max {
             return Err(TargetError::permanent(format!(
@@ -110,8 +120,8 @@ pub fn list(
                  startIndex, so its listing cannot be paged; fix the server's paging"
             )));
         }
-        let resources = match body.get("Resources") {
-            Some(Value::Array(items)) => items.clone(),
+        let resources = match body.get_mut("Resources").map(Value::take) {
+            Some(Value::Array(items)) => items,
             None | Some(Value::Null) => Vec::new(),
             Some(_) => {
                 return Err(TargetError::permanent(format!(

@@ -341,6 +341,7 @@ impl ScimTarget {
             attributes: Some("externalId"),
             page: PAGE,
             max: self.max_listing,
+            worth: None,
         };
         listing::list(&self.http, &req, &mut |r| {
             identity::members(&what, chunk, [&r])?;
@@ -454,6 +455,7 @@ impl Target for ScimTarget {
             attributes: None,
             page: self.listing_page(),
             max: self.max_listing,
+            worth: None,
         };
         listing::list(&self.http, &req, &mut |r| {
             let id = id_of(&r)?;

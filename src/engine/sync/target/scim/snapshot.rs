@@ -14,7 +14,6 @@ use super::listing::{self, ListRequest};
 use super::{ScimTarget, endpoint};
 use crate::engine::sync::mapping::Class;
 use crate::engine::sync::target::TargetError;
-use reqwest::Method;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -139,24 +138,6 @@ impl Snapshot {
 }
 
 impl ScimTarget {
-    /// The total a listing of this endpoint would hold.
-    fn total(&self, class: Class) -> Result<u64, TargetError> {
-        let answer = self
-            .http
-            .call(Method::GET, endpoint(class), &[("count", "1".to_string())], None)?;
-        answer
-            .body
-            .as_ref()
-            .and_then(|b| b.get("totalResults"))
-            .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                TargetError::permanent(format!(
-                    "GET {}: the answer is not a SCIM ListResponse (no totalResults)",
-                    endpoint(class)
-                ))
-            })
-    }
-
     /// The page size of listings: the server's `filter.maxResults` when it
     /// says one (at most 1,000), else 200.
     pub(super) fn listing_page(&self) -> usize {
@@ -169,7 +150,9 @@ impl ScimTarget {
     }
 
     /// Lists the server once for a drain of `items`, when that takes fewer
-    /// requests than looking the items up; `true` when it did.
+    /// requests than looking the items up; `true` when it did. Whether it
+    /// does is decided on the first page of each listing (its
+    /// `totalResults`), so deciding costs no request of its own.
     pub(super) fn take_snapshot(&self, items: usize, user_paths: &[String]) -> Result<bool, TargetError> {
         if items < MIN_ITEMS {
             return Ok(false);
@@ -179,19 +162,13 @@ impl ScimTarget {
         {
             return Ok(true);
         }
-        let page = self.listing_page();
-        let (users, groups) = (self.total(Class::User)?, self.total(Class::Group)?);
-        let requests = users.div_ceil(page as u64) + groups.div_ceil(page as u64);
-        if users + groups > self.max_listing || (items as u64) < 2 * requests {
-            tracing::debug!(items, users, groups, "looking objects up one by one instead of listing");
-            return Ok(false);
-        }
+        let page = self.listing_page() as u64;
         let t0 = Instant::now();
         let keep = top_keys(user_paths);
         let mut snap = Snapshot {
             taken: Instant::now(),
-            users: HashMap::with_capacity(users as usize),
-            groups: HashMap::with_capacity(groups as usize),
+            users: HashMap::new(),
+            groups: HashMap::new(),
             duplicates: HashSet::new(),
             live: HashSet::new(),
             group_members: true,
@@ -203,14 +180,41 @@ impl ScimTarget {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        for (class, attributes, keep) in [
-            (Class::User, user_attributes.as_str(), &keep),
-            (Class::Group, "externalId,displayName,members", &group_keep),
+        // Listing is worth it while it takes fewer than half as many
+        // requests as the items' lookups, and holds at most max_listing.
+        let users_total = std::cell::Cell::new(0u64);
+        let worth = |objects: u64, requests: u64| objects <= self.max_listing && (items as u64) >= 2 * requests;
+        let users_worth = |total: u64| {
+            users_total.set(total);
+            // At least one more request lists the groups.
+            worth(total, total.div_ceil(page) + 1)
+        };
+        let groups_worth = |total: u64| {
+            let users = users_total.get();
+            worth(users + total, users.div_ceil(page) + total.div_ceil(page))
+        };
+        for (class, attributes, keep, decide) in [
+            (
+                Class::User,
+                user_attributes.as_str(),
+                &keep,
+                &users_worth as &dyn Fn(u64) -> bool,
+            ),
+            (
+                Class::Group,
+                "externalId,displayName,members",
+                &group_keep,
+                &groups_worth,
+            ),
         ] {
-            let listed = match self.list_class(class, Some(attributes), keep, page) {
+            let listed = match self.list_class(class, Some(attributes), keep, page as usize, decide) {
                 // A server that refuses `attributes=`: the whole resources.
-                Err(e) if e.http_status == Some(400) => self.list_class(class, None, keep, page)?,
+                Err(e) if e.http_status == Some(400) => self.list_class(class, None, keep, page as usize, decide)?,
                 other => other?,
+            };
+            let Some(listed) = listed else {
+                tracing::debug!(items, "looking objects up one by one instead of listing");
+                return Ok(false);
             };
             *snap.map_mut(class) = listed.found;
             snap.duplicates.extend(listed.duplicates);
@@ -229,20 +233,29 @@ impl ScimTarget {
         Ok(true)
     }
 
+    /// One class's listing; `None` when `worth` declined it.
     fn list_class(
         &self,
         class: Class,
         attributes: Option<&str>,
         keep: &HashSet<String>,
         page: usize,
-    ) -> Result<Listed, TargetError> {
+        worth: &dyn Fn(u64) -> bool,
+    ) -> Result<Option<Listed>, TargetError> {
         let mut out = Listed::default();
+        let declined = std::cell::Cell::new(false);
+        let decide = |total: u64| {
+            let yes = worth(total);
+            declined.set(!yes);
+            yes
+        };
         let req = ListRequest {
             path: endpoint(class),
             filter: None,
             attributes,
             page,
             max: self.max_listing,
+            worth: Some(&decide),
         };
         listing::list(&self.http, &req, &mut |r| {
             let Some(ext) = identity::str_field(&r, "externalId").map(str::to_string) else {
@@ -257,7 +270,7 @@ impl ScimTarget {
             }
             Ok(true)
         })?;
-        Ok(out)
+        Ok((!declined.get()).then_some(out))
     }
 
     pub(super) fn drop_snapshot(&self) {

@@ -522,6 +522,7 @@ impl ScimTarget {
                     attributes: Some("id"),
                     page: PAGE,
                     max: self.max_listing,
+                    worth: None,
                 };
                 let found = listing::list(&self.http, &req, &mut |g| {
                     if let Some(id) = identity::str_field(&g, "id") {
