@@ -5,7 +5,8 @@
 //! protocol on a real datagram socket, journald-format logs, rolled log
 //! files kept to `logs.max_files`, `/metrics` and `/healthz` read with a real
 //! Prometheus text parser, stale schools, and ownership by lock across PID
-//! namespaces (`unshare -pf`: rollcall is PID 1 every time).
+//! namespaces (`unshare -pf`: rollcall is PID 1 every time); sent items'
+//! files kept and reused by the next enqueues (issue 16).
 
 use crate::common::{self, scim::ScimServer};
 use serde_json::Value;
@@ -715,4 +716,44 @@ fn dead_writers_temp_files_are_shown_and_cleaned_first() {
             .count()
     };
     assert_eq!(files(&tmp) + files(&tmp.join("3")), 0);
+}
+
+/// Sent items' files are kept for the next enqueues (issue 16): `queue list
+/// --json` counts them as `spent_files`, the next changes' items take them
+/// back (so the pool does not grow), and those items still reach the target
+/// intact.
+#[test]
+fn sent_items_files_are_kept_and_taken_back_by_the_next_changes() {
+    let site = Site::new(EMBEDDED, 30);
+    assert_eq!(site.queue("mirror")["spent_files"], 0);
+    let out = site.run(&["sync", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let q = site.queue("mirror");
+    assert_eq!(q["depth"], 0, "{q}");
+    let spent = q["spent_files"].as_u64().unwrap();
+    assert!(spent >= 30, "every sent file kept: {q}");
+
+    // Everybody's last name changes: 30 user items, each written into a
+    // spent file and kept again once sent.
+    site.import("nord", 30, "Neu");
+    let out = site.run(&["--json", "sync", "run", "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(run["authorities"][0]["sent"].as_u64().unwrap_or(0) >= 30, "{run}");
+    let q = site.queue("mirror");
+    assert_eq!(q["depth"], 0, "{q}");
+    assert_eq!(q["temp_files"], 0, "{q}");
+    assert_eq!(
+        q["spent_files"].as_u64(),
+        Some(spent),
+        "the pool was reused, not grown: {q}"
+    );
+    let out = site.run(&["--json", "verify", "users", "--authority", "mirror"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the mirror holds the new names: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
