@@ -155,7 +155,13 @@ impl Queue {
         text.push(b'\n');
         let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
         let reuse = |spent: &Path| -> io::Result<File> {
-            fs::rename(spent, &tmp)?;
+            fs::rename(spent, &tmp).or_else(|e| match e.kind() {
+                // The subfolder is made on first use.
+                io::ErrorKind::NotFound if !dir.is_dir() => {
+                    create_private_dir(&dir).and_then(|()| fs::rename(spent, &tmp))
+                }
+                _ => Err(e),
+            })?;
             OpenOptions::new().write(true).open(&tmp)
         };
         let opened = match recycled.map(reuse) {
@@ -777,6 +783,10 @@ mod tests {
         assert_eq!(q.spent_files(), 40);
         assert!(q.pending_names().unwrap().is_empty());
 
+        // Temp subfolders not made yet (a fresh queue, or one that only
+        // wrote to some): taking a spent file into one still works.
+        fs::remove_dir_all(q.root.join(".tmp")).unwrap();
+        create_private_dir(&q.root.join(".tmp")).unwrap();
         let second = items("b", 30, "gs");
         q.enqueue_many(&second).unwrap();
         assert_eq!(q.spent_files(), 10, "30 of the 40 spent files taken back");
