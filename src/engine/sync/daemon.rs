@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 
 /// How often a daemon run record is closed (when it recorded work).
 const RUN_ROTATION: Duration = Duration::from_secs(3600);
-/// Spent item files given back per daemon cycle at most (see
-/// [`super::spent`]): removing one waits ~1 ms on a disk that discards.
+/// Spent item files given back per trim at most (see [`super::spent`]):
+/// removing one waits ~1 ms on a disk that discards.
 const TRIM_PER_CYCLE: usize = 2_000;
+/// How often the daemon trims the spent pools (each trim lists them).
+const TRIM_EVERY: Duration = Duration::from_secs(30);
 
 /// What the daemon's caller provides besides progress and cancellation.
 pub trait DaemonHooks {
@@ -89,6 +91,7 @@ impl Engine {
         let listener = crate::engine::listen::ListenerThread::spawn(&self.settings)?;
         let mut run = self.daemon_run()?;
         let mut opened = Instant::now();
+        let mut trimmed: Option<Instant> = None;
         let mut sent = 0u64;
         hooks.cycle(self, sent);
         loop {
@@ -147,7 +150,10 @@ impl Engine {
             hooks.cycle(self, sent);
             // Sent items' files beyond what the next enqueues will reuse go
             // back to the disk a little at a time, between cycles.
-            crate::engine::trim_spent_files(&self.settings.paths, crate::engine::sync::spent::KEEP, TRIM_PER_CYCLE);
+            if trimmed.is_none_or(|t| t.elapsed() >= TRIM_EVERY) {
+                crate::engine::trim_spent_files(&self.settings.paths, crate::engine::sync::spent::KEEP, TRIM_PER_CYCLE);
+                trimmed = Some(Instant::now());
+            }
             if opened.elapsed() > RUN_ROTATION && run.record.counts.values().any(|n| *n > 0) {
                 run.finish(RunStatus::Ok, None)?;
                 run = self.daemon_run()?;

@@ -11,7 +11,7 @@
 //!
 //! The pool holds at most as many files as the queue held at its peak (each
 //! is a sent item's file); the daemon gives back what exceeds [`KEEP`] a
-//! little at a time between its cycles ([`Spent::trim`]); with less than
+//! little at a time, every 30 s ([`Spent::trim`]); with less than
 //! [`MIN_FREE_BYTES`] free, sent files are removed instead of kept; and when
 //! a write finds the disk full, the pool is emptied first.
 
