@@ -88,3 +88,12 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
+
+/// Runs `op`, which writes into `dir`; when it fails because `dir` is not
+/// there yet, makes `dir` (as [`create_private_dir`]) and runs it once more.
+pub fn in_private_dir<T>(dir: &Path, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    op().or_else(|e| match e.kind() {
+        io::ErrorKind::NotFound if !dir.is_dir() => create_private_dir(dir).and_then(|()| op()),
+        _ => Err(e),
+    })
+}

@@ -21,7 +21,7 @@
 use super::item::{QueueItem, file_name, valid_file_name};
 use super::spent::Spent;
 use crate::engine::lock::Owner;
-use crate::engine::paths::create_private_dir;
+use crate::engine::paths::{create_private_dir, in_private_dir};
 use chrono::{DateTime, Utc};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -153,27 +153,16 @@ impl Queue {
         let mut text = serde_json::to_vec_pretty(item).map_err(io::Error::other)?;
         // One write: each costs a file system journal handle.
         text.push(b'\n');
-        let create = || OpenOptions::new().write(true).create_new(true).open(&tmp);
+        // The subfolder is made on first use.
+        let create = || in_private_dir(&dir, || OpenOptions::new().write(true).create_new(true).open(&tmp));
         let reuse = |spent: &Path| -> io::Result<File> {
-            fs::rename(spent, &tmp).or_else(|e| match e.kind() {
-                // The subfolder is made on first use.
-                io::ErrorKind::NotFound if !dir.is_dir() => {
-                    create_private_dir(&dir).and_then(|()| fs::rename(spent, &tmp))
-                }
-                _ => Err(e),
-            })?;
+            in_private_dir(&dir, || fs::rename(spent, &tmp))?;
             OpenOptions::new().write(true).open(&tmp)
         };
         let opened = match recycled.map(reuse) {
             Some(Ok(f)) => Ok((f, true)),
-            // Another process took it, or the subfolder is not there yet.
-            Some(Err(_)) | None => create()
-                .or_else(|e| match e.kind() {
-                    // The subfolder is made on first use.
-                    io::ErrorKind::NotFound => create_private_dir(&dir).and_then(|()| create()),
-                    _ => Err(e),
-                })
-                .map(|f| (f, false)),
+            // Another process took it first.
+            Some(Err(_)) | None => create().map(|f| (f, false)),
         };
         let written = opened.and_then(|(mut f, reused)| {
             f.write_all(&text)?;

@@ -55,13 +55,7 @@ impl Spent {
     /// is removed as before.
     pub fn spend(&self, path: &Path) -> io::Result<()> {
         let dst = self.dir.join(format!("{:016x}", rand::random::<u64>()));
-        let moved = fs::rename(path, &dst).or_else(|e| match e.kind() {
-            io::ErrorKind::NotFound if !self.dir.is_dir() => {
-                crate::engine::paths::create_private_dir(&self.dir).and_then(|()| fs::rename(path, &dst))
-            }
-            _ => Err(e),
-        });
-        match moved {
+        match crate::engine::paths::in_private_dir(&self.dir, || fs::rename(path, &dst)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(_) => match fs::remove_file(path) {
