@@ -89,11 +89,14 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
-/// Runs `op`, which writes into `dir`; when it fails because `dir` is not
-/// there yet, makes `dir` (as [`create_private_dir`]) and runs it once more.
+/// Runs `op`, which writes into `dir`; when it fails with "not found" (the
+/// folder may not be there yet), makes `dir` (as [`create_private_dir`],
+/// which is harmless when it exists) and runs it once more. Not "only when
+/// `dir` is missing": another thread may make it between the failure and
+/// the look, and that thread's folder is fine for this one too.
 pub fn in_private_dir<T>(dir: &Path, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
     op().or_else(|e| match e.kind() {
-        io::ErrorKind::NotFound if !dir.is_dir() => create_private_dir(dir).and_then(|()| op()),
+        io::ErrorKind::NotFound => create_private_dir(dir).and_then(|()| op()),
         _ => Err(e),
     })
 }
