@@ -3,6 +3,7 @@
 //! sync parts grow) cursors and assignments. Separate from the directory so
 //! an LDAP deployment keeps it too.
 
+use crate::store::sqlite::checkpoint::Checkpointer;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,6 +44,8 @@ const MIGRATIONS: &[&[Migration]] = &[
 ];
 
 pub struct StateDb {
+    /// Declared first: stops before `conn` closes (see the directory's).
+    _checkpoints: Option<Checkpointer>,
     pub(crate) conn: Connection,
     path: PathBuf,
 }
@@ -109,7 +112,16 @@ impl StateDb {
             .map_err(err)?;
             tx.commit().map_err(err)?;
         }
-        Ok(StateDb { conn, path })
+        // Commits never wait for a checkpoint's fsyncs.
+        let checkpoints = match path == Path::new(":memory:") {
+            true => None,
+            false => Some(Checkpointer::attach(&mut conn, &path).map_err(err)?),
+        };
+        Ok(StateDb {
+            _checkpoints: checkpoints,
+            conn,
+            path,
+        })
     }
 
     pub(crate) fn path_string(&self) -> String {

@@ -3,6 +3,7 @@
 
 mod apply;
 mod bulk;
+pub mod checkpoint;
 mod codec;
 mod query;
 mod schema;
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct SqliteDirectory {
+    /// Declared first: stops (closing its connection) before `conn` closes,
+    /// so the last connection's close checkpoints the rest.
+    _checkpoints: Option<checkpoint::Checkpointer>,
     conn: Connection,
     path: PathBuf,
 }
@@ -50,7 +54,6 @@ impl SqliteDirectory {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(e)?;
         conn.pragma_update(None, "cache_size", -65536).map_err(e)?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(e)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 20000).map_err(e)?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
         if found > schema::VERSION {
             return Err(StoreError::TooNew {
@@ -60,7 +63,17 @@ impl SqliteDirectory {
             });
         }
         schema::migrate(&mut conn).map_err(e)?;
-        Ok(SqliteDirectory { conn, path })
+        // Commits never wait for a checkpoint's fsyncs (in memory there is
+        // no log to copy).
+        let checkpoints = match path == Path::new(":memory:") {
+            true => None,
+            false => Some(checkpoint::Checkpointer::attach(&mut conn, &path).map_err(e)?),
+        };
+        Ok(SqliteDirectory {
+            _checkpoints: checkpoints,
+            conn,
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
