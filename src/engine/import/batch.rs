@@ -17,13 +17,14 @@ use super::prepare::{PrepareCtx, Prepared, prepare};
 use super::{ImportOutcome, ImportRequest, run_args};
 use crate::engine::audit::Actor;
 use crate::engine::jobs::{Progress, ProgressEvent, Quiet};
-use crate::engine::runs::{Run, RunKind, Runs};
+use crate::engine::paths::DataPaths;
+use crate::engine::runs::{Run, RunKind, RunStatus, Runs};
 use crate::engine::state::StateDb;
 use crate::engine::{Engine, EngineError, EngineResult, Settings, open_directory_beside};
 use crate::model::ObjectRef;
 use chrono::NaiveDate;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SendError, sync_channel};
+use std::sync::mpsc::{Receiver, SendError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -127,6 +128,53 @@ fn spawn_planner<'scope, 'env: 'scope>(
     Planner { rx, stop, handle }
 }
 
+/// What the closing thread is handed: the feed's place, its run, how it ended.
+type ToClose = (usize, Run, RunStatus, Option<String>);
+
+/// The batch's closing thread: the run records of written feeds are closed
+/// there (a rename, an unlink: on a disk mounted with `discard` each waits
+/// for the device) while the writer goes on with the next feed. At most two
+/// wait at a time; the batch returns only once all are closed. A crash
+/// before then leaves their markers, and `recover_interrupted` records them
+/// as interrupted, as it would a crash just before an import's close.
+pub(super) struct Closer {
+    tx: SyncSender<ToClose>,
+    paths: DataPaths,
+}
+
+impl Closer {
+    pub(super) fn close(&self, place: usize, run: Run, status: RunStatus, message: Option<String>) {
+        if let Err(SendError((_, mut run, status, message))) = self.tx.send((place, run, status, message)) {
+            // The thread is gone (it panicked): close here.
+            if let Err(e) = super::close_run(&self.paths, &mut run, status, message) {
+                tracing::warn!(run = %run.id(), "{}", super::not_closed(&e));
+            }
+        }
+    }
+}
+
+/// Starts the closing thread; it returns the warnings of the runs it could
+/// not close, by place.
+fn spawn_closer<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    paths: DataPaths,
+) -> (Closer, ScopedJoinHandle<'scope, Vec<(usize, String)>>) {
+    let (tx, rx) = sync_channel::<ToClose>(2);
+    let thread_paths = paths.clone();
+    let handle = scope.spawn(move || {
+        let mut failed = Vec::new();
+        for (place, mut run, status, message) in rx {
+            if let Err(e) = super::close_run(&thread_paths, &mut run, status, message) {
+                let warning = super::not_closed(&e);
+                tracing::warn!(run = %run.id(), "{warning}");
+                failed.push((place, warning));
+            }
+        }
+        failed
+    });
+    (Closer { tx, paths }, handle)
+}
+
 /// A batch asked to stop ends between two feeds: those before `place` are
 /// imported, none after.
 fn stop_if_cancelled(progress: &dyn Progress, place: usize, total: usize) -> EngineResult<()> {
@@ -225,8 +273,9 @@ impl Engine {
         progress: &mut dyn Progress,
     ) -> EngineResult<BatchOutcome> {
         let reqs = job.reqs;
-        let mut imports = Vec::with_capacity(reqs.len());
+        let mut imports: Vec<ImportOutcome> = Vec::with_capacity(reqs.len());
         let mut replanned = 0;
+        let (closer, closing) = spawn_closer(scope, self.settings.paths.clone());
         for (place, req) in reqs.iter().enumerate() {
             stop_if_cancelled(progress, place, reqs.len())?;
             let received = planner
@@ -266,12 +315,21 @@ impl Engine {
                 other => other,
             };
             let result = prepared.and_then(|p| self.commit(&mut run, req, p, &mut Quiet));
-            imports.push(self.finish_import(run, req, result)?);
+            imports.push(self.finish_import_closing(run, req, result, Some((&closer, place)))?);
             progress.update(ProgressEvent {
                 phase: "importing",
                 done: place as u64 + 1,
                 total: Some(reqs.len() as u64),
             });
+        }
+        drop(closer);
+        let failed = closing
+            .join()
+            .map_err(|_| EngineError::Internal("the thread closing the batch's runs failed".into()))?;
+        for (place, warning) in failed {
+            if let Some(outcome) = imports.get_mut(place) {
+                outcome.warnings.push(warning);
+            }
         }
         Ok(BatchOutcome { imports, replanned })
     }
@@ -372,5 +430,34 @@ mod tests {
         };
         engine.import(&elsewhere, &mut Quiet).unwrap();
         assert!(engine.stale(&p, "a").unwrap().is_some());
+    }
+
+    #[test]
+    fn every_run_of_a_batch_is_closed_when_it_returns() {
+        let data = tempfile::tempdir().unwrap();
+        let settings = Settings::load(&LoadOptions::default(), Some(data.path().to_path_buf()), false).unwrap();
+        let mut engine = Engine::open(settings).unwrap();
+        let reqs: Vec<ImportRequest> = (0..6)
+            .map(|i| {
+                let p = data.path().join(format!("{i}.csv"));
+                std::fs::write(&p, format!("record_uid,firstname,lastname\nr{i},Max,M{i}\n")).unwrap();
+                ImportRequest {
+                    school: format!("s{i}"),
+                    roles: vec![Role::Student],
+                    file: p,
+                    ..ImportRequest::default()
+                }
+            })
+            .collect();
+        let out = engine.import_batch(&reqs, &mut Quiet).unwrap();
+        assert_eq!(out.imports.len(), 6);
+        assert!(out.imports.iter().all(|o| o.warnings.is_empty()));
+        // Closed by the closing thread, all of them, before the batch returned.
+        assert!(engine.runs().active().unwrap().is_empty());
+        for o in &out.imports {
+            let record = engine.runs().show(&o.run_id).unwrap();
+            assert_eq!(record.status, RunStatus::Ok, "{}", o.run_id);
+            assert!(record.finished_at.is_some());
+        }
     }
 }

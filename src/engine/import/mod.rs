@@ -137,23 +137,7 @@ impl Engine {
     /// be written, the run's status waits in its marker for the next
     /// process (which records it), and the error is returned.
     pub(crate) fn finish_run(&self, run: &mut Run, status: RunStatus, message: Option<String>) -> EngineResult<()> {
-        let first = match run.try_finish(status, message.clone()) {
-            Ok(_) => return Ok(()),
-            Err(e) => EngineError::Run(e),
-        };
-        if !first.is_disk_full() {
-            run.defer_finish(status);
-            return Err(first);
-        }
-        let freed = crate::engine::free_disk(&self.settings.paths);
-        tracing::warn!(error = %first, freed, "disk full while closing a run; freed temp and spent files, trying again");
-        match run.try_finish(status, message) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                run.defer_finish(status);
-                Err(EngineError::Run(e))
-            }
-        }
+        close_run(&self.settings.paths, run, status, message)
     }
 
     /// Takes the import lock of `school` (see [`crate::engine::lock::SchoolLock`]).
@@ -259,9 +243,22 @@ impl Engine {
     /// Closes the run record and audits the import.
     pub(super) fn finish_import(
         &self,
+        run: Run,
+        req: &ImportRequest,
+        result: EngineResult<ImportOutcome>,
+    ) -> EngineResult<ImportOutcome> {
+        self.finish_import_closing(run, req, result, None)
+    }
+
+    /// [`Self::finish_import`]; with `later`, a successful run's record is
+    /// handed to the batch's closing thread instead of closed here (its
+    /// files are the writer's slowest disk work after the commit).
+    fn finish_import_closing(
+        &self,
         mut run: Run,
         req: &ImportRequest,
         result: EngineResult<ImportOutcome>,
+        later: Option<(&batch::Closer, usize)>,
     ) -> EngineResult<ImportOutcome> {
         match result {
             Ok(mut outcome) => {
@@ -273,11 +270,13 @@ impl Engine {
                 } else {
                     RunStatus::Ok
                 };
-                if let Err(e) = self.finish_run(&mut run, status, outcome.refused.clone()) {
-                    // The import happened: say so, and what could not be kept.
-                    outcome.warnings.push(format!(
-                        "the import is done, but its run record could not be closed: {e}"
-                    ));
+                match later {
+                    Some((closer, place)) => closer.close(place, run, status, outcome.refused.clone()),
+                    None => {
+                        if let Err(e) = self.finish_run(&mut run, status, outcome.refused.clone()) {
+                            outcome.warnings.push(not_closed(&e));
+                        }
+                    }
                 }
                 let what = if req.dry_run { "import (dry run)" } else { "import" };
                 self.audit.record(
@@ -314,6 +313,39 @@ impl Engine {
         };
         prepare(&ctx, run, req, progress)
     }
+}
+
+/// [`Engine::finish_run`] for a caller without the engine (the batch's
+/// closing thread).
+pub(super) fn close_run(
+    paths: &crate::engine::paths::DataPaths,
+    run: &mut Run,
+    status: RunStatus,
+    message: Option<String>,
+) -> EngineResult<()> {
+    let first = match run.try_finish(status, message.clone()) {
+        Ok(_) => return Ok(()),
+        Err(e) => EngineError::Run(e),
+    };
+    if !first.is_disk_full() {
+        run.defer_finish(status);
+        return Err(first);
+    }
+    let freed = crate::engine::free_disk(paths);
+    tracing::warn!(error = %first, freed, "disk full while closing a run; freed temp and spent files, trying again");
+    match run.try_finish(status, message) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            run.defer_finish(status);
+            Err(EngineError::Run(e))
+        }
+    }
+}
+
+/// The warning of an import whose run record could not be closed.
+pub(super) fn not_closed(e: &EngineError) -> String {
+    // The import happened: say so, and what could not be kept.
+    format!("the import is done, but its run record could not be closed: {e}")
 }
 
 fn run_args(req: &ImportRequest) -> serde_json::Value {
