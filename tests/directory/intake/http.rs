@@ -304,7 +304,9 @@ fn a_second_upload_while_the_school_imports_gets_409_with_the_running_run() {
         running = std::fs::read_dir(&active).ok().and_then(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().to_string())
-                .find(|n| n.contains("-import-"))
+                // Not the marker's temp file (`.<id>.<n>.tmp`), renamed
+                // into place a moment later.
+                .find(|n| n.contains("-import-") && !n.starts_with('.'))
         });
         running.is_some()
     });

@@ -272,7 +272,8 @@ fn a_daemon_killed_mid_import_loses_no_file_and_imports_none_twice() {
         fs::read_dir(data.join("runs/.active"))
             .map(|d| {
                 d.filter_map(|e| e.ok())
-                    .any(|e| e.file_name().to_string_lossy().contains("-import-"))
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .any(|n| n.contains("-import-") && !n.starts_with('.'))
             })
             .unwrap_or(false)
     });
