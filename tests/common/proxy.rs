@@ -35,6 +35,9 @@ pub struct Faults {
     /// Holds lookups by `userName` this long before forwarding them (a
     /// takeover's lookup that another item's delete overtakes).
     pub slow_user_name_lookups: Duration,
+    /// Answers every user create (`POST …/Users`) 500 without forwarding
+    /// (not counted as a fault): users that cannot be created for a while.
+    pub refuse_user_creates: bool,
 }
 
 #[derive(Default)]
@@ -218,6 +221,17 @@ fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// `POST …/Users` (not a Bulk request).
+fn is_user_create(request: &[u8]) -> bool {
+    let end = request.iter().position(|&b| b == b'\n').unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..end]);
+    let mut words = line.split_whitespace();
+    words.next() == Some("POST")
+        && words
+            .next()
+            .is_some_and(|t| t.split('?').next().unwrap_or("").ends_with("/Users"))
+}
+
 fn reset(conn: TcpStream) {
     use std::os::fd::AsRawFd;
     let linger = libc::linger {
@@ -248,6 +262,15 @@ fn handle(mut conn: TcpStream, upstream: u16, shared: &Shared) {
         let _ = write!(
             conn,
             "HTTP/1.1 400 Bad Request\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    if faults.refuse_user_creates && is_user_create(&request) {
+        let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"500","detail":"user creates refused"}"#;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         return;

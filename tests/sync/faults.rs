@@ -10,6 +10,7 @@ use common::proxy::{FaultProxy, Faults};
 use common::scim::ScimServer;
 use common::{District, scim_authority, student, token_file, with_sets_owned};
 use rollcall::engine::jobs::Quiet;
+use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
 use rollcall::engine::sync::{SyncOptions, SyncOutcome};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -296,4 +297,71 @@ fn a_server_that_refuses_or_filters_gets_members_looked_up_one_by_one() {
     assert!(out.complete, "{out:?}");
     assert_eq!(proxy.counters().refused_or.load(Ordering::Relaxed), refused);
     assert_eq!((members(&server, "5a"), members(&server, "5b")), (14, 16));
+}
+
+/// A class sent while its members cannot be created must not count as
+/// delivered: it waits for them (retried, then trash beside them), and a
+/// requeue of the trash leaves the class with every member.
+#[test]
+fn a_group_sent_before_its_members_exist_is_not_done_until_they_are_in_it() {
+    let Some(server) = ScimServer::start() else { return };
+    let proxy = FaultProxy::start(server.port);
+    let (_t, token) = token_file();
+    let mut sets = scim_authority("idb", &proxy.url(), &token, &["gsmitte"]);
+    sets.extend([
+        "authorities.idb.max_attempts=2".to_string(),
+        "authorities.idb.bulk=false".to_string(),
+        "authorities.idb.workers=2".to_string(),
+    ]);
+    let mut d = with_sets_owned(&sets);
+    import(&mut d, &roster(6, ""));
+    proxy.set(Faults {
+        refuse_user_creates: true,
+        ..Faults::default()
+    });
+    let out = sync(&mut d, 10.0);
+    let a = &out.authorities[0];
+    assert_eq!(a.left, 0, "{out:?}");
+    let trash = d.engine.trash_list(Some("idb")).expect("trash list");
+    let trashed: BTreeSet<String> = trash.iter().map(|t| t.object.clone()).collect();
+    for class in ["class:gsmitte:5a", "class:gsmitte:5b"] {
+        assert!(
+            trashed.contains(class),
+            "a class whose members could not be created is not done: {trashed:?}"
+        );
+    }
+    let class = trash
+        .iter()
+        .find(|t| t.object == "class:gsmitte:5a")
+        .expect("class in trash");
+    assert!(class.error.contains("not on the target"), "{class:?}");
+
+    proxy.set(Faults::default());
+    let items: Vec<String> = trash.into_iter().map(|t| t.item).collect();
+    d.engine.trash_requeue(&items).expect("requeue");
+    let out = sync(&mut d, 10.0);
+    assert!(out.complete, "{out:?}");
+    assert!(d.engine.trash_list(None).expect("list").is_empty());
+    let groups = server.by_external_id("/Groups");
+    for g in ["class:gsmitte:5a", "class:gsmitte:5b"] {
+        assert_eq!(
+            groups[g]["members"].as_array().map(|m| m.len()),
+            Some(3),
+            "{g}: {}",
+            groups[g]
+        );
+    }
+    let v = d
+        .engine
+        .verify(
+            &VerifyRequest {
+                authority: "idb".into(),
+                kind: VerifyKind::All,
+                filter: None,
+                fix: false,
+            },
+            &mut Quiet,
+        )
+        .expect("verify");
+    assert!(v.clean, "{:?} {:?}", v.missing.first(), v.different.first());
 }

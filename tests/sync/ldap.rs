@@ -436,8 +436,20 @@ fn a_permanent_ldap_error_goes_to_trash_with_its_result_code() {
             &mut Quiet,
         )
         .expect("sync");
-    assert_eq!(out.authorities[0].trashed, 1, "{out:?}");
+    // The user, and its class: a class cannot be delivered without its
+    // member, and once the member is in trash it stops waiting for it.
+    assert_eq!(out.authorities[0].trashed, 2, "{out:?}");
     let trash = d.engine.trash_list(Some("idm")).unwrap();
+    let class = trash
+        .iter()
+        .find(|t| t.object == "class:gsmitte:5a")
+        .expect("the class in trash");
+    assert!(
+        class.error.contains("1 member(s) not on the target yet (district:1)"),
+        "{}",
+        class.error
+    );
+    assert_eq!(class.class, "transient", "{class:?}");
     let item = trash
         .iter()
         .find(|t| t.object.starts_with("user:"))

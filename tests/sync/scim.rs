@@ -416,22 +416,61 @@ fn a_user_created_after_waiting_for_a_retry_joins_the_groups_sent_meanwhile() {
         &[&student("1", "Anna", "Alt", "5a"), &student("2", "Ben", "Bauer", "5a")],
     );
     d.engine.distribute(None).expect("distribute");
-    // Ben's item waits aside (as in a back-off) while his class goes out:
-    // the server does not hold him, so the class is sent without him.
+    // Ben's item waits in a back-off of an hour while his class goes out:
+    // the server does not hold him, so the class is sent without him — and
+    // is not done: it waits for him, spending no attempt.
     let queue = d.dir.path().join("queues/out/idb");
     let ben = rollcall::engine::sync::item::file_name(&rollcall::model::ObjectRef::User {
         source_uid: "district".into(),
         record_uid: "2".into(),
     });
     let text = std::fs::read_to_string(queue.join(&ben)).expect("Ben's item");
-    std::fs::remove_file(queue.join(&ben)).expect("set aside");
-    sync(&mut d);
-    assert_eq!(memberships(&server)["class:gsmitte:5a"], set(&["district:1"]));
-
-    // Back after one failed attempt: created now, and his class goes again.
     let mut item: Value = serde_json::from_str(&text).expect("item json");
     item["attempts"] = json!(1);
-    std::fs::write(queue.join(&ben), item.to_string()).expect("back");
+    std::fs::remove_file(queue.join(&ben)).expect("set aside");
+    let aside = queue.join("retry").join(&ben);
+    std::fs::write(&aside, item.to_string()).expect("into retry");
+    let hour = std::time::SystemTime::now() + Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&aside)
+        .and_then(|f| f.set_modified(hour))
+        .expect("back-off");
+    let out = d
+        .engine
+        .sync_run(
+            &SyncOptions {
+                max_wait: Duration::from_secs(2),
+                ..SyncOptions::default()
+            },
+            &mut Quiet,
+        )
+        .expect("sync");
+    assert!(!out.complete, "Ben and his class wait: {out:?}");
+    assert_eq!(out.authorities[0].trashed, 0, "{out:?}");
+    assert_eq!(memberships(&server)["class:gsmitte:5a"], set(&["district:1"]));
+    let class = rollcall::engine::sync::item::file_name(&rollcall::model::ObjectRef::Group {
+        school: "gsmitte".into(),
+        group_kind: rollcall::model::GroupKind::Class,
+        name: "5a".into(),
+    });
+    let waiting: Value =
+        serde_json::from_str(&std::fs::read_to_string(queue.join("retry").join(&class)).expect("class waits"))
+            .expect("class item");
+    assert_eq!(
+        waiting["attempts"],
+        json!(0),
+        "waiting for Ben spends no attempt: {waiting}"
+    );
+    let why = waiting["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("1 member(s) not on the target yet (district:2)"), "{why}");
+    let next = std::fs::metadata(queue.join("retry").join(&class))
+        .and_then(|m| m.modified())
+        .expect("class back-off");
+    assert!(next >= hour, "the class goes again after Ben's next chance, not before");
+
+    // Ben's back-off ends: created now, and his class goes again.
+    std::fs::rename(&aside, queue.join(&ben)).expect("due");
     let out = sync(&mut d);
     assert_eq!(out.authorities[0].applied.get("created"), Some(&1), "{out:?}");
     assert_eq!(

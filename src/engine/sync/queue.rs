@@ -194,6 +194,29 @@ impl Queue {
         self.root.join(name).exists() || self.retry_dir().join(name).exists()
     }
 
+    /// When an item waiting for this file name is next sent: `now` when
+    /// pending, the end of its back-off when in retry; `None` when no item
+    /// waits.
+    pub fn next_chance(&self, name: &str, now: SystemTime) -> Option<SystemTime> {
+        if self.root.join(name).exists() {
+            return Some(now);
+        }
+        let meta = fs::metadata(self.retry_dir().join(name)).ok()?;
+        Some(meta.modified().unwrap_or(now).max(now))
+    }
+
+    /// Ends the back-off of the item of this file name, if it has one: it
+    /// is sent at the next round (its attempts still count). `true` when
+    /// there was one.
+    pub fn wake(&self, name: &str) -> io::Result<bool> {
+        let path = self.retry_dir().join(name);
+        match File::options().write(true).open(&path) {
+            Ok(f) => f.set_modified(SystemTime::now()).map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the object of this file name has an item in trash.
     pub fn in_trash(&self, name: &str) -> bool {
         self.trash_dir().join(name).exists()

@@ -95,14 +95,20 @@ impl Engine {
                     // (members the target does not hold are left out), or
                     // it replaces one deleted meanwhile (a moved externalId),
                     // so they go again — coalesced with those still waiting,
-                    // except those in trash, which wait for the admin's
-                    // requeue.
+                    // whose back-off ends now (a class waiting for this
+                    // member), except those in trash, which wait for the
+                    // admin's requeue.
                     let again: Vec<_> = self
                         .companions(&claim.item.object, Reason::Change)?
                         .into_iter()
                         .filter(|i| !q.in_trash(&file_name(&i.object)))
                         .collect();
                     q.enqueue_many(&again).map_err(io_error(q.root()))?;
+                    for i in &again {
+                        if q.wake(&file_name(&i.object)).map_err(io_error(q.root()))? {
+                            lane.next_retry = Some(SystemTime::now());
+                        }
+                    }
                 }
                 match done {
                     Some(d) => d.push(claim),
@@ -128,16 +134,32 @@ impl Engine {
         let message = cap_text(&e.message);
         let mut item = claim.item.clone();
         let now = Utc::now();
-        item.attempts += 1;
+        // A group waiting for members whose own items are still on their
+        // way (pending or in back-off) waits with them: no attempt spent,
+        // so it cannot reach trash before they do, and it goes again only
+        // after the first of them has had its next chance.
+        let members_next = if e.class == ErrorClass::Transient {
+            members_next_chance(&q, &e.waiting_for)
+        } else {
+            None
+        };
+        let waiting = members_next.is_some();
+        if !waiting {
+            item.attempts += 1;
+        }
         item.first_failure.get_or_insert(now);
         item.last_failure = Some(now);
         item.last_error = Some(message.clone());
         item.last_status = e.http_status;
-        let exhausted = item.attempts >= cfg.max_attempts;
+        let exhausted = !waiting && item.attempts >= cfg.max_attempts;
         if e.class == ErrorClass::Transient && !exhausted {
-            let mut wait = backoff::delay(&cfg.retry, item.attempts);
+            let mut wait = backoff::delay(&cfg.retry, item.attempts.max(1));
             if let Some(after) = e.retry_after {
                 wait = wait.max(after);
+            }
+            if let Some(next) = members_next {
+                let until = next.duration_since(SystemTime::from(now)).unwrap_or_default();
+                wait += until;
             }
             let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
             item.not_before = Some(at);
@@ -173,4 +195,15 @@ impl Engine {
         ));
         Ok(Settled::Trashed)
     }
+}
+
+/// The earliest next chance of these users' (external ids) items waiting
+/// in `q`; `None` when none of them has one.
+fn members_next_chance(q: &super::queue::Queue, external_ids: &[String]) -> Option<SystemTime> {
+    let now = SystemTime::now();
+    external_ids
+        .iter()
+        .filter_map(|e| format!("user:{e}").parse::<crate::model::ObjectRef>().ok())
+        .filter_map(|o| q.next_chance(&file_name(&o), now))
+        .min()
 }

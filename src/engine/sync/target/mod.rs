@@ -9,7 +9,7 @@ pub mod embedded;
 pub mod ldap;
 pub mod scim;
 
-use super::mapping::{Class, Desired};
+use super::mapping::{Class, Desired, Mapped};
 use crate::engine::config::{AuthorityConfig, AuthorityKind};
 use crate::engine::paths::DataPaths;
 use serde::Serialize;
@@ -59,6 +59,10 @@ pub struct TargetError {
     /// No (complete) answer within the timeout: a round of nothing else
     /// pauses the authority like an unreachable one.
     pub timed_out: bool,
+    /// A group written without these members (external ids), which the
+    /// target does not hold yet: it waits for them (see
+    /// [`members_delivered`]).
+    pub waiting_for: Vec<String>,
 }
 
 impl TargetError {
@@ -70,6 +74,7 @@ impl TargetError {
             ldap_code: None,
             retry_after: None,
             timed_out: false,
+            waiting_for: Vec::new(),
         }
     }
 
@@ -80,6 +85,32 @@ impl TargetError {
     pub fn transient(message: impl Into<String>) -> Self {
         Self::new(ErrorClass::Transient, message)
     }
+}
+
+/// How many missing members an error names.
+const NAMED_MEMBERS: usize = 3;
+
+/// `Ok` when the group `m`, written without the members `missing` (the
+/// target does not hold them yet), counts as delivered: nothing was
+/// missing, or it is a school group — its users join it when they are
+/// sent. A class or workgroup is not delivered: no user write joins it
+/// later, so it fails, transiently, carrying the members it waits for;
+/// settling keeps it waiting while they are on their way.
+pub fn members_delivered(m: &Mapped, missing: &[String]) -> Result<(), TargetError> {
+    if missing.is_empty() || m.class != Class::Group || m.external_id.starts_with("school:") {
+        return Ok(());
+    }
+    let named: Vec<&str> = missing.iter().take(NAMED_MEMBERS).map(String::as_str).collect();
+    let more = if missing.len() > NAMED_MEMBERS { ", …" } else { "" };
+    Err(TargetError {
+        waiting_for: missing.to_vec(),
+        ..TargetError::transient(format!(
+            "{} member(s) not on the target yet ({}{more}): the group was written without them and is \
+             sent again until they are in it",
+            missing.len(),
+            named.join(", ")
+        ))
+    })
 }
 
 /// The longest error text kept (trash, queue items, logs): a server may
@@ -293,5 +324,41 @@ pub fn open(name: &str, config: &AuthorityConfig, paths: &DataPaths) -> Result<B
             name, config, paths,
         ))?)),
         AuthorityKind::Ldap => Ok(Box::new(ldap::LdapTarget::new(config)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+
+    fn group(external_id: &str) -> Mapped {
+        Mapped {
+            class: Class::Group,
+            external_id: external_id.into(),
+            name: external_id.into(),
+            attributes: Map::new(),
+            paths: Vec::new(),
+            members: Some(Vec::new()),
+            school_groups: Vec::new(),
+            left_school_groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_class_without_some_members_is_not_delivered_a_school_group_is() {
+        let missing: Vec<String> = (1..=5).map(|i| format!("district:u{i}")).collect();
+        let e = members_delivered(&group("class:gsa:5a"), &missing).expect_err("not delivered");
+        assert_eq!(e.class, ErrorClass::Transient);
+        assert_eq!(e.waiting_for, missing);
+        assert!(
+            e.message
+                .starts_with("5 member(s) not on the target yet (district:u1, district:u2, district:u3, …)"),
+            "{}",
+            e.message
+        );
+        assert!(members_delivered(&group("workgroup:gsa:chor"), &missing[..1]).is_err());
+        assert!(members_delivered(&group("school:gsa"), &missing).is_ok());
+        assert!(members_delivered(&group("class:gsa:5a"), &[]).is_ok());
     }
 }

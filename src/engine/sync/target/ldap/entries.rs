@@ -42,14 +42,17 @@ fn strings(v: &Value) -> BTreeSet<String> {
 }
 
 impl LdapTarget {
-    pub(super) async fn write(&self, desired: &Desired) -> Result<Applied, StoreError> {
-        match desired {
-            Desired::Skip => Ok(Applied::Skipped),
-            Desired::Present(m) if m.class == Class::Group => self.put_group(m).await,
-            Desired::Present(m) => self.put_user(m, false).await,
-            Desired::Deactivated(m) => self.put_user(m, true).await,
-            Desired::Absent { class, external_id } => self.delete(*class, external_id).await,
-        }
+    /// Writes one object; for a group, also the members it was written
+    /// without (not on the target yet).
+    pub(super) async fn write(&self, desired: &Desired) -> Result<(Applied, Vec<String>), StoreError> {
+        let applied = match desired {
+            Desired::Skip => Applied::Skipped,
+            Desired::Present(m) if m.class == Class::Group => return self.put_group(m).await,
+            Desired::Present(m) => self.put_user(m, false).await?,
+            Desired::Deactivated(m) => self.put_user(m, true).await?,
+            Desired::Absent { class, external_id } => self.delete(*class, external_id).await?,
+        };
+        Ok((applied, Vec::new()))
     }
 
     /// The mapped user attributes as LDAP values. The attribute mapped to
@@ -328,9 +331,9 @@ impl LdapTarget {
         Ok(())
     }
 
-    /// The DNs of the users with these external ids (those the target
-    /// does not hold yet are left out).
-    async fn resolve(&self, external_ids: &[String]) -> Result<Vec<String>, StoreError> {
+    /// The DNs of the users with these external ids, and the external
+    /// ids the target does not hold yet (left out).
+    async fn resolve(&self, external_ids: &[String]) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let class = ldap_escape(self.object_class(Class::User)).into_owned();
         let filters: Vec<String> = external_ids
             .chunks(RESOLVE_CHUNK)
@@ -342,34 +345,47 @@ impl LdapTarget {
                 format!("(&(objectClass={class})(|{any}))")
             })
             .collect();
-        let attrs = vec![self.cfg.user_key.clone()];
-        let parts: Vec<Vec<String>> = futures_util::stream::iter(filters.iter())
+        let key = self.cfg.user_key.clone();
+        let attrs = vec![key.clone()];
+        let parts: Vec<Vec<(String, Vec<String>)>> = futures_util::stream::iter(filters.iter())
             .map(|f| async {
-                let mut dns = Vec::new();
+                let mut found = Vec::new();
                 self.pool
                     .search(&self.base, Scope::Subtree, f, &attrs, self.cfg.page_size, &mut |e| {
-                        dns.push(e.dn)
+                        let keys = e
+                            .attrs
+                            .iter()
+                            .filter(|(k, _)| k.eq_ignore_ascii_case(&key))
+                            .flat_map(|(_, v)| v.iter().cloned())
+                            .collect();
+                        found.push((e.dn, keys));
                     })
                     .await?;
-                Ok::<_, StoreError>(dns)
+                Ok::<_, StoreError>(found)
             })
             .buffer_unordered(self.cfg.connections.max(1))
             .try_collect()
             .await?;
-        let mut dns: Vec<String> = parts.into_iter().flatten().collect();
-        if dns.len() < external_ids.len() {
-            tracing::debug!(
-                wanted = external_ids.len(),
-                found = dns.len(),
-                "members not on the LDAP target yet are left out"
-            );
+        let mut held: HashSet<String> = HashSet::new();
+        let mut dns = Vec::new();
+        for (dn, keys) in parts.into_iter().flatten() {
+            held.extend(keys);
+            dns.push(dn);
         }
+        let missing: Vec<String> = external_ids.iter().filter(|e| !held.contains(*e)).cloned().collect();
         dns.sort_unstable();
-        Ok(dns)
+        dns.dedup();
+        Ok((dns, missing))
     }
 
-    async fn put_group(&self, m: &Mapped) -> Result<Applied, StoreError> {
-        let members = self.resolve(m.members.as_deref().unwrap_or_default()).await?;
+    /// A group, with every member the target holds, and the members it
+    /// was written without.
+    async fn put_group(&self, m: &Mapped) -> Result<(Applied, Vec<String>), StoreError> {
+        let (members, missing) = self.resolve(m.members.as_deref().unwrap_or_default()).await?;
+        Ok((self.put_group_members(m, members).await?, missing))
+    }
+
+    async fn put_group_members(&self, m: &Mapped, members: Vec<String>) -> Result<Applied, StoreError> {
         let (dn, current) = match self.find(Class::Group, &m.external_id).await? {
             Some(found) => found,
             None => {

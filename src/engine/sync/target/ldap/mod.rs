@@ -11,7 +11,7 @@
 mod entries;
 mod listing;
 
-use super::{Applied, ErrorClass, RemoteObject, Target, TargetError};
+use super::{Applied, ErrorClass, RemoteObject, Target, TargetError, members_delivered};
 use crate::engine::config::{AuthorityConfig, LdapTargetConfig};
 use crate::engine::sync::mapping::{Class, Desired};
 use crate::store::StoreError;
@@ -198,7 +198,13 @@ impl Target for LdapTarget {
     fn apply(&self, desired: &Desired) -> Result<Applied, TargetError> {
         match desired {
             Desired::Skip => Ok(Applied::Skipped),
-            _ => self.pool.block_on(self.write(desired)).map_err(classify),
+            _ => {
+                let (applied, missing) = self.pool.block_on(self.write(desired)).map_err(classify)?;
+                if let Desired::Present(m) = desired {
+                    members_delivered(m, &missing)?;
+                }
+                Ok(applied)
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use super::http::{PATCH_SCHEMA, eq_filter, resources};
 use super::write::{Change, location_id};
 use super::{ScimTarget, endpoint, id_of, identity};
 use crate::engine::sync::mapping::{Class, Desired, Mapped};
-use crate::engine::sync::target::{Applied, ErrorClass, TargetError, cap_text};
+use crate::engine::sync::target::{Applied, ErrorClass, TargetError, cap_text, members_delivered};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -47,6 +47,8 @@ struct Planned {
     applied: Applied,
     /// The resource as it was (updates), for the memberships' skip.
     current: Option<Value>,
+    /// A group's members the target does not hold yet (left out).
+    missing: Vec<String>,
 }
 
 /// The items of one Bulk request and its school-group changes.
@@ -311,7 +313,16 @@ impl ScimTarget {
                 results[i] = local[i].clone();
             }
         }
-        // What goes alone, and what Bulk handed back.
+        // A group written without members the target does not hold yet (those that
+        // went alone were judged by their own write).
+        for (i, s) in steps.iter().enumerate() {
+            if let (Step::Op(p), Desired::Present(m), Some(Ok(_))) = (s, items[i], &results[i])
+                && let Err(e) = members_delivered(m, &p.missing)
+            {
+                results[i] = Some(Err(e));
+            }
+        }
+
         for (i, s) in steps.iter().enumerate() {
             if results[i].is_none() && matches!(s, Step::Alone | Step::Op(_)) {
                 results[i] = Some(self.alone(items[i]));
@@ -362,6 +373,7 @@ impl ScimTarget {
                     id: Some(id),
                     applied: Applied::Deleted,
                     current: None,
+                    missing: Vec::new(),
                 }
             }
             (Desired::Present(m), None) => match self.create_op(i, m) {
@@ -377,7 +389,7 @@ impl ScimTarget {
                 };
                 match self.change(m, &r, false) {
                     Err(e) => return Step::Done(Err(e)),
-                    Ok(Change::None) => {
+                    Ok((Change::None, missing)) => {
                         if m.class == Class::Group {
                             self.remember_group(m, &id, &r);
                         }
@@ -387,17 +399,19 @@ impl ScimTarget {
                             id: Some(id),
                             applied: Applied::Unchanged,
                             current: Some(r),
+                            missing,
                         }
                     }
-                    Ok(Change::Patch(ops)) => Planned {
+                    Ok((Change::Patch(ops), missing)) => Planned {
                         op: json!({"method": "PATCH", "path": format!("{}/{id}", endpoint(m.class)),
                             "data": {"schemas": [PATCH_SCHEMA], "Operations": ops}}),
                         size: 0,
                         id: Some(id),
                         applied,
                         current: Some(r),
+                        missing,
                     },
-                    Ok(Change::Put(mut body)) => {
+                    Ok((Change::Put(mut body), missing)) => {
                         body.insert("id".into(), json!(id));
                         Planned {
                             op: json!({"method": "PUT", "path": format!("{}/{id}", endpoint(m.class)), "data": body}),
@@ -405,6 +419,7 @@ impl ScimTarget {
                             id: Some(id),
                             applied,
                             current: Some(r),
+                            missing,
                         }
                     }
                 }
@@ -421,12 +436,11 @@ impl ScimTarget {
 
     fn create_op(&self, i: usize, m: &Mapped) -> Result<Planned, TargetError> {
         let mut body = self.body_of(m)?;
-        if let Some(wanted) = &m.members {
-            let mut ids: Vec<String> = self.resolve(wanted)?.into_values().collect();
-            ids.sort_unstable();
+        let members = self.members(m)?.unwrap_or_default();
+        if m.members.is_some() {
             body.insert(
                 "members".into(),
-                json!(ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()),
+                json!(members.ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()),
             );
         }
         Ok(Planned {
@@ -435,6 +449,7 @@ impl ScimTarget {
             id: None,
             applied: Applied::Created,
             current: None,
+            missing: members.missing,
         })
     }
 

@@ -21,6 +21,7 @@ pub mod discovery;
 mod http;
 mod identity;
 mod listing;
+mod members;
 mod patch;
 mod snapshot;
 mod write;

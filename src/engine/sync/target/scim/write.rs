@@ -12,7 +12,7 @@ use super::http::{PATCH_SCHEMA, eq_filter};
 use super::listing::{self, ListRequest};
 use super::{PAGE, ScimTarget, endpoint, id_of, identity, patch};
 use crate::engine::sync::mapping::{Class, Mapped};
-use crate::engine::sync::target::{Applied, ErrorClass, TargetError};
+use crate::engine::sync::target::{Applied, ErrorClass, TargetError, members_delivered};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashSet};
@@ -93,12 +93,11 @@ impl ScimTarget {
 
     fn create(&self, ticket: &Ticket<'_>, m: &Mapped) -> Result<Applied, TargetError> {
         let mut body = self.body_of(m)?;
-        if let Some(wanted) = &m.members {
-            let mut ids: Vec<String> = self.resolve(wanted)?.into_values().collect();
-            ids.sort_unstable();
+        let members = self.members(m)?;
+        if let Some(members) = &members {
             body.insert(
                 "members".into(),
-                json!(ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()),
+                json!(members.ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()),
             );
         }
         let what = format!("POST {}", endpoint(m.class));
@@ -134,6 +133,7 @@ impl ScimTarget {
                 }
                 self.update_snapshot(|s| s.put(m.class, &m.external_id, held));
                 self.after_write(m, &id, None)?;
+                members_delivered(m, &members.unwrap_or_default().missing)?;
                 Ok(Applied::Created)
             }
             Err(e) if e.http_status == Some(409) => self.adopt(ticket, m, e),
@@ -190,13 +190,15 @@ impl ScimTarget {
             current
         };
         let path = format!("{}/{}", endpoint(m.class), id);
-        match self.change(m, &current, takeover)? {
+        let (change, missing) = self.change(m, &current, takeover)?;
+        match change {
             Change::None => {
                 drop(held);
                 if m.class == Class::Group {
                     self.remember_group(m, &id, &current);
                 }
                 self.after_write(m, &id, Some(&current))?;
+                members_delivered(m, &missing)?;
                 return Ok(Applied::Unchanged);
             }
             Change::Patch(all) => {
@@ -229,14 +231,21 @@ impl ScimTarget {
             self.forget_group(&m.external_id);
         }
         self.after_write(m, &id, Some(&current))?;
+        members_delivered(m, &missing)?;
         Ok(Applied::Updated)
     }
 
     /// What an update of `current` to `m` sends (`takeover`: it does not
     /// carry our external id yet): nothing when the server already holds
     /// what would be sent (verify's rule), else PATCH operations — or,
-    /// without PATCH, the whole resource for a PUT.
-    pub(super) fn change(&self, m: &Mapped, current: &Value, takeover: bool) -> Result<Change, TargetError> {
+    /// without PATCH, the whole resource for a PUT; and the group's
+    /// members the target does not hold yet (left out).
+    pub(super) fn change(
+        &self,
+        m: &Mapped,
+        current: &Value,
+        takeover: bool,
+    ) -> Result<(Change, Vec<String>), TargetError> {
         let empty = Map::new();
         let cur = current.as_object().unwrap_or(&empty);
         let mut ops = patch::attribute_ops(m, &self.sendable(m)?, cur);
@@ -246,20 +255,17 @@ impl ScimTarget {
                 json!({"op": "replace", "path": "externalId", "value": m.external_id}),
             );
         }
-        let (add, remove) = match &m.members {
-            Some(wanted) => {
-                let ids = self.resolve(wanted)?;
-                let missing = wanted.len() - ids.len();
-                if missing > 0 {
-                    tracing::warn!(group = %m.external_id, missing, "members not on the target yet are left out");
-                }
-                let want: BTreeSet<String> = ids.into_values().collect();
+        let members = self.members(m)?;
+        let (add, remove) = match &members {
+            Some(found) => {
+                let want: BTreeSet<String> = found.ids.iter().cloned().collect();
                 patch::member_changes(cur, &want)
             }
             None => (Vec::new(), Vec::new()),
         };
+        let missing = members.map(|f| f.missing).unwrap_or_default();
         if ops.is_empty() && add.is_empty() && remove.is_empty() {
-            return Ok(Change::None);
+            return Ok((Change::None, missing));
         }
         if self.capabilities()?.patch() {
             let mut all = ops;
@@ -272,7 +278,7 @@ impl ScimTarget {
             for id in &remove {
                 all.push(json!({"op": "remove", "path": format!("members[value eq {}]", json!(id))}));
             }
-            return Ok(Change::Patch(all));
+            return Ok((Change::Patch(all), missing));
         }
         let mut body = self.body_of(m)?;
         if m.members.is_some() {
@@ -288,7 +294,7 @@ impl ScimTarget {
         } else if let Some(existing) = cur.get("members") {
             body.insert("members".into(), existing.clone());
         }
-        Ok(Change::Put(body))
+        Ok((Change::Put(body), missing))
     }
 
     /// A user's school groups: join the current ones, leave the others —
