@@ -230,3 +230,34 @@ pub fn with_sets_owned(sets: &[String]) -> District {
     let refs: Vec<&str> = sets.iter().map(String::as_str).collect();
     District::with_sets(&refs)
 }
+
+/// A loopback TCP port that refuses connections for as long as the returned
+/// socket lives: bound, never listening. (A port found free and let go may
+/// be taken by another test's server a moment later, which then answers —
+/// or stalls.)
+pub fn refused_port() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a fresh descriptor, with correctly
+    // sized address structs; the descriptor is owned by the OwnedFd.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        addr.sin_port = 0;
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, &addr as *const libc::sockaddr_in as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut got_len = len;
+        let rc = libc::getsockname(
+            fd,
+            &mut got as *mut libc::sockaddr_in as *mut libc::sockaddr,
+            &mut got_len,
+        );
+        assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+        (owned, u16::from_be(got.sin_port))
+    }
+}

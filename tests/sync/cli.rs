@@ -262,12 +262,9 @@ fn once_exits_4_naming_a_paused_authority_and_never_waits_forever() {
     let token = dir.path().join("token");
     std::fs::write(&token, "t").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    // A port where nothing listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port where nothing listens (held, so no other test's server takes
+    // it: one that answered or stalled made this run wait 20 s once).
+    let (_held, port) = crate::common::refused_port();
     let c = Cli::new(&format!(
         "[authorities.remote]\nkind = \"scim\"\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = \"{}\"\n\
          schools = [\"gsmitte\"]\n[authorities.remote.retry]\nbase_seconds = 0.2\nmax_seconds = 1.0\n",
