@@ -35,9 +35,12 @@ impl AuthorityKind {
         }
     }
 
-    /// Whether a group sent before one of its members exists on the target
-    /// leaves that member out (SCIM resolves members by external id; the
-    /// embedded mirror and LDAP write them as they are).
+    /// Whether a user created on the target sends its groups again at once
+    /// (SCIM: a group sent before it left it out, or it replaces an account
+    /// deleted meanwhile). LDAP leaves unknown members out too, but its
+    /// groups that wait for members retry after the members' next chance
+    /// (settling's rule), without a directory read per created user; the
+    /// embedded mirror writes members as they are.
     pub fn drops_unknown_members(self) -> bool {
         self == AuthorityKind::Scim
     }

@@ -73,6 +73,10 @@ pub struct QueueItem {
     /// Set on trash items only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// A group in back-off only because members it lacks on the target are
+    /// still on their way: a member's create ends its wait.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting_for_members: bool,
 }
 
 impl QueueItem {
@@ -89,6 +93,7 @@ impl QueueItem {
             last_status: None,
             not_before: None,
             failure: None,
+            waiting_for_members: false,
         }
     }
 

@@ -194,22 +194,54 @@ impl Queue {
         self.root.join(name).exists() || self.retry_dir().join(name).exists()
     }
 
-    /// When an item waiting for this file name is next sent: `now` when
-    /// pending, the end of its back-off when in retry; `None` when no item
-    /// waits.
-    pub fn next_chance(&self, name: &str, now: SystemTime) -> Option<SystemTime> {
-        if self.root.join(name).exists() {
+    /// The file names of the items being sent now (by any process).
+    pub fn claimed_names(&self) -> io::Result<std::collections::HashSet<String>> {
+        let mut out = std::collections::HashSet::new();
+        let entries = match fs::read_dir(self.claimed_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            if let Ok(file) = entry?.file_name().into_string()
+                && let Some((_, name)) = parse_claim(&file)
+                && valid_file_name(name)
+            {
+                out.insert(name.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the item of this file name is next sent: `now` when pending or
+    /// being sent (`claimed`: from [`Queue::claimed_names`]), the end of its
+    /// back-off when in retry; `None` when no item waits.
+    pub fn next_chance(
+        &self,
+        name: &str,
+        claimed: &std::collections::HashSet<String>,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        if claimed.contains(name) || self.root.join(name).exists() {
             return Some(now);
         }
         let meta = fs::metadata(self.retry_dir().join(name)).ok()?;
         Some(meta.modified().unwrap_or(now).max(now))
     }
 
-    /// Ends the back-off of the item of this file name, if it has one: it
-    /// is sent at the next round (its attempts still count). `true` when
-    /// there was one.
+    /// Ends the back-off of the item of this file name if it waits only
+    /// for members (`waiting_for_members`): it is sent at the next round.
+    /// Other back-offs (a server's Retry-After, its own errors) stand.
+    /// `true` when it was woken.
     pub fn wake(&self, name: &str) -> io::Result<bool> {
         let path = self.retry_dir().join(name);
+        // Gone, or unreadable (the claim that takes it reports that).
+        let Ok(item) = self.read(ItemDir::Retry, name) else {
+            return Ok(false);
+        };
+        if !item.waiting_for_members {
+            return Ok(false);
+        }
         match File::options().write(true).open(&path) {
             Ok(f) => f.set_modified(SystemTime::now()).map(|()| true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -780,6 +812,49 @@ mod tests {
             let claim = q.claim(&name, false).unwrap().unwrap().unwrap();
             q.complete(&claim).unwrap();
         }
+    }
+
+    /// A group waiting only for its members is woken; one in back-off for
+    /// its own failure (a Retry-After) is not. A claimed item counts as on
+    /// its way.
+    #[test]
+    fn only_items_waiting_for_members_are_woken_and_a_claimed_one_is_on_its_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path(), "idb").unwrap();
+        let class: QueueItem = QueueItem::new("class:gsa:5a".parse().unwrap(), ["gsa".to_string()], Reason::Change);
+        let club: QueueItem = QueueItem::new(
+            "workgroup:gsa:chor".parse().unwrap(),
+            ["gsa".to_string()],
+            Reason::Change,
+        );
+        let member = items("m", 1, "gsa").remove(0);
+        q.enqueue_many(&[class.clone(), club.clone(), member.clone()]).unwrap();
+        let hour = Utc::now() + chrono::Duration::hours(1);
+        for (item, waiting) in [(&class, true), (&club, false)] {
+            let name = file_name(&item.object);
+            let claim = q.claim(&name, false).unwrap().unwrap().unwrap();
+            let mut later = item.clone();
+            later.waiting_for_members = waiting;
+            q.retry_later(&claim, &later, hour).unwrap();
+        }
+        let now = SystemTime::now();
+        let (due, _) = q.due_retries(now).unwrap();
+        assert!(due.is_empty(), "{due:?}");
+        assert!(q.wake(&file_name(&class.object)).unwrap());
+        assert!(!q.wake(&file_name(&club.object)).unwrap(), "its own back-off stands");
+        assert!(!q.wake("no-such-item").unwrap());
+        let (due, _) = q.due_retries(SystemTime::now()).unwrap();
+        assert_eq!(due, vec![file_name(&class.object)]);
+
+        let member_name = file_name(&member.object);
+        let none = std::collections::HashSet::new();
+        assert_eq!(q.next_chance(&member_name, &none, now), Some(now), "pending");
+        let claim = q.claim(&member_name, false).unwrap().unwrap().unwrap();
+        let claimed = q.claimed_names().unwrap();
+        assert_eq!(q.next_chance(&member_name, &none, now), None);
+        assert_eq!(q.next_chance(&member_name, &claimed, now), Some(now), "being sent");
+        q.complete(&claim).unwrap();
+        assert_eq!(q.next_chance(&member_name, &q.claimed_names().unwrap(), now), None);
     }
 
     /// Sent items' files are overwritten by the next enqueue: each item

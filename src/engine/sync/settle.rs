@@ -95,9 +95,8 @@ impl Engine {
                     // (members the target does not hold are left out), or
                     // it replaces one deleted meanwhile (a moved externalId),
                     // so they go again — coalesced with those still waiting,
-                    // whose back-off ends now (a class waiting for this
-                    // member), except those in trash, which wait for the
-                    // admin's requeue.
+                    // and one waiting only for its members goes now — except
+                    // those in trash, which wait for the admin's requeue.
                     let again: Vec<_> = self
                         .companions(&claim.item.object, Reason::Change)?
                         .into_iter()
@@ -144,6 +143,7 @@ impl Engine {
             None
         };
         let waiting = members_next.is_some();
+        item.waiting_for_members = waiting;
         if !waiting {
             item.attempts += 1;
         }
@@ -176,6 +176,7 @@ impl Engine {
             message
         };
         item.not_before = None;
+        item.waiting_for_members = false;
         item.failure = Some(Failure {
             class: e.class.as_str().into(),
             error: reason.clone(),
@@ -197,13 +198,17 @@ impl Engine {
     }
 }
 
-/// The earliest next chance of these users' (external ids) items waiting
-/// in `q`; `None` when none of them has one.
+/// The earliest next chance of these users' (external ids) items in `q`
+/// (pending, being sent, or in back-off); `None` when none of them has one.
 fn members_next_chance(q: &super::queue::Queue, external_ids: &[String]) -> Option<SystemTime> {
+    if external_ids.is_empty() {
+        return None;
+    }
     let now = SystemTime::now();
+    let claimed = q.claimed_names().unwrap_or_default();
     external_ids
         .iter()
         .filter_map(|e| format!("user:{e}").parse::<crate::model::ObjectRef>().ok())
-        .filter_map(|o| q.next_chance(&file_name(&o), now))
+        .filter_map(|o| q.next_chance(&file_name(&o), &claimed, now))
         .min()
 }

@@ -352,11 +352,13 @@ impl LdapTarget {
                 let mut found = Vec::new();
                 self.pool
                     .search(&self.base, Scope::Subtree, f, &attrs, self.cfg.page_size, &mut |e| {
+                        // Key values compare as the search matched them:
+                        // without regard to case.
                         let keys = e
                             .attrs
                             .iter()
                             .filter(|(k, _)| k.eq_ignore_ascii_case(&key))
-                            .flat_map(|(_, v)| v.iter().cloned())
+                            .flat_map(|(_, v)| v.iter().map(|v| v.to_lowercase()))
                             .collect();
                         found.push((e.dn, keys));
                     })
@@ -372,7 +374,11 @@ impl LdapTarget {
             held.extend(keys);
             dns.push(dn);
         }
-        let missing: Vec<String> = external_ids.iter().filter(|e| !held.contains(*e)).cloned().collect();
+        let missing: Vec<String> = external_ids
+            .iter()
+            .filter(|e| !held.contains(&e.to_lowercase()))
+            .cloned()
+            .collect();
         dns.sort_unstable();
         dns.dedup();
         Ok((dns, missing))
