@@ -13,7 +13,7 @@ use super::proxy::{FaultProxy, Faults};
 use super::scim::ScimServer;
 use super::{District, scim_authority, student, token_file, with_sets_owned};
 use rollcall::engine::jobs::Quiet;
-use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
+use rollcall::engine::sync::verify::VerifyKind;
 use rollcall::engine::sync::{SyncOptions, SyncOutcome};
 use std::time::{Duration, Instant};
 
@@ -198,18 +198,7 @@ pub fn run(server: &ScimServer, plan: &Plan) -> Report {
 
     // 3. Verify: no differences, and the server holds exactly our users.
     let t = Instant::now();
-    let v = d
-        .engine
-        .verify(
-            &VerifyRequest {
-                authority: "idb".into(),
-                kind: VerifyKind::All,
-                filter: None,
-                fix: false,
-            },
-            &mut Quiet,
-        )
-        .expect("verify");
+    let v = d.verify("idb", VerifyKind::All, false);
     report.verify_seconds = t.elapsed().as_secs_f64();
     report.verify_expected = v.expected;
     assert!(

@@ -172,6 +172,39 @@ impl District {
     pub fn journal_head(&self) -> u64 {
         self.engine.directory().journal_head().expect("journal head")
     }
+
+    /// `sync run --once` with this `--max-wait`, whatever it leaves.
+    pub fn sync_for(&mut self, max_wait: std::time::Duration) -> rollcall::engine::sync::SyncOutcome {
+        self.engine
+            .sync_run(
+                &rollcall::engine::sync::SyncOptions {
+                    max_wait,
+                    ..rollcall::engine::sync::SyncOptions::default()
+                },
+                &mut Quiet,
+            )
+            .expect("sync")
+    }
+
+    /// `verify` of one authority.
+    pub fn verify(
+        &mut self,
+        authority: &str,
+        kind: rollcall::engine::sync::verify::VerifyKind,
+        fix: bool,
+    ) -> rollcall::engine::sync::verify::VerifyReport {
+        self.engine
+            .verify(
+                &rollcall::engine::sync::verify::VerifyRequest {
+                    authority: authority.into(),
+                    kind,
+                    filter: None,
+                    fix,
+                },
+                &mut Quiet,
+            )
+            .expect("verify")
+    }
 }
 
 pub fn open(data_dir: &Path, sets: &[&str], read_only: bool) -> Engine {

@@ -9,23 +9,14 @@ use crate::common;
 use common::proxy::{FaultProxy, Faults};
 use common::scim::ScimServer;
 use common::{District, scim_authority, student, token_file, with_sets_owned};
-use rollcall::engine::jobs::Quiet;
-use rollcall::engine::sync::verify::{VerifyKind, VerifyRequest};
-use rollcall::engine::sync::{SyncOptions, SyncOutcome};
+use rollcall::engine::sync::SyncOutcome;
+use rollcall::engine::sync::verify::VerifyKind;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 fn sync(d: &mut District, max_wait: f64) -> SyncOutcome {
-    d.engine
-        .sync_run(
-            &SyncOptions {
-                max_wait: Duration::from_secs_f64(max_wait),
-                ..SyncOptions::default()
-            },
-            &mut Quiet,
-        )
-        .expect("sync")
+    d.sync_for(Duration::from_secs_f64(max_wait))
 }
 
 fn roster(n: usize, suffix: &str) -> Vec<String> {
@@ -351,17 +342,6 @@ fn a_group_sent_before_its_members_exist_is_not_done_until_they_are_in_it() {
             groups[g]
         );
     }
-    let v = d
-        .engine
-        .verify(
-            &VerifyRequest {
-                authority: "idb".into(),
-                kind: VerifyKind::All,
-                filter: None,
-                fix: false,
-            },
-            &mut Quiet,
-        )
-        .expect("verify");
+    let v = d.verify("idb", VerifyKind::All, false);
     assert!(v.clean, "{:?} {:?}", v.missing.first(), v.different.first());
 }

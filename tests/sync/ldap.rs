@@ -426,16 +426,7 @@ fn a_permanent_ldap_error_goes_to_trash_with_its_result_code() {
     sets.push("authorities.idm.mapping.school_groups=false".into());
     let mut d = with_sets_owned(&sets);
     d.import("gsmitte", &[&student("1", "Anna", "Alt", "5a")]);
-    let out = d
-        .engine
-        .sync_run(
-            &SyncOptions {
-                max_wait: Duration::from_secs(2),
-                ..SyncOptions::default()
-            },
-            &mut Quiet,
-        )
-        .expect("sync");
+    let out = d.sync_for(Duration::from_secs(2));
     // The user, and its class: a class cannot be delivered without its
     // member, and once the member is in trash it stops waiting for it.
     assert_eq!(out.authorities[0].trashed, 2, "{out:?}");

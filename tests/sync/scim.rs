@@ -436,16 +436,7 @@ fn a_user_created_after_waiting_for_a_retry_joins_the_groups_sent_meanwhile() {
         .open(&aside)
         .and_then(|f| f.set_modified(hour))
         .expect("back-off");
-    let out = d
-        .engine
-        .sync_run(
-            &SyncOptions {
-                max_wait: Duration::from_secs(2),
-                ..SyncOptions::default()
-            },
-            &mut Quiet,
-        )
-        .expect("sync");
+    let out = d.sync_for(Duration::from_secs(2));
     assert!(!out.complete, "Ben and his class wait: {out:?}");
     assert_eq!(out.authorities[0].trashed, 0, "{out:?}");
     assert_eq!(memberships(&server)["class:gsmitte:5a"], set(&["district:1"]));
