@@ -95,6 +95,30 @@ fn op_error(what: &str, status: u16, op: &Value) -> TargetError {
     }
 }
 
+/// The batch's positions with each run of users (present or deactivated)
+/// sorted, stably, by the school groups they join and leave; every other
+/// item keeps its place, so users still go before the groups naming them.
+fn by_school(items: &[&Desired]) -> Vec<usize> {
+    fn user(d: &Desired) -> Option<&Mapped> {
+        match d {
+            Desired::Present(m) | Desired::Deactivated(m) if m.class == Class::User => Some(m),
+            _ => None,
+        }
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    let mut start = 0;
+    while start < items.len() {
+        let mut end = start;
+        while end < items.len() && user(items[end]).is_some() {
+            end += 1;
+        }
+        let key = |i: usize| user(items[i]).map(|m| (&m.school_groups, &m.left_school_groups));
+        order[start..end].sort_by(|&a, &b| key(a).cmp(&key(b)));
+        start = end + 1;
+    }
+    order
+}
+
 impl ScimTarget {
     /// The Bulk limits to use, when items go in Bulk requests.
     pub(super) fn bulk_limits(&self) -> Option<(usize, usize)> {
@@ -195,8 +219,24 @@ impl ScimTarget {
         out
     }
 
-    /// Applies a batch with Bulk requests (see the module comment).
+    /// Applies a batch with Bulk requests (see the module comment). Runs
+    /// of users go sorted by their school groups, so that each request
+    /// changes few school groups: each such PATCH makes the server copy a
+    /// group of thousands (the results keep the batch's order).
     pub(super) fn apply_bulk(&self, items: &[&Desired], limits: (usize, usize)) -> Vec<Result<Applied, TargetError>> {
+        let order = by_school(items);
+        let sorted: Vec<&Desired> = order.iter().map(|&i| items[i]).collect();
+        let mut results: Vec<Option<Result<Applied, TargetError>>> = items.iter().map(|_| None).collect();
+        for (r, &i) in self.apply_bulk_in_order(&sorted, limits).into_iter().zip(&order) {
+            results[i] = Some(r);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(TargetError::transient("the batch left this item unsettled"))))
+            .collect()
+    }
+
+    fn apply_bulk_in_order(&self, items: &[&Desired], limits: (usize, usize)) -> Vec<Result<Applied, TargetError>> {
         let (max_ops, max_size) = limits;
         // Small enough that `workers` requests share the batch.
         let max_ops = max_ops.min(items.len().div_ceil(self.workers).max(50));
@@ -721,5 +761,44 @@ impl ScimTarget {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(class: Class, external_id: &str, schools: &[&str]) -> Mapped {
+        Mapped {
+            class,
+            external_id: external_id.into(),
+            name: external_id.into(),
+            attributes: serde_json::Map::new(),
+            paths: Vec::new(),
+            members: None,
+            school_groups: schools.iter().map(|s| format!("school:{s}")).collect(),
+            left_school_groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn runs_of_users_go_by_school_and_everything_else_keeps_its_place() {
+        let items = [
+            Desired::Present(mapped(Class::User, "u0", &["b"])),
+            Desired::Present(mapped(Class::User, "u1", &["a"])),
+            Desired::Deactivated(mapped(Class::User, "u2", &["b"])),
+            Desired::Present(mapped(Class::User, "u3", &["a"])),
+            Desired::Present(mapped(Class::Group, "class:a:5a", &[])),
+            Desired::Present(mapped(Class::User, "u5", &["b"])),
+            Desired::Absent {
+                class: Class::User,
+                external_id: "u6".into(),
+            },
+            Desired::Present(mapped(Class::User, "u7", &["c"])),
+            Desired::Present(mapped(Class::User, "u8", &["a"])),
+        ];
+        let refs: Vec<&Desired> = items.iter().collect();
+        assert_eq!(by_school(&refs), vec![1, 3, 0, 2, 4, 5, 6, 8, 7]);
+        assert!(by_school(&[]).is_empty());
     }
 }
