@@ -347,6 +347,13 @@ fn coalesce(base: &Path) {
 }
 
 fn main() {
+    // RUST_LOG=rollcall=debug shows where a drain's time goes.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let base: PathBuf = arg("--dir", std::env::temp_dir());
     println!(
         "data dirs in {} ({})",
