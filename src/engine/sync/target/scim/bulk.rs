@@ -105,6 +105,7 @@ fn by_school(items: &[&Desired]) -> Vec<usize> {
             _ => None,
         }
     }
+    let key = |i: usize| user(items[i]).map(|m| (&m.school_groups, &m.left_school_groups));
     let mut order: Vec<usize> = (0..items.len()).collect();
     let mut start = 0;
     while start < items.len() {
@@ -112,7 +113,6 @@ fn by_school(items: &[&Desired]) -> Vec<usize> {
         while end < items.len() && user(items[end]).is_some() {
             end += 1;
         }
-        let key = |i: usize| user(items[i]).map(|m| (&m.school_groups, &m.left_school_groups));
         order[start..end].sort_by(|&a, &b| key(a).cmp(&key(b)));
         start = end + 1;
     }
@@ -226,14 +226,13 @@ impl ScimTarget {
     pub(super) fn apply_bulk(&self, items: &[&Desired], limits: (usize, usize)) -> Vec<Result<Applied, TargetError>> {
         let order = by_school(items);
         let sorted: Vec<&Desired> = order.iter().map(|&i| items[i]).collect();
-        let mut results: Vec<Option<Result<Applied, TargetError>>> = items.iter().map(|_| None).collect();
-        for (r, &i) in self.apply_bulk_in_order(&sorted, limits).into_iter().zip(&order) {
-            results[i] = Some(r);
-        }
-        results
+        // One result per sorted item: put back in the batch's order.
+        let mut results: Vec<(usize, Result<Applied, TargetError>)> = order
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(TargetError::transient("the batch left this item unsettled"))))
-            .collect()
+            .zip(self.apply_bulk_in_order(&sorted, limits))
+            .collect();
+        results.sort_unstable_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
     }
 
     fn apply_bulk_in_order(&self, items: &[&Desired], limits: (usize, usize)) -> Vec<Result<Applied, TargetError>> {
